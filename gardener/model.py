@@ -1,0 +1,215 @@
+"""The domain's plain data: what a pattern is, what its garden holds, what a pass did.
+
+Everything here is a value: no I/O, no YAML layout. Items read from a file carry the exact
+text they had there (``text``), so that a garden which changes in one place keeps every
+other item byte-for-byte; ``text`` never takes part in equality.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LINK_TYPES: tuple[str, ...] = (
+    "generalizes_from",
+    "specializes_to",
+    "enables",
+    "requires",
+    "alternatives",
+    "complementary",
+    "tools",
+)
+"""The relationship vocabulary of group 5, shared by human relationships and inferred links."""
+
+ENTITY_TYPES: tuple[str, ...] = (
+    "concept",
+    "practice",
+    "framework",
+    "person",
+    "organization",
+    "tool",
+    "role",
+)
+
+TYPE_RENAMES: dict[str, str] = {
+    "enabler": "enables",
+    "enablers": "enables",
+    "enablement": "enables",
+    "specializes": "specializes_to",
+    "complements": "complementary",
+}
+"""Off-vocabulary link types whose intent is clear enough to rename rather than remove."""
+
+HUMAN_ONLY_TYPES: tuple[str, ...] = ("related", "manifests_as", "governed_by")
+"""Human relationship kinds found in real libraries that are not in the link vocabulary."""
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    text: str | None = Field(default=None, exclude=True, repr=False, compare=False)
+    """The item's exact lines in the file it was read from, when it was read from one."""
+
+
+class Entity(_Item):
+    id: str
+    type: str | None = None
+    label: str | None = None
+    relevance: float | None = None
+    legacy: bool = Field(default=False, exclude=True, compare=False)
+    """True when the file held a plain string instead of a mapping."""
+
+    @property
+    def strength(self) -> float:
+        return self.relevance if self.relevance is not None else 0.0
+
+
+class Community(_Item):
+    id: str
+    label: str | None = None
+    source: str | None = None
+    confidence: float | None = None
+    legacy: bool = Field(default=False, exclude=True, compare=False)
+
+    @property
+    def strength(self) -> float:
+        return self.confidence if self.confidence is not None else 0.0
+
+
+class Link(_Item):
+    target: str
+    type: str | None = None
+    confidence: float | None = None
+    reason: str | None = None
+
+    @property
+    def strength(self) -> float:
+        return self.confidence if self.confidence is not None else 0.0
+
+
+class Garden(BaseModel):
+    """The machine-written group 6 of one pattern."""
+
+    model_config = ConfigDict(frozen=True)
+
+    last_pruned: dt.date | None = None
+    entities: tuple[Entity, ...] = ()
+    communities: tuple[Community, ...] = ()
+    inferred_links: tuple[Link, ...] = ()
+    vitality_reasoning: str | None = None
+    extra: tuple[tuple[str, str], ...] = Field(default=(), compare=True)
+    """Keys this tool does not know, as (key, exact text) pairs, kept verbatim."""
+
+    def content_equal(self, other: Garden) -> bool:
+        """Equal in meaning, ignoring the date of the last pruning."""
+        return self.model_copy(update={"last_pruned": None}) == other.model_copy(
+            update={"last_pruned": None}
+        )
+
+
+class HumanLink(BaseModel):
+    """One human-curated relationship, normalized across the v7.1 and older flat layouts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    """A slug once resolved by the library; the raw reference (slug or ``pat_`` id) before."""
+    type: str
+    weight: float | None = None
+    resolved: bool = True
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    heading: str
+    level: int
+    text: str
+
+
+class Pattern(BaseModel):
+    """The typed view of one pattern file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: Path
+    slug: str
+    id: str | None = None
+    title: str
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+    domain: str | None = None
+    keywords: tuple[str, ...] = ()
+    vitality: float | None = None
+    sections: tuple[Section, ...] = ()
+    relationships: tuple[HumanLink, ...] = ()
+    garden: Garden | None = None
+    """None when the file has no ``graph_garden`` key at all."""
+    warnings: tuple[str, ...] = ()
+    fingerprint: str = ""
+    """Hash of the front matter outside the garden plus the body: what the LLM saw."""
+
+    def section(self, name: str) -> Section | None:
+        """The first section whose heading mentions ``name`` (case-insensitive)."""
+        low = name.lower()
+        return next((s for s in self.sections if low in s.heading.lower()), None)
+
+
+class Reason(StrEnum):
+    DANGLING = "dangling"
+    SELF = "self"
+    BAD_TYPE = "bad_type"
+    DUPLICATE = "duplicate"
+    HUMAN_CONFIRMED = "human_confirmed"
+    HUMAN_CONFLICT = "human_conflict"
+    WEAK = "weak"
+    CAP = "cap"
+    INVALID = "invalid"
+
+
+class Removal(BaseModel):
+    """One item that pruning took out, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["link", "entity", "community"]
+    item: str
+    reason: Reason
+    detail: str = ""
+
+
+class Rename(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    target: str
+    old_type: str
+    new_type: str
+
+
+class Status(StrEnum):
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Outcome(BaseModel):
+    """What one pass did to one pattern file; errors are values here, never exceptions."""
+
+    path: str
+    slug: str | None = None
+    status: Status
+    error: str | None = None
+    removals: list[Removal] = Field(default_factory=list)
+    renames: list[Rename] = Field(default_factory=list)
+    conflicts: list[str] = Field(default_factory=list)
+    added: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    diff: str | None = Field(default=None, exclude=True)
+    usage: dict[str, int] = Field(default_factory=dict)
+    requests: int = 0
+    detail: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,275 @@
+"""Prune one garden: take out what should not be there, saying why for every item.
+
+Pruning only removes items or renames a link type whose intent is clear; it never invents
+data, and it never reorders what survives, so the rewritten garden differs from the old one
+only where something was taken out. Items that survive untouched keep their exact ``text``.
+
+Link rules, applied in this order (the first that matches removes the link, so each removal
+carries exactly one reason):
+
+1. ``self``: the link points at the pattern itself.
+2. ``dangling``: the target is not a slug of the library.
+3. type: an off-vocabulary type is renamed when its intent is clear (``TYPE_RENAMES``, and
+   case, whitespace and hyphen variants of vocabulary words), else ``bad_type``.
+4. human relationships: a target the humans already relate to is redundant. It is
+   ``human_confirmed`` when the types agree and ``human_conflict`` when they do not (the human
+   relationship wins, and the clash is reported in ``conflicts``). A human relationship whose
+   type is outside the link vocabulary (``related``, ``manifests_as``, ...) says "these are
+   related" without saying how, so it agrees with any link type: confirmed, never a conflict.
+   Unresolved human references (``resolved=False``) point at nothing and are ignored.
+5. ``duplicate``: the same target twice; the strongest stays (ties: the first).
+6. ``weak``: confidence below ``min_confidence``; a link without a usable confidence
+   (missing or not a number) is weak too, since nothing vouches for it.
+7. ``cap``: more than ``max_links`` links; the strongest stay (ties: the earlier).
+
+Entities and communities: ``duplicate`` ids (the strongest stays), then ``cap``. Legacy
+plain-string items have no strength: they are kept (pruning never invents a relevance for
+them), but they rank as strength 0 for duplicates and caps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, TypeVar
+
+from gardener.model import (
+    LINK_TYPES,
+    TYPE_RENAMES,
+    Community,
+    Entity,
+    Garden,
+    HumanLink,
+    Link,
+    Reason,
+    Removal,
+    Rename,
+)
+
+Kind = Literal["link", "entity", "community"]
+_T = TypeVar("_T", Link, Entity, Community)
+_PLURAL: dict[Kind, str] = {"link": "links", "entity": "entities", "community": "communities"}
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    min_confidence: float = 0.5
+    max_links: int = 12
+    max_entities: int = 12
+    max_communities: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be within 0..1, not {self.min_confidence}")
+        for name in ("max_links", "max_entities", "max_communities"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    garden: Garden
+    removals: tuple[Removal, ...]
+    renames: tuple[Rename, ...]
+    conflicts: tuple[str, ...]
+    """Human-readable, e.g. ``inferred enables -> x conflicts with human requires -> x``."""
+    changed: bool
+
+
+def canonical_type(raw: str | None) -> str | None:
+    """The vocabulary type a link type means, or None when its intent is not clear.
+
+    Tolerates case, surrounding whitespace and hyphens or spaces for underscores
+    (``"Specializes-To"`` means ``specializes_to``), then the known legacy names.
+    """
+    if raw is None:
+        return None
+    key = "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
+    if key in LINK_TYPES:
+        return key
+    return TYPE_RENAMES.get(key)
+
+
+def _strength(value: float | None) -> float:
+    """A strength that sorts: missing or NaN counts as 0 (it vouches for nothing)."""
+    return value if value is not None and not math.isnan(value) else 0.0
+
+
+def _num(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+@dataclass
+class _Pass:
+    """The removals of one pruning, collected in rule order."""
+
+    removals: list[Removal] = field(default_factory=list)
+
+    def remove(self, kind: Kind, item: str, reason: Reason, detail: str) -> None:
+        self.removals.append(Removal(kind=kind, item=item, reason=reason, detail=detail))
+
+
+def _dedupe(items: list[_T], key: Callable[[_T], str], strength: Callable[[_T], float],
+            kind: Kind, out: _Pass) -> list[_T]:
+    """Keep the strongest item per key (ties: the first), in the original order."""
+    best: dict[str, int] = {}
+    for i, item in enumerate(items):
+        k = key(item)
+        if k not in best or strength(item) > strength(items[best[k]]):
+            best[k] = i
+    kept: list[_T] = []
+    for i, item in enumerate(items):
+        winner = best[key(item)]
+        if i == winner:
+            kept.append(item)
+        else:
+            out.remove(kind, key(item), Reason.DUPLICATE,
+                       f"kept the {_num(strength(items[winner]))} {kind}")
+    return kept
+
+
+def _cap(items: list[_T], cap: int, key: Callable[[_T], str],
+         strength: Callable[[_T], float], kind: Kind, out: _Pass) -> list[_T]:
+    """Keep the ``cap`` strongest items (ties: the earlier), in the original order."""
+    if len(items) <= cap:
+        return items
+    ranked = sorted(range(len(items)), key=lambda i: (-strength(items[i]), i))
+    keep = set(ranked[:cap])
+    weakest_kept = strength(items[ranked[cap - 1]]) if cap else None
+    kept: list[_T] = []
+    for i, item in enumerate(items):
+        if i in keep:
+            kept.append(item)
+            continue
+        floor = f", the weakest kept has {_num(weakest_kept)}" if cap else ""
+        out.remove(kind, key(item), Reason.CAP,
+                   f"{len(items)} {_PLURAL[kind]} exceed the cap of {cap}; this one has "
+                   f"{_num(strength(item))}{floor}")
+    return kept
+
+
+def _human_types(human: Sequence[HumanLink]) -> dict[str, list[str]]:
+    """Resolved human relationship types per target slug, in order, without repeats."""
+    types: dict[str, list[str]] = {}
+    for rel in human:
+        if rel.resolved:
+            seen = types.setdefault(rel.target, [])
+            if rel.type not in seen:
+                seen.append(rel.type)
+    return types
+
+
+def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
+                 human: Sequence[HumanLink], settings: PruneSettings, out: _Pass,
+                 ) -> tuple[list[Link], list[Rename], list[str]]:
+    survivors: list[Link] = []
+    pending: dict[int, Rename] = {}
+    for link in links:
+        if link.target == slug:
+            out.remove("link", link.target, Reason.SELF, "links the pattern to itself")
+        elif link.target not in library:
+            out.remove("link", link.target, Reason.DANGLING,
+                       f"no pattern '{link.target}' in the library")
+        elif (new_type := canonical_type(link.type)) is None:
+            out.remove("link", link.target, Reason.BAD_TYPE,
+                       "no type" if link.type is None
+                       else f"type '{link.type}' is not in the vocabulary")
+        elif new_type != link.type:
+            renamed = link.model_copy(update={"type": new_type, "text": None})
+            pending[id(renamed)] = Rename(target=link.target, old_type=link.type or "",
+                                          new_type=new_type)
+            survivors.append(renamed)
+        else:
+            survivors.append(link)
+
+    by_target = _human_types(human)
+    conflicts: list[str] = []
+    unconfirmed: list[Link] = []
+    for link in survivors:
+        known = by_target.get(link.target)
+        if known is None:
+            unconfirmed.append(link)
+            continue
+        agreeing = [t for t in known if t == link.type or t not in LINK_TYPES]
+        if agreeing:
+            out.remove("link", link.target, Reason.HUMAN_CONFIRMED,
+                       f"already a human '{agreeing[0]}' relationship")
+        else:
+            shown = ", ".join(known)
+            out.remove("link", link.target, Reason.HUMAN_CONFLICT,
+                       f"inferred '{link.type}' conflicts with human '{shown}'; "
+                       "the human relationship wins")
+            conflicts.append(f"inferred {link.type} -> {link.target} conflicts with "
+                             f"human {shown} -> {link.target}")
+
+    def target(link: Link) -> str:
+        return link.target
+
+    def strength(link: Link) -> float:
+        return _strength(link.confidence)
+
+    distinct = _dedupe(unconfirmed, target, strength, "link", out)
+    strong: list[Link] = []
+    for link in distinct:
+        c = link.confidence
+        if c is None:
+            out.remove("link", link.target, Reason.WEAK, "no confidence")
+        elif math.isnan(c):
+            out.remove("link", link.target, Reason.WEAK, "confidence is not a number")
+        elif c < settings.min_confidence:
+            out.remove("link", link.target, Reason.WEAK,
+                       f"confidence {_num(c)} < {_num(settings.min_confidence)}")
+        else:
+            strong.append(link)
+    kept = _cap(strong, settings.max_links, target, strength, "link", out)
+    renames = [pending[id(link)] for link in kept if id(link) in pending]
+    return kept, renames, conflicts
+
+
+def _entity_id(item: Entity) -> str:
+    return item.id
+
+
+def _entity_strength(item: Entity) -> float:
+    return _strength(item.relevance)
+
+
+def _community_id(item: Community) -> str:
+    return item.id
+
+
+def _community_strength(item: Community) -> float:
+    return _strength(item.confidence)
+
+
+def prune(garden: Garden, *, slug: str, library: Collection[str], human: Sequence[HumanLink],
+          today: date, settings: PruneSettings = PruneSettings()) -> PruneResult:
+    """Prune ``garden`` of the pattern ``slug``; a garden with nothing to prune comes back as is.
+
+    ``library`` holds every slug of the library (pass a set: it is probed once per link);
+    ``human`` holds the pattern's human relationships with targets resolved to slugs.
+    ``last_pruned`` becomes ``today`` only when something was removed or renamed, so pruning
+    a pruned garden changes nothing, not even the date.
+    Renames are reported only for links that survive: a link renamed and then removed is
+    reported once, as a removal.
+    """
+    out = _Pass()
+    links, renames, conflicts = _prune_links(garden.inferred_links, slug, library, human,
+                                             settings, out)
+    entities = _cap(_dedupe(list(garden.entities), _entity_id, _entity_strength, "entity", out),
+                    settings.max_entities, _entity_id, _entity_strength, "entity", out)
+    communities = _cap(
+        _dedupe(list(garden.communities), _community_id, _community_strength, "community", out),
+        settings.max_communities, _community_id, _community_strength, "community", out)
+    if not out.removals and not renames:
+        return PruneResult(garden=garden, removals=(), renames=(), conflicts=(), changed=False)
+    pruned = garden.model_copy(update={
+        "last_pruned": today,
+        "inferred_links": tuple(links),
+        "entities": tuple(entities),
+        "communities": tuple(communities),
+    })
+    return PruneResult(garden=pruned, removals=tuple(out.removals), renames=tuple(renames),
+                       conflicts=tuple(conflicts), changed=True)

@@ -165,7 +165,7 @@ def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
                  human: Sequence[HumanLink], settings: PruneSettings, out: _Pass,
                  ) -> tuple[list[Link], list[Rename], list[str]]:
     survivors: list[Link] = []
-    pending: dict[int, Rename] = {}
+    pending: dict[int, Rename] = {}  # by id() of the renamed copy, kept alive in survivors
     for link in links:
         if link.target == slug:
             out.remove("link", link.target, Reason.SELF, "links the pattern to itself")

@@ -1,0 +1,604 @@
+"""What the model may propose for one pattern, and the rules that keep it grounded.
+
+Two shapes live here. ``Proposal`` is the domain value (fractions 0..1) that the merge step
+consumes. The *response model* built per pattern by :func:`build_response_model` is what the
+model is asked to fill: its link targets are a closed set (that pattern's candidates, never
+itself) and its numbers are whole percents, because llama.cpp's grammar enforces
+minimum/maximum on integers but not on floats. Every check that cannot be expressed in a
+JSON schema (no duplicate targets, unique ids, a vitality reasoning that agrees with the human
+score) is a validator whose message tells the model how to fix its answer on a re-ask.
+
+When re-asks are exhausted, :func:`salvage` keeps every item that is valid on its own, so one
+bad link never costs the whole proposal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, cast
+
+import pydantic_core
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
+
+log = logging.getLogger(__name__)
+
+MAX_ENTITIES = 12
+MAX_COMMUNITIES = 5
+MAX_LINKS = 12
+MAX_ID = 64
+MAX_LABEL = 80
+MAX_REASON = 199
+"""A link reason is one sentence under 200 characters."""
+MIN_VITALITY_REASONING = 40
+MAX_VITALITY_REASONING = 600
+
+KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+_KEBAB = re.compile(KEBAB)
+_SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]?\s+[A-Z]")
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band of the v7.1 vitality rubric; ``low`` inclusive, ``high`` as written there."""
+
+    name: str
+    low: float
+    high: float
+
+
+VITALITY_BANDS: tuple[Band, ...] = (
+    Band("generative", 4.5, 5.0),
+    Band("sustaining", 3.5, 4.4),
+    Band("functional", 2.0, 3.4),
+    Band("extractive", 0.0, 1.9),
+)
+BAND_NAMES: tuple[str, ...] = tuple(b.name for b in VITALITY_BANDS)
+
+
+def vitality_band(score: float | None) -> Band | None:
+    """The rubric band of a human vitality score; None when absent or off the 0-5 scale."""
+    if score is None or not 0.0 <= score <= 5.0:
+        return None
+    return next(b for b in VITALITY_BANDS if score >= b.low)
+
+
+def _literal(values: Iterable[str]) -> Any:
+    """``Literal[...]`` of runtime values: the JSON schema gets an ``enum`` the grammar enforces."""
+    return cast(Any, Literal)[tuple(values)]
+
+
+if TYPE_CHECKING:
+    EntityType = str
+    LinkType = str
+    BandName = str
+else:
+    EntityType = _literal(ENTITY_TYPES)
+    LinkType = _literal(LINK_TYPES)
+    BandName = _literal(BAND_NAMES)
+
+
+# --- field rules shared by both shapes ------------------------------------------------------
+
+
+def _kebab(value: str) -> str:
+    if not _KEBAB.match(value):
+        raise ValueError(
+            f"id {value!r} is not kebab-case; use lowercase letters, digits and single "
+            "hyphens, e.g. 'shared-responsibility'"
+        )
+    return value
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be a single line; remove the line breaks")
+    return value
+
+
+def _one_sentence(value: str) -> str:
+    _one_line(value)
+    if _SENTENCE_BREAK.search(value):
+        raise ValueError("reason must be one sentence; merge or drop the others")
+    return value
+
+
+KebabId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID, json_schema_extra={"pattern": KEBAB}),
+    AfterValidator(_kebab),
+]
+Label = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_LABEL),
+    AfterValidator(_one_line),
+]
+Reason = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_REASON,
+          description="One sentence, under 200 characters: why the link holds."),
+    AfterValidator(_one_sentence),
+]
+VitalityReasoning = Annotated[
+    str,
+    Field(min_length=MIN_VITALITY_REASONING, max_length=MAX_VITALITY_REASONING),
+]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+
+# --- grounding: what a proposal is checked against -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """The facts of one pattern that its proposal must agree with."""
+
+    slug: str | None = None
+    candidates: tuple[str, ...] | None = None
+    vitality: float | None = None
+
+    @classmethod
+    def of(cls, slug: str, candidates: Iterable[str], vitality: float | None = None) -> Grounding:
+        """Candidates in order, without the pattern itself and without repeats."""
+        return cls(slug, _targets(slug, candidates), vitality)
+
+    def overlaid(self, context: Mapping[str, Any] | None) -> Grounding:
+        """This grounding with whatever the validation context supplies taking precedence."""
+        if not context:
+            return self
+        candidates = context.get("candidates", self.candidates)
+        return Grounding(
+            slug=context.get("slug", self.slug),
+            candidates=None if candidates is None else tuple(candidates),
+            vitality=context.get("vitality", self.vitality),
+        )
+
+    def target_problem(self, target: str) -> str | None:
+        if self.slug is not None and target == self.slug:
+            return (f"target {target!r} is the pattern itself; link only to other patterns "
+                    "from the candidate list")
+        if self.candidates is not None and target not in self.candidates:
+            return (f"target {target!r} is not one of the candidate slugs; choose from the "
+                    "list or leave the link out")
+        return None
+
+    def band_problem(self, reasoning: str) -> str | None:
+        """The reasoning names rubric bands, none of them the band of the human score."""
+        band = vitality_band(self.vitality)
+        if band is None:
+            return None
+        named = {name for name in BAND_NAMES
+                 if re.search(rf"\b{name}\b", reasoning, re.IGNORECASE)}
+        if named and band.name not in named:
+            return (f"vitality_reasoning calls the pattern {' / '.join(sorted(named))}, but its "
+                    f"human vitality score {self.vitality:g} is in the {band.name} band "
+                    f"({band.low:g}-{band.high:g}); reason within the {band.name} band")
+        return None
+
+    def band_mismatch(self, claimed: str | None) -> str | None:
+        band = vitality_band(self.vitality)
+        if band is None or claimed is None or claimed == band.name:
+            return None
+        return (f"vitality_band {claimed!r} contradicts the human vitality score "
+                f"{self.vitality:g}, which is in the {band.name} band; use {band.name!r}")
+
+
+def _targets(slug: str, candidates: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c for c in candidates if c != slug))
+
+
+def _duplicates(values: Sequence[str]) -> list[tuple[int, str]]:
+    seen: set[str] = set()
+    out: list[tuple[int, str]] = []
+    for i, v in enumerate(values):
+        if v in seen:
+            out.append((i, v))
+        seen.add(v)
+    return out
+
+
+def _collection_problems(
+    entity_ids: Sequence[str], community_ids: Sequence[str], targets: Sequence[str],
+    grounding: Grounding,
+) -> list[str]:
+    problems = [f"entities[{i}]: id {v!r} appears twice; keep one entity per id"
+                for i, v in _duplicates(entity_ids)]
+    problems += [f"communities[{i}]: id {v!r} appears twice; keep one community per id"
+                 for i, v in _duplicates(community_ids)]
+    problems += [f"inferred_links[{i}]: target {v!r} appears twice; keep one link per target"
+                 for i, v in _duplicates(targets)]
+    for i, t in enumerate(targets):
+        problem = grounding.target_problem(t)
+        if problem:
+            problems.append(f"inferred_links[{i}]: {problem}")
+    return problems
+
+
+# --- the domain value -------------------------------------------------------------------------
+
+
+class ProposedEntity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: KebabId
+    type: EntityType
+    label: Label
+    relevance: Fraction
+
+
+class ProposedCommunity(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: KebabId
+    label: Label
+    confidence: Fraction
+
+
+class ProposedLink(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str = Field(min_length=1)
+    type: LinkType
+    confidence: Fraction
+    reason: Reason
+
+
+class Proposal(BaseModel):
+    """The model's proposal for one pattern, in the garden's units (fractions 0..1).
+
+    Validating with a context (``slug``, ``candidates``, ``vitality``) also checks grounding.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entities: tuple[ProposedEntity, ...] = Field(default=(), max_length=MAX_ENTITIES)
+    communities: tuple[ProposedCommunity, ...] = Field(default=(), max_length=MAX_COMMUNITIES)
+    inferred_links: tuple[ProposedLink, ...] = Field(default=(), max_length=MAX_LINKS)
+    vitality_band: BandName | None = None
+    vitality_reasoning: VitalityReasoning | None = None
+
+    @model_validator(mode="after")
+    def _grounded(self, info: ValidationInfo) -> Proposal:
+        grounding = Grounding().overlaid(info.context)
+        problems = _collection_problems(
+            [e.id for e in self.entities], [c.id for c in self.communities],
+            [lk.target for lk in self.inferred_links], grounding,
+        )
+        problems += _vitality_problems(self.vitality_band, self.vitality_reasoning, grounding)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not (self.entities or self.communities or self.inferred_links
+                    or self.vitality_reasoning)
+
+
+def _vitality_problems(band: str | None, reasoning: str | None,
+                       grounding: Grounding) -> list[str]:
+    problems = [p for p in (grounding.band_mismatch(band),) if p]
+    if reasoning is not None:
+        problems += [p for p in (grounding.band_problem(reasoning),) if p]
+    return problems
+
+
+# --- the per-pattern response model -------------------------------------------------------
+
+
+class EntityDraft(BaseModel):
+    """A concept, practice, framework, person, organization, tool or role the pattern is about."""
+
+    id: KebabId = Field(description="kebab-case id, e.g. 'shared-responsibility'")
+    type: EntityType
+    label: Label = Field(description="Human-readable name, at most 80 characters")
+    relevance_pct: Percent = Field(description="How central to the pattern, 0-100")
+
+    def value(self) -> ProposedEntity:
+        return ProposedEntity(id=self.id, type=self.type, label=self.label,
+                              relevance=self.relevance_pct / 100)
+
+
+class CommunityDraft(BaseModel):
+    """A broad, reusable thematic community the pattern belongs to."""
+
+    id: KebabId = Field(description="kebab-case id, e.g. 'commons-governance'")
+    label: Label
+    confidence_pct: Percent = Field(description="Confidence of membership, 0-100")
+
+    def value(self) -> ProposedCommunity:
+        return ProposedCommunity(id=self.id, label=self.label,
+                                 confidence=self.confidence_pct / 100)
+
+
+class LinkDraft(BaseModel):
+    """An inferred relationship to another pattern of the library."""
+
+    grounding: ClassVar[Grounding] = Grounding()
+
+    target: str
+    type: LinkType
+    confidence_pct: Percent = Field(description="Confidence in the relationship, 0-100")
+    reason: Reason
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _grounded_target(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            problem = cls.grounding.overlaid(info.context).target_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    def value(self) -> ProposedLink:
+        return ProposedLink(target=self.target, type=self.type,
+                            confidence=self.confidence_pct / 100, reason=self.reason)
+
+
+class ResponseModel(BaseModel):
+    """Base of every per-pattern response model; see :func:`build_response_model`."""
+
+    grounding: ClassVar[Grounding] = Grounding()
+    link_model: ClassVar[type[LinkDraft]] = LinkDraft
+
+    entities: list[EntityDraft]
+    communities: list[CommunityDraft]
+    inferred_links: list[LinkDraft]
+    vitality_band: BandName
+    vitality_reasoning: VitalityReasoning
+
+    @field_validator("vitality_band", mode="before")
+    @classmethod
+    def _band_of_score(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            problem = cls.grounding.overlaid(info.context).band_mismatch(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _grounded(self, info: ValidationInfo) -> ResponseModel:
+        grounding = self.grounding.overlaid(info.context)
+        problems = _collection_problems(
+            [e.id for e in self.entities], [c.id for c in self.communities],
+            [lk.target for lk in self.inferred_links], grounding,
+        )
+        problems += _vitality_problems(self.vitality_band, self.vitality_reasoning, grounding)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_proposal(self) -> Proposal:
+        return Proposal(
+            entities=tuple(e.value() for e in self.entities),
+            communities=tuple(c.value() for c in self.communities),
+            inferred_links=tuple(lk.value() for lk in self.inferred_links),
+            vitality_band=self.vitality_band,
+            vitality_reasoning=self.vitality_reasoning,
+        )
+
+
+RESPONSE_MODEL_NAME = "GardenProposal"
+"""One name for every pattern's model: it is the tool name in tools mode, stable for fixtures."""
+
+
+def _link_model(grounding: Grounding) -> type[LinkDraft]:
+    """A LinkDraft subclass of its own; with no target possible, ``target`` stays a plain str."""
+    fields: dict[str, Any] = {}
+    if grounding.candidates:
+        fields["target"] = (_literal(grounding.candidates),
+                            Field(description="A slug from the candidate list"))
+    drafts: type[LinkDraft] = create_model(
+        "LinkDraft", __base__=LinkDraft, __doc__=LinkDraft.__doc__, **fields)
+    drafts.grounding = grounding
+    return drafts
+
+
+def build_response_model(
+    slug: str, candidates: Sequence[str], vitality: float | None = None,
+) -> type[ResponseModel]:
+    """The response model for one pattern: grounded by construction where a schema can say it.
+
+    Link targets are an enum of the candidates (the pattern itself removed); with no candidate
+    left, the link list must be empty. With a human vitality score on the rubric, the band is
+    fixed to that score's band.
+    """
+    grounding = Grounding.of(slug, candidates, vitality)
+    targets = grounding.candidates or ()
+    link_model = _link_model(grounding)
+    band = vitality_band(vitality)
+    band_type = _literal([band.name]) if band else _literal(BAND_NAMES)
+    model = create_model(
+        RESPONSE_MODEL_NAME,
+        __base__=ResponseModel,
+        __doc__=f"Graph-garden proposal for the pattern '{slug}'.",
+        entities=(list[EntityDraft], Field(max_length=MAX_ENTITIES)),
+        communities=(list[CommunityDraft], Field(max_length=MAX_COMMUNITIES)),
+        inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
+                        Field(max_length=MAX_LINKS if targets else 0)),
+        vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
+        vitality_reasoning=(VitalityReasoning, Field(
+            description="A short paragraph grounded in the pattern's Vitality section")),
+    )
+    model.grounding = grounding
+    model.link_model = link_model
+    return model
+
+
+def grounding_context(slug: str, candidates: Sequence[str],
+                      vitality: float | None = None) -> dict[str, Any]:
+    """The validation context that instructor passes to the validators."""
+    return {"slug": slug, "candidates": list(_targets(slug, candidates)), "vitality": vitality}
+
+
+# --- salvage --------------------------------------------------------------------------------
+
+
+_FENCED = re.compile(r"```[a-zA-Z]*\s*\n(.*?)```", re.DOTALL)
+
+
+def _lenient_json(raw: str) -> Any:
+    """The first JSON object in ``raw``, tolerating code fences, chatter and truncation."""
+    fenced = _FENCED.search(raw)
+    text = fenced.group(1) if fenced else raw
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in the model's last answer")
+    return pydantic_core.from_json(text[start:], allow_partial=True)
+
+
+def _error_text(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+_D = TypeVar("_D", bound=BaseModel)
+
+
+def _label(item: Any, key: str) -> str:
+    if isinstance(item, Mapping) and isinstance(item.get(key), str):
+        return f" {item[key]!r}"
+    return ""
+
+
+def _salvage_items(
+    data: Mapping[str, Any], key: str, draft: type[_D], limit: int, ident: Callable[[_D], str],
+    context: Mapping[str, Any], dropped: list[str],
+) -> list[_D]:
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        dropped.append(f"{key}: not a list ({type(raw).__name__}); dropped whole")
+        return []
+    kept: list[_D] = []
+    seen: set[str] = set()
+    id_key = "target" if key == "inferred_links" else "id"
+    for i, item in enumerate(raw):
+        where = f"{key}[{i}]{_label(item, id_key)}"
+        try:
+            value = draft.model_validate(item, context=dict(context))
+        except ValidationError as err:
+            dropped.append(f"{where}: {_error_text(err)}")
+            continue
+        if ident(value) in seen:
+            dropped.append(f"{where}: duplicate of an earlier item")
+            continue
+        if len(kept) >= limit:
+            dropped.append(f"{where}: beyond the limit of {limit}")
+            continue
+        seen.add(ident(value))
+        kept.append(value)
+    return kept
+
+
+def salvage(
+    raw_json: str | None, slug: str, candidates: Sequence[str], vitality: float | None = None,
+) -> tuple[Proposal, list[str]]:
+    """Keep every item of a failed answer that is valid on its own; say why each other went.
+
+    Used after instructor's re-asks are exhausted. The items are judged in the response
+    model's shape (percent integers) against the same grounding as a normal answer.
+    """
+    model = build_response_model(slug, candidates, vitality)
+    context = grounding_context(slug, candidates, vitality)
+    dropped: list[str] = []
+    if raw_json is None or not raw_json.strip():
+        dropped.append("no answer to salvage")
+        return _logged(slug, Proposal(), dropped)
+    try:
+        data = _lenient_json(raw_json)
+    except ValueError as err:
+        dropped.append(f"answer is not JSON: {err}")
+        return _logged(slug, Proposal(), dropped)
+    if not isinstance(data, dict):
+        dropped.append(f"answer is a JSON {type(data).__name__}, not an object")
+        return _logged(slug, Proposal(), dropped)
+
+    entities = _salvage_items(data, "entities", EntityDraft, MAX_ENTITIES,
+                              lambda e: e.id, context, dropped)
+    communities = _salvage_items(data, "communities", CommunityDraft, MAX_COMMUNITIES,
+                                 lambda c: c.id, context, dropped)
+    links = _salvage_items(data, "inferred_links", model.link_model,
+                           MAX_LINKS if model.grounding.candidates else 0,
+                           lambda lk: lk.target, context, dropped)
+    band = _salvage_field(data, "vitality_band", model, context, dropped)
+    reasoning = _salvage_field(data, "vitality_reasoning", model, context, dropped)
+    if reasoning is not None:
+        problem = model.grounding.band_problem(reasoning)
+        if problem:
+            dropped.append(f"vitality_reasoning: {problem}")
+            reasoning = None
+    proposal = Proposal(
+        entities=tuple(e.value() for e in entities),
+        communities=tuple(c.value() for c in communities),
+        inferred_links=tuple(lk.value() for lk in links),
+        vitality_band=band,
+        vitality_reasoning=reasoning,
+    )
+    return _logged(slug, proposal, dropped)
+
+
+def _salvage_field(data: Mapping[str, Any], key: str, model: type[ResponseModel],
+                   context: Mapping[str, Any], dropped: list[str]) -> str | None:
+    if key not in data:
+        dropped.append(f"{key}: missing")
+        return None
+    field = model.model_fields[key]
+    adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, Annotated)[field.annotation, field])
+    try:
+        value = adapter.validate_python(data[key], context=dict(context))
+    except ValidationError as err:
+        dropped.append(f"{key}: {_error_text(err)}")
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _logged(slug: str, proposal: Proposal, dropped: list[str]) -> tuple[Proposal, list[str]]:
+    for reason in dropped:
+        log.warning("salvage %s: dropped %s", slug, reason)
+    return proposal, dropped
+
+
+# --- into the garden ------------------------------------------------------------------------
+
+
+def to_garden(proposal: Proposal, today: dt.date | None = None) -> Garden:
+    """The proposal as garden items (communities marked ``inferred``), dated ``today``."""
+    return Garden(
+        last_pruned=today,
+        entities=tuple(
+            Entity(id=e.id, type=e.type, label=e.label, relevance=round(e.relevance, 2))
+            for e in proposal.entities
+        ),
+        communities=tuple(
+            Community(id=c.id, label=c.label, source="inferred",
+                      confidence=round(c.confidence, 2))
+            for c in proposal.communities
+        ),
+        inferred_links=tuple(
+            Link(target=lk.target, type=lk.type, confidence=round(lk.confidence, 2),
+                 reason=lk.reason)
+            for lk in proposal.inferred_links
+        ),
+        vitality_reasoning=proposal.vitality_reasoning,
+    )

@@ -51,8 +51,15 @@ HUMAN_ONLY_TYPES: tuple[str, ...] = ("related", "manifests_as", "governed_by")
 class _Item(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    text: str | None = Field(default=None, exclude=True, repr=False, compare=False)
+    text: str | None = Field(default=None, exclude=True, repr=False)
     """The item's exact lines in the file it was read from, when it was read from one."""
+
+    def __eq__(self, other: object) -> bool:
+        # Equal in meaning: excluded fields (text, legacy) never count.
+        return type(self) is type(other) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *sorted(self.model_dump().items())))
 
 
 class Entity(_Item):
@@ -60,7 +67,7 @@ class Entity(_Item):
     type: str | None = None
     label: str | None = None
     relevance: float | None = None
-    legacy: bool = Field(default=False, exclude=True, compare=False)
+    legacy: bool = Field(default=False, exclude=True)
     """True when the file held a plain string instead of a mapping."""
 
     @property
@@ -73,7 +80,7 @@ class Community(_Item):
     label: str | None = None
     source: str | None = None
     confidence: float | None = None
-    legacy: bool = Field(default=False, exclude=True, compare=False)
+    legacy: bool = Field(default=False, exclude=True)
 
     @property
     def strength(self) -> float:
@@ -101,7 +108,7 @@ class Garden(BaseModel):
     communities: tuple[Community, ...] = ()
     inferred_links: tuple[Link, ...] = ()
     vitality_reasoning: str | None = None
-    extra: tuple[tuple[str, str], ...] = Field(default=(), compare=True)
+    extra: tuple[tuple[str, str], ...] = ()
     """Keys this tool does not know, as (key, exact text) pairs, kept verbatim."""
 
     def content_equal(self, other: Garden) -> bool:

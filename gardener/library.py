@@ -109,7 +109,7 @@ def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
     return out, problems
 
 
-def iter_read(paths: list[Path]) -> Iterator[tuple[Path, Entry | None | ReadError]]:
+def iter_read(paths: list[Path]) -> Iterator[tuple[Path, Entry | ReadError | None]]:
     for path in paths:
         try:
             yield path, read_entry(path)

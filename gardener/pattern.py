@@ -99,7 +99,8 @@ def _human_items(kind: str, value: Any, where: str, warnings: list[str]) -> Iter
         else:
             ref = None
         if not isinstance(ref, str) or not ref.strip():
-            warnings.append(f"{where}: relationship '{kind}' item {item!r} names no pattern; ignored")
+            warnings.append(
+                f"{where}: relationship '{kind}' item {item!r} names no pattern; ignored")
             continue
         yield HumanLink(target=ref.strip(), type=kind, weight=weight, resolved=False)
 

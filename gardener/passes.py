@@ -1,0 +1,136 @@
+"""One pattern through the pure pipeline: (merge ->) prune -> render -> verify.
+
+Both the pruning pass and the gardening flow call these; they return a ``Change`` (the
+outcome plus the new text) and never raise for one bad pattern, so a pass always reaches
+the others. Writing is a separate edge step (``apply``) so dry runs share every check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from gardener.diff import unified_diff
+from gardener.document import read_text
+from gardener.library import Entry
+from gardener.merge import VitalityTarget, merge
+from gardener.model import Garden, Outcome, Status
+from gardener.prune import PruneResult, PruneSettings, prune
+from gardener.splice import splice, splice_scalar
+from gardener.verify import verify, verify_scalar
+from gardener.write import write_atomic
+
+ASSESSMENT_KEYS = ("ontology", "commons_assessment", "vitality_reasoning")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a pass would do to one file: the outcome and, when it changed, the new text."""
+
+    outcome: Outcome
+    old_text: str
+    new_text: str | None = None
+
+
+def _failed(entry: Entry, error: BaseException | str) -> Change:
+    return Change(Outcome(path=str(entry.pattern.path), slug=entry.pattern.slug,
+                          status=Status.FAILED, error=str(error),
+                          warnings=list(entry.pattern.warnings)),
+                  entry.doc.text)
+
+
+def _outcome(entry: Entry, result: PruneResult | None, status: Status) -> Outcome:
+    return Outcome(
+        path=str(entry.pattern.path),
+        slug=entry.pattern.slug,
+        status=status,
+        removals=list(result.removals) if result else [],
+        renames=list(result.renames) if result else [],
+        conflicts=list(result.conflicts) if result else [],
+        warnings=list(entry.pattern.warnings),
+    )
+
+
+def render(entry: Entry, garden: Garden, *, vitality: str | None = None) -> str:
+    """The file's new text with ``garden`` spliced in, verified byte for byte outside it.
+
+    ``vitality`` (the opt-in assessment target) goes to ontology.commons_assessment.
+    Raises on any verification failure: the caller turns that into a failed outcome.
+    """
+    doc = entry.doc
+    text = splice(doc, garden)
+    verify(doc, text, garden)
+    if vitality is not None:
+        spliced = read_text(text, doc.path)
+        assert spliced is not None  # the splice kept the front matter
+        final = splice_scalar(spliced, ASSESSMENT_KEYS, vitality)
+        verify_scalar(spliced, final, ASSESSMENT_KEYS, vitality)
+        return final
+    return text
+
+
+def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
+                settings: PruneSettings | None = None) -> Change:
+    """The pruning pass for one pattern; no LLM."""
+    p = entry.pattern
+    if p.garden is None:
+        return Change(_outcome(entry, None, Status.UNCHANGED), entry.doc.text)
+    try:
+        result = prune(p.garden, slug=p.slug, library=slugs, human=p.relationships,
+                       today=today, settings=settings or PruneSettings())
+        if not result.changed:
+            return Change(_outcome(entry, result, Status.UNCHANGED), entry.doc.text)
+        new_text = render(entry, result.garden)
+    except Exception as exc:  # one bad pattern never stops the pass
+        return _failed(entry, exc)
+    outcome = _outcome(entry, result, Status.CHANGED)
+    outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
+    return Change(outcome, entry.doc.text, new_text)
+
+
+def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], today: dt.date,
+                 settings: PruneSettings | None = None,
+                 vitality_target: VitalityTarget = "garden") -> Change:
+    """The gardening step for one pattern once its proposal is in: merge, prune, render."""
+    p = entry.pattern
+    try:
+        merged = merge(p.garden, proposed, vitality_target=vitality_target)
+        result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,
+                       today=today, settings=settings or PruneSettings())
+        garden = result.garden
+        vitality = None
+        if vitality_target == "assessment" and proposed.vitality_reasoning:
+            current = entry.doc.data.get("ontology", {})
+            current = current.get("commons_assessment", {}) if isinstance(current, dict) else {}
+            old = current.get("vitality_reasoning") if isinstance(current, dict) else None
+            if old != proposed.vitality_reasoning:
+                vitality = proposed.vitality_reasoning
+        outcome = _outcome(entry, result, Status.UNCHANGED)
+        outcome.added = [link.target for link in garden.inferred_links
+                         if p.garden is None
+                         or link.target not in {x.target for x in p.garden.inferred_links}]
+        if p.garden is not None and garden == p.garden and vitality is None:
+            return Change(outcome, entry.doc.text)
+        new_text = render(entry, garden, vitality=vitality)
+    except Exception as exc:
+        return _failed(entry, exc)
+    if new_text == entry.doc.text:
+        return Change(outcome, entry.doc.text)
+    outcome.status = Status.CHANGED
+    outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
+    return Change(outcome, entry.doc.text, new_text)
+
+
+def apply(change: Change, *, dry_run: bool) -> Outcome:
+    """Write a changed file (unless dry-run); a failed write becomes a failed outcome."""
+    if change.new_text is None or dry_run:
+        return change.outcome
+    try:
+        write_atomic(Path(change.outcome.path), change.new_text)
+    except OSError as exc:
+        return change.outcome.model_copy(update={
+            "status": Status.FAILED, "error": f"{change.outcome.path}: cannot write: {exc}"})
+    return change.outcome
+

@@ -1,0 +1,221 @@
+"""The ``gardener`` command line: thin wrappers that call the core and the flows.
+
+Every command reads a library folder (searched recursively for ``*.md`` files with front
+matter), shows progress on stderr, and exits 1 when a file could not be processed, so CI
+and cron jobs notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gardener import __version__, report
+from gardener import library as library_mod
+from gardener.library import Library
+from gardener.model import Outcome, Status
+
+app = typer.Typer(
+    name="gardener",
+    help="Tend the machine-written graph_garden of a Markdown pattern library.\n\n"
+    "Only the graph_garden block of each file is ever rewritten; every other byte stays as "
+    "it was, and each write is verified before it lands.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+LibraryArg = Annotated[Path, typer.Argument(
+    help="Library folder, searched recursively for *.md files with front matter.",
+    show_default=False)]
+ReportOpt = Annotated[Path | None, typer.Option(
+    "--report", help="Write a JSON report (every pattern, its status and changes) here.",
+    dir_okay=False, writable=True)]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Print unified diffs; write nothing.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"gardener {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Tend the machine-written graph_garden of a Markdown pattern library."""
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr, silent when stderr is not a terminal and the job is small."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err, transient=True,
+                   disable=total < 50 and not err.is_terminal)
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+def load_library(root: Path) -> Library:
+    try:
+        paths = library_mod.discover(root)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    with progress(len(paths), "reading") as tick:
+        return library_mod.load(root, on_file=lambda _p: tick())
+
+
+def _today(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error:[/] --today {value!r} is not a date like 2026-02-19")
+        raise typer.Exit(2) from None
+
+
+def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
+    totals = report.totals(outcomes)
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("patterns", justify="right")
+    for s in Status:
+        table.add_column(s.value, justify="right")
+    table.add_column("removed", justify="right")
+    table.add_column("renamed", justify="right")
+    table.add_column("conflicts", justify="right")
+    table.add_row(str(totals["patterns"]), *(str(totals[s.value]) for s in Status),
+                  str(totals["removals"]), str(totals["renames"]), str(totals["conflicts"]))
+    return table
+
+
+def print_failures(outcomes: Iterable[Outcome]) -> None:
+    for o in outcomes:
+        if o.status is Status.FAILED:
+            err.print(f"[red]failed:[/] {o.error}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def check(library: LibraryArg,
+          warnings: Annotated[bool, typer.Option(
+              "--warnings/--no-warnings", help="List per-item warnings (legacy shapes...).")
+          ] = True) -> None:
+    """Parse every pattern and list problems; exit 1 if any file is unreadable."""
+    lib = load_library(library)
+    for e in lib.errors:
+        out.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+    for problem in lib.problems:
+        out.print(f"[yellow]problem:[/] {problem}", highlight=False, soft_wrap=True)
+    n_warn = 0
+    for entry in lib.entries:
+        for w in entry.pattern.warnings:
+            n_warn += 1
+            if warnings:
+                out.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        for rel in entry.pattern.relationships:
+            if not rel.resolved:
+                n_warn += 1
+                if warnings:
+                    out.print(f"[yellow]warning:[/] {entry.pattern.path}: human relationship "
+                              f"{rel.type} -> '{rel.target}' names no pattern in the library",
+                              highlight=False, soft_wrap=True)
+    out.print(f"{len(lib.entries)} patterns read, {len(lib.errors)} unreadable, "
+              f"{len(lib.problems)} library problems, {n_warn} warnings"
+              + (f", {len(lib.no_front_matter)} files without front matter skipped"
+                 if lib.no_front_matter else ""))
+    if lib.errors:
+        raise typer.Exit(1)
+
+
+@app.command("prune")
+def prune_cmd(
+    library: LibraryArg,
+    dry_run: DryRunOpt = False,
+    report_path: ReportOpt = None,
+    min_confidence: Annotated[float, typer.Option(
+        "--min-confidence", min=0.0, max=1.0, help="Links below this confidence are 'weak'.")
+    ] = 0.5,
+    max_links: Annotated[int, typer.Option(min=0, help="Keep at most this many links.")] = 12,
+    max_entities: Annotated[int, typer.Option(min=0)] = 12,
+    max_communities: Annotated[int, typer.Option(min=0)] = 5,
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Date written to last_pruned (YYYY-MM-DD); default: today.")
+    ] = None,
+) -> None:
+    """Prune stale, weak, dangling and duplicated garden items (no LLM)."""
+    from gardener.passes import apply, prune_entry
+    from gardener.prune import PruneSettings
+
+    day = _today(today)
+    settings = PruneSettings(min_confidence=min_confidence, max_links=max_links,
+                             max_entities=max_entities, max_communities=max_communities)
+    lib = load_library(library)
+    slugs = lib.slugs
+    outcomes: list[Outcome] = report.unreadable(lib.errors)
+    with progress(len(lib.entries), "pruning") as tick:
+        for entry in lib.entries:
+            change = prune_entry(entry, slugs=slugs, today=day, settings=settings)
+            outcome = apply(change, dry_run=dry_run)
+            if dry_run and outcome.diff:
+                sys.stdout.write(outcome.diff)
+            outcomes.append(outcome)
+            tick()
+    finish(outcomes, "prune", library, report_path, dry_run,
+           {"today": day.isoformat(), "settings": settings.__dict__})
+
+
+def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Path | None,
+           dry_run: bool, meta: dict[str, Any]) -> None:
+    """Report, summary table, failures, exit status: shared by every pass command."""
+    if report_path is not None:
+        report.write(report_path, report.build(outcomes, command=command, library=library,
+                                               meta={"dry_run": dry_run, **meta}))
+    err.print(summary_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
+    print_failures(outcomes)
+    if report_path is not None:
+        err.print(f"report written to {report_path}")
+    if any(o.status is Status.FAILED for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def state(library: LibraryArg,
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show what each pattern was last gardened with (the incremental state)."""
+    from gardener.state import load_state, summarize
+
+    rows = summarize(load_state(library))
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    if not rows:
+        out.print(f"no gardening state in {library} yet")
+        return
+    table = Table(show_header=True, header_style="bold")
+    for key in rows[0]:
+        table.add_column(str(key))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -63,7 +63,7 @@ class PatternState:
     prompt_version: str
     model: str
     candidates: str
-    """``candidates_fingerprint`` of the shortlist the model could link to."""
+    """``CandidateIndex.fingerprint`` of the shortlist the model could link to."""
     date: dt.date
     garden: str
     """``garden_hash`` of the garden that was written."""
@@ -128,16 +128,6 @@ def garden_hash(garden: Garden | None) -> str:
         return _sha256("null")
     data = garden.model_copy(update={"last_pruned": None}).model_dump(mode="json")
     return _sha256(json.dumps(data, sort_keys=True, ensure_ascii=False))
-
-
-def candidates_fingerprint(candidates: Iterable[str]) -> str:
-    """A hash of a candidate set, blind to order and repeats.
-
-    Pass whatever should make a pattern stale when it changes: the slugs alone, or
-    ``slug + fingerprint`` strings when a candidate's own content counts too. The order is
-    ignored because a shortlist re-ranked by a small score change offers the same choices.
-    """
-    return _sha256("\n".join(sorted(set(candidates))))
 
 
 def without_assessment_reasoning(data: Mapping[str, Any]) -> dict[str, Any]:

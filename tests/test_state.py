@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from gardener import pattern
+from gardener import document, pattern
 from gardener.model import Entity, Garden, Link
 from gardener.state import (
     PatternState,
     StaleReason,
     State,
-    candidates_fingerprint,
     content_fingerprint,
     garden_hash,
     load_state,
@@ -216,12 +215,6 @@ def test_garden_hash_ignores_layout_and_pruning_date_but_not_meaning() -> None:
     assert garden_hash(Garden()) != garden_hash(None)
 
 
-def test_candidates_fingerprint_ignores_order_and_repeats() -> None:
-    assert candidates_fingerprint(["b", "a", "b"]) == candidates_fingerprint(["a", "b"])
-    assert candidates_fingerprint(["a", "b"]) != candidates_fingerprint(["a", "c"])
-    assert candidates_fingerprint([]) != candidates_fingerprint(["a"])
-
-
 DATA: dict[str, Any] = {
     "slug": "distributed-leadership-design",
     "ontology": {"domain": "governance",
@@ -268,3 +261,31 @@ def test_render_is_deterministic_whatever_the_insertion_order() -> None:
     for slug in ("b", "a"):
         recorded(two, slug)
     assert render(one.snapshot()) == render(two.snapshot())
+
+
+SAMPLE_LIBRARY = Path(__file__).resolve().parents[1] / "patterns"
+
+
+def _with_reasoning(data: dict[str, Any], reasoning: str) -> dict[str, Any]:
+    """The front matter as the writer leaves it with the reasoning in the assessment."""
+    ontology = data.get("ontology")
+    ontology = dict(ontology) if isinstance(ontology, dict) else {}
+    assessment = ontology.get("commons_assessment")
+    assessment = dict(assessment) if isinstance(assessment, dict) else {}
+    assessment["vitality_reasoning"] = reasoning
+    ontology["commons_assessment"] = assessment
+    return {**data, "ontology": ontology}
+
+
+def test_sample_library_fingerprints_survive_a_written_reasoning() -> None:
+    paths = sorted(SAMPLE_LIBRARY.glob("*.md"))
+    assert paths, f"no sample patterns in {SAMPLE_LIBRARY}"
+    for path in paths:
+        doc = document.read(path)
+        assert doc is not None, path
+        on = content_fingerprint(doc.data, doc.body, vitality_in_assessment=True)
+        written = _with_reasoning(doc.data, "Generative: stewardship rotates and renews.")
+        assert content_fingerprint(written, doc.body, vitality_in_assessment=True) == on, path
+        assert content_fingerprint(written, doc.body) != pattern.fingerprint(doc.data, doc.body)
+        assert content_fingerprint(doc.data, doc.body + "\nA new line.\n",
+                                   vitality_in_assessment=True) != on, path

@@ -1,0 +1,331 @@
+"""Choose, for one pattern, the few library patterns worth showing the model as link targets.
+
+The model can only link to what it is shown, and a library of thousands does not fit in a
+prompt: the old tool showed an alphabetical prefix, so 99% of its links started with "a".
+Here the shortlist is ranked by evidence instead: words shared with the pattern (BM25 over
+its title, aliases, summary, keywords, domain and headings) and the human-curated graph
+(patterns that already point at this one, and the neighbours of its neighbours). Everything
+is pure and deterministic; ``CandidateIndex`` is built once per library pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from gardener.model import Pattern
+
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers him his how i if in into is it its itself just
+    may me might more most must my no nor not of off on once only or other our ours out over own
+    same shall she should so some such than that the their theirs them then there these they this
+    those through to too under until up upon very via was we were what when where which while who
+    whom why will with within without would yet you your yours
+"""
+STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+"""Function words: they match everywhere, so they only add cost and noise to the ranking."""
+
+FIELD_WEIGHTS: Mapping[str, int] = {
+    "title": 3,
+    "keywords": 2,
+    "domain": 2,
+    "summary": 1,
+    "headings": 1,
+}
+"""Term-frequency multipliers: a word in the title says more about a pattern than one in a
+heading. Integer weights keep the fielded document a plain bag of words (BM25F-lite)."""
+
+BM25_K1 = 1.2
+BM25_B = 0.75
+MAX_QUERY_TERMS = 256
+"""Query by document, capped as Lucene's MoreLikeThis caps it, but loosely: the fields are a
+short description already, and cutting to 32 terms cost recall on the sample libraries."""
+
+IN_LINK_WEIGHT = 1.0
+"""A human already linked the candidate to this pattern: the relation's inverse (or its
+symmetric twin) is very likely, so this outweighs any purely lexical evidence."""
+IN_LINK_SHARE = 0.5
+"""The largest share of a shortlist that in-links may promote (see ``CandidateIndex.scores``)."""
+TWO_HOP_WEIGHT = 0.5
+"""Sharing curated neighbours is suggestive but weaker than a direct link: a strong two-hop
+candidate ranks with a good lexical match, and above it only with some lexical support."""
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    """What the prompt shows for each candidate."""
+
+    slug: str
+    title: str
+    summary: str
+
+
+def stem(word: str) -> str:
+    """Fold the commonest English inflections (plural, -ing, -ed, final -e) onto one form.
+
+    Deliberately light: a wrong conflation joins unrelated patterns, a missed one only loses a
+    little recall, so only suffixes that are almost always inflections are removed.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("ing") and len(word) >= 7:
+        word = word[:-3]
+    elif word.endswith("ed") and len(word) >= 6:
+        word = word[:-2]
+    if word.endswith("e") and len(word) >= 5:
+        word = word[:-1]
+    return word
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase words split at non-alphanumerics, minus stopwords and bare numbers, stemmed."""
+    out: list[str] = []
+    for raw in _TOKEN.findall(text.lower()):
+        if len(raw) < 2 or raw.isdigit() or raw in STOPWORDS:
+            continue
+        out.append(stem(raw))
+    return out
+
+
+def pattern_fields(pattern: Pattern) -> dict[str, list[str]]:
+    """The tokens of each lexical field of a pattern."""
+    fields = {
+        "title": tokenize(" ".join((pattern.title, *pattern.aliases))),
+        "keywords": tokenize(" ".join(pattern.keywords)),
+        "domain": tokenize(pattern.domain or ""),
+        "summary": tokenize(pattern.summary),
+        "headings": tokenize(" ".join(s.heading for s in pattern.sections)),
+    }
+    if pattern.domain:
+        # The whole domain as one token too: sharing the exact domain is a categorical signal
+        # that the split words ("commons", "design") only hint at.
+        fields["domain"].append("domain:" + pattern.domain.strip().lower())
+    return fields
+
+
+def weighted_terms(fields: Mapping[str, Sequence[str]],
+                   weights: Mapping[str, int] = FIELD_WEIGHTS) -> Counter[str]:
+    """One bag of words from several fields, each field's counts multiplied by its weight."""
+    bag: Counter[str] = Counter()
+    for name, tokens in fields.items():
+        w = weights.get(name, 0)
+        if w <= 0:
+            continue
+        for token in tokens:
+            bag[token] += w
+    return bag
+
+
+@dataclass(frozen=True)
+class Bm25:
+    """A sparse BM25 index: for each term, the documents holding it and their term scores.
+
+    Postings are two parallel tuples (documents, scores) rather than pairs: summing them into
+    a flat list is several times faster in pure Python, which keeps a query in milliseconds.
+    """
+
+    postings: Mapping[str, tuple[tuple[int, ...], tuple[float, ...]]]
+    idf: Mapping[str, float]
+    size: int
+
+
+def bm25_index(docs: Sequence[Mapping[str, int]], k1: float = BM25_K1,
+               b: float = BM25_B) -> Bm25:
+    """Precompute each (term, document) weight so that a query only sums postings."""
+    n = len(docs)
+    lengths = [sum(d.values()) for d in docs]
+    avg = (sum(lengths) / n) if n else 0.0
+    df: Counter[str] = Counter()
+    for d in docs:
+        df.update(d.keys())
+    idf = {t: math.log(1.0 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+    ids: dict[str, list[int]] = {}
+    weights: dict[str, list[float]] = {}
+    for i, d in enumerate(docs):
+        norm = k1 * (1.0 - b + b * (lengths[i] / avg if avg else 0.0))
+        for term, tf in d.items():
+            ids.setdefault(term, []).append(i)
+            weights.setdefault(term, []).append(idf[term] * tf * (k1 + 1.0) / (tf + norm))
+    return Bm25(postings={t: (tuple(ids[t]), tuple(weights[t])) for t in ids}, idf=idf, size=n)
+
+
+def query_terms(bag: Mapping[str, int], index: Bm25,
+                limit: int = MAX_QUERY_TERMS) -> list[tuple[str, float]]:
+    """The query's most distinctive terms in the index, with a saturated query-side weight."""
+    known = [(t, q) for t, q in bag.items() if t in index.idf]
+    ranked = sorted(known, key=lambda tq: (-index.idf[tq[0]] * tq[1], tq[0]))[:limit]
+    return [(t, (BM25_K1 + 1.0) * q / (BM25_K1 + q)) for t, q in sorted(ranked)]
+
+
+def bm25_scores(terms: Iterable[tuple[str, float]], index: Bm25) -> list[float]:
+    """The score of every document, by position; only postings of the query terms are read."""
+    acc = [0.0] * index.size
+    for term, qweight in terms:
+        docs, weights = index.postings.get(term, ((), ()))
+        for doc, weight in zip(docs, weights, strict=True):
+            acc[doc] += qweight * weight
+    return acc
+
+
+def resolved_targets(pattern: Pattern) -> list[str]:
+    """The slugs a pattern's human relationships point at (unresolved references dropped)."""
+    return [r.target for r in pattern.relationships if r.resolved and r.target != pattern.slug]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How much each signal counts; zero switches it off (used by the recall benchmark)."""
+
+    lexical: float = 1.0
+    in_link: float = IN_LINK_WEIGHT
+    two_hop: float = TWO_HOP_WEIGHT
+
+
+def _rank(scores: Mapping[str, float], k: int) -> list[str]:
+    positive = ((s, slug) for slug, s in scores.items() if s > 0.0)
+    return [slug for _, slug in heapq.nsmallest(k, positive, key=lambda sc: (-sc[0], sc[1]))]
+
+
+class CandidateIndex:
+    """Lexical and graph evidence for a whole library, built once, queried per pattern.
+
+    Patterns are ordered by slug so that the index (and every float summed over it) does not
+    depend on the order files were read; when two files share a slug the first one counts,
+    as in ``Library.by_slug``.
+    """
+
+    def __init__(self, patterns: Sequence[Pattern], *,
+                 field_weights: Mapping[str, int] = FIELD_WEIGHTS,
+                 weights: Weights = Weights(),
+                 max_query_terms: int = MAX_QUERY_TERMS) -> None:
+        chosen: dict[str, Pattern] = {}
+        for p in sorted(patterns, key=lambda p: p.slug):
+            chosen.setdefault(p.slug, p)
+        self._patterns = chosen
+        self._slugs = list(chosen)
+        self._field_weights = dict(field_weights)
+        self._weights = weights
+        self._max_query_terms = max_query_terms
+        self._lexical = bm25_index(
+            [weighted_terms(pattern_fields(p), self._field_weights) for p in chosen.values()])
+        out: dict[str, set[str]] = {s: set() for s in chosen}
+        into: dict[str, set[str]] = {s: set() for s in chosen}
+        for slug, p in chosen.items():
+            for target in resolved_targets(p):
+                if target in chosen:
+                    out[slug].add(target)
+                    into[target].add(slug)
+        self._out = {s: frozenset(t) for s, t in out.items()}
+        self._in = {s: frozenset(t) for s, t in into.items()}
+
+    def __len__(self) -> int:
+        return len(self._slugs)
+
+    def info(self, slug: str) -> CandidateInfo:
+        p = self._patterns[slug]
+        return CandidateInfo(slug=p.slug, title=p.title, summary=p.summary)
+
+    def _neighbours(self, slug: str) -> frozenset[str]:
+        return self._out.get(slug, frozenset()) | self._in.get(slug, frozenset())
+
+    def lexical_scores(self, pattern: Pattern) -> dict[str, float]:
+        """BM25 of every pattern sharing a distinctive term, scaled so the best one is 1."""
+        bag = weighted_terms(pattern_fields(pattern), self._field_weights)
+        acc = bm25_scores(query_terms(bag, self._lexical, self._max_query_terms), self._lexical)
+        raw = {self._slugs[i]: s for i, s in enumerate(acc) if s > 0.0}
+        raw.pop(pattern.slug, None)
+        top = max(raw.values(), default=0.0)
+        return {slug: s / top for slug, s in raw.items()}
+
+    def graph_scores(self, pattern: Pattern, *, hide_relationships: bool = False
+                     ) -> tuple[dict[str, float], dict[str, float]]:
+        """In-link indicator and two-hop closeness from the human-curated graph.
+
+        The pattern's own outgoing edges come from ``pattern`` (the version being gardened),
+        not from the index; hiding them leaves only what others said about it. Two-hop
+        closeness is the resource-allocation index (each shared neighbour contributes one over
+        its degree), so a hub that touches half the library says little about any one pair.
+        """
+        me = pattern.slug
+        own = frozenset() if hide_relationships else frozenset(
+            t for t in resolved_targets(pattern) if t in self._patterns)
+        in_links = self._in.get(me, frozenset())
+        first = (in_links | own) - {me}
+        two_hop: dict[str, float] = {}
+        for middle in sorted(first):
+            around = self._neighbours(middle) | {me}
+            share = 1.0 / len(around)
+            for other in sorted(around):
+                if other != me:
+                    two_hop[other] = two_hop.get(other, 0.0) + share
+        return ({s: 1.0 for s in in_links if s != me},
+                {s: min(1.0, v) for s, v in two_hop.items()})
+
+    def scores(self, pattern: Pattern, k: int = 40, *, hide_relationships: bool = False
+               ) -> dict[str, float]:
+        """Combined evidence for every candidate that has any, before the cut to ``k``.
+
+        In-links promote at most ``IN_LINK_SHARE`` of ``k`` candidates, those with the best
+        other evidence: a hub that half the library points at still gets half of its list
+        chosen by content rather than by who happened to link to it.
+        """
+        w = self._weights
+        exclude = {pattern.slug}
+        if not hide_relationships:
+            exclude.update(resolved_targets(pattern))
+        total: dict[str, float] = {}
+        if w.lexical:
+            for slug, s in self.lexical_scores(pattern).items():
+                total[slug] = w.lexical * s
+        in_links, two_hop = self.graph_scores(pattern, hide_relationships=hide_relationships)
+        if w.two_hop:
+            for slug, s in two_hop.items():
+                total[slug] = total.get(slug, 0.0) + w.two_hop * s
+        if w.in_link:
+            linkers = [(total.get(s, 0.0), s) for s in in_links if s not in exclude]
+            room = max(1, math.ceil(IN_LINK_SHARE * k))
+            for _, slug in heapq.nsmallest(room, linkers, key=lambda sc: (-sc[0], sc[1])):
+                total[slug] = total.get(slug, 0.0) + w.in_link * in_links[slug]
+        return {s: v for s, v in total.items() if s not in exclude}
+
+    def ranked(self, pattern: Pattern, k: int = 40, *,
+               hide_relationships: bool = False) -> list[str]:
+        """The shortlist as slugs: best evidence first, ties broken by slug."""
+        if k <= 0:
+            return []
+        return _rank(self.scores(pattern, k, hide_relationships=hide_relationships), k)
+
+    def shortlist(self, pattern: Pattern, k: int = 40, *,
+                  hide_relationships: bool = False) -> list[CandidateInfo]:
+        """At most ``k`` link targets for ``pattern``, never itself nor its own human targets.
+
+        Only patterns with some evidence are listed, so a pattern with nothing in common with
+        the library gets a short list rather than an arbitrary one. ``hide_relationships``
+        pretends the pattern has no human relationships of its own (leave-one-out evaluation).
+        """
+        return [self.info(s) for s in self.ranked(pattern, k,
+                                                  hide_relationships=hide_relationships)]
+
+    def fingerprint(self, slugs: Sequence[str]) -> str:
+        """A stable hash of a candidate set: order and repeats do not matter.
+
+        Only the slugs count, not their titles or summaries: rewording one pattern should not
+        re-run every pattern that lists it as a candidate.
+        """
+        blob = "\n".join(sorted(set(slugs)))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()

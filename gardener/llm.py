@@ -1,0 +1,577 @@
+"""The one door to the model: structured answers through instructor, over a guarded transport.
+
+Every HTTP exchange, instructor's re-asks included, passes through `GuardedTransport`, which
+owns the whole transport policy in one place:
+
+* retries (tenacity) for 429 (honouring Retry-After), 5xx, timeouts and dropped connections,
+  with jittered exponential backoff bounded by attempts and total time. Doing it here rather
+  than around `structured` means a re-ask that hits a 503 retries that one request instead of
+  restarting the conversation, and no attempt escapes the policy or the token count; openai's
+  own retries are off (``max_retries=0``) so the two never multiply.
+* fail-fast errors that say what to check (key, model, base URL, server running?);
+* token accounting: it reads ``usage`` from every JSON response, so re-asks and retried
+  attempts are all paid for in `Usage`;
+* hygiene: the API key is scrubbed from every response body before instructor, openai, a log
+  line or an exception can see it, and the tag header never leaves the process.
+
+An inner transport (the fixture store, a test double) sits below it; by default it is plain
+httpx.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import email.utils
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, TypeVar, cast
+from urllib.parse import quote, unquote
+
+import httpx
+import instructor
+import openai
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from pydantic import BaseModel
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from gardener.settings import LLMSettings
+
+log = logging.getLogger("gardener.llm")
+
+T = TypeVar("T", bound=BaseModel)
+
+TAG_HEADER = "x-gardener-tag"
+"""Carries `structured`'s tag down to the transports; never sent over the wire."""
+TAG_EXTENSION = "gardener_tag"
+"""httpx request extension holding the tag once the header is stripped."""
+
+PLACEHOLDER_KEY = "no-key-set"
+"""Sent when OPENAI_API_KEY is unset: local servers accept anything, OpenAI answers 401."""
+
+_MODES: dict[str, instructor.Mode] = {
+    "tools": instructor.Mode.TOOLS,
+    "json_schema": instructor.Mode.JSON_SCHEMA,
+    "json": instructor.Mode.JSON,
+    "md_json": instructor.Mode.MD_JSON,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+@dataclass
+class Usage:
+    """Tokens and HTTP requests one call cost, every re-ask and retried attempt included."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0  # HTTP requests answered (any status), re-asks and retries included
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens,
+                     self.requests + other.requests)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "requests": self.requests}
+
+
+def usage_of(body: bytes) -> Usage:
+    """What one HTTP response reports: one request, plus its tokens when it carries ``usage``."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return Usage(requests=1)
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if not isinstance(usage, dict):
+        return Usage(requests=1)
+
+    def count(name: str) -> int:
+        value = usage.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return Usage(count("prompt_tokens"), count("completion_tokens"), 1)
+
+
+class LLMError(Exception):
+    """The endpoint could not be used: transport failure after retries, or a request it refused.
+
+    The message says what failed and what to check; it never contains the API key.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, tag: str = "",
+                 attempts: int = 0, usage: Usage | None = None) -> None:
+        self.message = message
+        self.status = status
+        self.tag = tag
+        self.attempts = attempts
+        self.usage = usage if usage is not None else Usage()
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"[{self.tag}] {self.message}" if self.tag else self.message
+
+
+class StructuredOutputError(Exception):
+    """The model never produced a valid object after the re-asks."""
+
+    def __init__(self, message: str, *, last_json: str | None, usage: Usage, tag: str = "",
+                 attempts: int = 0) -> None:
+        self.message = message
+        self.last_json = last_json  # raw JSON text of the last attempt, for item-by-item salvage
+        self.usage = usage
+        self.tag = tag
+        self.attempts = attempts
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"[{self.tag}] {self.message}" if self.tag else self.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+
+
+_KEYLIKE = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}")
+_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with the given secrets, bearer tokens and OpenAI-looking keys masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:  # shorter "keys" are placeholders, and common words
+            text = text.replace(secret, "***")
+    text = _BEARER.sub("Bearer ***", text)
+    return _KEYLIKE.sub("sk-***", text)
+
+
+def tag_of(request: httpx.Request) -> str:
+    """The tag `structured` attached to this request, or ''."""
+    tag = request.extensions.get(TAG_EXTENSION)
+    if isinstance(tag, str):
+        return tag
+    return unquote(request.headers.get(TAG_HEADER, ""))
+
+
+def take_tag(request: httpx.Request) -> str:
+    """Move the tag header into the request's extensions, so it is never sent or hashed."""
+    tag = tag_of(request)
+    if TAG_HEADER in request.headers:
+        del request.headers[TAG_HEADER]
+    request.extensions[TAG_EXTENSION] = tag
+    return tag
+
+
+def retry_after_s(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds the server asked us to wait: retry-after-ms, or Retry-After as seconds/HTTP-date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def server_message(body: bytes, limit: int = 300) -> str:
+    """The human part of an error body, whatever the server's dialect."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body[:limit].decode("utf-8", "replace").strip()
+    if isinstance(payload, dict):
+        error = payload.get("error", payload)
+        if isinstance(error, dict):
+            for key in ("message", "detail", "error"):
+                if isinstance(error.get(key), str):
+                    return str(error[key])[:limit]
+        if isinstance(error, str):
+            return error[:limit]
+    return json.dumps(payload)[:limit]
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def is_retryable_response(response: httpx.Response) -> bool:
+    """429 (except an exhausted quota, which waiting does not fix), 408 and every 5xx."""
+    if response.status_code == 429:
+        return _error_code(response.content) != "insufficient_quota"
+    return response.status_code == 408 or response.status_code >= 500
+
+
+def _refused(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def is_retryable_error(exc: BaseException) -> bool:
+    """Timeouts and dropped or failed connections; not a refused connection (nothing listens,
+    retrying only delays the message) nor a malformed URL."""
+    if not isinstance(exc, httpx.TransportError):
+        return False
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        return False
+    return not (isinstance(exc, httpx.ConnectError) and _refused(exc))
+
+
+def _model_of(request: httpx.Request) -> str:
+    try:
+        payload = json.loads(request.content)
+    except (ValueError, UnicodeDecodeError, httpx.RequestNotRead):
+        return "?"
+    model = payload.get("model") if isinstance(payload, dict) else None
+    return str(model) if model is not None else "?"
+
+
+def explain_status(status: int, message: str, *, endpoint: str, model: str, mode: str,
+                   key_set: bool) -> str:
+    """An HTTP error turned into what failed and what to check."""
+    said = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    if status == 401:
+        key = "OPENAI_API_KEY (it is not set)" if not key_set else "OPENAI_API_KEY"
+        return f"{endpoint} refused the credentials ({said}); check {key}"
+    if status == 403:
+        return (f"{endpoint} denied access ({said}); check that OPENAI_API_KEY may use "
+                f"model '{model}'")
+    if status == 404:
+        return (f"model '{model}' not found at {endpoint} ({said}); check --model or "
+                f"GARDENER_MODEL against {endpoint.rstrip('/')}/models, and that "
+                "OPENAI_BASE_URL ends in /v1")
+    if status == 429:
+        return (f"{endpoint} kept rate-limiting ({said}); lower the concurrency, raise "
+                "max_wait_s, or check the account's quota")
+    if status >= 500 or status == 408:
+        return f"{endpoint} kept failing ({said}); is the server healthy?"
+    return (f"{endpoint} rejected the request ({said}); check that model '{model}' supports "
+            f"mode '{mode}' (try --mode json_schema or md_json) and that the prompt fits its "
+            "context window")
+
+
+def explain_transport(exc: httpx.TransportError, *, endpoint: str, timeout_s: float) -> str:
+    if isinstance(exc, httpx.ConnectError) and _refused(exc):
+        return f"nothing answers at {endpoint}; is the server running?"
+    if isinstance(exc, httpx.TimeoutException):
+        return (f"no answer from {endpoint} within {timeout_s:g} s ({type(exc).__name__}); "
+                "a slow local model may need a longer timeout")
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect to {endpoint} ({exc}); check OPENAI_BASE_URL and the network"
+    return f"the connection to {endpoint} failed ({type(exc).__name__}: {exc})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The guarded transport
+
+
+_usage_sink: contextvars.ContextVar[Usage | None] = contextvars.ContextVar(
+    "gardener_usage_sink", default=None)
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Retries, explains failures, counts tokens and scrubs secrets for each HTTP request."""
+
+    def __init__(self, inner: httpx.BaseTransport, settings: LLMSettings, *,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._inner = inner
+        self._settings = settings
+        self._sleep = sleep
+        self._secrets = (settings.api_key,)
+        self._lock = threading.Lock()
+        self.total = Usage()  # every request this transport ever answered
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        tag = take_tag(request)
+        settings = self._settings
+        attempts = 0
+        started = time.monotonic()
+
+        def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
+            return self._buffered(self._inner.handle_request(request), request)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.max_attempts) | stop_before_delay(settings.max_wait_s),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable_error) | retry_if_result(is_retryable_response),
+            before_sleep=lambda state: self._log_retry(state, request, tag),
+            sleep=self._sleep,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+            reraise=True,
+        )
+        endpoint = settings.endpoint
+        try:
+            response: httpx.Response = retrying(attempt)
+        except httpx.TransportError as exc:
+            message = explain_transport(exc, endpoint=endpoint, timeout_s=settings.timeout_s)
+            raise LLMError(self._after(message, attempts, started), tag=tag,
+                           attempts=attempts) from exc
+        if response.status_code < 400:
+            return response
+        message = explain_status(
+            response.status_code, scrub(server_message(response.content), self._secrets),
+            endpoint=endpoint, model=_model_of(request), mode=settings.mode,
+            key_set=settings.api_key is not None)
+        if is_retryable_response(response):
+            message = self._after(message, attempts, started)
+        raise LLMError(message, status=response.status_code, tag=tag, attempts=attempts)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    # -- parts --------------------------------------------------------------------------------
+    @staticmethod
+    def _after(message: str, attempts: int, started: float) -> str:
+        elapsed = time.monotonic() - started
+        plural = "s" if attempts != 1 else ""
+        return f"{message} [gave up after {attempts} attempt{plural} in {elapsed:.1f} s]"
+
+    def _buffered(self, response: httpx.Response, request: httpx.Request) -> httpx.Response:
+        """Read the whole body (so usage can be counted) and scrub the key out of it."""
+        try:
+            content = response.read()
+        finally:
+            response.close()
+        if any(secret and secret.encode() in content for secret in self._secrets):
+            content = scrub(content.decode("utf-8", "replace"), self._secrets).encode()
+        used = usage_of(content)
+        with self._lock:
+            self.total = self.total + used
+        sink = _usage_sink.get()
+        if sink is not None:
+            sink.prompt_tokens += used.prompt_tokens
+            sink.completion_tokens += used.completion_tokens
+            sink.requests += used.requests
+        dropped = {"content-length", "content-encoding", "transfer-encoding"}
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in dropped]
+        extensions = {k: v for k, v in response.extensions.items() if k != "network_stream"}
+        return httpx.Response(response.status_code, headers=headers, content=content,
+                              request=request, extensions=extensions)
+
+    def _wait(self, state: RetryCallState) -> float:
+        settings = self._settings
+        outcome = state.outcome
+        if outcome is not None and not outcome.failed:
+            asked = retry_after_s(outcome.result().headers)
+            if asked is not None:
+                return min(asked, settings.retry_cap_s)
+        backoff = wait_exponential_jitter(initial=settings.retry_initial_s,
+                                          max=settings.retry_cap_s,
+                                          jitter=settings.retry_initial_s)
+        return float(backoff(state))
+
+    def _log_retry(self, state: RetryCallState, request: httpx.Request, tag: str) -> None:
+        outcome = state.outcome
+        if outcome is None:
+            return
+        if outcome.failed:
+            exc = outcome.exception()
+            what = type(exc).__name__ if exc is not None else "failure"
+        else:
+            what = f"HTTP {outcome.result().status_code}"
+        wait = state.upcoming_sleep
+        url = scrub(str(request.url.copy_with(query=None)), self._secrets)
+        log.warning("%s%s from %s; retry %d of %d in %.2f s", f"[{tag}] " if tag else "", what,
+                    url, state.attempt_number, self._settings.max_attempts - 1, wait)
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+
+
+def _completion_json(completion: Any) -> str | None:
+    """The raw JSON text a chat completion carried: tool-call arguments or message content."""
+    try:
+        message = completion.choices[0].message
+    except (AttributeError, IndexError, TypeError):
+        return None
+    tool_calls = getattr(message, "tool_calls", None) or []
+    if tool_calls:
+        arguments = tool_calls[0].function.arguments
+        return arguments if isinstance(arguments, str) else json.dumps(arguments)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        return None
+    fenced = re.search(r"```(?:json)?\s*(.*?)\s*(?:```|$)", content, re.DOTALL)
+    return fenced.group(1) if fenced else content
+
+
+def _llm_error_in(exc: BaseException) -> LLMError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, LLMError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _shielded(messages: list[dict[str, Any]], context: dict[str, Any] | None
+              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Messages and context such that instructor's templating leaves the text alone.
+
+    instructor 1.17 renders every message as a Jinja template (then dedents it) whenever a
+    context is given; a pattern body with ``{{`` or ``{%`` would break or change. Each text
+    becomes ``{{ _gardener_text_N }}`` with the text itself in the context, so rendering
+    gives it back; validators see those extra keys beside their own.
+    """
+    if not context:
+        return messages, context
+    bound = dict(context)
+    shielded: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, str):
+            name = f"_gardener_text_{i}"
+            bound[name] = content
+            message = {**message, "content": "{{ " + name + " }}"}
+        elif isinstance(content, list):
+            parts: list[Any] = []
+            for j, part in enumerate(content):
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    name = f"_gardener_text_{i}_{j}"
+                    bound[name] = part["text"]
+                    part = {**part, "text": "{{ " + name + " }}"}
+                parts.append(part)
+            message = {**message, "content": parts}
+        shielded.append(message)
+    return shielded, bound
+
+
+def _exactly(model: type[T], value: BaseModel) -> T:
+    """`value` as an instance of `model` itself: instructor returns a subclass carrying the raw
+    completion, which compares unequal to (and pickles heavier than) the real thing."""
+    if type(value) is model:
+        return value
+    fields = {name: value.__dict__[name] for name in model.model_fields if name in value.__dict__}
+    rebuilt = model.model_construct(_fields_set=set(value.model_fields_set), **fields,
+                                    **(value.model_extra or {}))
+    if value.__pydantic_private__:
+        object.__setattr__(rebuilt, "__pydantic_private__", dict(value.__pydantic_private__))
+    return rebuilt
+
+
+class LLM:
+    """Structured answers from one endpoint; thread-safe, one per run."""
+
+    def __init__(self, settings: LLMSettings, *, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self._transport = GuardedTransport(transport or httpx.HTTPTransport(), settings,
+                                           sleep=sleep)
+        self._http = httpx.Client(transport=self._transport, timeout=settings.timeout_s)
+        self._openai = openai.OpenAI(base_url=settings.endpoint,
+                                     api_key=settings.api_key or PLACEHOLDER_KEY,
+                                     # openai 3 types this as httpx2 but takes httpx too,
+                                     # as openai 1-2 did: one client for every version.
+                                     http_client=cast(Any, self._http), max_retries=0,
+                                     timeout=settings.timeout_s)
+        self._client = instructor.from_openai(self._openai, mode=_MODES[settings.mode])
+
+    @property
+    def total_usage(self) -> Usage:
+        """Everything this client spent so far, across calls and threads."""
+        return self._transport.total
+
+    def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
+                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]:
+        """One validated `response_model` and what it cost.
+
+        `context` reaches the model's validators (``info.context``); a failed validation is
+        re-asked up to ``settings.max_retries`` times. Raises StructuredOutputError when no
+        attempt validates, LLMError when the endpoint cannot be used (FixtureMissing in replay).
+        """
+        usage = Usage()
+        token = _usage_sink.set(usage)
+        sent, bound = _shielded(messages, context)
+        settings = self.settings
+        try:
+            result = self._client.chat.completions.create(
+                response_model=response_model, messages=cast(Any, sent), context=bound,
+                max_retries=settings.max_retries, model=settings.model,
+                temperature=settings.temperature, max_tokens=settings.max_tokens,
+                extra_headers={TAG_HEADER: quote(tag, safe=" =@:/,;+")} if tag else None)
+        except IncompleteOutputException as exc:
+            raise StructuredOutputError(
+                f"the answer was cut off at max_tokens={settings.max_tokens}; raise max_tokens "
+                "or ask for less", last_json=_completion_json(exc.last_completion),
+                usage=usage, tag=tag, attempts=1) from None
+        except InstructorRetryException as exc:
+            raise self._failure(exc, usage, tag) from None
+        except Exception as exc:
+            found = _llm_error_in(exc)
+            if found is None:
+                raise
+            found.usage = usage
+            raise found from found.__cause__
+        finally:
+            _usage_sink.reset(token)
+        return _exactly(response_model, result), usage
+
+    def _failure(self, exc: InstructorRetryException, usage: Usage, tag: str) -> Exception:
+        found = _llm_error_in(exc)
+        if found is not None:
+            found.usage = usage
+            return found
+        attempts = list(exc.failed_attempts or [])
+        if not attempts:
+            return LLMError(f"unexpected failure talking to {self.settings.endpoint}: "
+                            f"{scrub(str(exc), (self.settings.api_key,))}", tag=tag, usage=usage)
+        last = attempts[-1]
+        problem = scrub(str(last.exception), (self.settings.api_key,))
+        return StructuredOutputError(
+            f"model '{self.settings.model}' gave no valid answer in {len(attempts)} "
+            f"attempt{'s' if len(attempts) != 1 else ''} (mode {self.settings.mode}); "
+            f"last problem: {problem}",
+            last_json=_completion_json(last.completion), usage=usage, tag=tag,
+            attempts=len(attempts))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LLM:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

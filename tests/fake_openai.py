@@ -1,0 +1,440 @@
+"""A small local server speaking enough of the OpenAI chat completions API for instructor.
+
+Tests and benchmarks need a model that answers instantly (or with a fixed latency), can be told
+to misbehave on cue (429, 500, stalls, dropped connections, broken JSON) and records what it was
+sent, without reaching the network. It understands instructor's four OpenAI modes by looking at
+the request: `tools` → a tool call; `response_format` json_schema / json_object → bare JSON
+content; otherwise (md_json) → JSON inside a ```json fence.
+
+In a test::
+
+    with FakeOpenAI() as fake:
+        fake.script(rate_limited("0.05"), answer({"name": "x"}))
+        ... LLMSettings(base_url=fake.url, ...)
+
+From a shell (benchmarks)::
+
+    python tests/fake_openai.py --port 0 --latency 0.2 [--responder module:function]
+
+prints its base URL (``http://127.0.0.1:PORT/v1``) on the first line and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import itertools
+import json
+import re
+import signal
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+
+Arguments = dict[str, Any]
+Responder = Callable[[dict[str, Any]], Arguments]
+
+FAKE_MODEL = "fake-model"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripted behaviours
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """What the server does with one chat completion request."""
+
+    kind: Literal["answer", "raw", "status", "stall", "drop"]
+    arguments: Arguments | None = None  # answer: the object the model "returns"
+    text: str | None = None  # raw: the exact JSON text sent as arguments / content
+    finish_reason: str = "stop"
+    status: int = 200
+    message: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    seconds: float = 0.0  # stall: how long to wait before answering normally
+
+
+def answer(arguments: Arguments) -> Behaviour:
+    """A well-formed answer carrying `arguments` (valid or not for the caller's schema)."""
+    return Behaviour("answer", arguments=arguments)
+
+
+def raw(text: str, finish_reason: str = "stop") -> Behaviour:
+    """An answer whose JSON text is exactly `text` (which need not be JSON at all)."""
+    return Behaviour("raw", text=text, finish_reason=finish_reason)
+
+
+def truncated(arguments: Arguments, finish_reason: str = "stop") -> Behaviour:
+    """The JSON of `arguments` cut in half, as a model stopped mid-object would send it."""
+    text = json.dumps(arguments)
+    return Behaviour("raw", text=text[: max(1, len(text) // 2)], finish_reason=finish_reason)
+
+
+def status(code: int, message: str = "", headers: Sequence[tuple[str, str]] = ()) -> Behaviour:
+    """An OpenAI-style error response with HTTP status `code`."""
+    return Behaviour("status", status=code, message=message or f"fake error {code}",
+                     headers=tuple(headers))
+
+
+def rate_limited(retry_after: str | None = "0.05") -> Behaviour:
+    """HTTP 429, with a Retry-After header (seconds or HTTP-date) unless None."""
+    headers = (("Retry-After", retry_after),) if retry_after is not None else ()
+    return status(429, "Rate limit reached for requests", headers)
+
+
+def server_error(code: int = 500) -> Behaviour:
+    return status(code, "The server had an error while processing your request.")
+
+
+def stall(seconds: float) -> Behaviour:
+    """Wait `seconds` before answering normally: longer than the client timeout means a timeout."""
+    return Behaviour("stall", seconds=seconds)
+
+
+def drop() -> Behaviour:
+    """Read the request, then close the connection without a word."""
+    return Behaviour("drop")
+
+
+# ---------------------------------------------------------------------------------------------
+# Default responder: the smallest object the request's JSON schema accepts
+
+
+def minimal_instance(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """The smallest value valid for `schema`; lets benchmarks run against any response model."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return minimal_instance(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema:
+        return schema["default"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return minimal_instance(schema[key][0], defs)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: minimal_instance(properties[name], defs)
+                for name in schema.get("required", []) if name in properties}
+    if kind == "array":
+        items = schema.get("items", {})
+        return [minimal_instance(items, defs) for _ in range(schema.get("minItems", 0))]
+    if kind == "string":
+        return "x" * schema.get("minLength", 0)
+    if kind in ("integer", "number"):
+        return schema.get("minimum", 0)
+    if kind == "boolean":
+        return False
+    return None
+
+
+_EMBEDDED_SCHEMA = re.compile(r"json_schema:\s*(\{.*\})\s*Make sure to return", re.DOTALL)
+
+
+def request_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema instructor sent, wherever the mode put it."""
+    tools = body.get("tools")
+    if tools:
+        return dict(tools[0]["function"].get("parameters", {}))
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return dict(response_format["json_schema"]["schema"])
+    for message in body.get("messages", []):
+        content = message.get("content")
+        match = _EMBEDDED_SCHEMA.search(content) if isinstance(content, str) else None
+        if match:
+            try:
+                return dict(json.loads(match.group(1)))
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def minimal_responder(body: dict[str, Any]) -> Arguments:
+    schema = request_schema(body)
+    value = minimal_instance(schema) if schema else {}
+    return value if isinstance(value, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    authorization: str | None  # kept so a test can check the key was sent, never stored
+
+
+@dataclass
+class _State:
+    latency: float
+    responder: Responder
+    models: frozenset[str] | None
+    api_key: str | None
+    echo_auth: bool
+    queue: deque[Behaviour] = field(default_factory=deque)
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    usage_sent: list[dict[str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    ids: Iterator[int] = field(default_factory=itertools.count)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    state: _State
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: test output stays readable."""
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _read_body(self) -> dict[str, Any] | None:
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if not data:
+            return None
+        try:
+            value = json.loads(data)
+        except json.JSONDecodeError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _send_json(self, code: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _error(self, code: int, message: str, headers: Sequence[tuple[str, str]] = (),
+               err_type: str = "invalid_request_error", code_name: str | None = None) -> None:
+        payload = {"error": {"message": message, "type": err_type, "param": None,
+                             "code": code_name}}
+        self._send_json(code, payload, headers)
+
+    def _record(self, body: dict[str, Any] | None) -> None:
+        state = self.server.state
+        with state.lock:
+            state.requests.append(ReceivedRequest(self.command, self.path, body,
+                                                  self.headers.get("Authorization")))
+
+    def _authorized(self) -> bool:
+        state = self.server.state
+        if state.api_key is None:
+            return True
+        sent = self.headers.get("Authorization", "")
+        if sent == f"Bearer {state.api_key}":
+            return True
+        # A careless server echoing the key it was given: the client must scrub it.
+        self._error(401, f"Incorrect API key provided: {sent.removeprefix('Bearer ')}",
+                    err_type="invalid_request_error", code_name="invalid_api_key")
+        return False
+
+    # -- routes ---------------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._record(None)
+        state = self.server.state
+        if self.path.rstrip("/") != "/v1/models":
+            self._error(404, f"Unknown path {self.path}")
+            return
+        if not self._authorized():
+            return
+        models = sorted(state.models) if state.models is not None else [FAKE_MODEL]
+        self._send_json(200, {"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in models]})
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        self._record(body)
+        state = self.server.state
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._error(404, f"Unknown path {self.path}")
+            return
+        if body is None:
+            self._error(400, "Request body is not a JSON object")
+            return
+        if not self._authorized():
+            return
+        model = str(body.get("model", ""))
+        if state.models is not None and model not in state.models:
+            self._error(404, f"The model `{model}` does not exist or you do not have access to it.",
+                        code_name="model_not_found")
+            return
+        with state.lock:
+            behaviour = state.queue.popleft() if state.queue else None
+        if state.latency:
+            state.stopping.wait(state.latency)
+        if behaviour is None or behaviour.kind == "stall":
+            if behaviour is not None:
+                state.stopping.wait(behaviour.seconds)
+                if state.stopping.is_set():
+                    return
+            behaviour = answer(state.responder(body))
+        if behaviour.kind == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if behaviour.kind == "status":
+            code_name = "rate_limit_exceeded" if behaviour.status == 429 else None
+            err_type = "requests" if behaviour.status == 429 else "server_error"
+            self._error(behaviour.status, behaviour.message, behaviour.headers,
+                        err_type=err_type, code_name=code_name)
+            return
+        text = behaviour.text if behaviour.kind == "raw" else json.dumps(behaviour.arguments)
+        self._send_json(200, self._completion(body, text or "", behaviour.finish_reason))
+
+    def _completion(self, body: dict[str, Any], text: str, finish_reason: str) -> dict[str, Any]:
+        state = self.server.state
+        n = next(state.ids)
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        tools = body.get("tools")
+        response_format = (body.get("response_format") or {}).get("type")
+        if tools:
+            name = tools[0]["function"]["name"]
+            message["tool_calls"] = [{"id": f"call_{n}", "type": "function",
+                                      "function": {"name": name, "arguments": text}}]
+        elif response_format in ("json_schema", "json_object"):
+            message["content"] = text
+        else:
+            message["content"] = f"```json\n{text}\n```"
+        # A server leaking the caller's credentials into a successful answer: the client must
+        # keep them out of fixtures and logs all the same.
+        extra = ({"debug": {"authorization": self.headers.get("Authorization", "")}}
+                 if state.echo_auth else {})
+        usage = {"prompt_tokens": max(1, len(json.dumps(body.get("messages", []))) // 4),
+                 "completion_tokens": max(1, len(text) // 4)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        with state.lock:
+            state.usage_sent.append(usage)
+        return {"id": f"chatcmpl-fake-{n}", "object": "chat.completion", "created": 1700000000 + n,
+                "model": str(body.get("model", FAKE_MODEL)), "system_fingerprint": f"fp_{n}",
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": finish_reason}],
+                "usage": usage, **extra}
+
+
+class FakeOpenAI:
+    """A threaded fake OpenAI server on 127.0.0.1 (random port unless given)."""
+
+    def __init__(self, *, port: int = 0, latency: float = 0.0, responder: Responder | None = None,
+                 models: Sequence[str] | None = None, api_key: str | None = None,
+                 echo_auth: bool = False) -> None:
+        self._state = _State(latency=latency, responder=responder or minimal_responder,
+                             models=frozenset(models) if models is not None else None,
+                             api_key=api_key, echo_auth=echo_auth)
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.state = self._state
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._started = False
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL an OpenAI client wants (with /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    @property
+    def chat_requests(self) -> list[ReceivedRequest]:
+        return [r for r in self.requests if r.path.startswith("/v1/chat/completions")]
+
+    @property
+    def usage_sent(self) -> list[dict[str, int]]:
+        with self._state.lock:
+            return list(self._state.usage_sent)
+
+    def script(self, *behaviours: Behaviour) -> None:
+        """Queue behaviours for the next requests; once spent, the responder answers."""
+        with self._state.lock:
+            self._state.queue.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        with self._state.lock:
+            return len(self._state.queue)
+
+    def start(self) -> FakeOpenAI:
+        if not self._started:
+            self._thread.start()
+            self._started = True
+        return self
+
+    def stop(self) -> None:
+        self._state.stopping.set()
+        if self._started:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def _load_responder(spec: str) -> Responder:
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise SystemExit(f"--responder wants module:function, got {spec!r}")
+    function = getattr(importlib.import_module(module_name), attr)
+    if not callable(function):
+        raise SystemExit(f"--responder {spec!r} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--responder", help="module:function taking the request body, "
+                        "returning the arguments object (default: smallest schema-valid object)")
+    parser.add_argument("--model", action="append", dest="models",
+                        help="accepted model name (repeatable; default: any)")
+    options = parser.parse_args(argv)
+    responder = _load_responder(options.responder) if options.responder else None
+    fake = FakeOpenAI(port=options.port, latency=options.latency, responder=responder,
+                      models=options.models)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    with fake:
+        print(fake.url, flush=True)
+        done.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -91,6 +91,9 @@ class PromptLimits:
     candidate_summary: int = 180
 
 
+DEFAULT_LIMITS = PromptLimits()
+
+
 def load_prompts(name: str = PROPOSE, directory: Path = PROMPTS_DIR) -> PromptSet:
     """Read ``<name>.system.md`` and ``<name>.user.md`` from ``directory``."""
     system_path = directory / f"{name}.system.md"
@@ -245,7 +248,7 @@ def render_messages(
     candidates: Sequence[Candidate],
     *,
     prompts: PromptSet | None = None,
-    limits: PromptLimits = PromptLimits(),
+    limits: PromptLimits = DEFAULT_LIMITS,
 ) -> list[dict[str, str]]:
     """The system and user messages asking for ``pattern``'s garden proposal."""
     prompts = prompts or default_prompts()

@@ -1,0 +1,90 @@
+"""Ask the model for one pattern's garden proposal: the only step that talks to a model.
+
+Builds the pattern's grounded response model, renders the versioned prompt and makes one
+structured call (instructor re-asks on validation errors). When the re-asks are spent, the
+last answer is salvaged item by item instead of being thrown away. Transport failures
+(``LLMError``) propagate: the flow records them on the pattern's outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from gardener.llm import StructuredOutputError, Usage
+from gardener.model import Garden, Pattern
+from gardener.prompts import (
+    DEFAULT_LIMITS,
+    Candidate,
+    PromptLimits,
+    PromptSet,
+    default_prompts,
+    render_messages,
+)
+from gardener.proposal import (
+    Proposal,
+    build_response_model,
+    grounding_context,
+    salvage,
+    to_garden,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StructuredLLM(Protocol):
+    """What ``propose`` needs of a client: ``gardener.llm.LLM`` or a fixture store around it."""
+
+    def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
+                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]: ...
+
+
+@dataclass(frozen=True)
+class ProposalResult:
+    """One pattern's proposal, what it cost, and every item salvage had to drop (and why)."""
+
+    proposal: Proposal
+    usage: Usage
+    dropped: list[str]
+    prompt_version: str
+    salvaged: bool = False
+    """True when the re-asks were exhausted and the proposal is what salvage kept."""
+    garden: Garden = field(default_factory=Garden)
+    """The proposal as garden items, dated with ``propose``'s ``today``; input to merge."""
+
+
+def propose(
+    pattern: Pattern,
+    candidates: Sequence[Candidate],
+    llm: StructuredLLM,
+    *,
+    today: dt.date | None = None,
+    prompts: PromptSet | None = None,
+    limits: PromptLimits = DEFAULT_LIMITS,
+) -> ProposalResult:
+    """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``."""
+    prompts = prompts or default_prompts()
+    slugs = [c.slug for c in candidates]
+    response_model = build_response_model(pattern.slug, slugs, pattern.vitality)
+    messages: list[dict[str, Any]] = list(
+        render_messages(pattern, candidates, prompts=prompts, limits=limits))
+    context = grounding_context(pattern.slug, slugs, pattern.vitality)
+    tag = f"pattern={pattern.slug} prompt={prompts.version}"
+    try:
+        answer, usage = llm.structured(response_model=response_model, messages=messages,
+                                       context=context, tag=tag)
+    except StructuredOutputError as err:
+        log.warning("%s: no valid answer after re-asks (%s); salvaging item by item", tag, err)
+        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality)
+        return ProposalResult(proposal, err.usage, dropped, prompts.version, salvaged=True,
+                              garden=to_garden(proposal, today))
+    proposal = answer.to_proposal()
+    return ProposalResult(proposal, usage, [], prompts.version, garden=to_garden(proposal, today))
+

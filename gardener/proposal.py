@@ -129,7 +129,7 @@ Label = Annotated[
     Field(min_length=1, max_length=MAX_LABEL),
     AfterValidator(_one_line),
 ]
-Reason = Annotated[
+LinkReason = Annotated[
     str,
     Field(min_length=1, max_length=MAX_REASON,
           description="One sentence, under 200 characters: why the link holds."),
@@ -257,7 +257,7 @@ class ProposedLink(BaseModel):
     target: str = Field(min_length=1)
     type: LinkType
     confidence: Fraction
-    reason: Reason
+    reason: LinkReason
 
 
 class Proposal(BaseModel):
@@ -336,7 +336,7 @@ class LinkDraft(BaseModel):
     target: str
     type: LinkType
     confidence_pct: Percent = Field(description="Confidence in the relationship, 0-100")
-    reason: Reason
+    reason: LinkReason
 
     @field_validator("target", mode="before")
     @classmethod
@@ -358,9 +358,9 @@ class ResponseModel(BaseModel):
     grounding: ClassVar[Grounding] = Grounding()
     link_model: ClassVar[type[LinkDraft]] = LinkDraft
 
-    entities: list[EntityDraft]
-    communities: list[CommunityDraft]
-    inferred_links: list[LinkDraft]
+    entities: list[EntityDraft] = Field(max_length=MAX_ENTITIES)
+    communities: list[CommunityDraft] = Field(max_length=MAX_COMMUNITIES)
+    inferred_links: list[LinkDraft] = Field(max_length=MAX_LINKS)
     vitality_band: BandName
     vitality_reasoning: VitalityReasoning
 

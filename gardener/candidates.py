@@ -50,7 +50,8 @@ short description already, and cutting to 32 terms cost recall on the sample lib
 
 IN_LINK_WEIGHT = 1.0
 """A human already linked the candidate to this pattern: the relation's inverse (or its
-symmetric twin) is very likely, so this outweighs any purely lexical evidence."""
+symmetric twin) is very likely, so an in-linker sharing no word at all ranks level with the
+best lexical match, and above it as soon as it shares any."""
 IN_LINK_SHARE = 0.5
 """The largest share of a shortlist that in-links may promote (see ``CandidateIndex.scores``)."""
 TWO_HOP_WEIGHT = 0.5

@@ -204,7 +204,7 @@ def read_detailed(doc: Document) -> GardenReading:
     for sec in block.sections:
         here = f"{doc.path}:{splice.line_of(doc, sec.key_node)}"
         if sec.key not in splice.SECTION_KEYS:
-            extra.append((sec.key, sec.text))
+            extra.append((sec.key, splice.extra_text(sec)))
             continue
         value = data.get(sec.key)
         if sec.key == "last_pruned":

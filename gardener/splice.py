@@ -535,17 +535,22 @@ def _render_list(kind: str, items: Sequence[Item], style: Style) -> str:
     return "".join(out)
 
 
+def extra_text(section: Section) -> str:
+    """The text of a key this tool does not know, relative to its own column.
+
+    Stored without the block's indentation and line endings so that a garden reads back
+    equal whether it sat in a flow mapping, at another indentation, or in a CRLF file.
+    """
+    column = int(section.key_node.start_mark.column)
+    text = section.text.replace("\r\n", "\n")
+    text = text.removesuffix("\n")
+    return "\n".join(line[min(column, _lead(line)):] for line in text.split("\n"))
+
+
 def _place(text: str, column: int, newline: str) -> str:
-    """Verbatim text of a key this tool does not know, moved to ``column`` if it must be."""
-    if not text.endswith("\n"):  # from a flow mapping: ``key: value``
-        return f"{' ' * column}{text}{newline}"
-    text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
-    shift = column - _lead(lines[0])
-    if shift:
-        lines = [line if not line else (" " * shift + line) if shift > 0
-                 else line[min(-shift, _lead(line)):] for line in lines]
-    return newline.join(lines)
+    """Verbatim text of a key this tool does not know, at ``column``."""
+    pad = " " * column
+    return "".join((pad + line if line else line) + newline for line in text.split("\n"))
 
 
 def _lead(line: str) -> int:
@@ -638,7 +643,7 @@ def _nested_lines(keys: Sequence[str], value: str, column: int, style: Style) ->
 
 
 def _is_null(node: yaml.Node) -> bool:
-    return (isinstance(node, yaml.ScalarNode) and node.style is None
+    return (isinstance(node, yaml.ScalarNode) and not node.style
             and node.value in ("", "~", "null", "Null", "NULL"))
 
 

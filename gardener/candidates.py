@@ -205,9 +205,9 @@ def _rank(scores: Mapping[str, float], k: int) -> list[str]:
 class CandidateIndex:
     """Lexical and graph evidence for a whole library, built once, queried per pattern.
 
-    Patterns are ordered by slug so that the index (and every float summed over it) does not
-    depend on the order files were read; when two files share a slug the first one counts,
-    as in ``Library.by_slug``.
+    Results do not depend on the order files were read: scores are summed in term and slug
+    order and ties broken by slug. When two files share a slug the first one counts, as in
+    ``Library.by_slug``.
     """
 
     def __init__(self, patterns: Sequence[Pattern], *,

@@ -242,12 +242,14 @@ def test_recall_on_commons_engineering_beats_baselines() -> None:
     from gardener import library
 
     patterns = library.load(folder).patterns
-    results = {name: bench.recall(patterns, build(patterns), (40,))
+    results = {name: bench.recall(patterns, build(patterns), (10, 40))
                for name, build in bench.METHODS.items()}
     alpha = results["alphabetical prefix (old tool)"].micro[40]
-    plain = results["BM25 plain: title+summary+keywords+headings"].micro[40]
+    plain = results["BM25 plain: title+summary+keywords+headings"].micro
     combined = results["**combined (default)**"]
     assert combined.targets >= 50
     assert combined.micro[40] >= alpha + 0.4
-    assert combined.micro[40] >= plain
     assert combined.micro[40] >= 0.6
+    # The sample saturates at k=40 (both find all but one target); k=10 still separates them.
+    assert combined.micro[40] >= plain[40]
+    assert combined.micro[10] > plain[10]

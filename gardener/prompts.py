@@ -83,12 +83,12 @@ class PromptLimits:
     sections: int = 12
     heading: int = 120
     section: int = 1200
-    body: int = 7200
-    vitality_section: int = 2000
+    body: int = 6000
+    vitality_section: int = 1600
     relationships: int = 30
     relationship: int = 120
-    candidate_title: int = 100
-    candidate_summary: int = 180
+    candidate_title: int = 90
+    candidate_summary: int = 150
 
 
 DEFAULT_LIMITS = PromptLimits()

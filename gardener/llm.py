@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import email.utils
+import functools
 import json
 import logging
 import re
@@ -345,8 +346,9 @@ class GuardedTransport(httpx.BaseTransport):
             response: httpx.Response = retrying(attempt)
         except httpx.TransportError as exc:
             message = explain_transport(exc, endpoint=endpoint, timeout_s=settings.timeout_s)
-            raise LLMError(self._after(message, attempts, started), tag=tag,
-                           attempts=attempts) from exc
+            if is_retryable_error(exc):
+                message = self._after(message, attempts, started)
+            raise LLMError(message, tag=tag, attempts=attempts) from exc
         if response.status_code < 400:
             return response
         message = explain_status(
@@ -446,36 +448,40 @@ def _llm_error_in(exc: BaseException) -> LLMError | None:
     return None
 
 
-def _shielded(messages: list[dict[str, Any]], context: dict[str, Any] | None
-              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Messages and context such that instructor's templating leaves the text alone.
+_validation_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "gardener_validation_context", default=None)
 
-    instructor 1.17 renders every message as a Jinja template (then dedents it) whenever a
-    context is given; a pattern body with ``{{`` or ``{%`` would break or change. Each text
-    becomes ``{{ _gardener_text_N }}`` with the text itself in the context, so rendering
-    gives it back; validators see those extra keys beside their own.
+
+@functools.cache
+def _context_bound(model: type[BaseModel]) -> type[BaseModel]:
+    """`model` validating with the current call's context, whatever context instructor passes.
+
+    instructor 1.17 has one ``context`` for two jobs: validation context, and variables for
+    rendering every message as a Jinja template (then dedenting it). Our messages are not
+    templates: a pattern body with ``{{`` or ``{%`` would break, whitespace-only lines would be
+    emptied. So instructor gets no context and this subclass (same name, docstring and schema,
+    so the request is unchanged) takes it from a context variable that `structured` sets.
     """
-    if not context:
-        return messages, context
-    bound = dict(context)
-    shielded: list[dict[str, Any]] = []
-    for i, message in enumerate(messages):
-        content = message.get("content")
-        if isinstance(content, str):
-            name = f"_gardener_text_{i}"
-            bound[name] = content
-            message = {**message, "content": "{{ " + name + " }}"}
-        elif isinstance(content, list):
-            parts: list[Any] = []
-            for j, part in enumerate(content):
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    name = f"_gardener_text_{i}_{j}"
-                    bound[name] = part["text"]
-                    part = {**part, "text": "{{ " + name + " }}"}
-                parts.append(part)
-            message = {**message, "content": parts}
-        shielded.append(message)
-    return shielded, bound
+    bound: type[BaseModel]
+
+    def validate_json(cls: type[BaseModel], /, json_data: str | bytes | bytearray, *,
+                      context: Any | None = None, **kwargs: Any) -> Any:
+        context = _validation_context.get() if context is None else context
+        parent: Any = super(bound, cls)
+        return parent.model_validate_json(json_data, context=context, **kwargs)
+
+    def validate(cls: type[BaseModel], /, obj: Any, *, context: Any | None = None,
+                 **kwargs: Any) -> Any:
+        context = _validation_context.get() if context is None else context
+        parent: Any = super(bound, cls)
+        return parent.model_validate(obj, context=context, **kwargs)
+
+    namespace = {"__module__": model.__module__, "__qualname__": model.__qualname__,
+                 "__doc__": model.__doc__, "model_validate_json": classmethod(validate_json),
+                 "model_validate": classmethod(validate)}
+    metaclass: Any = type(model)
+    bound = metaclass(model.__name__, (model,), namespace)
+    return bound
 
 
 def _exactly(model: type[T], value: BaseModel) -> T:
@@ -522,12 +528,13 @@ class LLM:
         attempt validates, LLMError when the endpoint cannot be used (FixtureMissing in replay).
         """
         usage = Usage()
-        token = _usage_sink.set(usage)
-        sent, bound = _shielded(messages, context)
+        usage_token = _usage_sink.set(usage)
+        context_token = _validation_context.set(context)
         settings = self.settings
         try:
             result = self._client.chat.completions.create(
-                response_model=response_model, messages=cast(Any, sent), context=bound,
+                response_model=_context_bound(response_model) if context else response_model,
+                messages=cast(Any, messages),
                 max_retries=settings.max_retries, model=settings.model,
                 temperature=settings.temperature, max_tokens=settings.max_tokens,
                 extra_headers={TAG_HEADER: quote(tag, safe=" =@:/,;+")} if tag else None)
@@ -537,7 +544,8 @@ class LLM:
                 "or ask for less", last_json=_completion_json(exc.last_completion),
                 usage=usage, tag=tag, attempts=1) from None
         except InstructorRetryException as exc:
-            raise self._failure(exc, usage, tag) from None
+            failure = self._failure(exc, usage, tag)
+            raise failure from failure.__cause__
         except Exception as exc:
             found = _llm_error_in(exc)
             if found is None:
@@ -545,7 +553,8 @@ class LLM:
             found.usage = usage
             raise found from found.__cause__
         finally:
-            _usage_sink.reset(token)
+            _validation_context.reset(context_token)
+            _usage_sink.reset(usage_token)
         return _exactly(response_model, result), usage
 
     def _failure(self, exc: InstructorRetryException, usage: Usage, tag: str) -> Exception:

@@ -58,6 +58,7 @@ class Behaviour:
     message: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 0.0  # stall: how long to wait before answering normally
+    error_code: str | None = None  # status: the OpenAI error code (e.g. "insufficient_quota")
 
 
 def answer(arguments: Arguments) -> Behaviour:
@@ -76,10 +77,11 @@ def truncated(arguments: Arguments, finish_reason: str = "stop") -> Behaviour:
     return Behaviour("raw", text=text[: max(1, len(text) // 2)], finish_reason=finish_reason)
 
 
-def status(code: int, message: str = "", headers: Sequence[tuple[str, str]] = ()) -> Behaviour:
+def status(code: int, message: str = "", headers: Sequence[tuple[str, str]] = (),
+           error_code: str | None = None) -> Behaviour:
     """An OpenAI-style error response with HTTP status `code`."""
     return Behaviour("status", status=code, message=message or f"fake error {code}",
-                     headers=tuple(headers))
+                     headers=tuple(headers), error_code=error_code)
 
 
 def rate_limited(retry_after: str | None = "0.05") -> Behaviour:
@@ -177,6 +179,7 @@ class ReceivedRequest:
     path: str
     body: dict[str, Any] | None
     authorization: str | None  # kept so a test can check the key was sent, never stored
+    header_names: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -239,8 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, body: dict[str, Any] | None) -> None:
         state = self.server.state
         with state.lock:
-            state.requests.append(ReceivedRequest(self.command, self.path, body,
-                                                  self.headers.get("Authorization")))
+            state.requests.append(ReceivedRequest(
+                self.command, self.path, body, self.headers.get("Authorization"),
+                frozenset(name.lower() for name in self.headers)))
 
     def _authorized(self) -> bool:
         state = self.server.state
@@ -299,7 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if behaviour.kind == "status":
-            code_name = "rate_limit_exceeded" if behaviour.status == 429 else None
+            code_name = behaviour.error_code or (
+                "rate_limit_exceeded" if behaviour.status == 429 else None)
             err_type = "requests" if behaviour.status == 429 else "server_error"
             self._error(behaviour.status, behaviour.message, behaviour.headers,
                         err_type=err_type, code_name=code_name)

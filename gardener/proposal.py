@@ -428,7 +428,7 @@ def build_response_model(
     model = create_model(
         RESPONSE_MODEL_NAME,
         __base__=ResponseModel,
-        __doc__=f"Graph-garden proposal for the pattern '{slug}'.",
+        __doc__="The graph-garden proposal for one pattern of the library.",
         entities=(list[EntityDraft], Field(max_length=MAX_ENTITIES)),
         communities=(list[CommunityDraft], Field(max_length=MAX_COMMUNITIES)),
         inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime

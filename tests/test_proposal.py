@@ -312,6 +312,14 @@ def test_salvage_recovers_a_truncated_fenced_answer() -> None:
     assert "vitality_reasoning: missing" in dropped
 
 
+def test_salvage_ignores_chatter_around_the_object() -> None:
+    raw = f"Sure! {json.dumps(answer())} Hope this helps."
+    proposal, dropped = salvage(raw, SLUG, CANDIDATES, SCORE)
+    assert dropped == []
+    assert proposal == build_response_model(SLUG, CANDIDATES, SCORE).model_validate(
+        answer()).to_proposal()
+
+
 def test_salvage_drops_a_reasoning_that_contradicts_the_score() -> None:
     raw = json.dumps(answer(vitality_band="extractive", vitality_reasoning=(
         "An extractive pattern: it depletes the people who hold the rotating roles.")))

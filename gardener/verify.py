@@ -77,6 +77,10 @@ def verify(old: Document, new_text: str, expected: Garden) -> None:
     """Raise VerifyError unless ``new_text`` is ``old`` with only its garden set to ``expected``."""
     block = splice.locate(old)
     _kept(old, new_text, block.start, block.end)
+    middle = new_text[block.start:len(new_text) - (len(old.text) - block.end)]
+    if middle and not middle.endswith("\n"):
+        raise VerifyError(old, "bytes after the garden changed: the garden no longer ends "
+                               "with its own line break")
     new = _reparse(old, new_text)
     before = {k: v for k, v in old.data.items() if k != splice.GARDEN_KEY}
     after = {k: v for k, v in new.data.items() if k != splice.GARDEN_KEY}

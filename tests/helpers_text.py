@@ -18,6 +18,66 @@ CORPUS = SHARED / "corpus"
 SEED = SHARED / "seed" / "distributed-leadership-design.md"
 
 
+# A v7.1 file in three parts: everything before the garden, the garden, everything after.
+HEAD = (
+    "---\n"
+    "# ═══════════════\n# GROUP 1: CORE IDENTITY\n# ═══════════════\n"
+    "id: pat_01\n"
+    "slug: demo\n"
+    'title: "Demo: a pattern"\n'
+    "summary: >-\n  Folded text that\n  wraps over lines.\n"
+    "\n"
+    "ontology:\n  domain: x\n  search_hints:\n"
+    '    vector_keywords: ["a", "b"]\n'
+    "relationships:\n  enables:\n    - slug: other\n      weight: 0.85\n  tools: []\n"
+    "# ═══════════════\n# GROUP 6: GRAPH GARDEN (Machine-Written Graph)\n# ═══════════════\n"
+)
+GARDEN = (
+    "graph_garden:\n"
+    "  last_pruned: 2026-02-19\n"
+    "  entities:\n"
+    "    - id: distributed-leadership\n"
+    "      type: concept\n"
+    '      label: "Distributed Leadership"\n'
+    "      relevance: 1.0\n"
+    "  communities: []\n"
+    "  inferred_links:\n"
+    "    - target: adaptive-facilitation\n"
+    "      type: complementary\n"
+    "      confidence: 0.88\n"
+    '      reason: "Real-time facilitation helps"\n'
+    "    - target: accountability-partnership\n"
+    "      type: enables\n"
+    "      confidence: 0.85\n"
+    '      reason: "Mutual accountability"\n'
+)
+TAIL = (
+    "\n# ═══════════════\n# GROUP 7: PROVENANCE\n# ═══════════════\n"
+    'contributors: ["higgerix", "cloudsters"]\n'
+    "sources:\n  - \"Cooperative Design\"\n"
+    "license: CC-BY-SA-4.0\n"
+    "---\n\nBody text.\n\n---\n\n### Section 1\n"
+)
+FILE = HEAD + GARDEN + TAIL
+
+# A folded vitality_reasoning between other keys, for the nested-scalar splice.
+ONTOLOGY = (
+    "---\n"
+    "ontology:\n"
+    "  domain: x\n"
+    "  commons_assessment:\n"
+    "    vitality: 3.5\n"
+    "    vitality_reasoning: >-\n"
+    "      This pattern sustains vitality by maintaining and renewing the\n"
+    "      system's existing health.\n"
+    "    overall_score: 3.9\n"
+    "\n# banner\n"
+    "lifecycle:\n  status: draft\n"
+    "---\nbody\n"
+)
+KEYS = ("ontology", "commons_assessment", "vitality_reasoning")
+
+
 def doc(text: str, path: str = "pattern.md") -> Document:
     """A Document from file text (which must have front matter)."""
     d = read_text(text, path)

@@ -6,7 +6,21 @@ import datetime as dt
 
 import pytest
 import yaml
-from helpers_text import SEED, doc, front_matter_data, garden_of, middle, need, sample_garden
+from helpers_text import (
+    FILE,
+    GARDEN,
+    HEAD,
+    KEYS,
+    ONTOLOGY,
+    SEED,
+    TAIL,
+    doc,
+    front_matter_data,
+    garden_of,
+    middle,
+    need,
+    sample_garden,
+)
 
 from gardener.garden import read_garden
 from gardener.model import Community, Entity, Garden, Link
@@ -24,47 +38,6 @@ from gardener.splice import (
     splice_scalar,
     word,
 )
-
-HEAD = (
-    "---\n"
-    "# ═══════════════\n# GROUP 1: CORE IDENTITY\n# ═══════════════\n"
-    "id: pat_01\n"
-    "slug: demo\n"
-    'title: "Demo: a pattern"\n'
-    "summary: >-\n  Folded text that\n  wraps over lines.\n"
-    "\n"
-    "ontology:\n  domain: x\n  search_hints:\n"
-    '    vector_keywords: ["a", "b"]\n'
-    "relationships:\n  enables:\n    - slug: other\n      weight: 0.85\n  tools: []\n"
-    "# ═══════════════\n# GROUP 6: GRAPH GARDEN (Machine-Written Graph)\n# ═══════════════\n"
-)
-GARDEN = (
-    "graph_garden:\n"
-    "  last_pruned: 2026-02-19\n"
-    "  entities:\n"
-    "    - id: distributed-leadership\n"
-    "      type: concept\n"
-    '      label: "Distributed Leadership"\n'
-    "      relevance: 1.0\n"
-    "  communities: []\n"
-    "  inferred_links:\n"
-    "    - target: adaptive-facilitation\n"
-    "      type: complementary\n"
-    "      confidence: 0.88\n"
-    '      reason: "Real-time facilitation helps"\n'
-    "    - target: accountability-partnership\n"
-    "      type: enables\n"
-    "      confidence: 0.85\n"
-    '      reason: "Mutual accountability"\n'
-)
-TAIL = (
-    "\n# ═══════════════\n# GROUP 7: PROVENANCE\n# ═══════════════\n"
-    'contributors: ["higgerix", "cloudsters"]\n'
-    "sources:\n  - \"Cooperative Design\"\n"
-    "license: CC-BY-SA-4.0\n"
-    "---\n\nBody text.\n\n---\n\n### Section 1\n"
-)
-FILE = HEAD + GARDEN + TAIL
 
 
 def _one_link_less(text: str) -> tuple[Garden, str]:
@@ -239,8 +212,8 @@ def test_bom_is_kept() -> None:
 @pytest.mark.parametrize("indent", [0, 2, 4])
 def test_sequence_indentation_of_the_garden_is_followed(indent: int) -> None:
     pad = " " * (2 + indent)
-    garden = (f"graph_garden:\n  last_pruned: null\n  entities:\n{pad}- id: a\n{pad}  label: \"A\"\n"
-              "  communities: []\n  inferred_links: []\n")
+    garden = (f"graph_garden:\n  last_pruned: null\n  entities:\n{pad}- id: a\n"
+              f"{pad}  label: \"A\"\n  communities: []\n  inferred_links: []\n")
     text = "---\nslug: demo\n" + garden + "license: x\n---\n"
     d = doc(text)
     assert detect_style(d).seq_indent == indent
@@ -432,21 +405,6 @@ def test_quote_escapes_only_what_it_must() -> None:
 
 # ---- one nested scalar ---------------------------------------------------------------------
 
-ONTOLOGY = (
-    "---\n"
-    "ontology:\n"
-    "  domain: x\n"
-    "  commons_assessment:\n"
-    "    vitality: 3.5\n"
-    "    vitality_reasoning: >-\n"
-    "      This pattern sustains vitality by maintaining and renewing the\n"
-    "      system's existing health.\n"
-    "    overall_score: 3.9\n"
-    "\n# banner\n"
-    "lifecycle:\n  status: draft\n"
-    "---\nbody\n"
-)
-KEYS = ("ontology", "commons_assessment", "vitality_reasoning")
 
 
 def test_splice_scalar_replaces_a_folded_scalar() -> None:
@@ -486,12 +444,12 @@ def test_splice_scalar_creates_missing_parents() -> None:
 
 
 def test_splice_scalar_refuses_a_mapping_or_list() -> None:
-    with pytest.raises(SpliceError, match="'ontology.commons_assessment' holds a mapping"):
+    with pytest.raises(SpliceError, match=r"'ontology\.commons_assessment' holds a mapping"):
         splice_scalar(doc(ONTOLOGY), ("ontology", "commons_assessment"), "v")
     with pytest.raises(SpliceError, match="holds a list"):
         splice_scalar(doc("---\nontology: [a]\n---\n"), KEYS, "v")
 
 
 def test_seed_style_is_the_default() -> None:
-    assert SEED_STYLE == Style(indent=2, seq_indent=2, newline="\n", column=0)
+    assert Style(indent=2, seq_indent=2, newline="\n", column=0) == SEED_STYLE
     assert detect_style(doc("---\nslug: s\n---\n")) == SEED_STYLE

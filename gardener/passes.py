@@ -20,7 +20,7 @@ from gardener.model import Garden, Outcome, Status
 from gardener.prune import PruneResult, PruneSettings, prune
 from gardener.splice import splice, splice_scalar
 from gardener.verify import verify, verify_scalar
-from gardener.write import write_atomic
+from gardener.write import WriteError, write_atomic
 
 ASSESSMENT_KEYS = ("ontology", "commons_assessment", "vitality_reasoning")
 
@@ -129,6 +129,8 @@ def apply(change: Change, *, dry_run: bool) -> Outcome:
         return change.outcome
     try:
         write_atomic(Path(change.outcome.path), change.new_text)
+    except WriteError as exc:
+        return change.outcome.model_copy(update={"status": Status.FAILED, "error": str(exc)})
     except OSError as exc:
         return change.outcome.model_copy(update={
             "status": Status.FAILED, "error": f"{change.outcome.path}: cannot write: {exc}"})

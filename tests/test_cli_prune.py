@@ -270,9 +270,6 @@ def _three_changing(root: Path) -> dict[str, Path]:
     })
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "gardener.passes.apply catches OSError, but write_atomic raises WriteError (an Exception, "
-    "not an OSError), so a file that cannot be written crashes the whole pass"))
 def test_a_file_that_cannot_be_written_fails_that_pattern_only(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = _three_changing(tmp_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -133,29 +134,9 @@ def _is_filler(line: str) -> bool:
     return not s or s.startswith("#")
 
 
-def _content_end(node: yaml.Node) -> int:
-    """Offset just past the last character that belongs to a node's value.
-
-    PyYAML's end marks of block collections point at the next token, past any comments and
-    blank lines, and block scalars end past their trailing blank lines: both are walked back.
-    """
-    if isinstance(node, yaml.ScalarNode):
-        return int(node.end_mark.index)
-    if getattr(node, "flow_style", False):
-        return int(node.end_mark.index)
-    end = int(node.start_mark.index)
-    children: Iterator[yaml.Node]
-    if isinstance(node, yaml.MappingNode):
-        children = (n for pair in node.value for n in pair)
-    else:
-        children = iter(node.value)
-    for child in children:
-        end = max(end, _content_end(child))
-    return end
-
-
 def _scalar_end(fm: str, node: yaml.Node) -> int:
-    end = _content_end(node)
+    """End of a scalar or flow collection; block scalars lose their trailing blank lines."""
+    end = int(node.end_mark.index)
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         start = int(node.start_mark.index)
         while end > start and fm[end - 1] in " \t\r\n":
@@ -164,32 +145,44 @@ def _scalar_end(fm: str, node: yaml.Node) -> int:
 
 
 def _deep_end(fm: str, node: yaml.Node) -> int:
-    """Like ``_content_end`` but with block scalars' trailing blank lines walked back too."""
+    """Offset just past the last character that belongs to a node's value.
+
+    PyYAML's end marks of block collections point at the next token, past any comments and
+    blank lines, so a block collection ends where its last child does. Children come in
+    file order except aliases, which carry their anchor's earlier marks: then all count.
+    """
     if isinstance(node, yaml.ScalarNode) or getattr(node, "flow_style", False):
         return _scalar_end(fm, node)
-    end = int(node.start_mark.index)
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            end = max(end, _deep_end(fm, k), _deep_end(fm, v))
-    else:
-        for v in node.value:
-            end = max(end, _deep_end(fm, v))
-    return end
+    children: list[yaml.Node] = (
+        [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+        else list(node.value))
+    if not children:
+        return int(node.start_mark.index)
+    marks = [int(c.start_mark.index) for c in children]
+    if all(a < b for a, b in itertools.pairwise(marks)):
+        return max(int(node.start_mark.index), _deep_end(fm, children[-1]))
+    return max(int(node.start_mark.index), *(_deep_end(fm, c) for c in children))
 
 
-def _region_end(fm: str, start: int, node: yaml.Node, limit: int) -> int:
-    """End of the last line, before ``limit``, that carries the node's value.
+def _region_end(fm: str, start: int, node: yaml.Node, limit: int, item: bool = False) -> int:
+    """End of the last line before ``limit`` carrying the value owned by the line at ``start``.
 
     Lines after the value that are blank or comments only (the next group's banner) are not
-    part of it. A content line before ``limit`` is (an alias, whose node marks lie elsewhere).
+    part of it. A more indented content line before ``limit`` is (an alias, whose node marks
+    lie elsewhere); a line at the owner's column or left of it is a sibling's.
     """
     content = _deep_end(fm, node)
     end = _line_end(fm, content - 1) if content > start else _line_end(fm, start)
     end = min(end, max(limit, start))
+    column = _lead(fm[start:end])
     pos = end
     while pos < limit:
         nxt = min(_line_end(fm, pos), limit)
-        if not _is_filler(fm[pos:nxt]):
+        line = fm[pos:nxt]
+        if not _is_filler(line):
+            lead = _lead(line)
+            if lead < column or (lead == column and (item or not line[lead:].startswith("-"))):
+                break
             end = nxt
         pos = nxt
     return end
@@ -278,14 +271,20 @@ def item_texts(doc: Document, section: Section) -> list[str | None]:
         return [None] * len(node.value)
     fm = doc.front_matter
     limit = section.end - doc.fm_start
-    starts: list[int | None] = [_dash_line(fm, item) for item in node.value]
+    starts: list[int | None] = []
+    prev = int(section.key_node.end_mark.index)
+    for item in node.value:
+        here = int(item.start_mark.index)
+        # an alias (``- *x``) carries the marks of its anchor, earlier in the file: no own text
+        starts.append(_dash_line(fm, item) if here > prev else None)
+        prev = max(prev, here)
     out: list[str | None] = []
     for i, (item, start) in enumerate(zip(node.value, starts, strict=True)):
         if start is None:
             out.append(None)
             continue
         nxt = next((s for s in starts[i + 1:] if s is not None), limit)
-        out.append(fm[start:_region_end(fm, start, item, nxt)])
+        out.append(fm[start:_region_end(fm, start, item, nxt, item=True)])
     return out
 
 
@@ -681,6 +680,9 @@ def scalar_edit(doc: Document, keys: Sequence[str], value: str) -> Edit:
             lines = _nested_lines(keys[depth:], value, column, style)
             return Edit(base + pos, base + pos, "".join(line + nl for line in lines))
         knode, vnode, limit = found
+        if int(vnode.start_mark.index) < int(knode.end_mark.index):
+            raise SpliceError(doc, f"'{path}' is an alias (*name) of a value elsewhere; "
+                              "edit the anchored value instead", base + int(knode.start_mark.index))
         if depth == len(keys) - 1:
             if not isinstance(vnode, yaml.ScalarNode):
                 raise SpliceError(doc, f"'{path}' holds a {_kind(vnode)}, not a single value",

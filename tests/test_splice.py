@@ -453,3 +453,37 @@ def test_splice_scalar_refuses_a_mapping_or_list() -> None:
 def test_seed_style_is_the_default() -> None:
     assert Style(indent=2, seq_indent=2, newline="\n", column=0) == SEED_STYLE
     assert detect_style(doc("---\nslug: s\n---\n")) == SEED_STYLE
+
+
+def test_aliased_items_have_no_text_of_their_own() -> None:
+    text = ("---\ngraph_garden:\n  entities:\n    - &e\n      id: x\n    - *e\n"
+            "    - id: y\n---\n")
+    d = doc(text)
+    section = locate(d).section("entities")
+    assert section is not None
+    texts = item_texts(d, section)
+    assert texts[0] == "    - &e\n      id: x\n" and texts[1] is None
+    assert texts[2] == "    - id: y\n"
+    g, _ = read_garden(d)
+    assert g is not None
+    new_garden = g.model_copy(update={"entities": g.entities[1:]})
+    new = splice(d, new_garden)
+    assert middle(new, "---\n", "---\n") == (
+        "graph_garden:\n  last_pruned: null\n  entities:\n    - id: x\n    - id: y\n"
+        "  communities: []\n  inferred_links: []\n")
+
+
+def test_splice_scalar_refuses_an_alias() -> None:
+    text = "---\nbase: &r \"Shared\"\nontology:\n  commons_assessment:\n" \
+           "    vitality_reasoning: *r\n---\n"
+    with pytest.raises(SpliceError, match="is an alias"):
+        splice_scalar(doc(text), KEYS, "v")
+
+
+def test_items_moved_to_another_indentation_are_rendered_fresh() -> None:
+    g, _ = read_garden(doc(FILE))
+    assert g is not None
+    text = render_garden(g, Style(seq_indent=0))
+    assert "  inferred_links:\n  - target: adaptive-facilitation\n    type: complementary\n" in text
+    assert "    - target" not in text
+    assert garden_of("---\n" + text + "---\n") == g

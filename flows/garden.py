@@ -1,0 +1,390 @@
+"""The gardening pass as a Prefect flow: one task per pattern, bounded, retried, incremental.
+
+The flow reads the library and builds the candidate index once; each task gets only a run
+key, an index into that run's pattern list and the slug (for its name), so Prefect hashes and
+records three small values per task instead of a pattern, and no result is persisted.
+
+A task asks the model only when the pattern is stale (``gardener.state``): its content, the
+prompt version, the model or its candidate set changed since it was last gardened. Otherwise
+it is SKIPPED without a request. A transient model failure (rate limit or server error after
+the client's own retries, a timeout, a dropped connection) is raised so that Prefect retries
+the task later; any other failure becomes the pattern's FAILED outcome and the others go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for
+from gardener import library as library_mod
+from gardener import report
+from gardener.candidates import CandidateIndex
+from gardener.document import read_text
+from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
+from gardener.garden import read_garden
+from gardener.library import Entry, Library
+from gardener.llm import LLM, LLMError, Usage, is_retryable_error
+from gardener.local_model import LocalModel, endpoint_configured, start_local_model
+from gardener.model import Garden, Outcome, Status
+from gardener.passes import apply, garden_entry
+from gardener.prompts import PromptSet, default_prompts
+from gardener.propose import StructuredLLM, propose
+from gardener.settings import LLMSettings, default_mode
+from gardener.state import (
+    State,
+    content_fingerprint,
+    load_state,
+    needs_gardening,
+    save_state,
+)
+
+log = logging.getLogger("gardener.flows")
+
+SAVE_EVERY = 50
+"""Save the state after this many gardened patterns, so an interrupted run keeps its work."""
+
+
+class GardenOptions(BaseModel):
+    """Everything a gardening run is told; plain values, so a deployment can carry them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dry_run: bool = False
+    """Compute and report every change (with diffs) but write nothing, not even the state."""
+    only: tuple[str, ...] = ()
+    """Garden only these slugs (the whole library is still read, for candidates)."""
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
+    model: str | None = None
+    mode: str | None = None
+    fixtures: str | None = None
+    fixture_mode: FixtureMode | None = None
+    today: dt.date | None = None
+    vitality_target: Literal["garden", "assessment"] = "garden"
+    candidates: int = Field(40, ge=0)
+    """Shortlist size: how many link targets the model may choose from."""
+    retries: int = Field(2, ge=0)
+    """Prefect retries of a pattern whose model call failed transiently."""
+    retry_delay_s: float = Field(15.0, ge=0)
+    report: str | None = None
+    """Write the JSON report here."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The model client
+
+
+def network_transport() -> httpx.BaseTransport:
+    """The transport under the client; a seam for tests that need a misbehaving network."""
+    return httpx.HTTPTransport()
+
+
+def model_settings(options: GardenOptions, environ: Mapping[str, str],
+                   local: LocalModel | None = None) -> LLMSettings:
+    """The endpoint and model a run uses; ``local`` when the bundled model serves it."""
+    if local is not None:
+        url = local.endpoint.base_url
+        return LLMSettings(base_url=url, api_key=local.endpoint.api_key,
+                           model=options.model or local.endpoint.model,
+                           mode=options.mode or default_mode(url))
+    return LLMSettings.from_env(options.model, options.mode, environ=environ)
+
+
+def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> bool:
+    """Replay calls no model; otherwise only a user who chose no endpoint gets the local one."""
+    return options.fixture_mode is not FixtureMode.REPLAY and not endpoint_configured(environ)
+
+
+@contextmanager
+def model_client(options: GardenOptions,
+                 environ: Mapping[str, str] | None = None) -> Iterator[LLM]:
+    """The run's client: fixtures first when asked, the bundled local model when no endpoint.
+
+    Raises ``gardener.local_model.LocalModelError`` (saying how to configure an endpoint)
+    when a model is needed, none is configured and the local one is not installed.
+    """
+    env = os.environ if environ is None else environ
+    local = start_local_model() if needs_local_model(options, env) else None
+    try:
+        settings = model_settings(options, env, local)
+        transport: httpx.BaseTransport
+        if options.fixture_mode is None:
+            transport = network_transport()
+        else:
+            inner = None if options.fixture_mode is FixtureMode.REPLAY else network_transport()
+            transport = FixtureTransport(options.fixtures or "fixtures", options.fixture_mode,
+                                         inner=inner, secrets=(settings.api_key,))
+        with LLM(settings, transport=transport) as llm:
+            yield llm
+    finally:
+        if local is not None:
+            local.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try later: the endpoint was busy or flaky, not wrong.
+
+    A missing fixture, a refused request (4xx) or nothing listening stays failed: retrying
+    would only delay the message.
+    """
+    if not isinstance(exc, LLMError) or isinstance(exc, FixtureMissing):
+        return False
+    if exc.status is not None:
+        return exc.status in (408, 429) or exc.status >= 500
+    cause = exc.__cause__
+    return cause is not None and is_retryable_error(cause)
+
+
+# ---------------------------------------------------------------------------------------------
+# One pattern
+
+
+@dataclass
+class Run:
+    """What every task of one flow run shares; built once, read by all."""
+
+    root: Path
+    entries: list[Entry]
+    index: CandidateIndex
+    slugs: frozenset[str]
+    state: State
+    llm: StructuredLLM
+    model: str
+    prompts: PromptSet
+    today: dt.date
+    options: GardenOptions
+    spent: dict[int, Usage] = field(default_factory=dict)
+    """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_runs: dict[str, Run] = {}
+
+
+def _written_garden(outcome: Outcome, new_text: str | None, old: Garden | None) -> Garden | None:
+    """The garden now in the file, for the state's record of what was written."""
+    if new_text is None:
+        return old
+    doc = read_text(new_text, outcome.path)
+    return read_garden(doc)[0] if doc is not None else old
+
+
+def _usage(run: Run, i: int, used: Usage) -> Usage:
+    with run.lock:
+        return run.spent.pop(i, Usage()) + used
+
+
+def garden_one(run: Run, i: int) -> Outcome:
+    """Garden pattern ``i`` of ``run``: skip, or propose, merge, prune, render, verify, write.
+
+    Raises only a transient ``LLMError``, for Prefect to retry; everything else is an outcome.
+    """
+    entry = run.entries[i]
+    p = entry.pattern
+    options = run.options
+    try:
+        shortlist = run.index.shortlist(p, options.candidates)
+        candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
+        fingerprint = content_fingerprint(
+            entry.doc.data, entry.doc.body,
+            vitality_in_assessment=options.vitality_target == "assessment")
+        stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=fingerprint,
+                                        prompt_version=run.prompts.version, model=run.model,
+                                        candidates_fp=candidates_fp)
+        if not stale:
+            return Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
+                           warnings=list(p.warnings), detail={"reason": str(reason)})
+        try:
+            result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts)
+        except LLMError as exc:
+            if is_transient(exc):
+                with run.lock:
+                    run.spent[i] = run.spent.get(i, Usage()) + exc.usage
+                raise
+            used = _usage(run, i, exc.usage)
+            return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED, error=str(exc),
+                           warnings=list(p.warnings), usage=_tokens(used),
+                           requests=used.requests, detail={"reason": str(reason)})
+        change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
+                              vitality_target=options.vitality_target)
+        outcome = apply(change, dry_run=options.dry_run)
+        used = _usage(run, i, result.usage)
+        outcome.usage = _tokens(used)
+        outcome.requests = used.requests
+        outcome.detail = {"reason": str(reason), "salvaged": result.salvaged,
+                          **({"dropped": result.dropped} if result.dropped else {})}
+        if outcome.status is not Status.FAILED and not options.dry_run:
+            written = change.new_text if outcome.status is Status.CHANGED else None
+            run.state.record(p.slug, fingerprint=fingerprint, prompt_version=result.prompt_version,
+                             model=run.model, candidates_fp=candidates_fp,
+                             garden=_written_garden(outcome, written, p.garden), on=run.today)
+        return outcome
+    except LLMError:
+        raise
+    except Exception as exc:  # a bug must not stop the other patterns; it is shown, though
+        log.exception("%s: unexpected error while gardening", p.path)
+        return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED,
+                       error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
+                       warnings=list(p.warnings))
+
+
+def _tokens(used: Usage) -> dict[str, int]:
+    return {"prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens}
+
+
+@task(name="garden-pattern", task_run_name="garden-{slug}", cache_policy=NONE,
+      persist_result=False, log_prints=False)
+def garden_pattern(run: str, index: int, slug: str) -> Outcome:
+    """One pattern, as a Prefect task: retried by Prefect when its model call failed briefly."""
+    return garden_one(_runs[run], index)
+
+
+# ---------------------------------------------------------------------------------------------
+# The flow
+
+
+def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outcome]]:
+    """The entries to garden, and failed outcomes for files sharing another file's slug."""
+    if only:
+        unknown = sorted(set(only) - lib.slugs)
+        if unknown:
+            raise ValueError(f"--only names no pattern of {lib.root}: {', '.join(unknown)}")
+    first = lib.by_slug()
+    chosen: list[Entry] = []
+    clashes: list[Outcome] = []
+    for e in lib.entries:
+        p = e.pattern
+        if only and p.slug not in only:
+            continue
+        if first[p.slug] is not e:
+            clashes.append(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: slug '{p.slug}' is also used by {first[p.slug].pattern.path}; "
+                      "give one of them another slug"))
+            continue
+        chosen.append(e)
+    return chosen, clashes
+
+
+def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
+    """A task that still failed after Prefect's retries (or crashed) as the pattern's outcome."""
+    p = run.entries[i].pattern
+    used = _usage(run, i, exc.usage if isinstance(exc, LLMError) else Usage())
+    retries = run.options.retries
+    after = f" (after {retries} Prefect retr{'y' if retries == 1 else 'ies'})" if retries else ""
+    return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED,
+                   error=f"{p.path}: {exc}{after}", warnings=list(p.warnings),
+                   usage=_tokens(used), requests=used.requests)
+
+
+def _run_tasks(run: Run, key: str, on_outcome: Callable[[Outcome], None]) -> None:
+    options = run.options
+    pattern_task = garden_pattern.with_options(retries=options.retries,
+                                               retry_delay_seconds=options.retry_delay_s)
+    runner: ThreadPoolTaskRunner[Any]
+    with ThreadPoolTaskRunner(max_workers=options.concurrency) as runner:
+        futures: dict[PrefectFuture[Outcome], int] = {}
+        for i, entry in enumerate(run.entries):
+            params = {"run": key, "index": i, "slug": entry.pattern.slug}
+            # prefect 3.9's overloads of submit() do not accept a sync task under mypy
+            futures[runner.submit(pattern_task, params)] = i  # type: ignore[arg-type]
+        for done, future in enumerate(as_completed(list(futures)), start=1):
+            i = futures[future]
+            value = future.result(raise_on_failure=False)
+            outcome = value if isinstance(value, Outcome) else _failed_task(
+                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))
+            on_outcome(outcome)
+            if not options.dry_run and done % SAVE_EVERY == 0:
+                save_state(run.root, run.state)
+
+
+def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
+                   llm: StructuredLLM, model: str) -> list[Outcome]:
+    """The pass over one library with a ready client; the flow's body."""
+    started = time.monotonic()
+    lib = library_mod.load(root)
+    entries, clashes = select(lib, options.only)
+    outcomes = report.unreadable(lib.errors) + clashes
+    if hooks.on_start is not None:
+        hooks.on_start(len(entries) + len(outcomes))
+    for o in outcomes:
+        if hooks.on_outcome is not None:
+            hooks.on_outcome(o)
+    state = load_state(root)
+    prompts = default_prompts()
+    run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
+              slugs=lib.slugs, state=state, llm=llm, model=model, prompts=prompts,
+              today=options.today or dt.date.today(), options=options)
+
+    def collect(outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        if hooks.on_outcome is not None:
+            hooks.on_outcome(outcome)
+
+    key = uuid.uuid4().hex
+    _runs[key] = run
+    try:
+        _run_tasks(run, key, collect)
+    finally:
+        del _runs[key]
+        if not options.dry_run:
+            state.retain(lib.slugs)
+            save_state(root, state)
+    meta: dict[str, Any] = {
+        "dry_run": options.dry_run, "today": run.today.isoformat(), "model": model,
+        "prompt_version": prompts.version, "concurrency": options.concurrency,
+        "fixtures": options.fixture_mode.value if options.fixture_mode else None,
+        "vitality_target": options.vitality_target,
+        "only": list(options.only), "seconds": round(time.monotonic() - started, 2),
+    }
+    if state.problems:
+        meta["state_problems"] = list(state.problems)
+    finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)
+    return outcomes
+
+
+@flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False)
+def garden(library: str, options: GardenOptions | None = None,
+           session: str | None = None) -> list[Outcome]:
+    """Garden a library: ask the model for each stale pattern's garden and write it back.
+
+    ``session`` names hooks attached by a caller in this process (``flows.attached``): a
+    ready model client, progress callbacks. A scheduled run has none and opens its own client.
+    """
+    opts = options or GardenOptions()
+    hooks = hooks_for(session)
+    root = Path(library)
+    if hooks.llm is not None:
+        return garden_library(root, opts, hooks, hooks.llm, hooks.model or opts.model or "?")
+    with model_client(opts) as llm:
+        return garden_library(root, opts, hooks, llm, llm.settings.model)
+
+
+def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
+               on_start: Callable[[int], None] | None = None,
+               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Run the flow in this process with live hooks: what the CLI and the tests call.
+
+    Without ``llm`` the flow opens its own client from ``options`` and the environment.
+    """
+    hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
+                  on_start=on_start, on_outcome=on_outcome)
+    with attached(hooks) as session:
+        result: list[Outcome] = garden(str(library), options, session)
+    return result

@@ -1,0 +1,309 @@
+"""Prefect's environment for the gardener: local, offline and quiet unless asked otherwise.
+
+Prefect reads its settings from the environment once, when it is imported, and hands the same
+environment to the temporary API server it starts on the first flow call. So everything here
+is environment variables, set by :func:`configure` before ``prefect`` is imported (``flows``
+calls it first thing). A value the user set is never overridden: pointing ``PREFECT_API_URL``
+at a real server, or ``PREFECT_HOME`` somewhere else, works as Prefect documents.
+
+What it sets, and why:
+
+- ``PREFECT_HOME``: a folder of the gardener's own (``$XDG_STATE_HOME/graph-gardener/prefect``,
+  ``~/.local/state/...`` by default), so its run history does not mix with, or lock, another
+  project's Prefect database.
+- No analytics: the temporary server would otherwise send a telemetry heartbeat to
+  prefect.io at start-up. Nothing here reaches out to the internet.
+- Logging: Prefect's task-run INFO lines and the temporary server's shutdown tracebacks
+  (``task_run_recorder`` flushing into a database being closed, ``CancelledError``) go to a
+  log file under ``PREFECT_HOME/logs``, not the terminal. The root logger keeps its console
+  handler at WARNING, so the gardener's own warnings and errors, and any other library's,
+  still show. ``verbose`` gives Prefect's own console logging back.
+- For one-off runs, the server's background services that only matter to deployments and
+  workers (scheduler, late runs, foreman...) are off: they do nothing for a single flow run
+  but poll the SQLite database, competing with the run for its lock. ``serving`` keeps them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+LOG_CONFIG_FILE = "gardener-logging.yml"
+LOG_FILE = "logs/prefect.log"
+SERVER_LOG_FILE = "logs/server.log"
+SERVER_PORT = 4200
+"""Prefect's usual port for a local server; another free one is taken when it is in use."""
+
+ONE_OFF_IDLE_SERVICES = (
+    "SCHEDULER",
+    "LATE_RUNS",
+    "FOREMAN",
+    "PAUSE_EXPIRATIONS",
+    "CANCELLATION_CLEANUP",
+    "REPOSSESSOR",
+    "TRIGGERS",
+)
+"""Server services that serve deployments, workers and automations, not a single local run."""
+
+NOISY_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic")
+"""Loggers of Prefect and of the server it starts; in quiet mode they write to the log file."""
+
+_ours: set[str] = set()
+"""Variables this module set (rather than the user), which a later call may change."""
+_current: Runtime | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where Prefect keeps its state and logs for this process."""
+
+    home: Path
+    log_file: Path | None
+    """None when the user's own logging config is in charge (or ``verbose``)."""
+    verbose: bool
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/graph-gardener/prefect``; a temp folder when HOME is not writable."""
+    state = environ.get("XDG_STATE_HOME", "").strip()
+    base = Path(state) if state else Path.home() / ".local" / "state"
+    home = base / "graph-gardener" / "prefect"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        home = Path(tempfile.gettempdir()) / f"graph-gardener-{os.getuid()}" / "prefect"
+        home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def logging_config() -> dict[str, Any]:
+    """Prefect's logging config for quiet runs (``${PREFECT_HOME}`` is filled in by Prefect).
+
+    Prefect's loggers do not propagate to the root logger, so its records reach only the file
+    (and, for run loggers, the API, where the Prefect UI shows them).
+    """
+    file_handler = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "formatter": "file",
+        "filename": "${PREFECT_HOME}/" + LOG_FILE,
+        "maxBytes": 5_000_000,
+        "backupCount": 2,
+        "encoding": "utf-8",
+        "delay": True,
+    }
+    quiet = {"level": "INFO", "handlers": ["file"], "propagate": False}
+    loggers: dict[str, Any] = {name: dict(quiet) for name in NOISY_LOGGERS}
+    loggers.update({
+        "prefect.server": {**quiet, "level": "${PREFECT_SERVER_LOGGING_LEVEL}"},
+        "prefect._internal": {**quiet, "level": "${PREFECT_INTERNAL_LOGGING_LEVEL}"},
+        # Run loggers also feed the API; their records go up to "prefect" for the file.
+        "prefect.flow_runs": {"level": "NOTSET", "handlers": ["api"]},
+        "prefect.task_runs": {"level": "NOTSET", "handlers": ["api"]},
+        "prefect.workers": {"level": "NOTSET", "handlers": ["worker_api"]},
+        "prefect.extra": {"level": "INFO", "handlers": ["api"], "propagate": False},
+    })
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "file": {"format": "%(asctime)s %(process)d %(levelname)-7s %(name)s - %(message)s"},
+            "console": {"format": "%(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "file": file_handler,
+            "console": {"class": "logging.StreamHandler", "formatter": "console",
+                        "stream": "ext://sys.stderr", "level": "WARNING"},
+            "api": {"class": "prefect.logging.handlers.APILogHandler", "level": 0},
+            "worker_api": {"class": "prefect.logging.handlers.WorkerAPILogHandler", "level": 0},
+        },
+        "loggers": loggers,
+        "root": {"level": "WARNING", "handlers": ["console"]},
+    }
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomic, and untouched when equal: several processes may configure at once."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _default(environ: MutableMapping[str, str], name: str, value: str) -> None:
+    """Set ``name`` unless the user did; values this module set earlier may change."""
+    if name in environ and name not in _ours:
+        return
+    environ[name] = value
+    _ours.add(name)
+
+
+def _drop(environ: MutableMapping[str, str], name: str) -> None:
+    if name in _ours:
+        environ.pop(name, None)
+        _ours.discard(name)
+
+
+def configure(*, verbose: bool = False, serving: bool = False,
+              environ: MutableMapping[str, str] | None = None) -> Runtime:
+    """Prepare Prefect's environment; call before ``prefect`` is imported.
+
+    Called again (tests, or ``--verbose`` after a quiet import), it updates what it set
+    before and re-applies Prefect's logging config if Prefect is already loaded.
+    """
+    env = os.environ if environ is None else environ
+    if "PREFECT_HOME" in env and "PREFECT_HOME" not in _ours:
+        home = Path(env["PREFECT_HOME"]).expanduser()
+    else:
+        home = default_home(env)
+        _default(env, "PREFECT_HOME", str(home))
+    _default(env, "PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _default(env, "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
+    _default(env, "PREFECT_SERVER_EPHEMERAL_ENABLED", "true")
+    _default(env, "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    _default(env, "PREFECT_LOGGING_EXTRA_LOGGERS", "gardener")
+    for service in ONE_OFF_IDLE_SERVICES:
+        name = f"PREFECT_SERVER_SERVICES_{service}_ENABLED"
+        if serving:
+            _drop(env, name)
+        else:
+            _default(env, name, "false")
+
+    log_file: Path | None = None
+    user_logging = ("PREFECT_LOGGING_CONFIG_PATH" in env
+                    and "PREFECT_LOGGING_CONFIG_PATH" not in _ours) \
+        or "PREFECT_LOGGING_SETTINGS_PATH" in env
+    if verbose:
+        _drop(env, "PREFECT_LOGGING_CONFIG_PATH")
+    elif not user_logging:
+        config_path = home / LOG_CONFIG_FILE
+        _write_if_changed(config_path, yaml.safe_dump(logging_config(), sort_keys=False))
+        (home / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+        _default(env, "PREFECT_LOGGING_CONFIG_PATH", str(config_path))
+        log_file = home / LOG_FILE
+    if env is os.environ and "prefect" in sys.modules:
+        _reapply_logging()
+    done = Runtime(home=home, log_file=log_file, verbose=verbose)
+    if env is os.environ:
+        global _current
+        _current = done
+    return done
+
+
+def ensure() -> Runtime:
+    """The configured runtime; the quiet default when no caller chose one before."""
+    return _current if _current is not None else configure()
+
+
+def _reapply_logging() -> None:
+    """Prefect is loaded already: make it read the environment again, then its logging."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.logging.configuration import setup_logging
+
+    refresh_global_settings_context()
+    setup_logging(incremental=False)
+
+
+class ServerError(RuntimeError):
+    """The local Prefect server for ``serve`` did not come up; the message says why."""
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            found: int = probe.getsockname()[1]
+            return found
+    raise ServerError("no free local port for the Prefect server")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(its log {path} could not be read: {exc})"
+
+
+@contextmanager
+def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
+    """A local Prefect server with all its services, for as long as the block runs.
+
+    Schedules need the server's scheduler service, which Prefect's temporary server (started
+    for one-off runs) does not run. Yields the UI address, or None when the user points
+    ``PREFECT_API_URL`` at a server of their own (then nothing is started).
+    """
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        yield None
+        return
+    home = ensure().home
+    port = _free_port(SERVER_PORT)
+    address = f"http://127.0.0.1:{port}"
+    log_path = home / SERVER_LOG_FILE
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+               "--port", str(port), "--analytics-off"]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(address, process, log_path, timeout_s)
+        os.environ["PREFECT_API_URL"] = f"{address}/api"
+        _ours.add("PREFECT_API_URL")
+        if "prefect" in sys.modules:
+            from prefect.context import refresh_global_settings_context
+
+            refresh_global_settings_context()
+        yield address
+    finally:
+        if "PREFECT_API_URL" in _ours:
+            os.environ.pop("PREFECT_API_URL", None)
+            _ours.discard("PREFECT_API_URL")
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
+              timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code = process.poll()
+        if code is not None:
+            raise ServerError(f"the local Prefect server exited with code {code} before "
+                              f"answering; the end of {log_path}:\n{_tail(log_path)}")
+        try:
+            if httpx.get(f"{address}/api/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() >= deadline:
+            raise ServerError(f"the local Prefect server at {address} did not answer within "
+                              f"{timeout_s:g} s; the end of {log_path}:\n{_tail(log_path)}")
+        time.sleep(0.25)

@@ -17,8 +17,8 @@ carried is masked. Only successful (2xx) answers are stored: an error replayed f
 only hide the fault.
 
 Re-recording does not churn: when the new answer says the same thing as the stored one (all
-but the per-response ``id``, ``created`` and ``system_fingerprint``), the file, date included,
-is left untouched.
+but the per-call ``id``s, ``created`` and ``system_fingerprint``), the file, date included, is
+left untouched.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ import httpx
 from gardener.llm import TAG_HEADER, LLMError, scrub, tag_of, usage_of
 
 VOLATILE = frozenset({"id", "created", "system_fingerprint"})
-"""Response fields that differ on every call and say nothing about the answer."""
+"""Response fields (at any depth: tool-call ids too) that differ on every call and say nothing
+about the answer."""
 
 CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key", "openai-api-key")
 
@@ -123,12 +124,17 @@ def credentials_in(request: httpx.Request) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_without_volatile(item) for item in value]
+    return value
+
+
 def same_answer(a: Any, b: Any) -> bool:
     """Whether two response bodies say the same thing, ignoring per-call identifiers."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return ({k: v for k, v in a.items() if k not in VOLATILE}
-                == {k: v for k, v in b.items() if k not in VOLATILE})
-    return bool(a == b)
+    return bool(_without_volatile(a) == _without_volatile(b))
 
 
 @dataclass(frozen=True)

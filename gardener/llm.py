@@ -32,13 +32,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, unquote
 
 import httpx
-import instructor
-import openai
-from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from pydantic import BaseModel
 from tenacity import (
     RetryCallState,
@@ -52,6 +49,9 @@ from tenacity import (
 
 from gardener.settings import LLMSettings
 
+if TYPE_CHECKING:
+    from instructor.core.exceptions import InstructorRetryException
+
 log = logging.getLogger("gardener.llm")
 
 T = TypeVar("T", bound=BaseModel)
@@ -64,12 +64,8 @@ TAG_EXTENSION = "gardener_tag"
 PLACEHOLDER_KEY = "no-key-set"
 """Sent when OPENAI_API_KEY is unset: local servers accept anything, OpenAI answers 401."""
 
-_MODES: dict[str, instructor.Mode] = {
-    "tools": instructor.Mode.TOOLS,
-    "json_schema": instructor.Mode.JSON_SCHEMA,
-    "json": instructor.Mode.JSON,
-    "md_json": instructor.Mode.MD_JSON,
-}
+_MODES = {"tools": "TOOLS", "json_schema": "JSON_SCHEMA", "json": "JSON", "md_json": "MD_JSON"}
+"""Our mode names → instructor.Mode members (instructor and openai load on first LLM: slow)."""
 
 # ---------------------------------------------------------------------------------------------
 # Values
@@ -238,13 +234,19 @@ def is_retryable_response(response: httpx.Response) -> bool:
     return response.status_code == 408 or response.status_code >= 500
 
 
-def _refused(exc: BaseException) -> bool:
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from or during, each once (chains can loop)."""
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
-            return True
+    while seen is not None and all(seen is not known for known in chain):
+        chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    return False
+    return chain
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(isinstance(e, ConnectionRefusedError) or "Connection refused" in str(e)
+               for e in _chain(exc))
 
 
 def is_retryable_error(exc: BaseException) -> bool:
@@ -440,12 +442,7 @@ def _completion_json(completion: Any) -> str | None:
 
 
 def _llm_error_in(exc: BaseException) -> LLMError | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, LLMError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return next((e for e in _chain(exc) if isinstance(e, LLMError)), None)
 
 
 _validation_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -506,13 +503,17 @@ class LLM:
         self._transport = GuardedTransport(transport or httpx.HTTPTransport(), settings,
                                            sleep=sleep)
         self._http = httpx.Client(transport=self._transport, timeout=settings.timeout_s)
+        import instructor
+        import openai
+
         self._openai = openai.OpenAI(base_url=settings.endpoint,
                                      api_key=settings.api_key or PLACEHOLDER_KEY,
                                      # openai 3 types this as httpx2 but takes httpx too,
                                      # as openai 1-2 did: one client for every version.
                                      http_client=cast(Any, self._http), max_retries=0,
                                      timeout=settings.timeout_s)
-        self._client = instructor.from_openai(self._openai, mode=_MODES[settings.mode])
+        mode = getattr(instructor.Mode, _MODES[settings.mode])
+        self._client = instructor.from_openai(self._openai, mode=mode)
 
     @property
     def total_usage(self) -> Usage:
@@ -527,10 +528,13 @@ class LLM:
         re-asked up to ``settings.max_retries`` times. Raises StructuredOutputError when no
         attempt validates, LLMError when the endpoint cannot be used (FixtureMissing in replay).
         """
+        from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+
         usage = Usage()
         usage_token = _usage_sink.set(usage)
         context_token = _validation_context.set(context)
         settings = self.settings
+        failure: Exception | None = None
         try:
             result = self._client.chat.completions.create(
                 response_model=_context_bound(response_model) if context else response_model,
@@ -539,22 +543,24 @@ class LLM:
                 temperature=settings.temperature, max_tokens=settings.max_tokens,
                 extra_headers={TAG_HEADER: quote(tag, safe=" =@:/,;+")} if tag else None)
         except IncompleteOutputException as exc:
-            raise StructuredOutputError(
+            failure = StructuredOutputError(
                 f"the answer was cut off at max_tokens={settings.max_tokens}; raise max_tokens "
                 "or ask for less", last_json=_completion_json(exc.last_completion),
-                usage=usage, tag=tag, attempts=1) from None
+                usage=usage, tag=tag, attempts=1)
         except InstructorRetryException as exc:
             failure = self._failure(exc, usage, tag)
-            raise failure from failure.__cause__
         except Exception as exc:
-            found = _llm_error_in(exc)
-            if found is None:
+            failure = _llm_error_in(exc)
+            if failure is None:
                 raise
-            found.usage = usage
-            raise found from found.__cause__
+            failure.usage = usage
         finally:
             _validation_context.reset(context_token)
             _usage_sink.reset(usage_token)
+        if failure is not None:
+            # Raised here, outside the handlers, so the error does not drag instructor's and
+            # openai's wrappers (which wrap it in turn) along as its context.
+            raise failure
         return _exactly(response_model, result), usage
 
     def _failure(self, exc: InstructorRetryException, usage: Usage, tag: str) -> Exception:
@@ -564,8 +570,11 @@ class LLM:
             return found
         attempts = list(exc.failed_attempts or [])
         if not attempts:
-            return LLMError(f"unexpected failure talking to {self.settings.endpoint}: "
-                            f"{scrub(str(exc), (self.settings.api_key,))}", tag=tag, usage=usage)
+            unexpected = LLMError(f"unexpected failure talking to {self.settings.endpoint}: "
+                                  f"{scrub(str(exc), (self.settings.api_key,))}", tag=tag,
+                                  usage=usage)
+            unexpected.__cause__ = exc
+            return unexpected
         last = attempts[-1]
         problem = scrub(str(last.exception), (self.settings.api_key,))
         return StructuredOutputError(

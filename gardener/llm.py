@@ -125,6 +125,17 @@ class LLMError(Exception):
     def __str__(self) -> str:
         return f"[{self.tag}] {self.message}" if self.tag else self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only fields: rebuild from the instance dict, so the error crosses processes.
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[Exception], state: dict[str, Any]) -> Exception:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, state.get("message", ""))
+    return error
+
 
 class StructuredOutputError(Exception):
     """The model never produced a valid object after the re-asks."""
@@ -140,6 +151,9 @@ class StructuredOutputError(Exception):
 
     def __str__(self) -> str:
         return f"[{self.tag}] {self.message}" if self.tag else self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.__dict__))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,9 +283,11 @@ def _model_of(request: httpx.Request) -> str:
 
 
 def explain_status(status: int, message: str, *, endpoint: str, model: str, mode: str,
-                   key_set: bool) -> str:
+                   key_set: bool, code: str | None = None) -> str:
     """An HTTP error turned into what failed and what to check."""
     said = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    if code == "insufficient_quota":
+        return f"the account's quota at {endpoint} is used up ({said}); check its billing"
     if status == 401:
         key = "OPENAI_API_KEY (it is not set)" if not key_set else "OPENAI_API_KEY"
         return f"{endpoint} refused the credentials ({said}); check {key}"
@@ -283,8 +299,8 @@ def explain_status(status: int, message: str, *, endpoint: str, model: str, mode
                 f"GARDENER_MODEL against {endpoint.rstrip('/')}/models, and that "
                 "OPENAI_BASE_URL ends in /v1")
     if status == 429:
-        return (f"{endpoint} kept rate-limiting ({said}); lower the concurrency, raise "
-                "max_wait_s, or check the account's quota")
+        return (f"{endpoint} kept rate-limiting ({said}); lower the concurrency or raise "
+                "max_wait_s")
     if status >= 500 or status == 408:
         return f"{endpoint} kept failing ({said}); is the server healthy?"
     return (f"{endpoint} rejected the request ({said}); check that model '{model}' supports "
@@ -356,7 +372,7 @@ class GuardedTransport(httpx.BaseTransport):
         message = explain_status(
             response.status_code, scrub(server_message(response.content), self._secrets),
             endpoint=endpoint, model=_model_of(request), mode=settings.mode,
-            key_set=settings.api_key is not None)
+            key_set=settings.api_key is not None, code=_error_code(response.content))
         if is_retryable_response(response):
             message = self._after(message, attempts, started)
         raise LLMError(message, status=response.status_code, tag=tag, attempts=attempts)

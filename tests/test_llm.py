@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from fake_openai import (
 )
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from gardener.fixtures import FixtureMissing
 from gardener.llm import (
     LLM,
     LLMError,
@@ -250,7 +252,8 @@ def test_truncated_json_is_reasked(fake: FakeOpenAI) -> None:
 
 @pytest.mark.parametrize("mode", ["tools", "json_schema", "md_json"])
 def test_schema_invalid_json_fails_after_the_reasks(fake: FakeOpenAI, mode: str) -> None:
-    bad = [{"name": "rex", "legs": -1}, {"name": "rex"}, {"legs": "four", "name": "rex"}]
+    bad: list[dict[str, Any]] = [{"name": "rex", "legs": -1}, {"name": "rex"},
+                                 {"legs": "four", "name": "rex"}]
     fake.script(*(answer(b) for b in bad))
     with (LLM(settings_for(fake.url, mode=mode, max_retries=2)) as llm,
           pytest.raises(StructuredOutputError) as caught):
@@ -300,7 +303,7 @@ def test_not_json_at_all_keeps_the_raw_text(fake: FakeOpenAI) -> None:
     (status(400, "This model does not support tools"), "rejected the request (HTTP 400"),
     (status(422, "Unprocessable"), "supports mode 'tools'"),
     (status(429, "You exceeded your current quota", error_code="insufficient_quota"),
-     "check the account's quota"),
+     "quota at"),
 ])
 def test_client_errors_are_not_retried(fake: FakeOpenAI, behaviour: Behaviour,
                                        expected: str) -> None:
@@ -372,6 +375,18 @@ def test_concurrent_calls_count_their_own_usage() -> None:
         assert usage.completion_tokens == max(1, len(json.dumps({"name": "x" * n, "legs": 1})) // 4)
     assert total == sum((u for _, u in results), Usage())
     assert total.requests == 8
+
+
+def test_errors_survive_pickling() -> None:
+    errors: list[Exception] = [
+        LLMError("boom", status=500, tag="pattern=a", attempts=3, usage=Usage(1, 2, 3)),
+        StructuredOutputError("bad", last_json="{", usage=Usage(4, 5, 6), tag="t", attempts=2),
+        FixtureMissing("pattern=a prompt=p@1", "ab" * 32, Path("fixtures/a/abab.json")),
+    ]
+    for error in errors:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
 
 
 def test_usage_arithmetic_and_parsing() -> None:

@@ -14,12 +14,15 @@ import tempfile
 from pathlib import Path
 
 
-class WriteError(Exception):
+class WriteError(OSError):
     """A file that could not be replaced; the old file is still there, untouched."""
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: cannot write: {problem}")
         self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _mode_for(path: Path) -> int:

@@ -52,6 +52,10 @@ def write_atomic(path: Path, text: str) -> None:
     target = path.resolve() if path.is_symlink() else path
     data = text.encode("utf-8")
     mode = _mode_for(target)
+    if target.exists() and not mode & stat.S_IWUSR:
+        # A rename would replace it anyway; a read-only file says "do not touch".
+        raise WriteError(path, "the file is read-only (mode "
+                         f"{mode:o}); make it writable to let the gardener update it")
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                         dir=target.parent)

@@ -295,9 +295,6 @@ def test_a_file_that_cannot_be_written_fails_that_pattern_only(
     assert not list(locked.parent.glob(".*.tmp"))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "write_atomic replaces a read-only (0444) file through a rename in its writable folder, "
-    "keeping mode 0444: the read-only bit is not treated as 'do not write'"))
 def test_a_read_only_file_is_not_rewritten(tmp_path: Path) -> None:
     files = _three_changing(tmp_path)
     locked = files["locked/b.md"]

@@ -114,9 +114,10 @@ class LLMError(Exception):
     """
 
     def __init__(self, message: str, *, status: int | None = None, tag: str = "",
-                 attempts: int = 0, usage: Usage | None = None) -> None:
+                 attempts: int = 0, usage: Usage | None = None, transient: bool = False) -> None:
         self.message = message
         self.status = status
+        self.transient = transient  # busy or flaky, not wrong: worth trying again later
         self.tag = tag
         self.attempts = attempts
         self.usage = usage if usage is not None else Usage()
@@ -364,18 +365,21 @@ class GuardedTransport(httpx.BaseTransport):
             response: httpx.Response = retrying(attempt)
         except httpx.TransportError as exc:
             message = explain_transport(exc, endpoint=endpoint, timeout_s=settings.timeout_s)
-            if is_retryable_error(exc):
+            transient = is_retryable_error(exc)
+            if transient:
                 message = self._after(message, attempts, started)
-            raise LLMError(message, tag=tag, attempts=attempts) from exc
+            raise LLMError(message, tag=tag, attempts=attempts, transient=transient) from exc
         if response.status_code < 400:
             return response
         message = explain_status(
             response.status_code, scrub(server_message(response.content), self._secrets),
             endpoint=endpoint, model=_model_of(request), mode=settings.mode,
             key_set=settings.api_key is not None, code=_error_code(response.content))
-        if is_retryable_response(response):
+        transient = is_retryable_response(response)
+        if transient:
             message = self._after(message, attempts, started)
-        raise LLMError(message, status=response.status_code, tag=tag, attempts=attempts)
+        raise LLMError(message, status=response.status_code, tag=tag, attempts=attempts,
+                       transient=transient)
 
     def close(self) -> None:
         self._inner.close()

@@ -190,7 +190,7 @@ def test_persistent_500_gives_up_after_max_attempts(fake: FakeOpenAI) -> None:
     with LLM(settings_for(fake.url, max_attempts=3)) as llm, pytest.raises(LLMError) as caught:
         llm.structured(response_model=Pet, messages=ASK, tag="pattern=rex prompt=p@1")
     error = caught.value
-    assert error.status == 500 and error.attempts == 3
+    assert error.status == 500 and error.attempts == 3 and error.transient
     assert error.usage.requests == 3
     assert str(error).startswith("[pattern=rex prompt=p@1] ")
     assert "kept failing" in str(error) and "gave up after 3 attempts" in str(error)
@@ -225,6 +225,7 @@ def test_persistent_timeout_explains_itself(fake: FakeOpenAI) -> None:
         llm.structured(response_model=Pet, messages=ASK)
     assert f"no answer from {fake.url} within 0.1 s" in str(caught.value)
     assert caught.value.attempts == 2 and caught.value.status is None
+    assert caught.value.transient
 
 
 def test_dropped_connection_is_retried(fake: FakeOpenAI) -> None:
@@ -312,6 +313,7 @@ def test_client_errors_are_not_retried(fake: FakeOpenAI, behaviour: Behaviour,
         llm.structured(response_model=Pet, messages=ASK)
     assert expected in str(caught.value)
     assert caught.value.status == behaviour.status and caught.value.attempts == 1
+    assert not caught.value.transient
     assert len(fake.chat_requests) == 1
 
 
@@ -351,7 +353,7 @@ def test_nothing_listening_fails_fast() -> None:
     with LLM(settings_for(url)) as llm, pytest.raises(LLMError) as caught:
         llm.structured(response_model=Pet, messages=ASK)
     assert str(caught.value) == f"nothing answers at {url}; is the server running?"
-    assert caught.value.attempts == 1
+    assert caught.value.attempts == 1 and not caught.value.transient
     assert time.monotonic() - started < 1.0
 
 

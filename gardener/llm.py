@@ -15,7 +15,8 @@ owns the whole transport policy in one place:
   line or an exception can see it, and the tag header never leaves the process.
 
 An inner transport (the fixture store, a test double) sits below it; by default it is plain
-httpx.
+httpx. Responses are read whole (no streaming), which is what counting usage needs. It is
+httpx, not httpx2: openai 3 takes either client, openai 1 and 2 only httpx.
 """
 
 from __future__ import annotations

@@ -303,8 +303,11 @@ def test_a_read_only_file_is_not_rewritten(tmp_path: Path) -> None:
     out = tmp_path.parent / f"{tmp_path.name}-report.json"
     result = invoke("prune", tmp_path, "--today", TODAY, "--report", out)
     assert locked.read_bytes() == original
+    assert stat.S_IMODE(locked.stat().st_mode) == 0o444
     assert result.exit_code == 1
-    assert by_path(report(out))["b.md"]["status"] == "failed"
+    assert f"failed: {locked}: cannot write: the file is read-only" in one_line(result.stderr)
+    failed = by_path(report(out))["b.md"]
+    assert failed["status"] == "failed" and "read-only" in failed["error"]
     assert targets(files["a.md"]) == ["b"] and targets(files["c.md"]) == ["a"]
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class FileState:
     raw: bytes
     mtime_ns: int
     inode: int
+    mode: int
 
 
 Snapshot = dict[str, FileState]
@@ -96,8 +98,8 @@ def snapshot(root: Path) -> Snapshot:
     for p in sorted(root.rglob("*")):
         if p.is_file():
             st = p.stat()
-            out[p.relative_to(root).as_posix()] = FileState(p.read_bytes(), st.st_mtime_ns,
-                                                            st.st_ino)
+            out[p.relative_to(root).as_posix()] = FileState(
+                p.read_bytes(), st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
     return out
 
 
@@ -121,7 +123,8 @@ def acceptance(tmp_path_factory: pytest.TempPathFactory) -> Acceptance:
     root = work / "library"
     shutil.copytree(CORPUS, root)
     for p in root.rglob("*"):
-        if p.is_file():
+        if p.is_file():  # a library its owner may write (the shared corpus is read-only)
+            p.chmod(stat.S_IMODE(p.stat().st_mode) | stat.S_IWUSR)
             os.utime(p, ns=(OLD_MTIME_NS, OLD_MTIME_NS))
     original = snapshot(root)
     check = invoke("check", root, "--no-warnings")
@@ -322,6 +325,7 @@ def test_changed_files_differ_only_inside_the_garden(acceptance: Acceptance) -> 
                           ("communities", "community")):
             assert len(items(new_garden, key)) == len(items(old_garden, key)) - removed[kind], rel
         assert acceptance.first.after[rel].mtime_ns != OLD_MTIME_NS
+        assert acceptance.first.after[rel].mode == acceptance.original[rel].mode
 
 
 def test_files_whose_garden_did_not_change_are_never_rewritten(acceptance: Acceptance) -> None:

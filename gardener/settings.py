@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 
 MODES = ("tools", "json_schema", "json", "md_json")
 DEFAULT_MODEL = "gpt-4.1-mini"
+LOCAL_MODEL = "SmolLM2-135M-Instruct"
+"""The bundled model's name (gardener.local_model serves it under this name)."""
+LOCAL_MODE = "tools"
+"""llama-cpp-python's server refuses json_schema response formats; tools are constrained."""
 OPENAI_HOST = "api.openai.com"
 
 
@@ -74,9 +78,12 @@ class LLMSettings:
         GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode)."""
         env = os.environ if environ is None else environ
         url = base_url or _env(env, "OPENAI_BASE_URL")
+        key = _env(env, "OPENAI_API_KEY")
+        # No endpoint at all means the bundled local model (and replays of its recordings).
+        local = url is None and key is None
         return cls(
             base_url=url,
-            api_key=_env(env, "OPENAI_API_KEY"),
-            model=model or _env(env, "GARDENER_MODEL") or DEFAULT_MODEL,
-            mode=mode or _env(env, "GARDENER_MODE") or default_mode(url),
+            api_key=key,
+            model=model or _env(env, "GARDENER_MODEL") or (LOCAL_MODEL if local else DEFAULT_MODEL),
+            mode=mode or _env(env, "GARDENER_MODE") or (LOCAL_MODE if local else default_mode(url)),
         )

@@ -40,7 +40,7 @@ from gardener.llm import (
     scrub,
     usage_of,
 )
-from gardener.settings import DEFAULT_MODEL, LLMSettings, default_mode
+from gardener.settings import DEFAULT_MODEL, LOCAL_MODE, LOCAL_MODEL, LLMSettings, default_mode
 
 
 class Pet(BaseModel):
@@ -425,10 +425,13 @@ def test_settings_from_env() -> None:
                                   environ=env)
     assert (chosen.base_url, chosen.model, chosen.mode) == ("https://api.openai.com/v1", "m",
                                                            "md_json")
+    # Nothing configured: the bundled local model's name and mode (also for its replays).
     bare = LLMSettings.from_env(environ={"OPENAI_BASE_URL": "  "})
-    assert (bare.base_url, bare.api_key, bare.model, bare.mode) == (None, None, DEFAULT_MODEL,
-                                                                    "tools")
-    assert bare.endpoint == "https://api.openai.com/v1"
+    assert (bare.base_url, bare.api_key, bare.model, bare.mode) == (None, None, LOCAL_MODEL,
+                                                                    LOCAL_MODE)
+    openai = LLMSettings.from_env(environ={"OPENAI_API_KEY": "sk-env-key-000000"})
+    assert (openai.base_url, openai.model, openai.mode) == (None, DEFAULT_MODEL, "tools")
+    assert openai.endpoint == "https://api.openai.com/v1"
     with pytest.raises(ValueError, match="unknown LLM mode 'xml'"):
         LLMSettings.from_env(mode="xml", environ={})
 
@@ -450,3 +453,29 @@ def test_fake_server_runs_as_a_subprocess_for_benchmarks() -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+def test_json_schema_refusal_switches_to_tools_once(fake: FakeOpenAI) -> None:
+    # llama-cpp-python's server answers a json_schema response_format with this 500.
+    refusal = status(500, "1 validation error: response_format.type Input should be 'text' "
+                          "or 'json_object'")
+    fake.script(refusal, answer(REX), answer(REX))
+    sleeps = Sleeps()
+    with LLM(settings_for(fake.url, mode="json_schema"), sleep=sleeps) as llm:
+        first, _ = llm.structured(response_model=Pet, messages=ASK)
+        second, _ = llm.structured(response_model=Pet, messages=ASK)
+        assert llm.mode == "tools"
+    assert first == second == Pet(name="rex", legs=4)
+    assert sleeps.waits == []  # the refusal is not retried as a flaky 500
+    bodies = [r.body for r in fake.chat_requests]
+    assert bodies[0] is not None and bodies[0]["response_format"]["type"] == "json_schema"
+    assert all(b is not None and "tools" in b and "response_format" not in b
+               for b in bodies[1:])
+
+
+def test_other_500s_do_not_switch_modes(fake: FakeOpenAI) -> None:
+    fake.script(*[server_error(500)] * 2)
+    with LLM(settings_for(fake.url, mode="json_schema", max_attempts=2)) as llm:
+        with pytest.raises(LLMError):
+            llm.structured(response_model=Pet, messages=ASK)
+        assert llm.mode == "json_schema"

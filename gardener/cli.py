@@ -77,7 +77,7 @@ def load_library(root: Path) -> Library:
     try:
         paths = library_mod.discover(root)
     except FileNotFoundError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     with progress(len(paths), "reading") as tick:
         return library_mod.load(root, on_file=lambda _p: tick())
@@ -89,7 +89,8 @@ def _today(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]error:[/] --today {value!r} is not a date like 2026-02-19")
+        err.print(f"[red]error:[/] --today {value!r} is not a date like 2026-02-19",
+                  soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -172,7 +173,8 @@ def prune_cmd(
     outcomes: list[Outcome] = report.unreadable(lib.errors)
     with progress(len(lib.entries), "pruning") as tick:
         for entry in lib.entries:
-            change = prune_entry(entry, slugs=slugs, today=day, settings=settings)
+            change = prune_entry(entry, slugs=slugs, today=day, settings=settings,
+                                 diff=dry_run)
             outcome = apply(change, dry_run=dry_run)
             if dry_run and outcome.diff:
                 sys.stdout.write(outcome.diff)

@@ -72,7 +72,7 @@ def render(entry: Entry, garden: Garden, *, vitality: str | None = None) -> str:
 
 
 def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
-                settings: PruneSettings | None = None) -> Change:
+                settings: PruneSettings | None = None, diff: bool = True) -> Change:
     """The pruning pass for one pattern; no LLM."""
     p = entry.pattern
     if p.garden is None:
@@ -86,7 +86,8 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
     except Exception as exc:  # one bad pattern never stops the pass
         return _failed(entry, exc)
     outcome = _outcome(entry, result, Status.CHANGED)
-    outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
+    if diff:  # only dry runs and reviews read it; a pass over thousands of files need not pay
+        outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
     return Change(outcome, entry.doc.text, new_text)
 
 

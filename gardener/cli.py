@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gardener import __version__, report
+from gardener import __version__, cli_flows, report
 from gardener import library as library_mod
 from gardener.library import Library
 from gardener.model import Outcome, Status
@@ -199,6 +199,85 @@ def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Pa
 
 
 @app.command()
+def propose(
+    file: Annotated[Path, typer.Argument(help="The pattern file to ask about.",
+                                         exists=True, dir_okay=False, show_default=False)],
+    library: Annotated[Path | None, typer.Option(
+        "--library", help="Library the pattern belongs to (default: the file's folder); its "
+        "other patterns are the link candidates.", file_okay=False, show_default=False)] = None,
+    model: cli_flows.ModelOpt = None,
+    mode: cli_flows.ModeOpt = None,
+    fixtures: Annotated[Path | None, typer.Option(
+        "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
+        file_okay=False, show_default=False)] = None,
+    replay: Annotated[bool, typer.Option(
+        "--replay", help="Answer from --fixtures; never calls an endpoint.")] = False,
+    record: Annotated[bool, typer.Option(
+        "--record", help="Call the model and store every answer in --fixtures.")] = False,
+    auto: Annotated[bool, typer.Option(
+        "--auto", help="Replay what --fixtures holds, record the rest.")] = False,
+    candidates: Annotated[int, typer.Option(
+        "--candidates", min=0, help="Shortlist size: link targets the model may choose.")] = 40,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the proposal as JSON.")] = False,
+) -> None:
+    """Ask the model for one pattern's proposal and print it, validated; writes nothing."""
+    from gardener import runtime
+
+    runtime.configure(verbose=False)
+    from flows.garden import GardenOptions, model_client
+    from gardener.candidates import CandidateIndex
+    from gardener.llm import LLMError
+    from gardener.local_model import LocalModelError
+    from gardener.propose import propose as ask
+
+    root = library or file.parent
+    lib = load_library(root)
+    target = file.resolve()
+    entry = next((e for e in lib.entries if e.pattern.path.resolve() == target), None)
+    if entry is None:
+        problem = next((str(e) for e in lib.errors if e.path.resolve() == target), None)
+        err.print(f"[red]error:[/] {problem or f'{file}: not a pattern of {root}'}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1 if problem else 2)
+    shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, candidates)
+    options = GardenOptions(model=model, mode=mode,
+                            fixtures=str(fixtures) if fixtures else None,
+                            fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
+    try:
+        with model_client(options) as llm:
+            result = ask(entry.pattern, shortlist, llm)
+    except (LLMError, LocalModelError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    data = {"pattern": entry.pattern.slug, "prompt_version": result.prompt_version,
+            "model": llm.settings.model, "candidates": [c.slug for c in shortlist],
+            "proposal": result.proposal.model_dump(mode="json"), "dropped": result.dropped,
+            "salvaged": result.salvaged, "usage": result.usage.as_dict()}
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    p = result.proposal
+    out.print(f"[bold]{entry.pattern.slug}[/]  model {llm.settings.model}, prompt "
+              f"{result.prompt_version}, {len(shortlist)} candidates, "
+              f"{result.usage.requests} requests, {result.usage.prompt_tokens}+"
+              f"{result.usage.completion_tokens} tokens", highlight=False)
+    links = Table("target", "type", "confidence", "reason", title="inferred links")
+    for link in p.inferred_links:
+        links.add_row(link.target, link.type, f"{link.confidence:.2f}", link.reason)
+    entities = Table("id", "type", "label", "relevance", title="entities")
+    for e in p.entities:
+        entities.add_row(e.id, e.type, e.label, f"{e.relevance:.2f}")
+    communities = Table("id", "label", "confidence", title="communities")
+    for c in p.communities:
+        communities.add_row(c.id, c.label, f"{c.confidence:.2f}")
+    out.print(links, entities, communities)
+    if p.vitality_reasoning:
+        out.print(f"[bold]vitality[/] ({p.vitality_band}): {p.vitality_reasoning}")
+    for reason in result.dropped:
+        err.print(f"[yellow]dropped:[/] {reason}", highlight=False, soft_wrap=True)
+
+
+@app.command()
 def state(library: LibraryArg,
           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show what each pattern was last gardened with (the incremental state)."""
@@ -217,6 +296,10 @@ def state(library: LibraryArg,
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     out.print(table)
+
+
+app.command("run")(cli_flows.run)
+app.command("serve")(cli_flows.serve)
 
 
 if __name__ == "__main__":  # pragma: no cover

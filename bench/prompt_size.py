@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -41,6 +43,7 @@ from gardener.local_model import CONTEXT_TOKENS, LocalModelError, bundled_model_
 from gardener.model import Pattern  # noqa: E402
 from gardener.prompts import render_messages  # noqa: E402
 from gardener.proposal import build_response_model  # noqa: E402
+from gardener.settings import LOCAL_MODE, LOCAL_MODEL, LLMSettings  # noqa: E402
 
 K = 40
 SUBSET = 50
@@ -61,6 +64,9 @@ class Tokenizer:
     name: str
     exact: bool
     count: Callable[[str], int]
+    frame: int = 0
+    """Tokens the model's chat template adds around a system and a user message and the
+    assistant turn; 0 when unknown."""
 
 
 def char_estimate() -> Tokenizer:
@@ -85,8 +91,12 @@ def smollm2_tokenizer() -> Tokenizer | None:
     def count(text: str) -> int:
         return len(model.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    template = str(model.metadata.get("tokenizer.chat_template", ""))
+    empty = [{"role": "system", "content": ""}, {"role": "user", "content": ""}]
+    frame = count(jinja2.Environment().from_string(template).render(
+        messages=empty, add_generation_prompt=True)) if template else 0
     return Tokenizer(name=f"SmolLM2-135M-Instruct ({path.name}) via llama_cpp "
-                          f"{llama_cpp.__version__}", exact=True, count=count)
+                          f"{llama_cpp.__version__}", exact=True, count=count, frame=frame)
 
 
 # --- one prompt -------------------------------------------------------------------------------
@@ -279,6 +289,30 @@ def verdict(small: LibraryRun, large: LibraryRun) -> str:
             "for which candidates are shown).")
 
 
+def completion_budget() -> int:
+    """The answer's token budget: ``max_tokens`` of the bundled model's default settings."""
+    return LLMSettings(base_url=None, api_key=None, model=LOCAL_MODEL,
+                       mode=LOCAL_MODE).max_tokens
+
+
+def headroom(runs: Sequence[LibraryRun], tokens: Tokenizer) -> str:
+    """Whether the largest request and a full answer fit the bundled model's context."""
+    completion = completion_budget()
+    messages = max(s.messages for run in runs for s in run.sizes)
+    total = max(s.total for run in runs for s in run.sizes)
+    frame = (f" + {tokens.frame} for its chat template" if tokens.frame
+             else " (chat template not counted)")
+    alone = messages + tokens.frame + completion
+    both = total + tokens.frame + completion
+    return (
+        f"Context: the longest messages, {messages:,}{frame} + {completion:,} for the answer "
+        f"(`max_tokens`) = {alone:,} of the bundled model's {CONTEXT_TOKENS:,} "
+        f"({'fits' if alone <= CONTEXT_TOKENS else 'does NOT fit'}; its server keeps the "
+        f"schema out of the prompt). With the schema in the prompt too (servers that render "
+        f"tools): {both:,} ({'fits' if both <= CONTEXT_TOKENS else 'would not fit'} a context "
+        f"of {CONTEXT_TOKENS:,}).")
+
+
 def scale_rows(pattern: Pattern, words: Sequence[str], anchor: Sequence[str], k: int,
                tokens: Tokenizer) -> list[str]:
     rows = ["| synthetic library | candidates shown | messages | schema, tools "
@@ -353,6 +387,8 @@ def report(corpus: Path, k: int, tokens: Tokenizer) -> str:
         same_patterns(small, large),
         "",
         verdict(small, large),
+        "",
+        headroom([small, large], tokens),
         "",
         f"### One pattern against synthetic libraries (k = {k})",
         "",

@@ -83,6 +83,10 @@ def load_library(root: Path) -> Library:
         return library_mod.load(root, on_file=lambda _p: tick())
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _today(value: str | None) -> dt.date:
     if value is None:
         return dt.date.today()
@@ -140,7 +144,7 @@ def check(library: LibraryArg,
                               highlight=False, soft_wrap=True)
     out.print(f"{len(lib.entries)} patterns read, {len(lib.errors)} unreadable, "
               f"{len(lib.problems)} library problems, {n_warn} warnings"
-              + (f", {len(lib.no_front_matter)} files without front matter skipped"
+              + (f", {_count(len(lib.no_front_matter), 'file')} without front matter skipped"
                  if lib.no_front_matter else ""))
     if lib.errors:
         raise typer.Exit(1)

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,8 +28,9 @@ from typing import Any, Literal
 import httpx
 from prefect import flow, task
 from prefect.cache_policies import NONE
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for
@@ -47,13 +48,7 @@ from gardener.passes import apply, garden_entry
 from gardener.prompts import PromptSet, default_prompts
 from gardener.propose import StructuredLLM, propose
 from gardener.settings import LLMSettings, default_mode
-from gardener.state import (
-    State,
-    content_fingerprint,
-    load_state,
-    needs_gardening,
-    save_state,
-)
+from gardener.state import State, content_fingerprint, load_state, needs_gardening, save_state
 
 log = logging.getLogger("gardener.flows")
 
@@ -157,16 +152,18 @@ def is_transient(exc: BaseException) -> bool:
 
 @dataclass
 class Run:
-    """What every task of one flow run shares; built once, read by all."""
+    """What every task of one flow run shares; built once per process, read by all tasks."""
 
     root: Path
     entries: list[Entry]
     index: CandidateIndex
     slugs: frozenset[str]
     state: State
+    """Read by tasks for the skip decision; only the flow records into it."""
     llm: StructuredLLM
     model: str
     prompts: PromptSet
+    prompt_version: str
     today: dt.date
     options: GardenOptions
     spent: dict[int, Usage] = field(default_factory=dict)
@@ -174,14 +171,34 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass(frozen=True)
+class Record:
+    """What the state should remember of a pattern whose file now holds its gardening."""
+
+    fingerprint: str
+    prompt_version: str
+    model: str
+    candidates_fp: str
+    garden: Garden | None
+
+
+@dataclass(frozen=True)
+class Gardened:
+    """A task's result: the outcome, and the state record when there is one to keep."""
+
+    outcome: Outcome
+    record: Record | None = None
+
+
 _runs: dict[str, Run] = {}
+_runs_lock = threading.Lock()
 
 
-def _written_garden(outcome: Outcome, new_text: str | None, old: Garden | None) -> Garden | None:
+def _written_garden(path: str, new_text: str | None, old: Garden | None) -> Garden | None:
     """The garden now in the file, for the state's record of what was written."""
     if new_text is None:
         return old
-    doc = read_text(new_text, outcome.path)
+    doc = read_text(new_text, path)
     return read_garden(doc)[0] if doc is not None else old
 
 
@@ -190,7 +207,11 @@ def _usage(run: Run, i: int, used: Usage) -> Usage:
         return run.spent.pop(i, Usage()) + used
 
 
-def garden_one(run: Run, i: int) -> Outcome:
+def _tokens(used: Usage) -> dict[str, int]:
+    return {"prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens}
+
+
+def garden_one(run: Run, i: int) -> Gardened:
     """Garden pattern ``i`` of ``run``: skip, or propose, merge, prune, render, verify, write.
 
     Raises only a transient ``LLMError``, for Prefect to retry; everything else is an outcome.
@@ -205,11 +226,11 @@ def garden_one(run: Run, i: int) -> Outcome:
             entry.doc.data, entry.doc.body,
             vitality_in_assessment=options.vitality_target == "assessment")
         stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=fingerprint,
-                                        prompt_version=run.prompts.version, model=run.model,
+                                        prompt_version=run.prompt_version, model=run.model,
                                         candidates_fp=candidates_fp)
         if not stale:
-            return Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
-                           warnings=list(p.warnings), detail={"reason": str(reason)})
+            return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
+                                    warnings=list(p.warnings), detail={"reason": str(reason)}))
         try:
             result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts)
         except LLMError as exc:
@@ -218,9 +239,10 @@ def garden_one(run: Run, i: int) -> Outcome:
                     run.spent[i] = run.spent.get(i, Usage()) + exc.usage
                 raise
             used = _usage(run, i, exc.usage)
-            return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED, error=str(exc),
-                           warnings=list(p.warnings), usage=_tokens(used),
-                           requests=used.requests, detail={"reason": str(reason)})
+            return Gardened(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED, error=str(exc),
+                warnings=list(p.warnings), usage=_tokens(used), requests=used.requests,
+                detail={"reason": str(reason)}))
         change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
                               vitality_target=options.vitality_target)
         outcome = apply(change, dry_run=options.dry_run)
@@ -229,30 +251,64 @@ def garden_one(run: Run, i: int) -> Outcome:
         outcome.requests = used.requests
         outcome.detail = {"reason": str(reason), "salvaged": result.salvaged,
                           **({"dropped": result.dropped} if result.dropped else {})}
-        if outcome.status is not Status.FAILED and not options.dry_run:
-            written = change.new_text if outcome.status is Status.CHANGED else None
-            run.state.record(p.slug, fingerprint=fingerprint, prompt_version=result.prompt_version,
-                             model=run.model, candidates_fp=candidates_fp,
-                             garden=_written_garden(outcome, written, p.garden), on=run.today)
-        return outcome
+        if outcome.status is Status.FAILED or options.dry_run:
+            return Gardened(outcome)
+        written = change.new_text if outcome.status is Status.CHANGED else None
+        return Gardened(outcome, Record(
+            fingerprint=fingerprint, prompt_version=result.prompt_version, model=run.model,
+            candidates_fp=candidates_fp,
+            garden=_written_garden(outcome.path, written, p.garden)))
     except LLMError:
         raise
     except Exception as exc:  # a bug must not stop the other patterns; it is shown, though
         log.exception("%s: unexpected error while gardening", p.path)
-        return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED,
-                       error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
-                       warnings=list(p.warnings))
+        return Gardened(Outcome(
+            path=str(p.path), slug=p.slug, status=Status.FAILED,
+            error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
+            warnings=list(p.warnings)))
 
 
-def _tokens(used: Usage) -> dict[str, int]:
-    return {"prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens}
+def _worker_run(key: str, library: str, options: GardenOptions) -> Run:
+    """The run in a process other than the flow's (a Dask or process-pool worker).
+
+    Built once per process from the task's parameters, as the flow built its own: the same
+    library read the same way gives the same pattern order. The client comes from the
+    environment and stays open for the life of the worker.
+    """
+    with _runs_lock:
+        found = _runs.get(key)
+        if found is not None:
+            return found
+        llm = _worker_clients.enter_context(model_client(options))
+        run = open_run(Path(library), options, llm, llm.settings.model)[0]
+        _runs[key] = run
+        return run
+
+
+_worker_clients = ExitStack()
+
+
+def pattern_in_run(run: str, index: int, slug: str, library: str,
+                   options: GardenOptions) -> Gardened:
+    """Pattern ``index`` of run ``run``, in whatever process the task landed in."""
+    shared = _runs.get(run) or _worker_run(run, library, options)
+    if shared.entries[index].pattern.slug != slug:
+        raise RuntimeError(f"{library} changed while it was being gardened: pattern {index} "
+                           f"is no longer '{slug}'")
+    return garden_one(shared, index)
 
 
 @task(name="garden-pattern", task_run_name="garden-{slug}", cache_policy=NONE,
       persist_result=False, log_prints=False)
-def garden_pattern(run: str, index: int, slug: str) -> Outcome:
-    """One pattern, as a Prefect task: retried by Prefect when its model call failed briefly."""
-    return garden_one(_runs[run], index)
+def garden_pattern(run: str, index: int, slug: str, library: str,
+                   options: GardenOptions) -> Gardened:
+    """One pattern, as a Prefect task: retried by Prefect when its model call failed briefly.
+
+    ``run`` keys the flow's shared objects in this process; ``library`` and ``options`` let
+    a worker in another process rebuild them. The body only calls a module-level function:
+    a process-pool or Dask runner pickles this function by value, with the globals it names.
+    """
+    return pattern_in_run(run, index, slug, library, options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +338,19 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
     return chosen, clashes
 
 
+def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
+             model: str) -> tuple[Run, list[Outcome], Library]:
+    """Read the library, build the candidate index, load the state: once per run."""
+    lib = library_mod.load(root)
+    entries, clashes = select(lib, options.only)
+    prompts = default_prompts()
+    run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
+              slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
+              prompt_version=prompts.version, today=options.today or dt.date.today(),
+              options=options)
+    return run, report.unreadable(lib.errors) + clashes, lib
+
+
 def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
     """A task that still failed after Prefect's retries (or crashed) as the pattern's outcome."""
     p = run.entries[i].pattern
@@ -293,62 +362,80 @@ def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
                    usage=_tokens(used), requests=used.requests)
 
 
-def _run_tasks(run: Run, key: str, on_outcome: Callable[[Outcome], None]) -> None:
+@contextmanager
+def _task_runner(concurrency: int) -> Iterator[TaskRunner[Any]]:
+    """The flow's own task runner (Dask, a process pool...) when it was given one; otherwise
+    a thread pool bounded by ``concurrency``, which a deployment can set per run."""
+    context = FlowRunContext.get()
+    given = context.task_runner if context is not None else None
+    if given is not None and not isinstance(given, ThreadPoolTaskRunner):
+        yield given
+        return
+    threads: ThreadPoolTaskRunner[Any]
+    with ThreadPoolTaskRunner(max_workers=concurrency) as threads:
+        yield threads
+
+
+def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
     options = run.options
     pattern_task = garden_pattern.with_options(retries=options.retries,
                                                retry_delay_seconds=options.retry_delay_s)
-    runner: ThreadPoolTaskRunner[Any]
-    with ThreadPoolTaskRunner(max_workers=options.concurrency) as runner:
-        futures: dict[PrefectFuture[Outcome], int] = {}
+    library = str(run.root)
+    with _task_runner(options.concurrency) as runner:
+        futures: dict[PrefectFuture[Gardened], int] = {}
         for i, entry in enumerate(run.entries):
-            params = {"run": key, "index": i, "slug": entry.pattern.slug}
-            # prefect 3.9's overloads of submit() do not accept a sync task under mypy
-            futures[runner.submit(pattern_task, params)] = i  # type: ignore[arg-type]
-        for done, future in enumerate(as_completed(list(futures)), start=1):
+            params = {"run": key, "index": i, "slug": entry.pattern.slug,
+                      "library": library, "options": options}
+            # runner.submit skips task.submit's input tracking: about 2 ms less per pattern
+            futures[runner.submit(pattern_task, params)] = i
+        for future in as_completed(list(futures)):
             i = futures[future]
             value = future.result(raise_on_failure=False)
-            outcome = value if isinstance(value, Outcome) else _failed_task(
-                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))
-            on_outcome(outcome)
-            if not options.dry_run and done % SAVE_EVERY == 0:
-                save_state(run.root, run.state)
+            on_result(value if isinstance(value, Gardened) else Gardened(_failed_task(
+                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))))
 
 
 def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
                    llm: StructuredLLM, model: str) -> list[Outcome]:
     """The pass over one library with a ready client; the flow's body."""
     started = time.monotonic()
-    lib = library_mod.load(root)
-    entries, clashes = select(lib, options.only)
-    outcomes = report.unreadable(lib.errors) + clashes
+    run, outcomes, lib = open_run(root, options, llm, model)
     if hooks.on_start is not None:
-        hooks.on_start(len(entries) + len(outcomes))
+        hooks.on_start(len(run.entries) + len(outcomes))
     for o in outcomes:
         if hooks.on_outcome is not None:
             hooks.on_outcome(o)
-    state = load_state(root)
-    prompts = default_prompts()
-    run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
-              slugs=lib.slugs, state=state, llm=llm, model=model, prompts=prompts,
-              today=options.today or dt.date.today(), options=options)
+    state = run.state
+    gardened = 0
 
-    def collect(outcome: Outcome) -> None:
-        outcomes.append(outcome)
+    def collect(result: Gardened) -> None:
+        nonlocal gardened
+        outcomes.append(result.outcome)
+        r = result.record
+        if r is not None and result.outcome.slug is not None:
+            state.record(result.outcome.slug, fingerprint=r.fingerprint,
+                         prompt_version=r.prompt_version, model=r.model,
+                         candidates_fp=r.candidates_fp, garden=r.garden, on=run.today)
+            gardened += 1
+            if gardened % SAVE_EVERY == 0:
+                save_state(root, state)
         if hooks.on_outcome is not None:
-            hooks.on_outcome(outcome)
+            hooks.on_outcome(result.outcome)
 
     key = uuid.uuid4().hex
-    _runs[key] = run
+    with _runs_lock:
+        _runs[key] = run
     try:
         _run_tasks(run, key, collect)
     finally:
-        del _runs[key]
+        with _runs_lock:
+            del _runs[key]
         if not options.dry_run:
             state.retain(lib.slugs)
             save_state(root, state)
     meta: dict[str, Any] = {
         "dry_run": options.dry_run, "today": run.today.isoformat(), "model": model,
-        "prompt_version": prompts.version, "concurrency": options.concurrency,
+        "prompt_version": run.prompt_version, "concurrency": options.concurrency,
         "fixtures": options.fixture_mode.value if options.fixture_mode else None,
         "vitality_target": options.vitality_target,
         "only": list(options.only), "seconds": round(time.monotonic() - started, 2),

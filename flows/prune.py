@@ -67,8 +67,9 @@ def prune_patterns(run: str, start: int, stop: int) -> list[Outcome]:
     """Prune patterns ``start`` to ``stop`` of the run; each one's failure is its outcome."""
     r = _runs[run]
     settings = r.options.settings
-    return [apply(prune_entry(entry, slugs=r.slugs, today=r.today, settings=settings),
-                  dry_run=r.options.dry_run)
+    dry_run = r.options.dry_run
+    return [apply(prune_entry(entry, slugs=r.slugs, today=r.today, settings=settings,
+                              diff=dry_run), dry_run=dry_run)
             for entry in r.entries[start:stop]]
 
 

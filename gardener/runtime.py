@@ -57,8 +57,10 @@ ONE_OFF_IDLE_SERVICES = (
 )
 """Server services that serve deployments, workers and automations, not a single local run."""
 
-NOISY_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic")
-"""Loggers of Prefect and of the server it starts; in quiet mode they write to the log file."""
+NOISY_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
+                 "websockets", "asyncio")
+"""Loggers of Prefect and of the server it starts (the gardener itself uses no asyncio); in
+quiet mode their warnings and errors go to the log file only."""
 
 _ours: set[str] = set()
 """Variables this module set (rather than the user), which a later call may change."""
@@ -103,14 +105,16 @@ def logging_config() -> dict[str, Any]:
         "encoding": "utf-8",
         "delay": True,
     }
-    quiet = {"level": "INFO", "handlers": ["file"], "propagate": False}
+    quiet = {"level": "WARNING", "handlers": ["file"], "propagate": False}
     loggers: dict[str, Any] = {name: dict(quiet) for name in NOISY_LOGGERS}
     loggers.update({
         "prefect.server": {**quiet, "level": "${PREFECT_SERVER_LOGGING_LEVEL}"},
         "prefect._internal": {**quiet, "level": "${PREFECT_INTERNAL_LOGGING_LEVEL}"},
         # Run loggers also feed the API; their records go up to "prefect" for the file.
-        "prefect.flow_runs": {"level": "NOTSET", "handlers": ["api"]},
-        "prefect.task_runs": {"level": "NOTSET", "handlers": ["api"]},
+        # A flow run logs a few INFO lines (start, end); a task run's "Finished in state
+        # Completed()" per pattern would cost a lock and an API record each: warnings only.
+        "prefect.flow_runs": {"level": "INFO", "handlers": ["api"]},
+        "prefect.task_runs": {"level": "WARNING", "handlers": ["api"]},
         "prefect.workers": {"level": "NOTSET", "handlers": ["worker_api"]},
         "prefect.extra": {"level": "INFO", "handlers": ["api"], "propagate": False},
     })

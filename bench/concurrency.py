@@ -1,0 +1,281 @@
+"""Gardening pass throughput: N generated patterns against a model that answers after 200 ms.
+
+Runs ``gardener run`` (the Prefect flow, end to end, in its own process) over libraries of
+generated patterns, against ``tests/fake_openai.py`` running in a separate process with a
+fixed latency, and compares the wall time with the ideal ``N x latency / concurrency``. The
+fixed cost of a run (Python and Prefect start-up, the temporary server, reading the library)
+is measured separately as the wall time of the same command over an empty library.
+
+    .venv/bin/python bench/concurrency.py                 # 200 and 1000 patterns, writes docs
+    .venv/bin/python bench/concurrency.py --sizes 200 --no-write
+
+The target: ``pass - start-up <= 1.3 x ideal``. The table goes to docs/benchmarks.md under
+"## Gardening pass concurrency".
+
+The fake model's answers come from :func:`grounded_responder`: a deterministic proposal that
+links to the first candidates offered, so every pattern really changes and is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "patterns"
+DOC = ROOT / "docs" / "benchmarks.md"
+HEADING = "## Gardening pass concurrency"
+TARGET = 1.3
+
+_SLUG = re.compile(r'Propose the graph garden of the pattern "([^"]+)"')
+_TITLE = re.compile(r"^title: (.+)$", re.MULTILINE)
+LINK_TYPES = ("complementary", "enables", "requires")
+
+
+# ---------------------------------------------------------------------------------------------
+# The fake model's answers
+
+
+def _schema(body: dict[str, Any]) -> dict[str, Any]:
+    tools = body.get("tools")
+    if tools:
+        return dict(tools[0]["function"].get("parameters", {}))
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return dict(response_format["json_schema"]["schema"])
+    return {}
+
+
+def _user_text(body: dict[str, Any]) -> str:
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages", [])
+                     if m.get("role") == "user")
+
+
+def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
+    """A valid, grounded proposal for whatever pattern the request is about.
+
+    Links go to the first three candidates the schema allows (its ``target`` enum), so they
+    are grounded by construction; the band is the one the schema fixes, if it fixes one; the
+    rest is derived from the pattern's slug and title, so the same request always gets the
+    same answer (what recorded fixtures need).
+    """
+    schema = _schema(body)
+    defs = schema.get("$defs", {})
+    text = _user_text(body)
+    found = _SLUG.search(text)
+    slug = found.group(1) if found else "pattern"
+    title_match = _TITLE.search(text)
+    title = (title_match.group(1).strip().strip('"') if title_match else slug)[:80]
+    targets = defs.get("LinkDraft", {}).get("properties", {}).get("target", {}).get("enum", [])
+    band_schema = schema.get("properties", {}).get("vitality_band", {})
+    band = band_schema.get("const") or (band_schema.get("enum") or ["functional"])[0]
+    digest = int(hashlib.sha256(slug.encode()).hexdigest()[:8], 16)
+    head = re.sub(r"[^a-z0-9]+", "-", slug.split("-")[0].lower()).strip("-") or "core"
+    links = [
+        {"target": target, "type": LINK_TYPES[(digest + n) % len(LINK_TYPES)],
+         "confidence_pct": 85 - 10 * n,
+         "reason": f"Both patterns address {head} practice in overlapping situations"}
+        for n, target in enumerate(targets[:3])
+    ]
+    return {
+        "entities": [
+            {"id": slug[:64].strip("-"), "type": "practice", "label": title,
+             "relevance_pct": 90},
+            {"id": f"{head}-practice", "type": "concept", "label": f"{head.title()} practice",
+             "relevance_pct": 60 + digest % 30},
+        ],
+        "communities": [
+            {"id": f"{head}-patterns", "label": f"{head.title()} patterns",
+             "confidence_pct": 70},
+        ],
+        "inferred_links": links,
+        "vitality_band": band,
+        "vitality_reasoning": (f"The Vitality section of '{title}' describes how the practice "
+                               "is kept alive and where it tends to decay when neglected."),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated libraries
+
+
+def generate(folder: Path, n: int, samples: Path = SAMPLES) -> list[Path]:
+    """``n`` pattern files made from the sample library, copy ``k`` of each with slugs ``-k``.
+
+    Every sample slug in a copy's text (its own, and its human relationships) gets the same
+    suffix, so each copy of the sample library is a closed, fully resolved graph.
+    """
+    sources = sorted(p for p in samples.glob("*.md") if p.name != "README.md")
+    slugs = [p.stem for p in sources]
+    pattern = re.compile(r"(?<![a-z0-9-])(" + "|".join(
+        re.escape(s) for s in sorted(slugs, key=len, reverse=True)) + r")(?![a-z0-9-])")
+    texts = [p.read_bytes().decode("utf-8") for p in sources]
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for i in range(n):
+        k, s = divmod(i, len(sources))
+        text = pattern.sub(lambda m, k=k: f"{m.group(1)}-{k}", texts[s])  # type: ignore[misc]
+        path = folder / f"{slugs[s]}-{k}.md"
+        path.write_bytes(text.encode("utf-8"))
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring
+
+
+@dataclass(frozen=True)
+class Measure:
+    patterns: int
+    seconds: float
+    requests: int
+    changed: int
+    failed: int
+
+
+class FakeServer:
+    """tests/fake_openai.py in its own process: its CPU time is not the gardener's."""
+
+    def __init__(self, latency: float) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "fake_openai.py"), "--port", "0",
+             "--latency", str(latency), "--responder", "bench.concurrency:grounded_responder"],
+            stdout=subprocess.PIPE, text=True, env=env)
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            self.close()
+            raise RuntimeError(f"fake server did not start (said {self.url!r})")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+CLI = ("import sys, typer\n"
+       "from gardener import cli_flows\n"
+       "app = typer.Typer()\n"
+       "app.command('run')(cli_flows.run)\n"
+       "app.command('serve')(cli_flows.serve)\n"
+       "sys.exit(app())\n")
+"""``gardener run`` without depending on how ``gardener.cli`` registers it."""
+
+
+def gardener_run(library: Path, url: str, concurrency: int, report: Path) -> Measure:
+    env = {**os.environ, "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "bench-key"}
+    command = [sys.executable, "-c", CLI, "run", str(library), "--concurrency", str(concurrency),
+               "--model", "fake-model", "--today", "2026-01-01", "--report", str(report)]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1) or not report.is_file():
+        raise RuntimeError(f"gardener run failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    totals = json.loads(report.read_text(encoding="utf-8"))["totals"]
+    return Measure(patterns=totals["patterns"], seconds=seconds, requests=totals["requests"],
+                   changed=totals["changed"], failed=totals["failed"])
+
+
+def measure(sizes: Sequence[int], concurrency: int, latency: float,
+            repeats: int) -> tuple[float, list[tuple[Measure, float]]]:
+    """Start-up (best of ``repeats`` empty runs) and, per size, the best of ``repeats`` passes."""
+    fake = FakeServer(latency)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gardener-bench-") as tmp:
+            base = Path(tmp)
+            empty = base / "empty"
+            empty.mkdir()
+            startup = min(gardener_run(empty, fake.url, concurrency, base / "r0.json").seconds
+                          for _ in range(repeats))
+            rows: list[tuple[Measure, float]] = []
+            for n in sizes:
+                best: Measure | None = None
+                for r in range(repeats):
+                    lib = base / f"lib-{n}-{r}"
+                    generate(lib, n)
+                    m = gardener_run(lib, fake.url, concurrency, base / f"r-{n}-{r}.json")
+                    shutil.rmtree(lib)
+                    if m.requests != n or m.failed:
+                        raise RuntimeError(f"{n} patterns: {m.requests} requests, "
+                                           f"{m.failed} failed; expected {n} and 0")
+                    best = m if best is None or m.seconds < best.seconds else best
+                assert best is not None
+                rows.append((best, n * latency / concurrency))
+            return startup, rows
+    finally:
+        fake.close()
+
+
+def table(startup: float, rows: list[tuple[Measure, float]], concurrency: int,
+          latency: float, repeats: int) -> str:
+    lines = [
+        HEADING,
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPU cores "
+        f"({platform.machine()}, Python {platform.python_version()}); fake model latency "
+        f"{latency * 1000:g} ms, concurrency {concurrency}, best of {repeats}.",
+        "",
+        "    .venv/bin/python bench/concurrency.py",
+        "",
+        f"Start-up (the same command over an empty library): **{startup:.1f} s**.",
+        "",
+        f"| patterns | requests | wall (s) | minus start-up (s) | ideal N x {latency:g} s / "
+        f"{concurrency} (s) "
+        f"| ratio | target <= {TARGET} |",
+        "|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for m, ideal in rows:
+        work = m.seconds - startup
+        ratio = work / ideal
+        lines.append(f"| {m.patterns} | {m.requests} | {m.seconds:.1f} | {work:.1f} "
+                     f"| {ideal:.1f} | {ratio:.2f} | {'yes' if ratio <= TARGET else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(doc: Path, section: str) -> None:
+    """Replace this benchmark's section of ``doc`` (or append it), leaving the others as is."""
+    text = doc.read_text(encoding="utf-8") if doc.is_file() else "# Benchmarks\n"
+    start = text.find(HEADING)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        nxt = text.find("\n## ", start + len(HEADING))
+        text = text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text, encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000])
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs alone")
+    options = parser.parse_args(argv)
+    startup, rows = measure(options.sizes, options.concurrency, options.latency, options.repeats)
+    section = table(startup, rows, options.concurrency, options.latency, options.repeats)
+    print(section)
+    if not options.no_write:
+        write_section(DOC, section)
+        print(f"written to {DOC}")
+    ok = all((m.seconds - startup) / ideal <= TARGET for m, ideal in rows)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -240,7 +240,8 @@ def garden_one(run: Run, i: int) -> Gardened:
                 raise
             used = _usage(run, i, exc.usage)
             return Gardened(Outcome(
-                path=str(p.path), slug=p.slug, status=Status.FAILED, error=str(exc),
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: {exc.message}",
                 warnings=list(p.warnings), usage=_tokens(used), requests=used.requests,
                 detail={"reason": str(reason)}))
         change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
@@ -354,11 +355,16 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
 def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
     """A task that still failed after Prefect's retries (or crashed) as the pattern's outcome."""
     p = run.entries[i].pattern
-    used = _usage(run, i, exc.usage if isinstance(exc, LLMError) else Usage())
+    # The tries that failed were counted as they failed, in this process; a task that ran in
+    # another process (Dask) left only its last exception's usage.
+    used = _usage(run, i, Usage())
+    if used.requests == 0 and isinstance(exc, LLMError):
+        used = exc.usage
     retries = run.options.retries
     after = f" (after {retries} Prefect retr{'y' if retries == 1 else 'ies'})" if retries else ""
+    said = exc.message if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
     return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED,
-                   error=f"{p.path}: {exc}{after}", warnings=list(p.warnings),
+                   error=f"{p.path}: {said}{after}", warnings=list(p.warnings),
                    usage=_tokens(used), requests=used.requests)
 
 

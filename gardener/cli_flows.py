@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -60,7 +61,7 @@ VitalityOpt = Annotated[str, typer.Option(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -111,17 +112,21 @@ def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[
 
 
 def summary_table(outcomes: list[Outcome], title: str) -> Table:
-    """Totals of a gardening pass: statuses, what changed, what it cost."""
+    """Totals of a gardening pass, one per row so that no narrow terminal cuts a name."""
     totals = report.totals(outcomes)
-    table = Table(title=title, show_header=True, header_style="bold")
-    columns = [*(s.value for s in Status), "added links", "removed", "requests",
-               "prompt tokens", "completion tokens"]
-    for name in ["patterns", *columns]:
-        table.add_column(name, justify="right")
     usage = totals["usage"]
-    table.add_row(str(totals["patterns"]), *(str(totals[s.value]) for s in Status),
-                  str(totals["added_links"]), str(totals["removals"]), str(totals["requests"]),
-                  str(usage.get("prompt_tokens", 0)), str(usage.get("completion_tokens", 0)))
+    rows = [("patterns", totals["patterns"]),
+            *((s.value, totals[s.value]) for s in Status),
+            ("links added", totals["added_links"]),
+            ("items removed", totals["removals"]),
+            ("model requests", totals["requests"]),
+            ("prompt tokens", usage.get("prompt_tokens", 0)),
+            ("completion tokens", usage.get("completion_tokens", 0))]
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in rows:
+        table.add_row(name, str(value))
     return table
 
 
@@ -178,8 +183,9 @@ def run(
     try:
         with model_client(options) as llm:
             if not verbose:
-                err.print(f"gardening {library} with model '{llm.settings.model}' at "
-                          f"{_where(options, llm.settings.endpoint)}", highlight=False)
+                err.print(f"gardening {library} with model '{llm.settings.model}' "
+                          f"{_where(options, llm.settings.endpoint)}", highlight=False,
+                          markup=False, soft_wrap=True)
             outcomes = _run_flow(library, options, llm, run_garden, verbose)
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
@@ -189,11 +195,12 @@ def run(
 
 
 def _where(options: GardenOptions, endpoint: str) -> str:
+    folder = options.fixtures or "fixtures"
     if options.fixture_mode == "replay":
-        return f"(replaying {options.fixtures or 'fixtures'}/, no endpoint called)"
+        return f"replaying the answers in {folder} (no endpoint called)"
     if options.fixture_mode is not None:
-        return f"{endpoint} (fixtures: {options.fixture_mode} in {options.fixtures or 'fixtures'}/)"
-    return endpoint
+        return f"at {endpoint}, fixtures: {options.fixture_mode} in {folder}"
+    return f"at {endpoint}"
 
 
 def _run_flow(library: Path, options: GardenOptions, llm: Any,
@@ -212,13 +219,16 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
     err.print(summary_table(outcomes, title))
     for o in sorted(outcomes, key=lambda o: o.path):
         if o.status is Status.FAILED:
-            err.print(f"[red]failed:[/] {o.error}", highlight=False, soft_wrap=True)
+            err.print(f"[red]failed:[/] {escape(o.error or '')}", highlight=False,
+                      soft_wrap=True)
     if report_path is not None:
-        err.print(f"report written to {report_path}", highlight=False)
+        err.print(f"report written to {report_path}", highlight=False, markup=False,
+                  soft_wrap=True)
     if any(o.status is Status.FAILED for o in outcomes):
         log_file = runtime.ensure().log_file
         if log_file is not None:
-            err.print(f"Prefect's log of this run: {log_file}", highlight=False)
+            err.print(f"Prefect's log of this run: {log_file}", highlight=False, markup=False,
+                      soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -15,9 +15,11 @@ What it sets, and why:
   prefect.io at start-up. Nothing here reaches out to the internet.
 - Logging: Prefect's task-run INFO lines and the temporary server's shutdown tracebacks
   (``task_run_recorder`` flushing into a database being closed, ``CancelledError``) go to a
-  log file under ``PREFECT_HOME/logs``, not the terminal. The root logger keeps its console
-  handler at WARNING, so the gardener's own warnings and errors, and any other library's,
-  still show. ``verbose`` gives Prefect's own console logging back.
+  log file under ``PREFECT_HOME/logs``, not the terminal, and only from WARNING up (an INFO
+  line per task costs a lock and an API record). So do instructor's and openai's error lines
+  about a failed call: that failure is the pattern's outcome, shown in the summary. The root
+  logger keeps its console handler at WARNING, so the gardener's own warnings and errors,
+  and any other library's, still show. ``verbose`` gives Prefect's own console logging back.
 - For one-off runs, the server's background services that only matter to deployments and
   workers (scheduler, late runs, foreman...) are off: they do nothing for a single flow run
   but poll the SQLite database, competing with the run for its lock. ``serving`` keeps them.
@@ -57,13 +59,17 @@ ONE_OFF_IDLE_SERVICES = (
 )
 """Server services that serve deployments, workers and automations, not a single local run."""
 
-NOISY_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
-                 "websockets", "asyncio")
-"""Loggers of Prefect and of the server it starts (the gardener itself uses no asyncio); in
-quiet mode their warnings and errors go to the log file only."""
+QUIET_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
+                 "websockets", "asyncio", "instructor", "openai", "httpx", "httpcore")
+"""Prefect, the server it starts, and the model client's libraries. In quiet mode their
+warnings and errors go to the log file only: the gardener uses no asyncio of its own, and
+every model failure instructor or openai logs is also the failed pattern's outcome, which
+the summary shows."""
 
-_ours: set[str] = set()
-"""Variables this module set (rather than the user), which a later call may change."""
+OURS = "GARDENER_PREFECT_DEFAULTS"
+"""Names of the variables the gardener set (rather than the user), comma-separated, kept in
+the environment itself: a later call, or a child process (a served flow run), may change
+them, never the user's."""
 _current: Runtime | None = None
 
 
@@ -106,7 +112,7 @@ def logging_config() -> dict[str, Any]:
         "delay": True,
     }
     quiet = {"level": "WARNING", "handlers": ["file"], "propagate": False}
-    loggers: dict[str, Any] = {name: dict(quiet) for name in NOISY_LOGGERS}
+    loggers: dict[str, Any] = {name: dict(quiet) for name in QUIET_LOGGERS}
     loggers.update({
         "prefect.server": {**quiet, "level": "${PREFECT_SERVER_LOGGING_LEVEL}"},
         "prefect._internal": {**quiet, "level": "${PREFECT_INTERNAL_LOGGING_LEVEL}"},
@@ -155,18 +161,31 @@ def _write_if_changed(path: Path, text: str) -> None:
         raise
 
 
+def _ours(environ: Mapping[str, str]) -> set[str]:
+    return {n for n in environ.get(OURS, "").split(",") if n}
+
+
+def _mark(environ: MutableMapping[str, str], name: str, ours: bool) -> None:
+    names = _ours(environ) | {name} if ours else _ours(environ) - {name}
+    environ[OURS] = ",".join(sorted(names))
+
+
+def _user_set(environ: Mapping[str, str], name: str) -> bool:
+    return name in environ and name not in _ours(environ)
+
+
 def _default(environ: MutableMapping[str, str], name: str, value: str) -> None:
-    """Set ``name`` unless the user did; values this module set earlier may change."""
-    if name in environ and name not in _ours:
+    """Set ``name`` unless the user did; values the gardener set earlier may change."""
+    if _user_set(environ, name):
         return
     environ[name] = value
-    _ours.add(name)
+    _mark(environ, name, True)
 
 
 def _drop(environ: MutableMapping[str, str], name: str) -> None:
-    if name in _ours:
+    if name in _ours(environ):
         environ.pop(name, None)
-        _ours.discard(name)
+        _mark(environ, name, False)
 
 
 def configure(*, verbose: bool = False, serving: bool = False,
@@ -177,7 +196,7 @@ def configure(*, verbose: bool = False, serving: bool = False,
     before and re-applies Prefect's logging config if Prefect is already loaded.
     """
     env = os.environ if environ is None else environ
-    if "PREFECT_HOME" in env and "PREFECT_HOME" not in _ours:
+    if _user_set(env, "PREFECT_HOME"):
         home = Path(env["PREFECT_HOME"]).expanduser()
     else:
         home = default_home(env)
@@ -195,9 +214,8 @@ def configure(*, verbose: bool = False, serving: bool = False,
             _default(env, name, "false")
 
     log_file: Path | None = None
-    user_logging = ("PREFECT_LOGGING_CONFIG_PATH" in env
-                    and "PREFECT_LOGGING_CONFIG_PATH" not in _ours) \
-        or "PREFECT_LOGGING_SETTINGS_PATH" in env
+    user_logging = (_user_set(env, "PREFECT_LOGGING_CONFIG_PATH")
+                    or "PREFECT_LOGGING_SETTINGS_PATH" in env)
     if verbose:
         _drop(env, "PREFECT_LOGGING_CONFIG_PATH")
     elif not user_logging:
@@ -275,17 +293,14 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(address, process, log_path, timeout_s)
-        os.environ["PREFECT_API_URL"] = f"{address}/api"
-        _ours.add("PREFECT_API_URL")
+        _default(os.environ, "PREFECT_API_URL", f"{address}/api")
         if "prefect" in sys.modules:
             from prefect.context import refresh_global_settings_context
 
             refresh_global_settings_context()
         yield address
     finally:
-        if "PREFECT_API_URL" in _ours:
-            os.environ.pop("PREFECT_API_URL", None)
-            _ours.discard("PREFECT_API_URL")
+        _drop(os.environ, "PREFECT_API_URL")
         process.terminate()
         try:
             process.wait(timeout=10)

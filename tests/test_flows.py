@@ -1,0 +1,457 @@
+"""The Prefect flows end to end: replay against golden files, incremental skips, failures.
+
+Every flow call in this module shares the one temporary Prefect server the first call starts
+(Prefect keeps it for the life of the process), so only the first test pays its start-up.
+The model is either replayed from ``fixtures/`` or ``tests/fake_openai.py`` on loopback.
+
+The fixtures and golden files of the sample library were recorded against the fake server
+answering with ``bench.concurrency.grounded_responder``, under the settings a replay without
+any endpoint uses (the bundled model's name and mode). After a deliberate change to the
+prompt, the schema or the writer, record and regenerate them, then review the diff:
+
+    PYTHONPATH=. .venv/bin/python tests/test_flows.py --record   # fixtures/ for patterns/
+    PYTHONPATH=. .venv/bin/python tests/test_flows.py --golden   # tests/golden/ from them
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fake_openai import FakeOpenAI
+from prefect.client.schemas.schedules import CronSchedule
+from typer.testing import CliRunner
+
+from bench.concurrency import grounded_responder
+from flows import garden as garden_flow
+from flows.garden import GardenOptions, run_garden
+from flows.prune import PruneOptions, run_prune
+from flows.serve import ScheduleError, deployments
+from gardener import runtime
+from gardener.cli import app
+from gardener.llm import LLM, tag_of
+from gardener.local_model import missing_modules
+from gardener.model import Status
+from gardener.settings import LLMSettings
+from gardener.state import load_state
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "patterns"
+FIXTURES = ROOT / "fixtures"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+TODAY = "2026-02-19"
+REPLAY_MODEL = "SmolLM2-135M-Instruct"
+REPLAY_MODE = "tools"
+ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
+
+runner = CliRunner()
+
+
+def copy_samples(folder: Path) -> Path:
+    """The sample library's pattern files in ``folder``, writable whatever their mode here."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(SAMPLES.glob("*.md")):
+        if path.name == "README.md":
+            continue
+        target = folder / path.name
+        target.write_bytes(path.read_bytes())
+        target.chmod(0o644)
+    return folder
+
+
+def report_of(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def statuses(report: dict[str, Any]) -> dict[str, str]:
+    return {p["slug"]: p["status"] for p in report["patterns"]}
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    return copy_samples(tmp_path / "library")
+
+
+@pytest.fixture
+def no_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(responder=grounded_responder) as server:
+        yield server
+
+
+@pytest.fixture
+def endpoint(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
+    """The fake server as the configured endpoint; its request log read from now on."""
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    return fake
+
+
+class LoopbackOnly:
+    """Refuses every connection that leaves the machine, and remembers the attempts."""
+
+    def __init__(self) -> None:
+        self.refused: list[Any] = []
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> LoopbackOnly:
+        original_connect = socket.socket.connect
+        original_connect_ex = socket.socket.connect_ex
+        guard = self
+
+        def allowed(address: Any) -> bool:
+            if isinstance(address, tuple) and address:
+                return str(address[0]) in ("127.0.0.1", "::1", "localhost")
+            return isinstance(address, str | bytes)  # unix sockets stay on the machine
+
+        def connect(sock: socket.socket, address: Any) -> None:
+            if not allowed(address):
+                guard.refused.append(address)
+                raise ConnectionRefusedError(f"test: no network beyond loopback ({address})")
+            original_connect(sock, address)
+
+        def connect_ex(sock: socket.socket, address: Any) -> int:
+            if not allowed(address):
+                guard.refused.append(address)
+                return 111
+            return original_connect_ex(sock, address)
+
+        monkeypatch.setattr(socket.socket, "connect", connect)
+        monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+        return self
+
+
+def gardener(*args: str) -> Any:
+    return runner.invoke(app, ["run", *args], catch_exceptions=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Replay and golden files
+
+
+def test_replayed_pass_gives_the_golden_files(library: Path, tmp_path: Path, no_endpoint: None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    guard = LoopbackOnly().install(monkeypatch)
+    report = tmp_path / "report.json"
+    result = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY,
+                      "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert guard.refused == []
+    for path in sorted(library.glob("*.md")):
+        assert path.read_bytes() == (GOLDEN / path.name).read_bytes(), f"{path.name} differs"
+    data = report_of(report)
+    totals = data["totals"]
+    assert totals["patterns"] == len(list(library.glob("*.md")))
+    assert totals["failed"] == 0 and totals["skipped"] == 0
+    assert totals["changed"] >= 10
+    assert totals["requests"] == totals["patterns"]  # one replayed answer each, no re-ask
+    assert data["fixtures"] == "replay" and data["model"] == REPLAY_MODEL
+    state = load_state(library)
+    assert len(state) == totals["patterns"]
+    # A replay that runs again asks nothing: every pattern is up to date.
+    again = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY,
+                     "--report", str(report))
+    assert again.exit_code == 0, again.output
+    assert set(statuses(report_of(report)).values()) == {"skipped"}
+
+
+def test_dry_run_prints_diffs_and_writes_nothing(library: Path, no_endpoint: None) -> None:
+    before = {p.name: p.read_bytes() for p in library.glob("*.md")}
+    result = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY,
+                      "--dry-run", "--only", "consent-decision-making",
+                      "--only", "adaptive-facilitation")
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.read_bytes() for p in library.glob("*.md")} == before
+    assert not (library / ".gardener").exists()
+    assert "+++ " in result.stdout and "consent-decision-making.md" in result.stdout
+    assert "adaptive-facilitation.md" in result.stdout
+    assert "rotating-stewardship-roles.md" not in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Incremental: unchanged patterns cost no request
+
+
+def test_second_pass_asks_nothing_and_an_edit_asks_once(library: Path, tmp_path: Path,
+                                                        endpoint: FakeOpenAI) -> None:
+    report = tmp_path / "report.json"
+    args = [str(library), "--model", "fake-model", "--today", TODAY, "--report", str(report)]
+    n = len(list(library.glob("*.md")))
+
+    asked = len(endpoint.chat_requests)
+    first = gardener(*args)
+    assert first.exit_code == 0, first.output
+    assert len(endpoint.chat_requests) - asked == n
+    assert "skipped" not in statuses(report_of(report)).values()
+
+    asked = len(endpoint.chat_requests)
+    second = gardener(*args)
+    assert second.exit_code == 0, second.output
+    assert len(endpoint.chat_requests) == asked
+    assert set(statuses(report_of(report)).values()) == {"skipped"}
+    assert report_of(report)["totals"]["requests"] == 0
+
+    edited = library / "adversarial-growth.md"
+    edited.write_bytes(edited.read_bytes() + b"\nA sentence added by hand after gardening.\n")
+    third = gardener(*args)
+    assert third.exit_code == 0, third.output
+    assert len(endpoint.chat_requests) - asked == 1
+    sent = endpoint.chat_requests[-1].body
+    assert sent is not None and "adversarial-growth" in json.dumps(sent)
+    after = statuses(report_of(report))
+    assert after.pop("adversarial-growth") in ("changed", "unchanged")
+    assert set(after.values()) == {"skipped"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Failures stay with their pattern
+
+
+class FailFor(httpx.BaseTransport):
+    """Answers ``status`` for every request about ``slug``; passes the others through."""
+
+    def __init__(self, slug: str, status: int) -> None:
+        self.slug = slug
+        self.status = status
+        self.refused = 0
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if f"pattern={self.slug} " in tag_of(request) + " ":
+            self.refused += 1
+            return httpx.Response(self.status, json={"error": {
+                "message": "the model is unwell", "type": "server_error", "code": None}})
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_failing_pattern_fails_alone_and_the_run_exits_1(
+        library: Path, tmp_path: Path, endpoint: FakeOpenAI,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = FailFor("adaptive-facilitation", 400)
+    monkeypatch.setattr(garden_flow, "network_transport", lambda: broken)
+    report = tmp_path / "report.json"
+    result = gardener(str(library), "--model", "fake-model", "--mode", "tools", "--today", TODAY,
+                      "--report", str(report))
+    assert result.exit_code == 1
+    assert broken.refused == 1  # a refused request (4xx) is not retried
+    data = report_of(report)
+    failed = [p for p in data["patterns"] if p["status"] == "failed"]
+    assert [p["slug"] for p in failed] == ["adaptive-facilitation"]
+    assert "HTTP 400" in failed[0]["error"] and "the model is unwell" in failed[0]["error"]
+    assert data["totals"]["changed"] == data["totals"]["patterns"] - 1
+    for slug, status in statuses(data).items():
+        text = (library / f"{slug}.md").read_bytes()
+        original = (SAMPLES / f"{slug}.md").read_bytes()
+        assert (text == original) == (status == "failed"), slug
+    assert "failed: " + str(library / "adaptive-facilitation.md") in result.stderr
+    # The failed pattern is not recorded, so the next run asks for it again (and only it).
+    assert "adaptive-facilitation" not in load_state(library)
+
+
+def test_a_transient_failure_is_retried_by_prefect(library: Path, fake: FakeOpenAI) -> None:
+    broken = FailFor("consent-decision-making", 503)
+    settings = LLMSettings(base_url=fake.url, api_key="test-key", model="fake-model",
+                           mode="json_schema", max_attempts=1, retry_initial_s=0.0)
+    options = GardenOptions(today=None, retries=2, retry_delay_s=0.0,
+                            only=("consent-decision-making", "adversarial-growth"))
+    with LLM(settings, transport=broken) as llm:
+        outcomes = {o.slug: o for o in run_garden(library, options, llm=llm)}
+    assert broken.refused == 3  # the first try and two Prefect retries
+    failed = outcomes["consent-decision-making"]
+    assert failed.status is Status.FAILED
+    assert failed.error is not None
+    assert "HTTP 503" in failed.error and "after 2 Prefect retries" in failed.error
+    assert failed.requests == 3  # every attempt is accounted for
+    assert outcomes["adversarial-growth"].status is Status.CHANGED
+
+
+def test_unknown_only_slug_is_a_usage_error(library: Path, no_endpoint: None) -> None:
+    result = gardener(str(library), "--fixtures", str(FIXTURES), "--replay",
+                      "--only", "no-such-pattern")
+    assert result.exit_code == 2
+    assert "no-such-pattern" in result.stderr
+
+
+@pytest.mark.skipif(not missing_modules(), reason="the bundled local model is installed here")
+def test_no_endpoint_and_no_local_model_says_how_to_configure_one(
+        library: Path, no_endpoint: None) -> None:
+    result = gardener(str(library))
+    assert result.exit_code == 2
+    assert "OPENAI_BASE_URL" in result.stderr and "graph-gardener[local]" in result.stderr
+    assert not (library / ".gardener").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Pruning flow and schedules
+
+
+def test_prune_flow_prunes_with_reasons_and_reports(library: Path, tmp_path: Path) -> None:
+    report = tmp_path / "prune.json"
+    seen: list[str] = []
+    outcomes = run_prune(library, PruneOptions(report=str(report)),
+                         on_outcome=lambda o: seen.append(o.path))
+    by_slug = {o.slug: o for o in outcomes}
+    legacy = by_slug["adaptive-leadership-under-uncertainty"]
+    assert legacy.status is Status.CHANGED
+    reasons = {r.reason.value for r in legacy.removals}
+    assert {"dangling", "self", "duplicate", "weak"} <= reasons
+    assert sorted(seen) == sorted(o.path for o in outcomes)
+    assert report_of(report)["totals"]["changed"] == sum(
+        o.status is Status.CHANGED for o in outcomes)
+    again = run_prune(library, PruneOptions(today=None))
+    assert {o.status for o in again} == {Status.UNCHANGED}
+
+
+def test_schedules_default_weekly_prune_and_monthly_garden(tmp_path: Path) -> None:
+    from gardener.cli_flows import DEFAULT_GARDEN_CRON, DEFAULT_PRUNE_CRON
+
+    planned = deployments(tmp_path, prune_cron=DEFAULT_PRUNE_CRON, garden_cron=DEFAULT_GARDEN_CRON,
+                          timezone="Europe/Berlin", reports=tmp_path / "reports",
+                          garden_options=GardenOptions(concurrency=3))
+    by_name = {d.name.split("-")[0]: d for d in planned}
+    assert set(by_name) == {"prune", "garden"}
+
+    def cron(kind: str) -> tuple[str, str | None]:
+        schedules = by_name[kind].schedules or []
+        assert len(schedules) == 1
+        found = schedules[0].schedule
+        assert isinstance(found, CronSchedule)
+        return found.cron, found.timezone
+
+    assert cron("prune") == ("0 3 * * 1", "Europe/Berlin")
+    assert cron("garden") == ("0 4 1 * *", "Europe/Berlin")
+    options = by_name["garden"].parameters["options"]
+    assert options["concurrency"] == 3
+    assert options["report"] == str(tmp_path / "reports" / "garden-latest.json")
+    with pytest.raises(ScheduleError, match="--prune-cron"):
+        deployments(tmp_path, prune_cron="every monday", garden_cron=DEFAULT_GARDEN_CRON,
+                    timezone="UTC", reports=tmp_path)
+    with pytest.raises(ScheduleError, match="--timezone"):
+        deployments(tmp_path, prune_cron=DEFAULT_PRUNE_CRON, garden_cron=DEFAULT_GARDEN_CRON,
+                    timezone="Mars/Olympus", reports=tmp_path)
+
+
+def test_serve_refuses_a_bad_cron_before_starting_anything(
+        library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    started: list[bool] = []
+    monkeypatch.setattr(runtime, "api_server", lambda **_: started.append(True))
+    result = runner.invoke(app, ["serve", str(library), "--garden-cron", "61 * * * *"])
+    assert result.exit_code == 2
+    assert "--garden-cron" in result.stderr
+    assert started == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefect's environment and its noise
+
+
+def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
+    env = {"PREFECT_HOME": str(tmp_path / "mine"), "PREFECT_SERVER_ANALYTICS_ENABLED": "true"}
+    chosen = runtime.configure(environ=env)
+    assert chosen.home == tmp_path / "mine" and env["PREFECT_HOME"] == str(tmp_path / "mine")
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"  # the user's choice stands
+    assert env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
+    config = Path(env["PREFECT_LOGGING_CONFIG_PATH"])
+    assert config.parent == tmp_path / "mine" and config.is_file()
+    assert chosen.log_file == tmp_path / "mine" / runtime.LOG_FILE
+
+    fresh = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    quiet = runtime.configure(environ=fresh)
+    assert quiet.home == tmp_path / "state" / "graph-gardener" / "prefect"
+    assert fresh["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    serving = runtime.configure(environ=fresh, serving=True)
+    assert "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED" not in fresh  # schedules need it
+    verbose = runtime.configure(environ=fresh, verbose=True)
+    assert "PREFECT_LOGGING_CONFIG_PATH" not in fresh and verbose.log_file is None
+    assert serving.home == verbose.home == quiet.home
+
+    theirs = {"PREFECT_HOME": str(tmp_path / "x"), "PREFECT_LOGGING_CONFIG_PATH": "/etc/l.yml"}
+    assert runtime.configure(environ=theirs).log_file is None
+    assert theirs["PREFECT_LOGGING_CONFIG_PATH"] == "/etc/l.yml"
+
+
+PREFECT_NOISE = ("| INFO", "| WARNING", "| ERROR", "Traceback", "CancelledError",
+                 "task_run_recorder", "Starting temporary server", "prefect.", "Task run",
+                 "Flow run", "sqlalchemy")
+
+
+def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
+    """A fresh process, so Prefect starts (and stops) its own temporary server."""
+    library = copy_samples(tmp_path / "library")
+    env = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARIABLES}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "COLUMNS": "200",
+                "PYTHONPATH": str(ROOT)})
+    env = {k: v for k, v in env.items()
+           if k != runtime.OURS and (not k.startswith("PREFECT_") or k == "PREFECT_HOME")}
+    done = subprocess.run(
+        [sys.executable, "-m", "gardener.cli", "run", str(library), "--fixtures", str(FIXTURES),
+         "--replay", "--today", TODAY], env=env, capture_output=True, text=True, cwd=ROOT,
+        timeout=240)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert [n for n in PREFECT_NOISE if n in output] == [], output
+    assert "gardener run" in done.stderr and "changed" in done.stderr  # the summary table
+    log = tmp_path / "prefect-home" / runtime.LOG_FILE
+    assert log.is_file()  # Prefect's own log went here instead
+
+
+# ---------------------------------------------------------------------------------------------
+# Re-recording (not tests): python tests/test_flows.py --record | --golden
+
+
+def _record() -> None:
+    with tempfile.TemporaryDirectory() as tmp, \
+            FakeOpenAI(responder=grounded_responder) as server:
+        lib = copy_samples(Path(tmp) / "library")
+        os.environ.update({"OPENAI_BASE_URL": server.url})
+        os.environ.pop("OPENAI_API_KEY", None)
+        result = gardener(str(lib), "--fixtures", str(FIXTURES), "--record", "--model",
+                          REPLAY_MODEL, "--mode", REPLAY_MODE, "--today", TODAY)
+        print(result.output)
+
+
+def _golden() -> None:
+    for name in ENDPOINT_VARIABLES:
+        os.environ.pop(name, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = copy_samples(Path(tmp) / "library")
+        result = gardener(str(lib), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY)
+        print(result.output)
+        if result.exit_code != 0:
+            raise SystemExit(result.exit_code)
+        GOLDEN.mkdir(exist_ok=True)
+        for path in sorted(lib.glob("*.md")):
+            shutil.copyfile(path, GOLDEN / path.name)
+
+
+def main(argv: Sequence[str]) -> int:
+    if "--record" in argv:
+        _record()
+    if "--golden" in argv:
+        _golden()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

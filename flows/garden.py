@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for
 from gardener import library as library_mod
 from gardener import report
-from gardener.candidates import CandidateIndex
+from gardener.candidates import CandidateIndex, CandidateInfo
 from gardener.document import read_text
 from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.garden import read_garden
@@ -168,7 +168,20 @@ class Run:
     options: GardenOptions
     spent: dict[int, Usage] = field(default_factory=dict)
     """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
+    checks: dict[int, Check] = field(default_factory=dict)
+    """The flow's skip decisions for the patterns it sent to tasks, so no task redoes them."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Whether a pattern must be gardened, and the inputs that decision (and the state) use."""
+
+    stale: bool
+    reason: str
+    shortlist: list[CandidateInfo]
+    candidates_fp: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -211,8 +224,29 @@ def _tokens(used: Usage) -> dict[str, int]:
     return {"prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens}
 
 
+def check(run: Run, i: int) -> Check:
+    """The skip decision for pattern ``i``: content, prompt, model and candidates as before?"""
+    entry = run.entries[i]
+    p = entry.pattern
+    shortlist = run.index.shortlist(p, run.options.candidates)
+    candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
+    fingerprint = content_fingerprint(
+        entry.doc.data, entry.doc.body,
+        vitality_in_assessment=run.options.vitality_target == "assessment")
+    stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=fingerprint,
+                                    prompt_version=run.prompt_version, model=run.model,
+                                    candidates_fp=candidates_fp)
+    return Check(stale, str(reason), shortlist, candidates_fp, fingerprint)
+
+
+def skipped(run: Run, i: int, reason: str) -> Gardened:
+    p = run.entries[i].pattern
+    return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
+                            warnings=list(p.warnings), detail={"reason": reason}))
+
+
 def garden_one(run: Run, i: int) -> Gardened:
-    """Garden pattern ``i`` of ``run``: skip, or propose, merge, prune, render, verify, write.
+    """Garden pattern ``i`` of ``run``: propose, merge, prune, render, verify, write.
 
     Raises only a transient ``LLMError``, for Prefect to retry; everything else is an outcome.
     """
@@ -220,17 +254,13 @@ def garden_one(run: Run, i: int) -> Gardened:
     p = entry.pattern
     options = run.options
     try:
-        shortlist = run.index.shortlist(p, options.candidates)
-        candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
-        fingerprint = content_fingerprint(
-            entry.doc.data, entry.doc.body,
-            vitality_in_assessment=options.vitality_target == "assessment")
-        stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=fingerprint,
-                                        prompt_version=run.prompt_version, model=run.model,
-                                        candidates_fp=candidates_fp)
-        if not stale:
-            return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
-                                    warnings=list(p.warnings), detail={"reason": str(reason)}))
+        with run.lock:
+            decided = run.checks.get(i)
+        c = decided or check(run, i)
+        if not c.stale:
+            return skipped(run, i, c.reason)
+        shortlist, candidates_fp, fingerprint, reason = (
+            c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
         try:
             result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts)
         except LLMError as exc:
@@ -383,6 +413,7 @@ def _task_runner(concurrency: int) -> Iterator[TaskRunner[Any]]:
 
 
 def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
+    """Decide each pattern here; only stale ones become tasks (a skip costs no task run)."""
     options = run.options
     pattern_task = garden_pattern.with_options(retries=options.retries,
                                                retry_delay_seconds=options.retry_delay_s)
@@ -390,6 +421,17 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
     with _task_runner(options.concurrency) as runner:
         futures: dict[PrefectFuture[Gardened], int] = {}
         for i, entry in enumerate(run.entries):
+            try:
+                c = check(run, i)
+            except Exception as exc:  # a bug in one decision must not stop the others
+                log.exception("%s: unexpected error while deciding", entry.pattern.path)
+                on_result(Gardened(_failed_task(run, i, exc)))
+                continue
+            if not c.stale:
+                on_result(skipped(run, i, c.reason))
+                continue
+            with run.lock:
+                run.checks[i] = c
             params = {"run": key, "index": i, "slug": entry.pattern.slug,
                       "library": library, "options": options}
             # runner.submit skips task.submit's input tracking: about 2 ms less per pattern

@@ -201,6 +201,11 @@ def configure(*, verbose: bool = False, serving: bool = False,
     else:
         home = default_home(env)
         _default(env, "PREFECT_HOME", str(home))
+        # A user of Prefect keeps their profiles (an API URL set with `prefect config set`)
+        # in Prefect's own home; moving the home must not lose them.
+        profiles = Path.home() / ".prefect" / "profiles.toml"
+        if profiles.is_file():
+            _default(env, "PREFECT_PROFILES_PATH", str(profiles))
     _default(env, "PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _default(env, "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
     _default(env, "PREFECT_SERVER_EPHEMERAL_ENABLED", "true")
@@ -234,8 +239,20 @@ def configure(*, verbose: bool = False, serving: bool = False,
 
 
 def ensure() -> Runtime:
-    """The configured runtime; the quiet default when no caller chose one before."""
-    return _current if _current is not None else configure()
+    """The configured runtime; the quiet default when no caller chose one before.
+
+    When Prefect was imported first, the process belongs to Prefect (a worker or a served
+    deployment running a flow, or a program of the user's own importing the flows): its
+    settings are left exactly as they are.
+    """
+    if _current is not None:
+        return _current
+    if "prefect" in sys.modules:
+        env = os.environ
+        home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        ours = "PREFECT_LOGGING_CONFIG_PATH" in _ours(env)
+        return Runtime(home=home, log_file=home / LOG_FILE if ours else None, verbose=False)
+    return configure()
 
 
 def _reapply_logging() -> None:

@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 import pytest
 from fake_openai import FakeOpenAI
-from prefect.client.schemas.schedules import CronSchedule
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
@@ -323,6 +322,8 @@ def test_prune_flow_prunes_with_reasons_and_reports(library: Path, tmp_path: Pat
 
 
 def test_schedules_default_weekly_prune_and_monthly_garden(tmp_path: Path) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+
     from gardener.cli_flows import DEFAULT_GARDEN_CRON, DEFAULT_PRUNE_CRON
 
     planned = deployments(tmp_path, prune_cron=DEFAULT_PRUNE_CRON, garden_cron=DEFAULT_GARDEN_CRON,

@@ -9,6 +9,7 @@ library: only with the number of candidates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -51,11 +52,18 @@ class PromptSet:
 
     @property
     def version(self) -> str:
-        digest = hashlib.sha256()
-        for part in (self.system, self.user):
-            digest.update(part.encode("utf-8"))
-            digest.update(b"\0")
-        return f"{self.name}@{digest.hexdigest()[:10]}"
+        return _version(self.name, self.system, self.user)
+
+
+@functools.lru_cache(maxsize=32)
+def _version(name: str, system: str, user: str) -> str:
+    """Content-derived, so any edit to a template is a new version; cached, as it is asked
+    for twice per pattern."""
+    digest = hashlib.sha256()
+    for part in (system, user):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return f"{name}@{digest.hexdigest()[:10]}"
 
 
 class Candidate(Protocol):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, cast
 
 import pydantic_core
+from instructor import OpenAISchema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -352,8 +353,12 @@ class LinkDraft(BaseModel):
                             confidence=self.confidence_pct / 100, reason=self.reason)
 
 
-class ResponseModel(BaseModel):
-    """Base of every per-pattern response model; see :func:`build_response_model`."""
+class ResponseModel(OpenAISchema):
+    """Base of every per-pattern response model; see :func:`build_response_model`.
+
+    Derived from instructor's schema base so instructor uses each model as it is, instead of
+    deriving a subclass on every call (measured: about a fifth of a gardening pass's CPU).
+    """
 
     grounding: ClassVar[Grounding] = Grounding()
     link_model: ClassVar[type[LinkDraft]] = LinkDraft

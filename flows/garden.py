@@ -47,7 +47,7 @@ from gardener.model import Garden, Outcome, Status
 from gardener.passes import apply, garden_entry
 from gardener.prompts import PromptSet, default_prompts
 from gardener.propose import StructuredLLM, propose
-from gardener.settings import LLMSettings, default_mode
+from gardener.settings import LOCAL_MODE, LLMSettings
 from gardener.state import State, content_fingerprint, load_state, needs_gardening, save_state
 
 log = logging.getLogger("gardener.flows")
@@ -90,14 +90,20 @@ def network_transport() -> httpx.BaseTransport:
     return httpx.HTTPTransport()
 
 
+LOCAL_TIMEOUT_S = 900.0
+"""Seconds the bundled model may take for one answer before the request is retried."""
+
+
 def model_settings(options: GardenOptions, environ: Mapping[str, str],
                    local: LocalModel | None = None) -> LLMSettings:
     """The endpoint and model a run uses; ``local`` when the bundled model serves it."""
     if local is not None:
         url = local.endpoint.base_url
+        # llama-cpp-python's server refuses json_schema, and a 135M model on a few CPU
+        # cores can need minutes for one answer: its own mode, and a patient timeout.
         return LLMSettings(base_url=url, api_key=local.endpoint.api_key,
                            model=options.model or local.endpoint.model,
-                           mode=options.mode or default_mode(url))
+                           mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S)
     return LLMSettings.from_env(options.model, options.mode, environ=environ)
 
 

@@ -164,6 +164,9 @@ def test_replayed_pass_gives_the_golden_files(library: Path, tmp_path: Path, no_
     assert data["fixtures"] == "replay" and data["model"] == REPLAY_MODEL
     state = load_state(library)
     assert len(state) == totals["patterns"]
+    markdown = latest_artifact("gardener-garden")
+    assert markdown.startswith(f"# gardener garden: {library}\n")
+    assert "| consent-decision-making | changed | +3 links (" in markdown
     # A replay that runs again asks nothing: every pattern is up to date.
     again = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY,
                      "--report", str(report))
@@ -319,6 +322,25 @@ def test_prune_flow_prunes_with_reasons_and_reports(library: Path, tmp_path: Pat
         o.status is Status.CHANGED for o in outcomes)
     again = run_prune(library, PruneOptions(today=None))
     assert {o.status for o in again} == {Status.UNCHANGED}
+    # Each run ends with a markdown artifact in Prefect: the totals, then what changed.
+    markdown = latest_artifact("gardener-prune")
+    assert markdown.startswith(f"# gardener prune: {library}\n")
+    assert "| changed | unchanged | skipped | failed | removed |" in markdown
+    assert f"| 0 | {len(outcomes)} | 0 | 0 | 0 |" in markdown  # the second run's totals
+    assert "| pattern | status |" not in markdown  # nothing changed, so no pattern rows
+
+
+def latest_artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC, limit=1)
+    assert found, f"no artifact {key}"
+    return str(found[0].data)
 
 
 def test_schedules_default_weekly_prune_and_monthly_garden(tmp_path: Path) -> None:

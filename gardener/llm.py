@@ -45,7 +45,8 @@ from tenacity import (
     retry_if_result,
     stop_after_attempt,
     stop_before_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from gardener.settings import LLMSettings
@@ -430,9 +431,9 @@ class GuardedTransport(httpx.BaseTransport):
             asked = retry_after_s(outcome.result().headers)
             if asked is not None:
                 return min(asked, settings.retry_cap_s)
-        backoff = wait_exponential_jitter(initial=settings.retry_initial_s,
-                                          max=settings.retry_cap_s,
-                                          jitter=settings.retry_initial_s)
+        backoff = (wait_exponential(multiplier=settings.retry_initial_s,
+                                    max=settings.retry_cap_s)
+                   + wait_random(0, settings.retry_initial_s))
         return float(backoff(state))
 
     def _log_retry(self, state: RetryCallState, request: httpx.Request, tag: str) -> None:

@@ -116,8 +116,10 @@ class LLMError(Exception):
     """
 
     def __init__(self, message: str, *, status: int | None = None, tag: str = "",
-                 attempts: int = 0, usage: Usage | None = None, transient: bool = False) -> None:
+                 attempts: int = 0, usage: Usage | None = None, transient: bool = False,
+                 server_said: str = "") -> None:
         self.message = message
+        self.server_said = server_said  # the endpoint's own error text, scrubbed
         self.status = status
         self.transient = transient  # busy or flaky, not wrong: worth trying again later
         self.tag = tag
@@ -382,15 +384,16 @@ class GuardedTransport(httpx.BaseTransport):
             raise LLMError(message, tag=tag, attempts=attempts, transient=transient) from exc
         if response.status_code < 400:
             return response
+        said = scrub(server_message(response.content), self._secrets)
         message = explain_status(
-            response.status_code, scrub(server_message(response.content), self._secrets),
+            response.status_code, said,
             endpoint=endpoint, model=_model_of(request), mode=settings.mode,
             key_set=settings.api_key is not None, code=_error_code(response.content))
         transient = is_retryable_response(response)
         if transient:
             message = self._after(message, attempts, started)
         raise LLMError(message, status=response.status_code, tag=tag, attempts=attempts,
-                       transient=transient)
+                       transient=transient, server_said=said)
 
     def close(self) -> None:
         self._inner.close()
@@ -579,9 +582,9 @@ class LLM:
             if self.mode != "json_schema":
                 # Another thread switched while this call was on its way: ask again in tools.
                 return self.settings.mode == "json_schema" and _SCHEMA_REFUSAL.search(
-                    exc.message) is not None
+                    exc.server_said) is not None
             if exc.status not in (400, 415, 422, 500, 501) or not _SCHEMA_REFUSAL.search(
-                    exc.message):
+                    exc.server_said):
                 return False
             log.warning("%s refused response_format json_schema (%s); using mode 'tools' "
                            "from now on (set --mode to choose)", self.settings.endpoint,

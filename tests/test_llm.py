@@ -479,3 +479,12 @@ def test_other_500s_do_not_switch_modes(fake: FakeOpenAI) -> None:
         with pytest.raises(LLMError):
             llm.structured(response_model=Pet, messages=ASK)
         assert llm.mode == "json_schema"
+
+
+def test_a_400_about_something_else_does_not_switch_modes(fake: FakeOpenAI) -> None:
+    fake.script(status(400, "This model's maximum context length is 8192 tokens"))
+    with LLM(settings_for(fake.url, mode="json_schema")) as llm:
+        with pytest.raises(LLMError, match="maximum context length"):
+            llm.structured(response_model=Pet, messages=ASK)
+        assert llm.mode == "json_schema"
+    assert len(fake.chat_requests) == 1

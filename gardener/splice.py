@@ -244,12 +244,38 @@ def _sections(fm: str, base: int, node: yaml.Node, limit: int) -> tuple[Section,
     return tuple(out)
 
 
+_GARDEN_BANNER = re.compile(r"^\s*#.*\b(GRAPH GARDEN|GROUP 6)\b", re.IGNORECASE)
+_RULE = re.compile(r"^\s*#\s*[═=─\-~*#]{3,}\s*$")
+
+
+def _past_garden_banner(fm: str, pos: int) -> int:
+    """Where a missing garden goes within the comment lines at ``pos``: after a group-6 banner
+    (``# GROUP 6: GRAPH GARDEN`` and its closing rule) when they hold one, else ``pos``."""
+    lines: list[tuple[int, int]] = []
+    cur = pos
+    while cur < len(fm):
+        end = _line_end(fm, cur)
+        text = fm[cur:end].strip()
+        if text and not text.startswith("#"):
+            break
+        lines.append((cur, end))
+        cur = end
+    for i, (start, end) in enumerate(lines):
+        if _GARDEN_BANNER.match(fm[start:end]):
+            if i + 1 < len(lines) and _RULE.match(fm[lines[i + 1][0]:lines[i + 1][1]]):
+                return lines[i + 1][1]
+            return end
+    return pos
+
+
 def _insertion_point(fm: str, root: yaml.MappingNode) -> int:
-    """After group 5 (relationships), else before group 7's first key and its banner, else last."""
+    """After group 5 (relationships), else before group 7's first key and its banner, else last;
+    a group-6 banner with no garden under it gets the garden."""
     limits = _pair_limits(root, fm, len(fm))
     for (knode, vnode), limit in zip(root.value, limits, strict=True):
         if _key_name(knode) == RELATIONSHIPS_KEY:
-            return _region_end(fm, _line_start(fm, int(knode.start_mark.index)), vnode, limit)
+            end = _region_end(fm, _line_start(fm, int(knode.start_mark.index)), vnode, limit)
+            return _past_garden_banner(fm, end)
     for knode, _ in root.value:
         if _key_name(knode) in PROVENANCE_KEYS:
             pos = _line_start(fm, int(knode.start_mark.index))
@@ -258,7 +284,7 @@ def _insertion_point(fm: str, root: yaml.MappingNode) -> int:
                 if not fm[prev:pos].strip().startswith("#"):
                     break
                 pos = prev
-            return pos
+            return _past_garden_banner(fm, pos)
     return len(fm)
 
 

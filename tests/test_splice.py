@@ -156,12 +156,20 @@ def test_garden_as_the_last_key_of_the_front_matter() -> None:
     assert garden_of(new) == new_garden
 
 
-def test_insert_after_relationships_before_the_banner() -> None:
-    rel_end = HEAD.index("# ═══════════════\n# GROUP 6")
-    head, rest = HEAD[:rel_end], HEAD[rel_end:] + TAIL
-    text = head + rest
+def test_insert_under_the_group_6_banner_left_without_a_garden() -> None:
+    # HEAD ends with the group-6 banner; the group-7 banner follows in TAIL.
+    text = HEAD + TAIL
     new = splice(doc(text), sample_garden())
-    assert middle(new, head, rest) == render_garden(sample_garden())
+    assert middle(new, HEAD, TAIL) == render_garden(sample_garden())
+    assert garden_of(new) == sample_garden()
+
+
+def test_insert_after_relationships_before_the_next_groups_banner() -> None:
+    rel_end = HEAD.index("# ═══════════════\n# GROUP 6")
+    head = HEAD[:rel_end]
+    text = head + TAIL
+    new = splice(doc(text), sample_garden())
+    assert middle(new, head, TAIL) == render_garden(sample_garden())
     assert garden_of(new) == sample_garden()
 
 

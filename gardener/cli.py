@@ -74,11 +74,7 @@ def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
 
 
 def load_library(root: Path) -> Library:
-    try:
-        paths = library_mod.discover(root)
-    except FileNotFoundError as exc:
-        err.print(f"[red]error:[/] {exc}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+    paths = cli_flows.library_folder(root)
     with progress(len(paths), "reading") as tick:
         return library_mod.load(root, on_file=lambda _p: tick())
 
@@ -287,6 +283,7 @@ def state(library: LibraryArg,
     """Show what each pattern was last gardened with (the incremental state)."""
     from gardener.state import load_state, summarize
 
+    cli_flows.library_folder(library)
     rows = summarize(load_state(library))
     if as_json:
         out.print_json(json.dumps(rows))

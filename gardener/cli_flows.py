@@ -65,6 +65,25 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def library_folder(library: Path) -> list[Path]:
+    """Refuse what is not a library folder before anything is read or written.
+
+    A single file given as the library would become a library of one: every link dangling,
+    no candidates, and the folder's incremental state cut down to that one pattern.
+    """
+    if library.is_file():
+        raise _fail(f"{library} is a file, not a library folder; pass the folder that holds "
+                    "it (gardener run FOLDER --only SLUG gardens one pattern)")
+    if not library.is_dir():
+        raise _fail(f"{library}: no such library folder")
+    from gardener.library import discover
+
+    paths = discover(library)
+    if not paths:
+        raise _fail(f"{library}: no *.md files in this folder or below; is it the library?")
+    return paths
+
+
 def _today(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -167,8 +186,7 @@ def run(
     candidates) are skipped without a model call. Exits 1 when any pattern failed.
     """
     runtime.configure(verbose=verbose)
-    if not library.exists():
-        raise _fail(f"{library}: no such library folder")
+    library_folder(library)
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
 
     from flows.garden import GardenOptions, model_client, run_garden
@@ -257,8 +275,7 @@ def serve(
     ``gardener run``.
     """
     runtime.configure(verbose=verbose, serving=True)
-    if not library.is_dir():
-        raise _fail(f"{library}: no such library folder")
+    library_folder(library)
     from gardener.local_model import endpoint_configured, missing_modules
 
     if not endpoint_configured(os.environ) and missing_modules():

@@ -155,6 +155,28 @@ def test_check_exits_2_on_a_missing_folder(tmp_path: Path) -> None:
     assert f"error: {tmp_path / 'nowhere'}: no such library folder" in one_line(result.stderr)
 
 
+@pytest.mark.parametrize("command", ["check", "prune", "state"])
+def test_a_file_given_as_the_library_is_refused_and_nothing_is_written(
+        tmp_path: Path, command: str) -> None:
+    files = basic(tmp_path)
+    (tmp_path / ".gardener").mkdir()
+    (tmp_path / ".gardener" / "state.json").write_text('{"format": 1, "patterns": {}}\n')
+    before = snapshot(tmp_path)
+    result = invoke(command, files["alpha.md"])
+    assert result.exit_code == 2
+    assert (f"error: {files['alpha.md']} is a file, not a library folder"
+            in one_line(result.stderr))
+    assert snapshot(tmp_path) == before  # alpha's links to beta and gamma are not 'dangling'
+
+
+@pytest.mark.parametrize("command", ["check", "prune", "state"])
+def test_a_folder_without_markdown_files_is_refused(tmp_path: Path, command: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a pattern\n")
+    result = invoke(command, tmp_path)
+    assert result.exit_code == 2
+    assert f"error: {tmp_path}: no *.md files" in one_line(result.stderr)
+
+
 # --- prune: options -------------------------------------------------------------------------
 
 def test_prune_removes_what_it_should_and_reports_it(tmp_path: Path) -> None:

@@ -294,6 +294,29 @@ def test_unknown_only_slug_is_a_usage_error(library: Path, no_endpoint: None) ->
     assert "no-such-pattern" in result.stderr
 
 
+def test_a_file_given_as_the_library_is_refused_before_anything_is_written(
+        library: Path, tmp_path: Path, no_endpoint: None) -> None:
+    first = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY)
+    assert first.exit_code == 0, first.output
+    before = {p: p.read_bytes() for p in sorted(library.rglob("*")) if p.is_file()}
+    one = library / "consent-decision-making.md"
+    result = gardener(str(one), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY)
+    assert result.exit_code == 2
+    assert f"error: {one} is a file, not a library folder" in " ".join(result.stderr.split())
+    # Gardening it as a library of one would drop its links as dangling and cut the state
+    # of the whole folder down to that one pattern.
+    assert {p: p.read_bytes() for p in sorted(library.rglob("*")) if p.is_file()} == before
+
+
+def test_an_empty_folder_is_refused(tmp_path: Path, no_endpoint: None) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = gardener(str(empty), "--fixtures", str(FIXTURES), "--replay")
+    assert result.exit_code == 2
+    assert "no *.md files" in result.stderr
+    assert not (empty / ".gardener").exists()
+
+
 @pytest.mark.skipif(not missing_modules(), reason="the bundled local model is installed here")
 def test_no_endpoint_and_no_local_model_says_how_to_configure_one(
         library: Path, no_endpoint: None) -> None:

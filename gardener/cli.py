@@ -17,8 +17,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from gardener import __version__, cli_flows, report
 from gardener import library as library_mod
@@ -64,10 +66,15 @@ def main(
 
 @contextmanager
 def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr, silent when stderr is not a terminal and the job is small."""
+    """A progress bar on stderr when it is a terminal.
+
+    Elsewhere rich draws nothing but still ends a bar with a blank line, so none is made.
+    """
+    if not err.is_terminal:
+        yield lambda: None
+        return
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=err, transient=True,
-                   disable=total < 50 and not err.is_terminal)
+                   TimeElapsedColumn(), console=err, transient=True)
     with bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
@@ -89,7 +96,7 @@ def _today(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]error:[/] --today {value!r} is not a date like 2026-02-19",
+        err.print(f"[red]error:[/] --today {escape(repr(value))} is not a date like 2026-02-19",
                   soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
@@ -111,7 +118,8 @@ def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
 def print_failures(outcomes: Iterable[Outcome]) -> None:
     for o in outcomes:
         if o.status is Status.FAILED:
-            err.print(f"[red]failed:[/] {o.error}", highlight=False, soft_wrap=True)
+            err.print(f"[red]failed:[/] {escape(o.error or '')}", highlight=False,
+                      soft_wrap=True)
 
 
 @app.command()
@@ -122,21 +130,23 @@ def check(library: LibraryArg,
     """Parse every pattern and list problems; exit 1 if any file is unreadable."""
     lib = load_library(library)
     for e in lib.errors:
-        out.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        out.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
     for problem in lib.problems:
-        out.print(f"[yellow]problem:[/] {problem}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     n_warn = 0
     for entry in lib.entries:
         for w in entry.pattern.warnings:
             n_warn += 1
             if warnings:
-                out.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+                out.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False,
+                          soft_wrap=True)
         for rel in entry.pattern.relationships:
             if not rel.resolved:
                 n_warn += 1
                 if warnings:
-                    out.print(f"[yellow]warning:[/] {entry.pattern.path}: human relationship "
-                              f"{rel.type} -> '{rel.target}' names no pattern in the library",
+                    out.print("[yellow]warning:[/] " + escape(
+                        f"{entry.pattern.path}: human relationship {rel.type} -> "
+                        f"'{rel.target}' names no pattern in the library"),
                               highlight=False, soft_wrap=True)
     out.print(f"{len(lib.entries)} patterns read, {len(lib.errors)} unreadable, "
               f"{len(lib.problems)} library problems, {n_warn} warnings"
@@ -193,7 +203,7 @@ def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Pa
     err.print(summary_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
     print_failures(outcomes)
     if report_path is not None:
-        err.print(f"report written to {report_path}")
+        err.print(f"report written to {report_path}", markup=False, highlight=False)
     if any(o.status is Status.FAILED for o in outcomes):
         raise typer.Exit(1)
 
@@ -236,7 +246,7 @@ def propose(
     entry = next((e for e in lib.entries if e.pattern.path.resolve() == target), None)
     if entry is None:
         problem = next((str(e) for e in lib.errors if e.path.resolve() == target), None)
-        err.print(f"[red]error:[/] {problem or f'{file}: not a pattern of {root}'}",
+        err.print(f"[red]error:[/] {escape(problem or f'{file}: not a pattern of {root}')}",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1 if problem else 2)
     shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, candidates)
@@ -247,7 +257,7 @@ def propose(
         with model_client(options) as llm:
             result = ask(entry.pattern, shortlist, llm)
     except (LLMError, LocalModelError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     data = {"pattern": entry.pattern.slug, "prompt_version": result.prompt_version,
             "model": llm.settings.model, "candidates": [c.slug for c in shortlist],
@@ -257,24 +267,25 @@ def propose(
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
     p = result.proposal
-    out.print(f"[bold]{entry.pattern.slug}[/]  model {llm.settings.model}, prompt "
-              f"{result.prompt_version}, {len(shortlist)} candidates, "
+    out.print(f"[bold]{escape(entry.pattern.slug)}[/]  model {escape(llm.settings.model)}, "
+              f"prompt {result.prompt_version}, {len(shortlist)} candidates, "
               f"{result.usage.requests} requests, {result.usage.prompt_tokens}+"
               f"{result.usage.completion_tokens} tokens", highlight=False)
     links = Table("target", "type", "confidence", "reason", title="inferred links")
     for link in p.inferred_links:
-        links.add_row(link.target, link.type, f"{link.confidence:.2f}", link.reason)
+        links.add_row(Text(link.target), Text(link.type), f"{link.confidence:.2f}",
+                      Text(link.reason))
     entities = Table("id", "type", "label", "relevance", title="entities")
     for e in p.entities:
-        entities.add_row(e.id, e.type, e.label, f"{e.relevance:.2f}")
+        entities.add_row(Text(e.id), Text(e.type), Text(e.label), f"{e.relevance:.2f}")
     communities = Table("id", "label", "confidence", title="communities")
     for c in p.communities:
-        communities.add_row(c.id, c.label, f"{c.confidence:.2f}")
+        communities.add_row(Text(c.id), Text(c.label), f"{c.confidence:.2f}")
     out.print(links, entities, communities)
     if p.vitality_reasoning:
-        out.print(f"[bold]vitality[/] ({p.vitality_band}): {p.vitality_reasoning}")
+        out.print(f"[bold]vitality[/] ({p.vitality_band}): {escape(p.vitality_reasoning)}")
     for reason in result.dropped:
-        err.print(f"[yellow]dropped:[/] {reason}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]dropped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -289,13 +300,13 @@ def state(library: LibraryArg,
         out.print_json(json.dumps(rows))
         return
     if not rows:
-        out.print(f"no gardening state in {library} yet")
+        out.print(f"no gardening state in {library} yet", markup=False, highlight=False)
         return
     table = Table(show_header=True, header_style="bold")
     for key in rows[0]:
         table.add_column(str(key))
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
+        table.add_row(*(Text(str(v)) for v in row.values()))
     out.print(table)
 
 

@@ -110,10 +110,16 @@ def _vitality(value: str) -> str:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[Outcome], None]]]:
-    """A progress bar on stderr, fed by the flow's start and per-pattern callbacks."""
+    """A progress bar on stderr, fed by the flow's start and per-pattern callbacks.
+
+    Only on a terminal: elsewhere rich draws nothing but still ends a bar with a blank line.
+    """
+    if not (enabled and err.is_terminal):
+        yield (lambda _total: None), (lambda _outcome: None)
+        return
     bar = Progress(TextColumn("[bold]gardening"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[failed]}"), TimeElapsedColumn(),
-                   TimeRemainingColumn(), console=err, transient=True, disable=not enabled)
+                   TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task("gardening", total=None, failed="")
     failed = 0
 

@@ -153,6 +153,7 @@ def test_replayed_pass_gives_the_golden_files(library: Path, tmp_path: Path, no_
                       "--report", str(report))
     assert result.exit_code == 0, result.output
     assert guard.refused == []
+    assert "\n\n" not in result.stderr  # no blank line from a progress bar that drew nothing
     for path in sorted(library.glob("*.md")):
         assert path.read_bytes() == (GOLDEN / path.name).read_bytes(), f"{path.name} differs"
     data = report_of(report)

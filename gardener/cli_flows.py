@@ -97,9 +97,13 @@ def _fixture_mode(directory: Path | None, replay: bool, record: bool, auto: bool
     chosen = [name for name, on in (("replay", replay), ("record", record), ("auto", auto)) if on]
     if len(chosen) > 1:
         raise _fail(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
-    if chosen:
-        return chosen[0]
-    return "replay" if directory is not None else None
+    mode = chosen[0] if chosen else "replay" if directory is not None else None
+    folder = directory or Path("fixtures")
+    if mode == "replay" and not folder.is_dir():
+        # Otherwise every pattern fails alone, each with its own "no recorded answer".
+        raise _fail(f"{folder}: no such fixtures folder to replay; check --fixtures, or "
+                    "record the answers first with --record or --auto (these call the model)")
+    return mode
 
 
 def _vitality(value: str) -> str:

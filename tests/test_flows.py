@@ -309,6 +309,20 @@ def test_a_file_given_as_the_library_is_refused_before_anything_is_written(
     assert {p: p.read_bytes() for p in sorted(library.rglob("*")) if p.is_file()} == before
 
 
+@pytest.mark.parametrize("command", ["run", "propose"])
+def test_replaying_from_a_missing_fixtures_folder_is_one_usage_error(
+        library: Path, tmp_path: Path, no_endpoint: None, command: str) -> None:
+    target = library if command == "run" else library / "consent-decision-making.md"
+    missing = tmp_path / "no-fixtures"
+    result = runner.invoke(app, [command, str(target), "--fixtures", str(missing), "--replay"],
+                           catch_exceptions=False)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {missing}: no such fixtures folder to replay; check "
+                             "--fixtures, or record the answers first with --record or --auto "
+                             "(these call the model)\n")
+    assert not (library / ".gardener").exists()
+
+
 def test_an_empty_folder_is_refused(tmp_path: Path, no_endpoint: None) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

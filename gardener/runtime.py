@@ -60,8 +60,10 @@ ONE_OFF_IDLE_SERVICES = (
 """Server services that serve deployments, workers and automations, not a single local run."""
 
 QUIET_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
-                 "websockets", "asyncio", "instructor", "openai", "httpx", "httpcore")
-"""Prefect, the server it starts, and the model client's libraries. In quiet mode their
+                 "websockets", "asyncio", "instructor", "openai", "httpx", "httpcore",
+                 "EventsWorker", "APILogWorker")
+"""Prefect, the server it starts, and the model client's libraries. Prefect's background
+queue services log under their class names, outside ``prefect``. In quiet mode their
 warnings and errors go to the log file only: the gardener uses no asyncio of its own, and
 every model failure instructor or openai logs is also the failed pattern's outcome, which
 the summary shows."""

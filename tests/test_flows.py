@@ -457,18 +457,32 @@ PREFECT_NOISE = ("| INFO", "| WARNING", "| ERROR", "Traceback", "CancelledError"
                  "Flow run", "sqlalchemy")
 
 
-def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
-    """A fresh process, so Prefect starts (and stops) its own temporary server."""
-    library = copy_samples(tmp_path / "library")
+def cli_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``gardener`` in a fresh process, so Prefect starts (and stops) its own server."""
     env = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARIABLES}
     env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "COLUMNS": "200",
                 "PYTHONPATH": str(ROOT)})
     env = {k: v for k, v in env.items()
            if k != runtime.OURS and (not k.startswith("PREFECT_") or k == "PREFECT_HOME")}
-    done = subprocess.run(
-        [sys.executable, "-m", "gardener.cli", "run", str(library), "--fixtures", str(FIXTURES),
-         "--replay", "--today", TODAY], env=env, capture_output=True, text=True, cwd=ROOT,
-        timeout=240)
+    return subprocess.run([sys.executable, "-m", "gardener.cli", *args], env=env,
+                          capture_output=True, text=True, cwd=ROOT, timeout=240)
+
+
+def test_a_flow_refusing_its_options_prints_no_prefect_noise(tmp_path: Path) -> None:
+    library = copy_samples(tmp_path / "library")
+    done = cli_process(tmp_path, "run", str(library), "--fixtures", str(FIXTURES), "--replay",
+                       "--only", "no-such-pattern")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1] == f"error: --only names no pattern of {library}: no-such-pattern"
+    assert [line for line in lines if "Worker" in line or "WARNING" in line] == []
+
+
+def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
+    """A fresh process, so Prefect starts (and stops) its own temporary server."""
+    library = copy_samples(tmp_path / "library")
+    done = cli_process(tmp_path, "run", str(library), "--fixtures", str(FIXTURES), "--replay",
+                       "--today", TODAY)
     assert done.returncode == 0, done.stderr
     output = done.stdout + done.stderr
     assert [n for n in PREFECT_NOISE if n in output] == [], output

@@ -102,16 +102,16 @@ def _today(value: str | None) -> dt.date:
 
 
 def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
+    """Totals of a pruning pass, one per row so that no narrow terminal cuts a name."""
     totals = report.totals(outcomes)
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("patterns", justify="right")
-    for s in Status:
-        table.add_column(s.value, justify="right")
-    table.add_column("removed", justify="right")
-    table.add_column("renamed", justify="right")
-    table.add_column("conflicts", justify="right")
-    table.add_row(str(totals["patterns"]), *(str(totals[s.value]) for s in Status),
-                  str(totals["removals"]), str(totals["renames"]), str(totals["conflicts"]))
+    rows = [("patterns", totals["patterns"]), *((s.value, totals[s.value]) for s in Status),
+            ("removed", totals["removals"]), ("renamed", totals["renames"]),
+            ("conflicts", totals["conflicts"])]
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in rows:
+        table.add_row(name, str(value))
     return table
 
 

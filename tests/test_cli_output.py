@@ -89,3 +89,15 @@ def test_check_prints_a_bracketed_path_whole(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", str(root)])
     assert result.exit_code == 1
     assert result.stdout.startswith(f"error: {broken}:")
+
+
+def test_the_prune_summary_keeps_every_name_on_a_narrow_terminal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    (tmp_path / "a.md").write_bytes((SAMPLE / "consent-decision-making.md").read_bytes())
+    result = runner.invoke(app, ["prune", str(tmp_path), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    names = [line.strip("│ ").split()[0] for line in result.stderr.splitlines()
+             if line.startswith("│")]
+    assert names == ["patterns", "changed", "unchanged", "skipped", "failed", "removed",
+                     "renamed", "conflicts"]

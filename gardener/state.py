@@ -350,6 +350,9 @@ def save_state(library_root: Path, state: State) -> Path | None:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # a file to commit and share, not a private one
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

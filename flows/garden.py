@@ -177,6 +177,16 @@ class Run:
     checks: dict[int, Check] = field(default_factory=dict)
     """The flow's skip decisions for the patterns it sent to tasks, so no task redoes them."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    fatal: str | None = None
+    """An endpoint error no other pattern can get past (bad key, unknown model, nothing
+    listening): once seen, later patterns fail with it instead of repeating the request."""
+
+
+def is_fatal(exc: LLMError) -> bool:
+    """The endpoint itself is unusable for this run, whatever the pattern."""
+    if isinstance(exc, FixtureMissing) or exc.transient:
+        return False
+    return exc.status in (401, 403, 404) or (exc.status is None and exc.__cause__ is not None)
 
 
 @dataclass(frozen=True)
@@ -267,6 +277,11 @@ def garden_one(run: Run, i: int) -> Gardened:
             return skipped(run, i, c.reason)
         shortlist, candidates_fp, fingerprint, reason = (
             c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
+        if run.fatal is not None:
+            return Gardened(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: not asked: {run.fatal}", warnings=list(p.warnings),
+                detail={"reason": str(reason)}))
         try:
             result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts)
         except LLMError as exc:
@@ -274,6 +289,9 @@ def garden_one(run: Run, i: int) -> Gardened:
                 with run.lock:
                     run.spent[i] = run.spent.get(i, Usage()) + exc.usage
                 raise
+            if is_fatal(exc):
+                with run.lock:
+                    run.fatal = run.fatal or exc.message
             used = _usage(run, i, exc.usage)
             return Gardened(Outcome(
                 path=str(p.path), slug=p.slug, status=Status.FAILED,

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import fake_openai
 import httpx
 import pytest
 from fake_openai import FakeOpenAI
@@ -286,6 +287,21 @@ def test_a_transient_failure_is_retried_by_prefect(library: Path, fake: FakeOpen
     assert "HTTP 503" in failed.error and "after 2 Prefect retries" in failed.error
     assert failed.requests == 3  # every attempt is accounted for
     assert outcomes["adversarial-growth"].status is Status.CHANGED
+
+
+def test_a_refused_key_stops_asking_after_the_first_pattern(library: Path,
+                                                           fake: FakeOpenAI) -> None:
+    fake.script(fake_openai.status(401, "Incorrect API key provided"))  # a second ask would succeed
+    settings = LLMSettings(base_url=fake.url, api_key="test-key", model="fake-model",
+                           mode="json_schema", max_attempts=1, retry_initial_s=0.0)
+    options = GardenOptions(today=None, retries=0, concurrency=1)
+    before = len(fake.chat_requests)
+    with LLM(settings, transport=httpx.HTTPTransport()) as llm:
+        outcomes = run_garden(library, options, llm=llm)
+    assert len(fake.chat_requests) - before == 1  # one refusal, not one per pattern
+    assert outcomes and all(o.status is Status.FAILED for o in outcomes)
+    assert sum("not asked" in (o.error or "") for o in outcomes) == len(outcomes) - 1
+    assert all("OPENAI_API_KEY" in (o.error or "") for o in outcomes)
 
 
 def test_unknown_only_slug_is_a_usage_error(library: Path, no_endpoint: None) -> None:

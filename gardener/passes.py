@@ -109,9 +109,9 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
             if old != proposed.vitality_reasoning:
                 vitality = proposed.vitality_reasoning
         outcome = _outcome(entry, result, Status.UNCHANGED)
+        known = {x.target for x in p.garden.inferred_links} if p.garden else set()
         outcome.added = [link.target for link in garden.inferred_links
-                         if p.garden is None
-                         or link.target not in {x.target for x in p.garden.inferred_links}]
+                         if link.target not in known]
         if p.garden is not None and garden == p.garden and vitality is None:
             return Change(outcome, entry.doc.text)
         new_text = render(entry, garden, vitality=vitality)

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from gardener import decisions, git
 from gardener import library as library_mod
 from gardener import pattern as pattern_mod
+from gardener.diff import unified_diff
 from gardener.document import ReadError, decode, read_text
 from gardener.garden import read_garden
 from gardener.library import Entry
@@ -161,13 +162,17 @@ def _changes(entries: Sequence[Entry], outcomes: Sequence[Outcome],
         if entry is None or o.status is not Status.CHANGED:
             continue
         p = entry.pattern
-        new_doc = read_text(decode(Path(o.path).read_bytes(), o.path), o.path)
+        rel = repo_rel(Path(o.path))
+        new_text = decode(Path(o.path).read_bytes(), o.path)
+        new_doc = read_text(new_text, o.path)
+        # the pass's own diff names the temporary worktree; reviewers want the repository path
+        o = o.model_copy(update={"diff": unified_diff(rel, entry.doc.text, new_text)})
         new_garden = read_garden(new_doc)[0] if new_doc is not None else None
         assessment = entry.doc.data.get("ontology")
         assessment = assessment.get("commons_assessment") if isinstance(assessment, dict) else None
         reasoning = assessment.get("vitality_reasoning") if isinstance(assessment, dict) else None
         out.append(PatternChange(
-            slug=p.slug, path=repo_rel(Path(o.path)), title=p.title, outcome=o, old=p.garden,
+            slug=p.slug, path=rel, title=p.title, outcome=o, old=p.garden,
             new=new_garden, human=p.relationships, vitality=p.vitality,
             human_reasoning=reasoning if isinstance(reasoning, str) else None))
     return out

@@ -350,6 +350,11 @@ def body(info: PassInfo, changes: Sequence[PatternChange],
     if info.honoured:
         head += [f"{info.honoured} rejection{'s' if info.honoured != 1 else ''} in force; "
                  "rejected links are never proposed again.", ""]
+    dropped = sorted(f"{o.slug} -> {target}" for o in outcomes
+                     for target in o.detail.get("rejected") or ())
+    if dropped:
+        head += ["**Proposed again and dropped** (rejected earlier): "
+                 + ", ".join(code(x) for x in dropped), ""]
     failed = [o for o in outcomes if o.status is Status.FAILED]
     if failed:
         head += ["**Failed patterns** (left as they were):", ""]

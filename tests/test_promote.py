@@ -101,7 +101,7 @@ def test_flat_layout_appends_in_the_neighbours_style() -> None:
     new_key = with_link(base, Link(target="adversarial-growth", type="tools",
                                    confidence=0.7, reason="r"))
     done = promote(new_key.doc, new_key.pattern, "adversarial-growth")
-    removed, added = changed_lines(new_key.doc.text, done.new_text)
+    _, added = changed_lines(new_key.doc.text, done.new_text)
     assert added[:2] == ["tools:\n", "- adversarial-growth\n"]
     data = yaml.safe_load(done.new_text.split("---")[1])
     keys = list(data)
@@ -110,8 +110,8 @@ def test_flat_layout_appends_in_the_neighbours_style() -> None:
 
 def test_refusals_name_the_file() -> None:
     entry = entries()["distributed-leadership-design"]
-    with pytest.raises(PromoteError, match="distributed-leadership-design.md: .* no link to "
-                                           "'nowhere'"):
+    with pytest.raises(PromoteError, match=r"distributed-leadership-design\.md: .* no link to "
+                                           r"'nowhere'"):
         promote(entry.doc, entry.pattern, "nowhere")
     garden = entry.pattern.garden
     assert garden is not None

@@ -82,6 +82,10 @@ def review(
         "(gh, or GITHUB_TOKEN); says what it would do when neither is available.")] = False,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the branch even when people added commits to it.")] = False,
+    no_pass: Annotated[bool, typer.Option(
+        "--no-pass", help="Take the last pass's results instead of running one: the gardens "
+        "`gardener run` wrote in the working files (only their graph_garden travels); no "
+        "model is asked.")] = False,
     concurrency: cli_flows.ConcurrencyOpt = 8,
     model: cli_flows.ModelOpt = None,
     mode: cli_flows.ModeOpt = None,
@@ -119,7 +123,16 @@ def review(
     from gardener.local_model import LocalModelError
     from gardener.prompts import default_prompts
     from gardener.review_branch import review as review_library
+    from gardener.review_branch import working_tree_pass
 
+    if no_pass:
+        try:
+            result = review_library(library, working_tree_pass(library.resolve()),
+                                    branch=branch, base=base, force=force, today=day)
+        except (ReviewError, git.GitError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        _publish(library, result, branch, body_file, open_pr)
+        return
     options = GardenOptions(
         concurrency=concurrency, model=model, mode=mode,
         fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
@@ -139,6 +152,12 @@ def review(
         raise _fail(str(exc)) from None
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    _publish(library, result, branch, body_file, open_pr)
+
+
+def _publish(library: Path, result: ReviewResult, branch: str, body_file: Path | None,
+             open_pr: bool) -> None:
+    """Write and print the body, say what happened, and open the pull request if asked."""
     repo, _ = git.open_repo(library)
     target = body_file or repo.git_dir() / "gardener" / f"{branch.replace('/', '-')}.md"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,7 @@ def link_delta(old: Garden | None, new: Garden | None, outcome: Outcome) -> Link
     why = {r.item: f"{r.reason.value}" + (f": {r.detail}" if r.detail else "")
            for r in outcome.removals if r.kind == "link"}
     added = tuple(lk for t, lk in after.items() if t not in before)
-    removed = tuple((lk, why.get(t, "replaced by the new proposal"))
+    removed = tuple((lk, why.get(t, "removed by the pass"))
                     for t, lk in before.items() if t not in after)
     retyped = tuple((before[t], lk) for t, lk in after.items()
                     if t in before and before[t].type != lk.type)

@@ -70,6 +70,55 @@ class ReviewResult:
     library: PurePosixPath
 
 
+def working_tree_pass(user_library: Path) -> RunPass:
+    """The last pass's results instead of a new pass: the gardens a ``gardener run`` wrote in
+    the user's working files, spliced into the clean checkout (nothing else of those files
+    travels), with the state that run recorded. No model is asked.
+    """
+    from gardener.passes import render
+    from gardener.state import load_state, state_path
+    from gardener.write import write_atomic
+
+    def run(folder: Path, ledger: Path | None) -> PassRun:
+        rejections = decisions.Rejections.of(decisions.load(decisions.ledger_path(folder)).union(
+            decisions.load(ledger) if ledger is not None else decisions.Ledger()))
+        mine = {e.pattern.path.relative_to(user_library): e
+                for e in library_mod.load(user_library).entries}
+        outcomes: list[Outcome] = []
+        for entry in library_mod.load(folder).entries:
+            p = entry.pattern
+            theirs = mine.get(p.path.relative_to(folder))
+            garden = theirs.pattern.garden if theirs is not None else None
+            outcome = Outcome(path=str(p.path), slug=p.slug, status=Status.UNCHANGED)
+            if garden is not None:
+                garden, removed = decisions.without_rejected(p.slug, garden, rejections)
+                outcome.removals = removed
+            if garden is None or (p.garden is not None and garden == p.garden):
+                outcomes.append(outcome)
+                continue
+            try:
+                text = render(entry, garden)
+            except Exception as exc:  # one pattern never stops the others
+                outcomes.append(outcome.model_copy(update={
+                    "status": Status.FAILED, "error": f"{p.path}: {exc}"}))
+                continue
+            write_atomic(p.path, text)
+            known = {lk.target for lk in p.garden.inferred_links} if p.garden else set()
+            outcome.status = Status.CHANGED
+            outcome.added = [lk.target for lk in garden.inferred_links if lk.target not in known]
+            outcomes.append(outcome)
+        recorded = state_path(user_library)
+        if recorded.is_file():
+            state_path(folder).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(recorded, state_path(folder))
+        seen = load_state(user_library).snapshot().values()
+        models = sorted({s.model for s in seen}) or ["unknown"]
+        prompts = sorted({s.prompt_version for s in seen}) or ["unknown"]
+        return PassRun(outcomes, ", ".join(models), ", ".join(prompts))
+
+    return run
+
+
 def is_gardener_commit(commit: git.Commit) -> bool:
     return any(line.startswith(f"{TRAILER}:") for line in commit.message.splitlines())
 

@@ -256,3 +256,26 @@ def test_review_outside_git_is_a_clear_error(tmp_path: Path, endpoint: FakeOpenA
     result = runner.invoke(app, ["review", str(lib)])
     assert result.exit_code == 2
     assert "not inside a git repository" in result.output
+
+
+def test_no_pass_takes_the_last_runs_gardens_and_nothing_else(
+        repo: Path, endpoint: FakeOpenAI) -> None:
+    result = runner.invoke(app, ["run", str(repo / "lib"), "--today", TODAY])
+    assert result.exit_code == 0, result.output
+    user_work(repo)  # an unsaved body edit in one of the gardened files, among others
+    before = snapshot(repo)
+    asked = len(endpoint.chat_requests)
+    output = review(repo, "--no-pass")
+    assert len(endpoint.chat_requests) == asked
+    assert snapshot(repo) == before
+    assert len(over_main(repo)) == 1
+    for name in ("accountability-partnership.md", "adversarial-growth.md"):
+        working = read_text((repo / "lib" / name).read_text(encoding="utf-8"), name)
+        assert working is not None
+        assert garden_at(repo, BRANCH, name) == read_garden(working)[0]
+    branch_text = git(repo, "show", f"{BRANCH}:lib/adversarial-growth.md")
+    assert "An unsaved thought of mine." not in branch_text
+    assert "CONSENT" not in git(repo, "show", f"{BRANCH}:lib/consent-decision-making.md")
+    assert "| patterns changed | 13 |" in output
+    assert git(repo, "show", f"{BRANCH}:lib/.gardener/state.json") == (
+        repo / "lib" / ".gardener" / "state.json").read_text(encoding="utf-8")

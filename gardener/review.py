@@ -187,8 +187,8 @@ def _pct(value: float | None) -> str:
 def _mermaid_label(text: str) -> str:
     """A quoted Mermaid label: quotes and angle brackets as entities, one line."""
     flat = " ".join(text.split())
-    return (flat.replace("&", "&amp;").replace('"', "#quot;").replace("<", "&lt;")
-            .replace(">", "&gt;"))
+    return (flat.replace("#", "#35;").replace("&", "#amp;").replace('"', "#quot;")
+            .replace("<", "#lt;").replace(">", "#gt;"))
 
 
 def neighbourhood(change: PatternChange, delta: LinkDelta) -> str:
@@ -227,8 +227,8 @@ def neighbourhood(change: PatternChange, delta: LinkDelta) -> str:
     for slug, nid in ids.items():
         lines.append(f'  {nid}["{_mermaid_label(slug)}"]')
     lines += [f"  {line}" for line, _ in edges]
-    lines.append(f"  classDef focus fill:#ddf4ff,stroke:#0969da,stroke-width:2px; "
-                 f"class {center} focus")
+    lines += ["  classDef focus fill:#ddf4ff,stroke:#0969da,stroke-width:2px",
+              f"  class {center} focus"]
     lines += [f"  linkStyle {i} {colour}" for i, (_, colour) in enumerate(edges) if colour]
     return "\n".join(lines)
 

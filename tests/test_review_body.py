@@ -16,6 +16,7 @@ from gardener.model import Garden, HumanLink, Link, Outcome, Reason, Removal, St
 from gardener.review import (
     PassInfo,
     PatternChange,
+    _mermaid_label,
     body,
     cell,
     link_delta,
@@ -95,6 +96,7 @@ def test_mermaid_uses_generated_ids_and_escaped_labels() -> None:
     assert lines[0] == "flowchart LR"
     assert '  n0["end"]' in lines  # 'end' is a Mermaid keyword: never an id
     assert '  n4["odd #quot;slug#quot; [x]"]' in lines
+    assert _mermaid_label('a<b> & "c" #1') == "a#lt;b#gt; #amp; #quot;c#quot; #35;1"
     ids = set(re.findall(r"\bn\d+\b", graph))
     assert ids == {f"n{i}" for i in range(len(ids))}
     assert "pat_missing" not in graph  # unresolved human references point at nothing

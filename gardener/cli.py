@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from gardener import __version__, cli_flows, report
+from gardener import __version__, cli_flows, cli_graph, report
 from gardener import library as library_mod
 from gardener.library import Library
 from gardener.model import Outcome, Status
@@ -312,6 +312,8 @@ def state(library: LibraryArg,
 
 app.command("run")(cli_flows.run)
 app.command("serve")(cli_flows.serve)
+app.command("health")(cli_graph.health)
+app.add_typer(cli_graph.communities_app, name="communities")
 
 
 if __name__ == "__main__":  # pragma: no cover

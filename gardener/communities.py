@@ -58,6 +58,8 @@ LEXICAL_WEIGHT = 0.5
 """Ties to the few patterns sharing the most distinctive words (times the scaled BM25)."""
 LEXICAL_FLOOR = 0.2
 """Scaled BM25 below this is no neighbour."""
+DOMAIN_SHARE = 0.25
+"""A community with no existing label takes its members' domain when this many share it."""
 DEFAULT_SEED = 7
 DEFAULT_RESOLUTION = 1.0
 
@@ -528,7 +530,8 @@ def _strength(g: nx.Graph[str], slug: str, label: Mapping[str, int]) -> float:
 def name_drafts(detected: Sequence[Sequence[str]], groups: Sequence[Group],
                 patterns: Mapping[str, Pattern], g: nx.Graph[str]) -> list[Draft]:
     """Deterministic names: each community takes the label its members use most (a group
-    named by no other community first), else words from its members' titles."""
+    named by no other community first), else their common domain, else words from their
+    titles."""
     group_of_slug: dict[str, list[Group]] = {}
     for grp in groups:
         for s in grp.members:
@@ -558,6 +561,12 @@ def name_drafts(detected: Sequence[Sequence[str]], groups: Sequence[Group],
                 cid, label = candidate, humanised(grp.labels[0] if grp.labels else grp.ids[0])
                 break
         titles = tuple(patterns[s].title for s in ordered)
+        domains = Counter(kebab(patterns[s].domain or "") for s in members)
+        domains.pop("", None)
+        top_domain = min(domains, key=lambda d: (-domains[d], d), default="")
+        if not cid and top_domain and top_domain not in taken and (
+                domains[top_domain] >= DOMAIN_SHARE * len(members)):
+            cid, label = top_domain, humanised(top_domain)
         if not cid:
             words = [w for w in _words(titles) if w not in taken][:2] or ["community"]
             cid = "-".join(words)

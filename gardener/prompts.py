@@ -150,6 +150,14 @@ def _render(source: str, origin: str, values: dict[str, Any]) -> str:
         raise PromptError(f"{origin}: template uses an unknown value: {err.message}") from err
 
 
+def render_pair(prompts: PromptSet, values: dict[str, Any]) -> list[dict[str, str]]:
+    """The system and user messages of any prompt set, rendered with ``values``."""
+    return [
+        {"role": "system", "content": _render(prompts.system, str(prompts.system_path), values)},
+        {"role": "user", "content": _render(prompts.user, str(prompts.user_path), values)},
+    ]
+
+
 # --- bounded text -------------------------------------------------------------------------
 
 

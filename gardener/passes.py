@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gardener.diff import unified_diff
 from gardener.document import read_text
+from gardener.entities import Resolution, canonical_entities
 from gardener.library import Entry
 from gardener.merge import VitalityTarget, merge
 from gardener.model import Garden, Outcome, Status
@@ -93,10 +94,17 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
 
 def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], today: dt.date,
                  settings: PruneSettings | None = None,
-                 vitality_target: VitalityTarget = "garden") -> Change:
-    """The gardening step for one pattern once its proposal is in: merge, prune, render."""
+                 vitality_target: VitalityTarget = "garden",
+                 entities: Resolution | None = None) -> Change:
+    """The gardening step for one pattern once its proposal is in: merge, prune, render.
+
+    With the library's entity ``entities`` resolution, proposed entities take the library's
+    id for their concept first (one id per concept).
+    """
     p = entry.pattern
     try:
+        if entities is not None:
+            proposed = canonical_entities(proposed, entities)
         merged = merge(p.garden, proposed, vitality_target=vitality_target)
         result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,
                        today=today, settings=settings or PruneSettings())

@@ -43,7 +43,8 @@ INFERRED = "inferred"
 """``source`` of a community the model proposed outside the registry."""
 
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_PREFIX = re.compile(r"^(?:comm|community|cmty|cm)[_:\-.]+")
+_PREFIX = re.compile(r"^(?:(?:comm|cmty)[_:\-.]|community[_:.])+")
+"""Machine prefixes on ids (``comm_``, ``community:``); ``community-building`` is a real id."""
 KEYS = ("id", "label", "description", "aliases", "members")
 
 NEAR_DUPLICATE = 0.6

@@ -34,7 +34,11 @@ a quarter of the targets sitting where a uniform spread would not put them."""
 KS_ALPHA_COEFFICIENT = 1.63
 """Kolmogorov-Smirnov critical value coefficient at alpha = 0.01: c / sqrt(n)."""
 TVD_EFFECT = 0.4
-"""First-letter shares of targets and slugs this far apart (total variation) are flagged."""
+"""First-letter shares of targets and slugs this far apart (total variation) are flagged,
+when Pearson's chi-square also rejects "spread like the slugs" at alpha = 0.01: with few
+links, the letters of a fair sample are far apart by chance alone."""
+Z_ALPHA = 2.326
+"""Standard normal quantile at 0.99, for the chi-square critical value."""
 FRAGMENTED_SINGLETON_SHARE = 0.5
 """A vocabulary where most community ids are used by one pattern only is fragmented."""
 FRAGMENTED_IDS_PER_PATTERN = 0.25
@@ -58,15 +62,14 @@ class Skew:
 
     origin: str
     links: int
-    """Links with a target (dangling included) for the letter shares."""
-    internal: int
-    """Links into the library: the rank test uses these."""
+    """Links into the library (dangling ones are counted apart): both tests use these."""
     target_letters: dict[str, float]
     slug_letters: dict[str, float]
     tvd: float
     """Total variation distance between the two first-letter distributions (0..1)."""
     chi2: float
     """Pearson's statistic of the target letters against the slug letters' shares."""
+    chi2_critical: float
     top_letter: str
     top_target_share: float
     top_slug_share: float
@@ -82,9 +85,9 @@ class Skew:
     def flagged(self) -> bool:
         if self.links < MIN_LINKS_FOR_SKEW:
             return False
-        ranked = self.internal >= MIN_LINKS_FOR_SKEW and self.ks >= max(KS_EFFECT,
-                                                                         self.ks_critical)
-        return ranked or self.tvd >= TVD_EFFECT
+        ranked = self.ks >= max(KS_EFFECT, self.ks_critical)
+        lettered = self.tvd >= TVD_EFFECT and self.chi2 > self.chi2_critical
+        return ranked or lettered
 
 
 @dataclass(frozen=True)
@@ -228,21 +231,30 @@ def ks_uniform(positions: Sequence[float]) -> float:
     return max(max((i + 1) / m - x, x - i / m) for i, x in enumerate(positions))
 
 
+def chi2_critical(dof: int, z: float = Z_ALPHA) -> float:
+    """Wilson-Hilferty approximation of the chi-square quantile (no scipy needed)."""
+    if dof <= 0:
+        return math.inf
+    k = 2.0 / (9.0 * dof)
+    return float(dof * (1.0 - k + z * math.sqrt(k)) ** 3)
+
+
 def skew(graph: LibraryGraph, origin: Origin) -> Skew:
+    """Targets within the library against the slugs: first letters, and alphabetical rank."""
     slugs = graph.slugs
-    edges = [e for e in graph.edges if e.origin == origin and e.target]
-    internal = [e for e in graph.internal(origin)]
+    internal = graph.internal(origin)
     slug_share = shares(first_letter(s) for s in slugs)
-    letters = Counter(first_letter(e.target) for e in edges)
-    target_share = shares(first_letter(e.target) for e in edges)
+    letters = Counter(first_letter(e.target) for e in internal)
+    target_share = shares(first_letter(e.target) for e in internal)
     positions = rank_positions((e.target for e in internal), slugs)
     top = max(sorted(target_share), key=lambda k: target_share[k], default="")
     m = len(positions)
     return Skew(
-        origin=origin, links=len(edges), internal=len(internal),
+        origin=origin, links=len(internal),
         target_letters=target_share, slug_letters=slug_share,
         tvd=round(total_variation(target_share, slug_share), 4),
         chi2=round(chi_square(letters, slug_share), 2),
+        chi2_critical=round(chi2_critical(len(slug_share) - 1), 2),
         top_letter=top, top_target_share=round(target_share.get(top, 0.0), 4),
         top_slug_share=round(slug_share.get(top, 0.0), 4),
         ks=round(ks_uniform(positions), 4),
@@ -403,7 +415,7 @@ def flags(links_: Links, skews: Sequence[Skew], inverse: InversePairs, conflicts
         if s.flagged:
             out.append(Flag("target_skew", (
                 f"{s.origin} link targets are not spread like the slugs: "
-                f"{_pct(s.top_target_share)} of {s.links} targets start with "
+                f"{_pct(s.top_target_share)} of {s.links} targets in the library start with "
                 f"'{s.top_letter}' against {_pct(s.top_slug_share)} of slugs "
                 f"(first-letter total variation {s.tvd:.2f}); alphabetical rank KS distance "
                 f"{s.ks:.2f} (flagged at {max(KS_EFFECT, s.ks_critical):.2f}); "

@@ -29,6 +29,8 @@ NONE_COLOUR = "#b8b8b8"
 NODE_SPACING = 14.0
 """Distance between neighbouring patterns on a disc, in SVG units."""
 GAP = 18.0
+MIN_WIDTH = 900.0
+"""A small library keeps its drawing at about its natural size instead of being blown up."""
 LABELLED = 40
 """Communities with a name drawn on the graph (the largest); the rest are in tooltips."""
 MIN_LABELLED_SIZE = 3
@@ -73,7 +75,7 @@ def layout(graph: LibraryGraph) -> tuple[dict[str, tuple[float, float]], list[Di
     radius = {g: NODE_SPACING * math.sqrt(len(groups[g])) * 0.62 + NODE_SPACING / 2
               for g in order}
     area = sum((2 * radius[g] + GAP) ** 2 for g in order)
-    width = max(math.sqrt(area * 1.6), 2 * max(radius.values(), default=10.0) + GAP)
+    width = max(math.sqrt(area * 1.6), 2 * max(radius.values(), default=10.0) + GAP, MIN_WIDTH)
     discs: list[Disc] = []
     x = y = GAP
     row = 0.0
@@ -135,7 +137,7 @@ def graph_svg(graph: LibraryGraph) -> str:
         if len(d.members) < MIN_LABELLED_SIZE:
             continue
         text = f"{d.name} ({len(d.members)})"
-        room = max(6, int(2 * d.r / LABEL_CHAR_WIDTH))
+        room = max(6, int((2 * d.r + GAP) / LABEL_CHAR_WIDTH))
         if len(text) > room:
             text = text[:room - 1] + "…"
         parts.append(f'<text x="{d.x:.1f}" y="{d.y - d.r - 4:.1f}" text-anchor="middle">'

@@ -25,6 +25,11 @@ from gardener.document import read_text
 from gardener.splice import locate
 
 HEADING = "## Corpus figures"
+SKEW_HEAD = ("| links | in the library | top letter of targets | same letter among slugs "
+             "| letter TVD | rank KS | patterns targeted | flagged |\n"
+             "|---|---|---|---|---|---|---|---|")
+FRAGMENT_HEAD = ("| | distinct community ids | used by one pattern | patterns without a community "
+                 "| memberships outside the registry |\n|---|---|---|---|---|")
 
 
 def run(*args: str) -> tuple[int, str, float]:
@@ -114,8 +119,7 @@ domain): the model pass is not part of these figures.
 
 ### Link targets against the slugs
 
-| links | in the library | top letter of targets | same letter among slugs | letter TVD | rank KS | patterns targeted | flagged |
-|---|---|---|---|---|---|---|---|
+{SKEW_HEAD}
 {skew_rows}
 
 The old tool's links (`inferred`) sit almost entirely at the start of the alphabet: the
@@ -125,10 +129,11 @@ relationships of this sample are flagged too; the report shows the skew, not its
 
 ### Fragmentation, before and after `communities build`
 
-| | distinct community ids | used by one pattern | patterns without a community | memberships outside the registry |
-|---|---|---|---|---|
-| before | {b['distinct_ids']} | {b['singletons']} ({pct(b['singleton_share'])}) | {b['without_community']} of {b['patterns']} | (no registry) |
-| after | {a['distinct_ids']} | {a['singletons']} | {a['without_community']} of {a['patterns']} | {a['outside_registry']} |
+{FRAGMENT_HEAD}
+| before | {b['distinct_ids']} | {b['singletons']} ({pct(b['singleton_share'])}) \
+| {b['without_community']} of {b['patterns']} | (no registry) |
+| after | {a['distinct_ids']} | {a['singletons']} \
+| {a['without_community']} of {a['patterns']} | {a['outside_registry']} |
 
 `communities build`: {build['ids_before']} ids, {build['keys_after_normalising']} after
 normalising spelling, {build['groups_after_merging']} after merging near-duplicates;

@@ -127,9 +127,12 @@ def health(
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit 1 when any problem is flagged (for CI).")] = False,
 ) -> None:
-    """Report the health of the library graph: target skew, dangling links, orphans, inverse
-    pairs, conflicts with human links, community fragmentation. Reads only; writes only the
-    files asked for."""
+    """Report the health of the library graph; reads only, writes only the files asked for.
+
+    Flags link targets not spread like the slugs (alphabetical bias), dangling links, orphans
+    and isolated patterns, contradictory inverse pairs, inferred links against human ones and
+    a fragmented community vocabulary.
+    """
     lib = _load(library)
     registry = _registry(library)
     resolution = entities_mod.resolve_library(lib.patterns, _aliases(library))

@@ -251,7 +251,10 @@ def check(run: Run, i: int) -> Check:
     entry = run.entries[i]
     p = entry.pattern
     shortlist = run.index.shortlist(p, run.options.candidates)
-    candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
+    # The registry's communities are choices the model is offered, like the candidates: a
+    # changed registry makes the pattern stale. Without a registry nothing is added.
+    offered = [f"community:{cid}" for cid in run.registry.ids] if run.registry else []
+    candidates_fp = run.index.fingerprint([c.slug for c in shortlist] + offered)
     fingerprint = content_fingerprint(
         entry.doc.data, entry.doc.body,
         vitality_in_assessment=run.options.vitality_target == "assessment")

@@ -139,3 +139,25 @@ def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> No
     assert "- id: commons-governance\n      label: \"Commons Governance\"\n" \
            "      source: taxonomy\n" in text
     assert "source: inferred" in text
+
+
+def test_a_changed_registry_makes_patterns_stale(tmp_path: Path) -> None:
+    from flows.garden import GardenOptions, run_garden
+
+    root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules"),
+                                    Spec("beta", summary="Commons rules too")])
+    registry = root / ".gardener" / "communities.yaml"
+    registry.parent.mkdir()
+    registry.write_text("communities:\n  - id: commons-governance\n    label: Commons\n")
+    with FakeOpenAI(responder=picking_responder) as server:
+        settings = LLMSettings(base_url=server.url, api_key="k", model="fake-model",
+                               mode="json_schema", max_attempts=1)
+        with LLM(settings) as client:
+            run_garden(root, GardenOptions(concurrency=1), llm=client)
+            again = run_garden(root, GardenOptions(concurrency=1), llm=client)
+            assert {o.status for o in again} == {Status.SKIPPED}
+            registry.write_text(registry.read_text()
+                                + "  - id: water-care\n    label: Water Care\n")
+            changed = run_garden(root, GardenOptions(concurrency=1), llm=client)
+    assert {o.status for o in changed} != {Status.SKIPPED}
+    assert all("candidate" in str(o.detail.get("reason")) for o in changed), changed

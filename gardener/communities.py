@@ -217,7 +217,7 @@ def load_registry(root: Path) -> Registry | None:
     path = registry_path(root)
     if not path.is_file():
         return None
-    return parse_registry(tables.read(path).path.read_text(encoding="utf-8"), path)
+    return parse_registry(tables.read_text(path), path)
 
 
 def unknown_members(registry: Registry, slugs: Iterable[str]) -> list[str]:

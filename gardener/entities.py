@@ -96,7 +96,7 @@ def load_aliases(root: Path) -> AliasTable:
     path = root / ALIASES_FILE
     if not path.is_file():
         return AliasTable()
-    return parse_aliases(tables.read(path).path.read_text(encoding="utf-8"), path)
+    return parse_aliases(tables.read_text(path), path)
 
 
 @dataclass(frozen=True)

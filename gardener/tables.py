@@ -60,11 +60,11 @@ def parse(text: str, path: Path) -> Table:
     return Table(path, data, node)
 
 
-def read(path: Path) -> Table:
+def read_text(path: Path) -> str:
+    """The file's text; a file that cannot be read is a ``TableError`` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         raise TableError([f"{path}: not UTF-8 text: {err}"]) from err
     except OSError as err:
         raise TableError([f"{path}: cannot read: {err.strerror}"]) from err
-    return parse(text, path)

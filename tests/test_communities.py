@@ -266,3 +266,13 @@ def test_a_bad_registry_stops_health_with_its_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["health", str(root)])
     assert result.exit_code == 2
     assert "communities.yaml:2: label is missing" in result.stderr
+
+
+def test_an_unreadable_registry_is_named(tmp_path: Path) -> None:
+    path = tmp_path / ".gardener" / "communities.yaml"
+    path.parent.mkdir()
+    path.write_bytes(b"communities:\n  - id: caf\xe9\n")
+    with pytest.raises(TableError) as caught:
+        cm.load_registry(tmp_path)
+    assert caught.value.problems[0].startswith(f"{path}: not UTF-8 text")
+    assert cm.load_registry(tmp_path / "elsewhere") is None

@@ -17,6 +17,7 @@ from, validated like link targets. ``build`` seeds it from what the library alre
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter
@@ -399,7 +400,8 @@ def detection_graph(patterns: Sequence[Pattern], groups: Sequence[Group],
     lexical = index if index is not None else CandidateIndex(list(chosen.values()))
     for slug, p in chosen.items():
         scores = lexical.lexical_scores(p)
-        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:LEXICAL_NEIGHBOURS]
+        best = heapq.nsmallest(LEXICAL_NEIGHBOURS, scores.items(),
+                               key=lambda kv: (-kv[1], kv[0]))
         for other, s in best:
             if s >= LEXICAL_FLOOR and other in chosen:
                 _add(g, slug, other, LEXICAL_WEIGHT * s)

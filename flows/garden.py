@@ -38,7 +38,9 @@ from gardener import decisions as decisions_mod
 from gardener import library as library_mod
 from gardener import report
 from gardener.candidates import CandidateIndex, CandidateInfo
+from gardener.communities import Registry, load_registry
 from gardener.document import read_text
+from gardener.entities import Resolution, load_aliases, resolve_library
 from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.garden import read_garden
 from gardener.library import Entry, Library
@@ -186,6 +188,10 @@ class Run:
     fatal: str | None = None
     """An endpoint error no other pattern can get past (bad key, unknown model, nothing
     listening): once seen, later patterns fail with it instead of repeating the request."""
+    registry: Registry | None = None
+    """The library's community registry: proposals draw their communities from it."""
+    entities: Resolution | None = None
+    """The library's entity ids by concept: proposals reuse them."""
 
 
 def is_fatal(exc: LLMError) -> bool:
@@ -251,7 +257,10 @@ def check(run: Run, i: int) -> Check:
     entry = run.entries[i]
     p = entry.pattern
     shortlist = run.index.shortlist(p, run.options.candidates)
-    candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
+    # The registry's communities are choices the model is offered, like the candidates: a
+    # changed registry makes the pattern stale. Without a registry nothing is added.
+    offered = [f"community:{cid}" for cid in run.registry.ids] if run.registry else []
+    candidates_fp = run.index.fingerprint([c.slug for c in shortlist] + offered)
     fingerprint = content_fingerprint(
         entry.doc.data, entry.doc.body,
         vitality_in_assessment=run.options.vitality_target == "assessment")
@@ -289,7 +298,8 @@ def garden_one(run: Run, i: int) -> Gardened:
                 error=f"{p.path}: not asked: {run.fatal}", warnings=list(p.warnings),
                 detail={"reason": str(reason)}))
         try:
-            result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts)
+            result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts,
+                             registry=run.registry)
         except LLMError as exc:
             if is_transient(exc):
                 with run.lock:
@@ -306,13 +316,16 @@ def garden_one(run: Run, i: int) -> Gardened:
                 detail={"reason": str(reason)}))
         change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
                               vitality_target=options.vitality_target,
-                              rejections=run.rejections)
+                              rejections=run.rejections, entities=run.entities)
         outcome = apply(change, dry_run=options.dry_run)
         used = _usage(run, i, result.usage)
         outcome.usage = _tokens(used)
         outcome.requests = used.requests
+        new = [{"id": c.id, "label": c.label, "justification": c.justification}
+               for c in result.proposal.communities if c.justification]
         outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
-                          **({"dropped": result.dropped} if result.dropped else {})}
+                          **({"dropped": result.dropped} if result.dropped else {}),
+                          **({"new_communities": new} if new else {})}
         if outcome.status is Status.FAILED or options.dry_run:
             return Gardened(outcome)
         written = change.new_text if outcome.status is Status.CHANGED else None
@@ -412,7 +425,9 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
     run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
-              options=options, rejections=decisions_mod.Rejections.of(ledger))
+              options=options, rejections=decisions_mod.Rejections.of(ledger),
+              registry=load_registry(root),
+              entities=resolve_library(lib.patterns, load_aliases(root)))
     return run, report.unreadable(lib.errors) + clashes, lib
 
 

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from gardener import __version__, cli_flows, cli_review, report
+from gardener import __version__, cli_flows, cli_graph, cli_review, report
 from gardener import library as library_mod
 from gardener.library import Library
 from gardener.model import Outcome, Status
@@ -324,6 +324,8 @@ app.command("serve")(cli_flows.serve)
 app.command("review")(cli_review.review)
 app.command("reject")(cli_review.reject)
 app.command("promote")(cli_review.promote)
+app.command("health")(cli_graph.health)
+app.add_typer(cli_graph.communities_app, name="communities")
 
 
 if __name__ == "__main__":  # pragma: no cover

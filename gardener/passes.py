@@ -15,6 +15,7 @@ from pathlib import Path
 from gardener.decisions import Rejections, without_rejected
 from gardener.diff import unified_diff
 from gardener.document import read_text
+from gardener.entities import Resolution, canonical_entities
 from gardener.library import Entry
 from gardener.merge import VitalityTarget, merge
 from gardener.model import Garden, Outcome, Status
@@ -95,17 +96,21 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
 def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], today: dt.date,
                  settings: PruneSettings | None = None,
                  vitality_target: VitalityTarget = "garden",
-                 rejections: Rejections | None = None) -> Change:
+                 rejections: Rejections | None = None,
+                 entities: Resolution | None = None) -> Change:
     """The gardening step for one pattern once its proposal is in: merge, prune, render.
 
     Links people rejected (``rejections``) never get in: proposed ones are dropped before
     the merge (listed in the outcome's ``detail["rejected"]``), existing ones after it (as
-    removals with reason ``rejected``).
+    removals with reason ``rejected``). With the library's entity ``entities`` resolution,
+    proposed entities take the library's id for their concept first (one id per concept).
     """
     p = entry.pattern
     rejections = rejections or Rejections()
     try:
         proposed, refused = without_rejected(p.slug, proposed, rejections)
+        if entities is not None:
+            proposed = canonical_entities(proposed, entities)
         merged = merge(p.garden, proposed, vitality_target=vitality_target)
         merged, rejected = without_rejected(p.slug, merged, rejections)
         result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,

@@ -58,6 +58,12 @@ def _user_text(body: dict[str, Any]) -> str:
                      if m.get("role") == "user")
 
 
+def asked_slug(body: dict[str, Any]) -> str | None:
+    """The slug of the pattern a gardening request is about."""
+    found = _SLUG.search(_user_text(body))
+    return found.group(1) if found else None
+
+
 def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
     """A valid, grounded proposal for whatever pattern the request is about.
 
@@ -68,8 +74,7 @@ def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
     """
     schema = request_schema(body) or {}
     text = _user_text(body)
-    found = _SLUG.search(text)
-    slug = found.group(1) if found else "pattern"
+    slug = asked_slug(body) or "pattern"
     title_match = _TITLE.search(text)
     title = (title_match.group(1).strip().strip('"') if title_match else slug)[:80]
     targets = link_targets(body)

@@ -56,6 +56,9 @@ log = logging.getLogger("gardener.flows")
 
 SAVE_EVERY = 50
 """Save the state after this many gardened patterns, so an interrupted run keeps its work."""
+SAVE_INTERVAL_S = 2.0
+"""...and when this long has passed since the last save: a killed run loses at most this
+much work (the files it wrote are kept; only their state records would be re-asked)."""
 
 
 class GardenOptions(BaseModel):
@@ -550,9 +553,10 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
             hooks.on_outcome(o)
     state = run.state
     gardened = 0
+    saved = time.monotonic()
 
     def collect(result: Gardened) -> None:
-        nonlocal gardened
+        nonlocal gardened, saved
         outcomes.append(result.outcome)
         r = result.record
         if r is not None and result.outcome.slug is not None:
@@ -560,8 +564,9 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
                          prompt_version=r.prompt_version, model=r.model,
                          candidates_fp=r.candidates_fp, garden=r.garden, on=run.today)
             gardened += 1
-            if gardened % SAVE_EVERY == 0:
+            if gardened % SAVE_EVERY == 0 or time.monotonic() - saved >= SAVE_INTERVAL_S:
                 save_state(root, state)
+                saved = time.monotonic()
         if hooks.on_outcome is not None:
             hooks.on_outcome(result.outcome)
 

@@ -121,6 +121,21 @@ def test_after_the_deadline_nothing_is_asked_and_the_next_run_finishes(work: Pat
     assert result.check.gardened == 10 and result.check.sound
 
 
+def test_a_pattern_past_its_time_budget_gets_no_more_retries(work: Path) -> None:
+    library = work / "lib"
+    slug = generate(library, 2)[0].stem
+    with FakeOpenAI(faults=Faults(rate=1.0, kinds=("503",))) as fake:
+        settings = LLMSettings(base_url=fake.url, api_key="k", model="fake-model",
+                               mode="json_schema", max_attempts=1)
+        options = GardenOptions(only=(slug,), retries=5, retry_delay_s=0.0,
+                                pattern_budget_s=0.001)
+        with LLM(settings) as llm:
+            (outcome,) = run_garden(library, options, llm=llm)
+        assert len(fake.chat_requests) == 1  # five Prefect retries allowed, none started
+    assert outcome.status is Status.FAILED and outcome.requests == 1
+    assert "HTTP 503" in (outcome.error or "") and "its budget is 0.001 s" in (outcome.error or "")
+
+
 def test_a_proposal_salvaged_to_nothing_fails_and_is_asked_again(work: Path) -> None:
     library = work / "lib"
     generate(library, 3)

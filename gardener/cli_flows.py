@@ -216,6 +216,7 @@ def run(
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
         report=str(report_path) if report_path else None)
     try:
+        runtime.temporary_server()  # now, so that it ends with this process however it ends
         with model_client(options) as llm:
             if not verbose:
                 err.print(f"gardening {library} with model '{llm.settings.model}' "

@@ -170,6 +170,7 @@ def test_a_killed_run_leaves_whole_files_and_the_next_run_finishes(work: Path) -
                             spec=rel.RunSpec(concurrency=4), latency=0.1)
     kill = result.kills[0]
     assert kill.requests > 0 and kill.state_ok
+    assert not kill.orphans  # Prefect's temporary server ended with the killed run
     assert kill.check.sound and kill.check.original + kill.check.gardened == 40
     assert result.final.sound and result.final.gardened == 40 and result.final.leftovers == []
     assert result.resumed["failed"] == 0 and result.recorded == 40

@@ -10,6 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -174,6 +179,41 @@ def test_a_killed_run_leaves_whole_files_and_the_next_run_finishes(work: Path) -
     assert kill.check.sound and kill.check.original + kill.check.gardened == 40
     assert result.final.sound and result.final.gardened == 40 and result.final.leftovers == []
     assert result.resumed["failed"] == 0 and result.recorded == 40
+
+
+SERVER_STARTER = """
+import subprocess, sys, time
+from gardener.reaper import end_with_this_process
+server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+end_with_this_process(server.pid)
+print(server.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"  # not a zombie
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see zombies")
+def test_a_server_ends_with_the_process_that_started_it_even_after_sigkill() -> None:
+    starter = subprocess.Popen([sys.executable, "-c", SERVER_STARTER], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONPATH": str(rel.ROOT)})
+    assert starter.stdout is not None
+    server = int(starter.stdout.readline())
+    assert _alive(server)
+    starter.send_signal(signal.SIGKILL)
+    starter.wait()
+    starter.stdout.close()
+    for _ in range(50):
+        if not _alive(server):
+            break
+        time.sleep(0.1)
+    assert not _alive(server)
 
 
 def test_a_cut_state_file_is_reported_kept_and_the_run_goes_on(work: Path) -> None:

@@ -1054,6 +1054,12 @@ def _hostile_section(h: HostileResult) -> list[str]:
         f"injection: it was offered {h.offered_to_injected} candidates for the injected "
         f"pattern and answered with links to all {h.library_slugs} slugs.",
         "",
+        "A file over 2 MiB is refused rather than handled: the largest real pattern seen is "
+        "330 KB, a bigger one would be parsed, indexed and sent to a model whole, and at most "
+        "2 MiB + 1 byte of it is ever read. `GARDENER_MAX_FILE_BYTES` raises the limit. "
+        "Refusals are failed outcomes in the report, naming the file (and line and column "
+        "where there is one); the pass goes on with the other files.",
+        "",
         "| hostile input | times | outcome |",
         "|---|---:|---|",
     ]

@@ -24,8 +24,8 @@ BOM = "\ufeff"
 MAX_EXPANDED_NODES = 100_000
 """More nodes than this once aliases are expanded is an alias bomb, not a pattern."""
 MAX_FILE_BYTES = 2 * 1024 * 1024
-"""A pattern is a few KB (the largest real one seen is 330 KB); a bigger file is refused
-unread rather than parsed, indexed and sent to a model."""
+"""A pattern is a few KB (the largest real one seen is 330 KB); a bigger file is refused,
+never read whole, rather than parsed, indexed and sent to a model."""
 PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in (
     "str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge", "value"))
 """The tags plain YAML values resolve to; any other (``!!python/object``, ``!!binary``,
@@ -266,8 +266,8 @@ def read_text(text: str, path: Path | str = "<text>") -> Document | None:
 def read(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Document | None:
     """Read a file from disk; None when it has no front matter (not a pattern).
 
-    A file over ``max_bytes`` is refused before it is read whole: its size is checked first
-    and no more than ``max_bytes + 1`` bytes are ever read, so memory stays bounded.
+    A file over ``max_bytes`` is refused: no more than ``max_bytes + 1`` bytes of it are ever
+    read, so memory and time stay bounded whatever its size.
     """
     try:
         with path.open("rb") as handle:

@@ -16,13 +16,13 @@ from gardener.decisions import Rejections, without_rejected
 from gardener.diff import unified_diff
 from gardener.document import read_text
 from gardener.entities import Resolution, canonical_entities
-from gardener.library import Entry
+from gardener.library import Entry, escape_of
 from gardener.merge import VitalityTarget, merge
 from gardener.model import Garden, Outcome, Status
 from gardener.prune import PruneResult, PruneSettings, prune
 from gardener.splice import splice, splice_scalar
 from gardener.verify import verify, verify_scalar
-from gardener.write import WriteError, write_atomic
+from gardener.write import ConflictError, WriteError, write_atomic
 
 ASSESSMENT_KEYS = ("ontology", "commons_assessment", "vitality_reasoning")
 
@@ -143,12 +143,24 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
     return Change(outcome, entry.doc.text, new_text)
 
 
-def apply(change: Change, *, dry_run: bool) -> Outcome:
-    """Write a changed file (unless dry-run); a failed write becomes a failed outcome."""
+def apply(change: Change, *, dry_run: bool, root: Path | None = None) -> Outcome:
+    """Write a changed file (unless dry-run); a failed write becomes a failed outcome.
+
+    The file is written only if it still holds the text the pass read (otherwise the
+    outcome is a CONFLICT and the person's edit stays) and, given the library ``root``,
+    only if it lies inside it.
+    """
     if change.new_text is None or dry_run:
         return change.outcome
+    path = Path(change.outcome.path)
+    if root is not None and (outside := escape_of(root, path)) is not None:
+        return change.outcome.model_copy(update={
+            "status": Status.FAILED,
+            "error": f"{path}: leads to {outside}, outside the library {root}; not written"})
     try:
-        write_atomic(Path(change.outcome.path), change.new_text)
+        write_atomic(path, change.new_text, expected=change.old_text)
+    except ConflictError as exc:
+        return change.outcome.model_copy(update={"status": Status.CONFLICT, "error": str(exc)})
     except WriteError as exc:
         return change.outcome.model_copy(update={"status": Status.FAILED, "error": str(exc)})
     except OSError as exc:

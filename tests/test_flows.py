@@ -449,6 +449,8 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     assert chosen.home == tmp_path / "mine" and env["PREFECT_HOME"] == str(tmp_path / "mine")
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"  # the user's choice stands
     assert env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
+    assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == str(
+        runtime.TASK_RUN_BATCH)
     config = Path(env["PREFECT_LOGGING_CONFIG_PATH"])
     assert config.parent == tmp_path / "mine" and config.is_file()
     assert chosen.log_file == tmp_path / "mine" / runtime.LOG_FILE

@@ -483,7 +483,7 @@ _validation_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars
     "gardener_validation_context", default=None)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def _context_bound(model: type[BaseModel]) -> type[BaseModel]:
     """`model` validating with the current call's context, whatever context instructor passes.
 
@@ -492,6 +492,8 @@ def _context_bound(model: type[BaseModel]) -> type[BaseModel]:
     templates: a pattern body with ``{{`` or ``{%`` would break, whitespace-only lines would be
     emptied. So instructor gets no context and this subclass (same name, docstring and schema,
     so the request is unchanged) takes it from a context variable that `structured` sets.
+    A model made per call (one per pattern) would make the cache grow for the whole run:
+    it keeps the latest few.
     """
     bound: type[BaseModel]
 

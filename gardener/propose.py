@@ -29,7 +29,6 @@ from gardener.prompts import (
 from gardener.proposal import (
     Proposal,
     build_response_model,
-    grounding_context,
     salvage,
     to_garden,
 )
@@ -75,11 +74,12 @@ def propose(
     response_model = build_response_model(pattern.slug, slugs, pattern.vitality)
     messages: list[dict[str, Any]] = list(
         render_messages(pattern, candidates, prompts=prompts, limits=limits))
-    context = grounding_context(pattern.slug, slugs, pattern.vitality)
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:
+        # No validation context: the response model validates with the pattern's grounding
+        # itself, and a context would make the client derive a model of its own per call.
         answer, usage = llm.structured(response_model=response_model, messages=messages,
-                                       context=context, tag=tag)
+                                       tag=tag)
     except StructuredOutputError as err:
         log.warning("%s: no valid answer after re-asks (%s); salvaging item by item", tag, err)
         proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality)

@@ -32,6 +32,8 @@ class Change:
     outcome: Outcome
     old_text: str
     new_text: str | None = None
+    garden: Garden | None = None
+    """The garden ``new_text`` holds (verified by reading it back), when it changed."""
 
 
 def _failed(entry: Entry, error: BaseException | str) -> Change:
@@ -93,8 +95,11 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
 
 def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], today: dt.date,
                  settings: PruneSettings | None = None,
-                 vitality_target: VitalityTarget = "garden") -> Change:
-    """The gardening step for one pattern once its proposal is in: merge, prune, render."""
+                 vitality_target: VitalityTarget = "garden", diff: bool = True) -> Change:
+    """The gardening step for one pattern once its proposal is in: merge, prune, render.
+
+    ``diff`` as in :func:`prune_entry`: only a dry run shows it.
+    """
     p = entry.pattern
     try:
         merged = merge(p.garden, proposed, vitality_target=vitality_target)
@@ -120,8 +125,9 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
     if new_text == entry.doc.text:
         return Change(outcome, entry.doc.text)
     outcome.status = Status.CHANGED
-    outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
-    return Change(outcome, entry.doc.text, new_text)
+    if diff:
+        outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
+    return Change(outcome, entry.doc.text, new_text, garden)
 
 
 def apply(change: Change, *, dry_run: bool) -> Outcome:

@@ -22,7 +22,9 @@ What it sets, and why:
   and any other library's, still show. ``verbose`` gives Prefect's own console logging back.
 - For one-off runs, the server's background services that only matter to deployments and
   workers (scheduler, late runs, foreman...) are off: they do nothing for a single flow run
-  but poll the SQLite database, competing with the run for its lock. ``serving`` keeps them.
+  but poll the SQLite database, competing with the run for its lock. So is the event
+  persister (the UI's event feed), half the server's CPU in a gardening pass; task runs are
+  still recorded. ``serving`` keeps them all.
 - The server records task runs from the client's events in batches
   (``TASK_RUN_RECORDER_BATCH_SIZE``), not one database transaction per event as Prefect
   does by default. One event at a time costs the server about 25 ms of CPU per task run, so
@@ -67,6 +69,12 @@ ONE_OFF_IDLE_SERVICES = (
     "TRIGGERS",
 )
 """Server services that serve deployments, workers and automations, not a single local run."""
+
+ONE_OFF_UNKEPT_SERVICES = ("EVENT_PERSISTER",)
+"""Services whose record a single local run does without: the event feed. Storing every
+client event (three per task run, each with its related resources) cost the temporary
+server about 5 ms of CPU per task, half its work in a gardening pass. Task runs, their
+states, flow runs, logs and artifacts are recorded all the same (not from stored events)."""
 
 QUIET_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
                  "websockets", "asyncio", "instructor", "openai", "httpx", "httpcore",
@@ -223,7 +231,7 @@ def configure(*, verbose: bool = False, serving: bool = False,
     _default(env, "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     _default(env, "PREFECT_LOGGING_EXTRA_LOGGERS", "gardener")
     _default(env, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", str(TASK_RUN_BATCH))
-    for service in ONE_OFF_IDLE_SERVICES:
+    for service in ONE_OFF_IDLE_SERVICES + ONE_OFF_UNKEPT_SERVICES:
         name = f"PREFECT_SERVER_SERVICES_{service}_ENABLED"
         if serving:
             _drop(env, name)

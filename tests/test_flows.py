@@ -19,10 +19,12 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -451,6 +453,7 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     assert env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
     assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == str(
         runtime.TASK_RUN_BATCH)
+    assert env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] == "false"
     config = Path(env["PREFECT_LOGGING_CONFIG_PATH"])
     assert config.parent == tmp_path / "mine" and config.is_file()
     assert chosen.log_file == tmp_path / "mine" / runtime.LOG_FILE
@@ -461,6 +464,7 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     assert fresh["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     serving = runtime.configure(environ=fresh, serving=True)
     assert "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED" not in fresh  # schedules need it
+    assert "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED" not in fresh
     verbose = runtime.configure(environ=fresh, verbose=True)
     assert "PREFECT_LOGGING_CONFIG_PATH" not in fresh and verbose.log_file is None
     assert serving.home == verbose.home == quiet.home
@@ -507,6 +511,12 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
     assert "gardener run" in done.stderr and "changed" in done.stderr  # the summary table
     log = tmp_path / "prefect-home" / runtime.LOG_FILE
     assert log.is_file()  # Prefect's own log went here instead
+    # The temporary server recorded every task run, in its final state, before it stopped.
+    with closing(sqlite3.connect(tmp_path / "prefect-home" / "prefect.db")) as db:
+        runs = db.execute("SELECT t.name, t.state_type FROM task_run t JOIN flow_run f "
+                          "ON t.flow_run_id = f.id WHERE f.name LIKE 'garden %'").fetchall()
+    patterns = sorted(p.stem for p in library.glob("*.md") if p.name != "README.md")
+    assert sorted(runs) == [(f"garden-{slug}", "COMPLETED") for slug in patterns]
 
 
 # ---------------------------------------------------------------------------------------------

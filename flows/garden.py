@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,10 +384,11 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
     return chosen, clashes
 
 
-def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
-             model: str) -> tuple[Run, list[Outcome], Library]:
-    """Read the library, build the candidate index, load the state: once per run."""
-    lib = library_mod.load(root)
+def open_run(root: Path, options: GardenOptions, llm: StructuredLLM, model: str,
+             read: Future[Library] | None = None) -> tuple[Run, list[Outcome], Library]:
+    """Read the library (or take the reading ``read`` did), build the candidate index, load
+    the state: once per run."""
+    lib = read.result() if read is not None else library_mod.load(root)
     entries, clashes = select(lib, options.only)
     prompts = default_prompts()
     run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
@@ -492,7 +494,7 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
     """The pass over one library with a ready client; the flow's body."""
     started = time.monotonic()
     with _collection_paused():
-        run, outcomes, lib = open_run(root, options, llm, model)
+        run, outcomes, lib = open_run(root, options, llm, model, hooks.extra.get(READ))
     if hooks.on_start is not None:
         hooks.on_start(len(run.entries) + len(outcomes))
     for o in outcomes:
@@ -566,6 +568,20 @@ def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
     """
     hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
                   on_start=on_start, on_outcome=on_outcome)
-    with attached(hooks) as session:
-        result: list[Outcome] = garden(str(library), options, session)
+    # Read the library while Prefect starts the flow run (and, the first time in a process,
+    # its temporary server): seconds in which this process mostly waits. The flow takes
+    # the reading, or its error, as if it had read the library itself.
+    with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
+        hooks.extra[READ] = reader.submit(_read_library, library)
+        with attached(hooks) as session:
+            result: list[Outcome] = garden(str(library), options, session)
     return result
+
+
+READ = "library-read"
+"""``Hooks.extra`` key of a future of the library, read by ``run_garden`` before the flow."""
+
+
+def _read_library(root: Path) -> Library:
+    with _collection_paused():
+        return library_mod.load(root)

@@ -291,6 +291,15 @@ def test_a_transient_failure_is_retried_by_prefect(library: Path, fake: FakeOpen
     assert outcomes["adversarial-growth"].status is Status.CHANGED
 
 
+def test_a_library_read_before_the_flow_fails_inside_it_as_before(tmp_path: Path) -> None:
+    """run_garden reads the library while Prefect starts the flow; its error is the flow's."""
+    settings = LLMSettings(base_url="http://127.0.0.1:9/v1", api_key=None, model="m",
+                           mode="json_schema")
+    gone = tmp_path / "gone"
+    with LLM(settings) as llm, pytest.raises(FileNotFoundError, match="no such library"):
+        run_garden(gone, GardenOptions(), llm=llm)
+
+
 def test_a_refused_key_stops_asking_after_the_first_pattern(library: Path,
                                                            fake: FakeOpenAI) -> None:
     fake.script(fake_openai.status(401, "Incorrect API key provided"))  # a second ask would succeed

@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -38,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import commit
+from bench.common import commit, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -326,16 +325,14 @@ def measure(sizes: Sequence[int], concurrency: int, latency: float,
 
 
 def table(startup: Measure, rows: list[tuple[Measure, float, float]], concurrency: int,
-          latency: float, repeats: int, load_before: float) -> str:
-    cores = os.cpu_count() or 1
+          latency: float, repeats: int, machine_at_start: str) -> str:
     s = startup.cpu
     lines = [
         HEADING,
         "",
-        f"Measured {time.strftime('%Y-%m-%d')} at commit {commit()} on {cores} CPU cores "
-        f"({platform.machine()}, Python {platform.python_version()}, load average "
-        f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end); fake model "
-        f"latency {latency * 1000:g} ms, concurrency {concurrency}, best of {repeats}.",
+        f"Measured {time.strftime('%Y-%m-%d')} at commit {commit()} on {machine_at_start}, "
+        f"{os.getloadavg()[0]:.1f} at the end; fake model latency {latency * 1000:g} ms, "
+        f"concurrency {concurrency}, best of {repeats}.",
         "",
         "    .venv/bin/python bench/concurrency.py",
         "",
@@ -398,10 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs alone")
     options = parser.parse_args(argv)
-    load_before = os.getloadavg()[0]
+    machine_at_start = machine()
     startup, rows = measure(options.sizes, options.concurrency, options.latency, options.repeats)
     section = table(startup, rows, options.concurrency, options.latency, options.repeats,
-                    load_before)
+                    machine_at_start)
     print(section)
     if not options.no_write:
         write_section(DOC, section)

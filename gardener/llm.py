@@ -15,8 +15,11 @@ owns the whole transport policy in one place:
   line or an exception can see it, and the tag header never leaves the process.
 
 An inner transport (the fixture store, a test double) sits below it; by default it is plain
-httpx. Responses are read whole (no streaming), which is what counting usage needs. It is
-httpx, not httpx2: openai 3 takes either client, openai 1 and 2 only httpx.
+httpx. Responses are read whole (no streaming), which is what counting usage needs.
+
+instructor drives the calls (schema, validation, re-asks) through the client's own
+``chat.completions.create`` stand-in: it posts the request openai's SDK would send and reads
+the answer into openai's ``ChatCompletion``, without the SDK's request and response layers.
 """
 
 from __future__ import annotations
@@ -486,7 +489,7 @@ _validation_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars
     "gardener_validation_context", default=None)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def _context_bound(model: type[BaseModel]) -> type[BaseModel]:
     """`model` validating with the current call's context, whatever context instructor passes.
 
@@ -495,6 +498,8 @@ def _context_bound(model: type[BaseModel]) -> type[BaseModel]:
     templates: a pattern body with ``{{`` or ``{%`` would break, whitespace-only lines would be
     emptied. So instructor gets no context and this subclass (same name, docstring and schema,
     so the request is unchanged) takes it from a context variable that `structured` sets.
+    A model made per call (one per pattern) would make the cache grow for the whole run:
+    it keeps the latest few.
     """
     bound: type[BaseModel]
 
@@ -540,17 +545,11 @@ class LLM:
         self._transport = GuardedTransport(transport or httpx.HTTPTransport(), settings,
                                            sleep=sleep)
         self._http = httpx.Client(transport=self._transport, timeout=settings.timeout_s)
+        self._completions_url = settings.endpoint.rstrip("/") + "/chat/completions"
         import instructor
-        import openai
 
-        self._openai = openai.OpenAI(base_url=settings.endpoint,
-                                     api_key=settings.api_key or PLACEHOLDER_KEY,
-                                     # openai 3 types this as httpx2 but takes httpx too,
-                                     # as openai 1-2 did: one client for every version.
-                                     http_client=cast(Any, self._http), max_retries=0,
-                                     timeout=settings.timeout_s)
         mode = getattr(instructor.Mode, _MODES[settings.mode])
-        self._client = instructor.from_openai(self._openai, mode=mode)
+        self._create = instructor.patch(create=self._chat_completion, mode=mode)
         self.mode = settings.mode
         """The mode in use: the configured one, or ``tools`` after a json_schema refusal."""
         self._mode_lock = threading.Lock()
@@ -593,8 +592,37 @@ class LLM:
                            "from now on (set --mode to choose)", self.settings.endpoint,
                            exc.message[:200])
             self.mode = "tools"
-            self._client = instructor.from_openai(self._openai, mode=instructor.Mode.TOOLS)
+            self._create = instructor.patch(create=self._chat_completion,
+                                            mode=instructor.Mode.TOOLS)
             return True
+
+    def _chat_completion(self, *, extra_headers: Mapping[str, str] | None = None,
+                         extra_body: Mapping[str, Any] | None = None, **params: Any) -> Any:
+        """One chat completion, as instructor asks openai's ``chat.completions.create`` for it.
+
+        The request is the one openai's client sends (the parameters as the JSON body, the
+        key as a bearer token); the answer is read into openai's ``ChatCompletion`` as
+        leniently as that client reads it. Going through the guarded client directly leaves
+        out the SDK's own request and response layers, which instructor does not need (every
+        failure is the transport's ``LLMError`` before any answer is read) and which cost
+        about a fifth of a structured call's CPU.
+        """
+        from openai.types.chat import ChatCompletion
+
+        headers = {"Authorization": f"Bearer {self.settings.api_key or PLACEHOLDER_KEY}",
+                   **(extra_headers or {})}
+        response = self._http.post(self._completions_url, json={**params, **(extra_body or {})},
+                                   headers=headers)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            said = scrub(response.text[:200], (self.settings.api_key,))
+            raise LLMError(f"{self.settings.endpoint} answered HTTP {response.status_code} "
+                           f"without a JSON object ({said!r}); is it an OpenAI-compatible "
+                           "endpoint?", status=response.status_code, tag=tag_of(response.request))
+        return ChatCompletion.model_construct(**data)
 
     def _structured(self, response_model: type[T], messages: list[dict[str, Any]],
                     context: dict[str, Any] | None, tag: str) -> tuple[T, Usage]:
@@ -606,7 +634,7 @@ class LLM:
         settings = self.settings
         failure: Exception | None = None
         try:
-            result = self._client.chat.completions.create(
+            result = self._create(
                 response_model=_context_bound(response_model) if context else response_model,
                 messages=cast(Any, messages),
                 max_retries=settings.max_retries, model=settings.model,

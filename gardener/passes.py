@@ -34,6 +34,8 @@ class Change:
     outcome: Outcome
     old_text: str
     new_text: str | None = None
+    garden: Garden | None = None
+    """The garden ``new_text`` holds (verified by reading it back), when it changed."""
 
 
 def _failed(entry: Entry, error: BaseException | str) -> Change:
@@ -97,13 +99,14 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
                  settings: PruneSettings | None = None,
                  vitality_target: VitalityTarget = "garden",
                  rejections: Rejections | None = None,
-                 entities: Resolution | None = None) -> Change:
+                 entities: Resolution | None = None, diff: bool = True) -> Change:
     """The gardening step for one pattern once its proposal is in: merge, prune, render.
 
     Links people rejected (``rejections``) never get in: proposed ones are dropped before
     the merge (listed in the outcome's ``detail["rejected"]``), existing ones after it (as
     removals with reason ``rejected``). With the library's entity ``entities`` resolution,
     proposed entities take the library's id for their concept first (one id per concept).
+    ``diff`` as in :func:`prune_entry`: only a dry run shows it.
     """
     p = entry.pattern
     rejections = rejections or Rejections()
@@ -139,8 +142,9 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
     if new_text == entry.doc.text:
         return Change(outcome, entry.doc.text)
     outcome.status = Status.CHANGED
-    outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
-    return Change(outcome, entry.doc.text, new_text)
+    if diff:
+        outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
+    return Change(outcome, entry.doc.text, new_text, garden)
 
 
 def apply(change: Change, *, dry_run: bool, root: Path | None = None) -> Outcome:

@@ -15,6 +15,8 @@ bad link never costs the whole proposal.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +37,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
+from pydantic_core import PydanticKnownError, core_schema
 
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 
@@ -416,16 +420,123 @@ RESPONSE_MODEL_NAME = "GardenProposal"
 """One name for every pattern's model: it is the tool name in tools mode, stable for fixtures."""
 
 
-def _link_model(grounding: Grounding) -> type[LinkDraft]:
-    """A LinkDraft subclass of its own; with no target possible, ``target`` stays a plain str."""
-    fields: dict[str, Any] = {}
-    if grounding.candidates:
-        fields["target"] = (_literal(grounding.candidates),
-                            Field(description="A slug from the candidate list"))
-    drafts: type[LinkDraft] = create_model(
-        "LinkDraft", __base__=LinkDraft, __doc__=LinkDraft.__doc__, **fields)
-    drafts.grounding = grounding
-    return drafts
+CANDIDATE_TARGET = "A slug from the candidate list"
+
+
+def _literal_error(values: Sequence[str]) -> PydanticKnownError:
+    """The error pydantic raises for a value outside ``Literal[values]``, word for word."""
+    shown = [repr(v) for v in values]
+    expected = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    return PydanticKnownError("literal_error", {"expected": expected})
+
+
+class _CandidateLink(LinkDraft):
+    """A link whose target must be one of the context's candidates; named LinkDraft in schemas."""
+
+    target: str = Field(description=CANDIDATE_TARGET)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _a_candidate(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs before LinkDraft's grounding check (the last "before" validator runs first):
+        # a target that is not even a string gets the answer ``Literal[candidates]`` gave.
+        candidates = cls.grounding.overlaid(info.context).candidates
+        if not isinstance(value, str) and candidates:
+            raise _literal_error(candidates)
+        return value
+
+
+@functools.cache
+def _link_model(linkable: bool) -> type[LinkDraft]:
+    """The link draft every pattern shares: targets checked against the validation context."""
+    base: type[LinkDraft] = _CandidateLink if linkable else LinkDraft
+    return cast(type[LinkDraft],
+                create_model("LinkDraft", __base__=base, __doc__=LinkDraft.__doc__))
+
+
+@functools.cache
+def _shape(band: str | None, linkable: bool) -> type[ResponseModel]:
+    """The built response model of every pattern with this band and with links possible or not.
+
+    Only the link targets differ from one pattern to the next: the shape validates them
+    against the grounding in its validation context, and :func:`build_response_model` puts
+    them into the schema as an enum. Building a pydantic model takes milliseconds; a pass
+    builds at most ten shapes.
+    """
+    link_model = _link_model(linkable)
+    band_type = _literal([band]) if band else _literal(BAND_NAMES)
+    model: type[ResponseModel] = create_model(
+        RESPONSE_MODEL_NAME,
+        __base__=ResponseModel,
+        __doc__="The graph-garden proposal for one pattern of the library.",
+        entities=(list[EntityDraft], Field(max_length=MAX_ENTITIES)),
+        communities=(list[CommunityDraft], Field(max_length=MAX_COMMUNITIES)),
+        inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
+                        Field(max_length=MAX_LINKS if linkable else 0)),
+        vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
+        vitality_reasoning=(VitalityReasoning, Field(
+            description="A short paragraph grounded in the pattern's Vitality section")),
+    )
+    model.link_model = link_model
+    return model
+
+
+@functools.cache
+def _shape_schema(shape: type[ResponseModel]) -> str:
+    """The shape's JSON schema (pydantic's defaults), as text: each pattern parses its own copy."""
+    return json.dumps(shape.model_json_schema())
+
+
+def _with_targets(schema: dict[str, Any], targets: tuple[str, ...]) -> dict[str, Any]:
+    """``schema`` as pydantic gives it when the link target is ``Literal[targets]``."""
+    if targets:
+        properties = schema["$defs"]["LinkDraft"]["properties"]
+        literal = GenerateJsonSchema().literal_schema(core_schema.literal_schema(list(targets)))
+        properties["target"] = dict(sorted({**properties["target"], **literal}.items()))
+    return schema
+
+
+class _OfPattern:
+    """What makes a shape one pattern's response model: its grounding and target enum.
+
+    Mixed into a subclass of the shape that pydantic never builds (``defer_build``), so
+    making one costs a fraction of a millisecond: validation goes to the built shape with
+    the pattern's grounding as context (a context passed in takes precedence, key by key, as
+    ``Grounding.overlaid`` does), and the schema is the shape's with the target enum.
+    """
+
+    shape: ClassVar[type[ResponseModel]]
+    grounding: ClassVar[Grounding]
+
+    @classmethod
+    def _context(cls, context: Any) -> dict[str, Any]:
+        g = cls.grounding
+        own = {"slug": g.slug, "candidates": list(g.candidates or ()), "vitality": g.vitality}
+        return {**own, **context} if isinstance(context, Mapping) else own
+
+    @classmethod
+    def model_validate(cls, obj: Any, *, context: Any | None = None,
+                       **kwargs: Any) -> Any:
+        """An instance of the shape (the fields, validators and ``to_proposal`` are the same)."""
+        return cls.shape.model_validate(obj, context=cls._context(context), **kwargs)
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, *,
+                            context: Any | None = None, **kwargs: Any) -> Any:
+        return cls.shape.model_validate_json(json_data, context=cls._context(context),
+                                             **kwargs)
+
+    @classmethod
+    def model_json_schema(cls, by_alias: bool | None = None,
+                          ref_template: str = DEFAULT_REF_TEMPLATE,
+                          schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
+                          mode: JsonSchemaMode = "validation", **kwargs: Any) -> dict[str, Any]:
+        targets = cls.grounding.candidates or ()
+        if (by_alias, ref_template, schema_generator, mode, kwargs) == (
+                None, DEFAULT_REF_TEMPLATE, GenerateJsonSchema, "validation", {}):
+            return _with_targets(json.loads(_shape_schema(cls.shape)), targets)
+        return _with_targets(cls.shape.model_json_schema(
+            by_alias, ref_template, schema_generator, mode, **kwargs), targets)
 
 
 def build_response_model(
@@ -435,28 +546,27 @@ def build_response_model(
 
     Link targets are an enum of the candidates (the pattern itself removed); with no candidate
     left, the link list must be empty. With a human vitality score on the rubric, the band is
-    fixed to that score's band.
+    fixed to that score's band. The model validates with this grounding unless a validation
+    context says otherwise; its schema is the one pydantic gives ``Literal`` targets.
     """
     grounding = Grounding.of(slug, candidates, vitality)
-    targets = grounding.candidates or ()
-    link_model = _link_model(grounding)
     band = vitality_band(vitality)
-    band_type = _literal([band.name]) if band else _literal(BAND_NAMES)
-    model = create_model(
-        RESPONSE_MODEL_NAME,
-        __base__=ResponseModel,
-        __doc__="The graph-garden proposal for one pattern of the library.",
-        entities=(list[EntityDraft], Field(max_length=MAX_ENTITIES)),
-        communities=(list[CommunityDraft], Field(max_length=MAX_COMMUNITIES)),
-        inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
-                        Field(max_length=MAX_LINKS if targets else 0)),
-        vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
-        vitality_reasoning=(VitalityReasoning, Field(
-            description="A short paragraph grounded in the pattern's Vitality section")),
-    )
+    shape = _shape(band.name if band else None, bool(grounding.candidates))
+    metaclass: Any = type(shape)
+    model: type[_OfPattern] = metaclass(
+        RESPONSE_MODEL_NAME, (_OfPattern, shape),
+        {"__module__": __name__, "__qualname__": RESPONSE_MODEL_NAME, "__doc__": shape.__doc__,
+         "model_config": ConfigDict(defer_build=True)})
+    model.shape = shape
     model.grounding = grounding
-    model.link_model = link_model
-    return model
+    # It has the shape's fields, validators and config, so it validates and serializes as
+    # the shape does: give it the shape's core schema, validator and serializer in place of
+    # pydantic's deferred placeholders, which build the model (milliseconds) when anything
+    # touches them, as instructor's check for async validators does on every call.
+    for name in ("__pydantic_core_schema__", "__pydantic_validator__",
+                 "__pydantic_serializer__"):
+        setattr(model, name, getattr(shape, name))
+    return cast(type[ResponseModel], model)
 
 
 def grounding_context(slug: str, candidates: Sequence[str],

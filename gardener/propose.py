@@ -83,7 +83,11 @@ def propose(
     messages: list[dict[str, Any]] = list(
         render_messages(pattern, candidates, prompts=prompts, limits=limits,
                         registry=registry.communities if registry is not None else ()))
-    context = grounding_context(pattern.slug, slugs, pattern.vitality)
+    # The plain per-pattern model validates with the pattern's grounding itself (a context
+    # would make the client derive a model per call); a registry model is built per pattern
+    # anyway and is handed its grounding as the validation context, as instructor intends.
+    context = (grounding_context(pattern.slug, slugs, pattern.vitality)
+               if registry is not None and registry.communities else None)
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:
         answer, usage = llm.structured(response_model=response_model, messages=messages,

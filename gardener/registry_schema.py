@@ -27,6 +27,7 @@ from gardener.proposal import (
     _duplicates,
     _literal,
     _salvage_items,
+    _with_targets,
     build_response_model,
 )
 from gardener.spelling import key as spelling_key
@@ -125,6 +126,12 @@ class RegistryResponse(ResponseModel):
             taken.add(c.id)
         return tuple(kept)
 
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The schema with the link target an enum of the pattern's candidates."""
+        return _with_targets(super().model_json_schema(*args, **kwargs),
+                             cls.grounding.candidates or ())
+
     def to_proposal(self) -> Any:
         proposal = super().to_proposal()
         communities = (*(c.value() for c in self.communities),
@@ -140,9 +147,13 @@ def build_registry_response_model(
 
     Everything else (entities, link targets, vitality) is as ``build_response_model`` builds it.
     """
-    base = build_response_model(slug, candidates, vitality)
+    view = build_response_model(slug, candidates, vitality)
     if not registry:
-        return base
+        return view
+    # ``view`` is a cheap stand-in for a built shape (see proposal._OfPattern); a registry
+    # model is a real pydantic model, so it derives from the shape and carries the pattern's
+    # grounding and link-target enum itself.
+    base: type[ResponseModel] = getattr(view, "shape", view)
     picks: type[RegistryPick] = create_model(
         "RegistryPick", __base__=RegistryPick, __doc__=RegistryPick.__doc__,
         id=(_literal(sorted(registry)), Field(description="An id from the community registry")))
@@ -162,4 +173,5 @@ def build_registry_response_model(
     ))
     model.pick_model = picks
     model.new_model = new
+    model.grounding = view.grounding
     return model

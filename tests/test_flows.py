@@ -19,10 +19,12 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +291,15 @@ def test_a_transient_failure_is_retried_by_prefect(library: Path, fake: FakeOpen
     assert outcomes["adversarial-growth"].status is Status.CHANGED
 
 
+def test_a_library_read_before_the_flow_fails_inside_it_as_before(tmp_path: Path) -> None:
+    """run_garden reads the library while Prefect starts the flow; its error is the flow's."""
+    settings = LLMSettings(base_url="http://127.0.0.1:9/v1", api_key=None, model="m",
+                           mode="json_schema")
+    gone = tmp_path / "gone"
+    with LLM(settings) as llm, pytest.raises(FileNotFoundError, match="no such library"):
+        run_garden(gone, GardenOptions(), llm=llm)
+
+
 def test_a_refused_key_stops_asking_after_the_first_pattern(library: Path,
                                                            fake: FakeOpenAI) -> None:
     fake.script(fake_openai.status(401, "Incorrect API key provided"))  # a second ask would succeed
@@ -449,6 +460,9 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     assert chosen.home == tmp_path / "mine" and env["PREFECT_HOME"] == str(tmp_path / "mine")
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"  # the user's choice stands
     assert env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
+    assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == str(
+        runtime.TASK_RUN_BATCH)
+    assert env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] == "false"
     config = Path(env["PREFECT_LOGGING_CONFIG_PATH"])
     assert config.parent == tmp_path / "mine" and config.is_file()
     assert chosen.log_file == tmp_path / "mine" / runtime.LOG_FILE
@@ -459,6 +473,7 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     assert fresh["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     serving = runtime.configure(environ=fresh, serving=True)
     assert "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED" not in fresh  # schedules need it
+    assert "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED" not in fresh
     verbose = runtime.configure(environ=fresh, verbose=True)
     assert "PREFECT_LOGGING_CONFIG_PATH" not in fresh and verbose.log_file is None
     assert serving.home == verbose.home == quiet.home
@@ -505,6 +520,12 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
     assert "gardener run" in done.stderr and "changed" in done.stderr  # the summary table
     log = tmp_path / "prefect-home" / runtime.LOG_FILE
     assert log.is_file()  # Prefect's own log went here instead
+    # The temporary server recorded every task run, in its final state, before it stopped.
+    with closing(sqlite3.connect(tmp_path / "prefect-home" / "prefect.db")) as db:
+        runs = db.execute("SELECT t.name, t.state_type FROM task_run t JOIN flow_run f "
+                          "ON t.flow_run_id = f.id WHERE f.name LIKE 'garden %'").fetchall()
+    patterns = sorted(p.stem for p in library.glob("*.md") if p.name != "README.md")
+    assert sorted(runs) == [(f"garden-{slug}", "COMPLETED") for slug in patterns]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,112 @@
+"""The client's requests are the ones openai's own client sends for instructor, byte for byte
+in meaning: it posts them itself, without the SDK's request and response layers.
+
+The oracle is instructor over ``openai.OpenAI`` (what the client used until it went direct),
+on the same transport; fixtures are keyed by the request, so the two must agree exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+import httpx
+import instructor
+import openai
+import pytest
+from pydantic import BaseModel, Field
+
+from gardener.llm import LLM, LLMError
+from gardener.settings import LLMSettings
+
+KEY = "sk-test-key-0123456789abcdef"
+MODES = {"tools": instructor.Mode.TOOLS, "json_schema": instructor.Mode.JSON_SCHEMA,
+         "json": instructor.Mode.JSON, "md_json": instructor.Mode.MD_JSON}
+
+
+class Pet(BaseModel):
+    """A pet, as the model describes it."""
+
+    name: str = Field(description="What it answers to")
+    legs: int = Field(ge=0)
+
+
+def completion(body: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """The answer an OpenAI server gives, in whatever shape the request's mode wants."""
+    text = json.dumps(arguments)
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    if body.get("tools"):
+        message["tool_calls"] = [{"id": "call_1", "type": "function", "function": {
+            "name": body["tools"][0]["function"]["name"], "arguments": text}}]
+    elif body.get("response_format"):
+        message["content"] = text
+    else:
+        message["content"] = f"```json\n{text}\n```"
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+
+
+class Recorder:
+    """A transport that answers every request with a valid pet, or one with -1 legs first."""
+
+    def __init__(self, answers: list[dict[str, Any]]) -> None:
+        self.answers = answers
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        body = json.loads(request.content)
+        arguments = self.answers[min(len(self.requests), len(self.answers)) - 1]
+        return httpx.Response(200, json=completion(body, arguments))
+
+
+def client_of(mode: str, transport: httpx.BaseTransport) -> LLM:
+    settings = LLMSettings(base_url="http://model.test/v1", api_key=KEY, model="pet-model",
+                           mode=mode, max_attempts=1, max_retries=2)
+    return LLM(settings, transport=transport)
+
+
+def through_openai(llm: LLM, mode: str) -> None:
+    """The oracle: the same client, but instructor over openai's SDK on the same transport."""
+    sdk = openai.OpenAI(base_url=llm.settings.endpoint, api_key=KEY, max_retries=0,
+                        http_client=cast(Any, llm._http))
+    llm._create = instructor.from_openai(sdk, mode=MODES[mode]).chat.completions.create
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_requests_and_answers_are_openais_own(mode: str) -> None:
+    answers = [{"name": "Rex", "legs": -1}, {"name": "Rex", "legs": 4}]  # one re-ask
+    messages = [{"role": "system", "content": "Describe pets."},
+                {"role": "user", "content": "Rex, the dog with {{ braces }} and\n\nblank lines"}]
+    results, sent = [], []
+    for oracle in (False, True):
+        recorder = Recorder(answers)
+        llm = client_of(mode, httpx.MockTransport(recorder))
+        if oracle:
+            through_openai(llm, mode)
+        results.append(llm.structured(response_model=Pet, messages=messages, tag="pet=rex"))
+        sent.append(recorder.requests)
+    (ours, ours_usage), (theirs, theirs_usage) = results
+    assert ours == theirs == Pet(name="Rex", legs=4)
+    assert ours_usage == theirs_usage and ours_usage.requests == 2
+    assert len(sent[0]) == len(sent[1]) == 2
+    for mine, sdk in zip(*sent, strict=True):
+        assert (mine.method, mine.url) == (sdk.method, sdk.url)
+        assert json.loads(mine.content) == json.loads(sdk.content)
+        assert mine.headers["authorization"] == sdk.headers["authorization"] == f"Bearer {KEY}"
+        assert mine.headers["content-type"] == sdk.headers["content-type"]
+        assert "x-gardener-tag" not in mine.headers
+
+
+def test_an_answer_that_is_not_json_fails_the_call_with_the_endpoint_named() -> None:
+    page = "<html>Gateway login required</html>"
+    llm = client_of("json_schema", httpx.MockTransport(
+        lambda request: httpx.Response(200, text=page, headers={"content-type": "text/html"})))
+    with pytest.raises(LLMError) as info:
+        llm.structured(response_model=Pet, messages=[{"role": "user", "content": "Rex"}],
+                       tag="pet=rex")
+    error = info.value
+    assert "http://model.test/v1 answered HTTP 200 without a JSON object" in error.message
+    assert "Gateway login required" in error.message
+    assert not error.transient and error.tag == "pet=rex" and error.usage.requests == 1

@@ -42,9 +42,11 @@ from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.garden import read_garden
 from gardener.library import Entry, Library
 from gardener.llm import LLM, LLMError, Usage, is_retryable_error
-from gardener.local_model import LocalModel, endpoint_configured, start_local_model
+from gardener.local_model import Announce, LocalModel, endpoint_configured, start_local_model
 from gardener.model import Garden, Outcome, Status
 from gardener.passes import apply, garden_entry
+from gardener.profiles import DEFAULT as DEFAULT_PROFILE
+from gardener.profiles import Profile, profile_for
 from gardener.prompts import PromptSet, default_prompts
 from gardener.propose import StructuredLLM, propose
 from gardener.settings import LOCAL_MODE, LLMSettings
@@ -72,8 +74,9 @@ class GardenOptions(BaseModel):
     fixture_mode: FixtureMode | None = None
     today: dt.date | None = None
     vitality_target: Literal["garden", "assessment"] = "garden"
-    candidates: int = Field(40, ge=0)
-    """Shortlist size: how many link targets the model may choose from."""
+    candidates: int | None = Field(None, ge=0)
+    """Shortlist size: how many link targets the model may choose from; None: the model's
+    profile decides (``gardener.profiles``: 40, 8 for a small model)."""
     retries: int = Field(2, ge=0)
     """Prefect retries of a pattern whose model call failed transiently."""
     retry_delay_s: float = Field(15.0, ge=0)
@@ -96,15 +99,17 @@ LOCAL_TIMEOUT_S = 900.0
 
 def model_settings(options: GardenOptions, environ: Mapping[str, str],
                    local: LocalModel | None = None) -> LLMSettings:
-    """The endpoint and model a run uses; ``local`` when the bundled model serves it."""
+    """The endpoint and model a run uses; ``local`` when the bundled model serves it. The
+    model's profile bounds its answer tokens and re-asks."""
     if local is not None:
-        url = local.endpoint.base_url
-        # llama-cpp-python's server refuses json_schema, and a 135M model on a few CPU
-        # cores can need minutes for one answer: its own mode, and a patient timeout.
-        return LLMSettings(base_url=url, api_key=local.endpoint.api_key,
-                           model=options.model or local.endpoint.model,
-                           mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S)
-    return LLMSettings.from_env(options.model, options.mode, environ=environ)
+        # The bundled server answers one request at a time, on CPU: a patient timeout.
+        settings = LLMSettings(base_url=local.endpoint.base_url, api_key=local.endpoint.api_key,
+                               model=options.model or local.endpoint.model,
+                               mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S,
+                               concurrency=1)
+    else:
+        settings = LLMSettings.from_env(options.model, options.mode, environ=environ)
+    return profile_for(settings.model).tune(settings)
 
 
 def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> bool:
@@ -113,15 +118,17 @@ def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> boo
 
 
 @contextmanager
-def model_client(options: GardenOptions,
-                 environ: Mapping[str, str] | None = None) -> Iterator[LLM]:
+def model_client(options: GardenOptions, environ: Mapping[str, str] | None = None,
+                 announce: Announce | None = None) -> Iterator[LLM]:
     """The run's client: fixtures first when asked, the bundled local model when no endpoint.
 
-    Raises ``gardener.local_model.LocalModelError`` (saying how to configure an endpoint)
-    when a model is needed, none is configured and the local one is not installed.
+    ``announce`` (default: the log) hears when the local model starts and is ready; it is
+    stopped when the block ends, however it ends. Raises
+    ``gardener.local_model.LocalModelError`` (saying how to configure an endpoint) when a
+    model is needed, none is configured and the local one is not installed.
     """
     env = os.environ if environ is None else environ
-    local = start_local_model() if needs_local_model(options, env) else None
+    local = start_local_model(announce=announce) if needs_local_model(options, env) else None
     try:
         settings = model_settings(options, env, local)
         transport: httpx.BaseTransport
@@ -136,6 +143,15 @@ def model_client(options: GardenOptions,
     finally:
         if local is not None:
             local.close()
+
+
+def within_endpoint(options: GardenOptions, llm: StructuredLLM) -> GardenOptions:
+    """``options`` with no more patterns in flight than the client's endpoint serves at once."""
+    settings = getattr(llm, "settings", None)
+    most = settings.concurrency if isinstance(settings, LLMSettings) else None
+    if most is None or options.concurrency <= most:
+        return options
+    return options.model_copy(update={"concurrency": most})
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -176,6 +192,8 @@ class Run:
     """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
     checks: dict[int, Check] = field(default_factory=dict)
     """The flow's skip decisions for the patterns it sent to tasks, so no task redoes them."""
+    profile: Profile = DEFAULT_PROFILE
+    """The model's shortlist, prompt and answer sizes (``gardener.profiles``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     fatal: str | None = None
     """An endpoint error no other pattern can get past (bad key, unknown model, nothing
@@ -244,7 +262,8 @@ def check(run: Run, i: int) -> Check:
     """The skip decision for pattern ``i``: content, prompt, model and candidates as before?"""
     entry = run.entries[i]
     p = entry.pattern
-    shortlist = run.index.shortlist(p, run.options.candidates)
+    size = run.options.candidates
+    shortlist = run.index.shortlist(p, run.profile.candidates if size is None else size)
     candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
     fingerprint = content_fingerprint(
         entry.doc.data, entry.doc.body,
@@ -283,7 +302,8 @@ def garden_one(run: Run, i: int) -> Gardened:
                 error=f"{p.path}: not asked: {run.fatal}", warnings=list(p.warnings),
                 detail={"reason": str(reason)}))
         try:
-            result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts)
+            result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts,
+                             limits=run.profile.limits, caps=run.profile.caps)
         except LLMError as exc:
             if is_transient(exc):
                 with run.lock:
@@ -402,7 +422,7 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
     run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
-              options=options)
+              options=options, profile=profile_for(model))
     return run, report.unreadable(lib.errors) + clashes, lib
 
 
@@ -471,6 +491,7 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
                    llm: StructuredLLM, model: str) -> list[Outcome]:
     """The pass over one library with a ready client; the flow's body."""
     started = time.monotonic()
+    options = within_endpoint(options, llm)
     run, outcomes, lib = open_run(root, options, llm, model)
     if hooks.on_start is not None:
         hooks.on_start(len(run.entries) + len(outcomes))

@@ -22,12 +22,10 @@ import jinja2
 
 from gardener.model import ENTITY_TYPES, Pattern
 from gardener.proposal import (
-    MAX_COMMUNITIES,
-    MAX_ENTITIES,
+    DEFAULT_CAPS,
     MAX_LABEL,
-    MAX_LINKS,
-    MAX_VITALITY_REASONING,
     MIN_VITALITY_REASONING,
+    Caps,
     vitality_band,
 )
 
@@ -257,8 +255,10 @@ def render_messages(
     *,
     prompts: PromptSet | None = None,
     limits: PromptLimits = DEFAULT_LIMITS,
+    caps: Caps = DEFAULT_CAPS,
 ) -> list[dict[str, str]]:
-    """The system and user messages asking for ``pattern``'s garden proposal."""
+    """The system and user messages asking for ``pattern``'s garden proposal; the caps the
+    schema enforces are stated, so the model is not surprised by them."""
     prompts = prompts or default_prompts()
     sections, omitted_sections = _body_sections(pattern, limits)
     relationships, omitted_relationships = _relationships(pattern, limits)
@@ -292,12 +292,13 @@ def render_messages(
         "score": _score(pattern.vitality),
         "band": band,
         "entity_types": ENTITY_TYPES,
-        "max_entities": MAX_ENTITIES,
-        "max_communities": MAX_COMMUNITIES,
-        "max_links": MAX_LINKS,
+        "max_entities": caps.entities,
+        "max_communities": caps.communities,
+        "max_links": caps.links,
         "max_label": MAX_LABEL,
+        "max_reason": caps.reason,
         "min_reasoning": MIN_VITALITY_REASONING,
-        "max_reasoning": MAX_VITALITY_REASONING,
+        "max_reasoning": caps.reasoning,
     }
     return [
         {"role": "system", "content": _render(prompts.system, str(prompts.system_path), values)},

@@ -27,6 +27,8 @@ from gardener.prompts import (
     render_messages,
 )
 from gardener.proposal import (
+    DEFAULT_CAPS,
+    Caps,
     Proposal,
     build_response_model,
     grounding_context,
@@ -68,13 +70,17 @@ def propose(
     today: dt.date | None = None,
     prompts: PromptSet | None = None,
     limits: PromptLimits = DEFAULT_LIMITS,
+    caps: Caps = DEFAULT_CAPS,
 ) -> ProposalResult:
-    """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``."""
+    """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``.
+
+    ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.profiles``).
+    """
     prompts = prompts or default_prompts()
     slugs = [c.slug for c in candidates]
-    response_model = build_response_model(pattern.slug, slugs, pattern.vitality)
+    response_model = build_response_model(pattern.slug, slugs, pattern.vitality, caps)
     messages: list[dict[str, Any]] = list(
-        render_messages(pattern, candidates, prompts=prompts, limits=limits))
+        render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps))
     context = grounding_context(pattern.slug, slugs, pattern.vitality)
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:
@@ -82,7 +88,7 @@ def propose(
                                        context=context, tag=tag)
     except StructuredOutputError as err:
         log.warning("%s: no valid answer after re-asks (%s); salvaging item by item", tag, err)
-        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality)
+        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps)
         return ProposalResult(proposal, err.usage, dropped, prompts.version, salvaged=True,
                               garden=to_garden(proposal, today))
     proposal = answer.to_proposal()

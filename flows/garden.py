@@ -34,6 +34,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for
+from gardener import decisions as decisions_mod
 from gardener import library as library_mod
 from gardener import report
 from gardener.candidates import CandidateIndex, CandidateInfo
@@ -82,6 +83,9 @@ class GardenOptions(BaseModel):
     retry_delay_s: float = Field(15.0, ge=0)
     report: str | None = None
     """Write the JSON report here."""
+    decisions: str | None = None
+    """A decisions ledger honoured besides the library's own (``gardener.decisions``): the
+    user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,6 +192,8 @@ class Run:
     prompt_version: str
     today: dt.date
     options: GardenOptions
+    rejections: decisions_mod.Rejections = field(default_factory=decisions_mod.Rejections)
+    """Links people rejected: never proposed again."""
     spent: dict[int, Usage] = field(default_factory=dict)
     """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
     checks: dict[int, Check] = field(default_factory=dict)
@@ -319,12 +325,13 @@ def garden_one(run: Run, i: int) -> Gardened:
                 warnings=list(p.warnings), usage=_tokens(used), requests=used.requests,
                 detail={"reason": str(reason)}))
         change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
-                              vitality_target=options.vitality_target)
+                              vitality_target=options.vitality_target,
+                              rejections=run.rejections)
         outcome = apply(change, dry_run=options.dry_run)
         used = _usage(run, i, result.usage)
         outcome.usage = _tokens(used)
         outcome.requests = used.requests
-        outcome.detail = {"reason": str(reason), "salvaged": result.salvaged,
+        outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
                           **({"dropped": result.dropped} if result.dropped else {})}
         if outcome.status is Status.FAILED or options.dry_run:
             return Gardened(outcome)
@@ -418,11 +425,15 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
     """Read the library, build the candidate index, load the state: once per run."""
     lib = library_mod.load(root)
     entries, clashes = select(lib, options.only)
+    ledger = decisions_mod.load(decisions_mod.ledger_path(root))
+    if options.decisions:
+        ledger = ledger.union(decisions_mod.load(Path(options.decisions)))
     prompts = default_prompts()
     run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
-              options=options, profile=profile_for(model))
+              options=options, rejections=decisions_mod.Rejections.of(ledger),
+              profile=profile_for(model))
     return run, report.unreadable(lib.errors) + clashes, lib
 
 

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from gardener import __version__, cli_flows, report
+from gardener import __version__, cli_flows, cli_review, report
 from gardener import library as library_mod
 from gardener.library import Library
 from gardener.model import Outcome, Status
@@ -273,7 +273,7 @@ def propose(
     p = result.proposal
     out.print(f"[bold]{escape(entry.pattern.slug)}[/]  model {escape(llm.settings.model)}, "
               f"prompt {result.prompt_version}, {len(shortlist)} candidates, "
-              f"{result.usage.requests} requests, {result.usage.prompt_tokens}+"
+              f"{_count(result.usage.requests, 'request')}, {result.usage.prompt_tokens}+"
               f"{result.usage.completion_tokens} tokens", highlight=False)
     links = Table("target", "type", "confidence", "reason", title="inferred links")
     for link in p.inferred_links:
@@ -306,16 +306,28 @@ def state(library: LibraryArg,
     if not rows:
         out.print(f"no gardening state in {library} yet", markup=False, highlight=False)
         return
+    # A value shared by every row (usually model, prompt version, date) is said once above the
+    # table, so the columns that differ get the width, even at 80 columns.
+    keys = list(rows[0])
+    shared = {k: rows[0][k] for k in keys if k != "slug" and all(r[k] == rows[0][k] for r in rows)}
+    if shared:
+        out.print("all " + _count(len(rows), "pattern") + ": "
+                  + ", ".join(f"{k} {v}" for k, v in shared.items()), markup=False,
+                  highlight=False)
     table = Table(show_header=True, header_style="bold")
-    for key in rows[0]:
-        table.add_column(str(key))
+    for key in keys:
+        if key not in shared:
+            table.add_column(str(key), no_wrap=key != "slug", overflow="fold")
     for row in rows:
-        table.add_row(*(Text(str(v)) for v in row.values()))
+        table.add_row(*(Text(str(row[k])) for k in keys if k not in shared))
     out.print(table)
 
 
 app.command("run")(cli_flows.run)
 app.command("serve")(cli_flows.serve)
+app.command("review")(cli_review.review)
+app.command("reject")(cli_review.reject)
+app.command("promote")(cli_review.promote)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -62,8 +62,9 @@ class FixtureMissing(LLMError):
         who = tag or "an untagged request"
         super().__init__(
             f"no recorded answer for {who} (key {key[:16]}, expected {expected}); the prompt, "
-            "schema, model or settings changed since recording. Record it with fixtures mode "
-            "'auto' or 'record' (this calls the model)", tag=tag)
+            "schema, model or settings changed since recording. Record it by running again "
+            "with --auto (records only what is missing) or --record instead of --replay; both "
+            "call the model", tag=tag)
 
     def __str__(self) -> str:
         return self.message  # the message names the tag already

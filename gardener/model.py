@@ -176,6 +176,8 @@ class Reason(StrEnum):
     WEAK = "weak"
     CAP = "cap"
     INVALID = "invalid"
+    REJECTED = "rejected"
+    """A person rejected the link (``gardener.decisions``)."""
 
 
 class Removal(BaseModel):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gardener.decisions import Rejections, without_rejected
 from gardener.diff import unified_diff
 from gardener.document import read_text
 from gardener.library import Entry
@@ -93,13 +94,24 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
 
 def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], today: dt.date,
                  settings: PruneSettings | None = None,
-                 vitality_target: VitalityTarget = "garden") -> Change:
-    """The gardening step for one pattern once its proposal is in: merge, prune, render."""
+                 vitality_target: VitalityTarget = "garden",
+                 rejections: Rejections | None = None) -> Change:
+    """The gardening step for one pattern once its proposal is in: merge, prune, render.
+
+    Links people rejected (``rejections``) never get in: proposed ones are dropped before
+    the merge (listed in the outcome's ``detail["rejected"]``), existing ones after it (as
+    removals with reason ``rejected``).
+    """
     p = entry.pattern
+    rejections = rejections or Rejections()
     try:
+        proposed, refused = without_rejected(p.slug, proposed, rejections)
         merged = merge(p.garden, proposed, vitality_target=vitality_target)
+        merged, rejected = without_rejected(p.slug, merged, rejections)
         result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,
                        today=today, settings=settings or PruneSettings())
+        if rejected:
+            result = replace(result, removals=(*rejected, *result.removals))
         garden = result.garden
         vitality = None
         if vitality_target == "assessment" and proposed.vitality_reasoning:
@@ -109,6 +121,8 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
             if old != proposed.vitality_reasoning:
                 vitality = proposed.vitality_reasoning
         outcome = _outcome(entry, result, Status.UNCHANGED)
+        if refused:
+            outcome.detail["rejected"] = [r.item for r in refused]
         known = {x.target for x in p.garden.inferred_links} if p.garden else set()
         outcome.added = [link.target for link in garden.inferred_links
                          if link.target not in known]

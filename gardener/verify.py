@@ -122,3 +122,13 @@ def verify_scalar(old: Document, new_text: str, keys: Sequence[str], value: str)
     if not same(expected, new.data):
         raise VerifyError(old, f"setting {'.'.join(keys)} changed more than that value: "
                                + _first_difference(expected, new.data))
+
+
+def verify_append(old: Document, new_text: str, append: splice.Append) -> None:
+    """Raise VerifyError unless ``new_text`` is ``old`` with only ``append``'s item added."""
+    _kept(old, new_text, append.edit.start, append.edit.end)
+    new = _reparse(old, new_text)
+    expected = append.expected(old.data)
+    if not same(expected, new.data):
+        raise VerifyError(old, f"adding to {'.'.join(append.keys)} changed more than that "
+                               "list: " + _first_difference(expected, new.data))

@@ -7,6 +7,7 @@ on to the others.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import stat
@@ -415,3 +416,25 @@ def test_crlf_and_bom_files_are_pruned_with_every_other_byte_intact(
     fm = read_text(new)
     assert fm is not None
     assert yaml.safe_load(fm.front_matter)["graph_garden"]["last_pruned"].isoformat() == TODAY
+
+
+# --- state ----------------------------------------------------------------------------------
+
+def test_state_says_shared_values_once_and_keeps_slugs_whole_at_80_columns(
+        tmp_path: Path) -> None:
+    from gardener.model import Garden
+    from gardener.state import State, save_state
+
+    basic(tmp_path)
+    state = State()
+    for slug, digit in (("alpha-with-a-rather-long-slug", "1"), ("beta", "2")):
+        state.record(slug, fingerprint=digit * 64, prompt_version="propose@abc", model="m1",
+                     candidates_fp=digit * 64, garden=Garden(), on=dt.date(2026, 3, 1))
+    save_state(tmp_path, state)
+    result = runner.invoke(app, ["state", str(tmp_path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    head, _, table = result.stdout.partition("\u250f")  # the table's top-left corner
+    assert one_line(head).startswith(
+        "all 2 patterns: date 2026-03-01, model m1, prompt_version propose@abc, garden ")
+    assert "alpha-with-a-rather-long-slug" in result.stdout  # not cut to "alpha-wi…"
+    assert "model" not in table and "fingerprint" in table  # columns only for what differs

@@ -1,0 +1,292 @@
+"""What people decided about the gardener's proposals: the rejection ledger, and its filter.
+
+The gardener proposes and people decide. A link a person turned down must never come back in
+the next pass, or every review would re-litigate it. The decisions live in one small YAML
+file inside the library (``LIBRARY/.gardener/decisions.yaml``, committed with it), written
+by ``gardener reject`` or by hand, and by ``gardener review`` for links a person deleted
+from a garden after the gardener's last commit (``source: history``).
+
+A rejection names a pattern (``slug``), a link ``target`` and, optionally, a ``type``:
+without one, every type of link from that pattern to that target is rejected. Rejected links
+are dropped after validation, from the proposal and from the existing garden alike, so a
+hand-edited ledger takes effect on the pattern's next pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gardener.model import LINK_TYPES, Garden, Link, Reason, Removal
+
+LEDGER_NAME = "decisions.yaml"
+Source = Literal["person", "history"]
+SOURCES: tuple[str, ...] = ("person", "history")
+FIELDS: tuple[str, ...] = ("slug", "target", "type", "reason", "date", "source", "commit")
+
+HEADER = """\
+# graph-gardener decisions: links people rejected. The gardener never proposes them again.
+# Add one with `gardener reject SLUG TARGET [--type T] [--reason TEXT]`, or edit by hand:
+# without `type`, every type of link from `slug` to `target` is rejected. Commit this file.
+"""
+
+
+class LedgerError(ValueError):
+    """A ledger that cannot be trusted; the message names the file and line.
+
+    A ``ValueError``: like a bad ``--only``, it stops a run before any pattern is touched.
+    """
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One rejected link: from pattern ``slug`` to ``target`` (of ``type``, or of any type)."""
+
+    slug: str
+    target: str
+    type: str | None = None
+    reason: str = ""
+    date: dt.date | None = None
+    source: Source = "person"
+    commit: str | None = None
+    """For ``history``: the gardener commit after which a person deleted the link."""
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return (self.slug, self.target, self.type)
+
+    def covers(self, slug: str, target: str, type_: str | None) -> bool:
+        """True when this decision rejects a link ``slug -> target`` of ``type_``."""
+        return (self.slug == slug and self.target == target
+                and (self.type is None or self.type == type_))
+
+    def describe(self) -> str:
+        kind = f" ({self.type})" if self.type else ""
+        return f"{self.slug} -> {self.target}{kind}"
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Every rejection, in file order; lookups go through ``Rejections``."""
+
+    decisions: tuple[Decision, ...] = ()
+
+    def find(self, slug: str, target: str, type_: str | None) -> Decision | None:
+        return next((d for d in self.decisions if d.covers(slug, target, type_)), None)
+
+    def add(self, new: Iterable[Decision]) -> tuple[Ledger, list[Decision]]:
+        """The ledger with the decisions it did not already cover, and those decisions."""
+        kept = list(self.decisions)
+        added: list[Decision] = []
+        for d in new:
+            if any(old.covers(d.slug, d.target, d.type) for old in kept):
+                continue
+            kept.append(d)
+            added.append(d)
+        return Ledger(tuple(kept)), added
+
+    def union(self, other: Ledger) -> Ledger:
+        return self.add(other.decisions)[0]
+
+
+@dataclass(frozen=True)
+class Rejections:
+    """The ledger indexed for the pass: one lookup per link."""
+
+    by_pair: Mapping[tuple[str, str], tuple[Decision, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> Rejections:
+        index: dict[tuple[str, str], list[Decision]] = {}
+        for d in ledger.decisions:
+            index.setdefault((d.slug, d.target), []).append(d)
+        return cls({k: tuple(v) for k, v in index.items()})
+
+    def __bool__(self) -> bool:
+        return bool(self.by_pair)
+
+    def rejecting(self, slug: str, link: Link) -> Decision | None:
+        found = self.by_pair.get((slug, link.target), ())
+        return next((d for d in found if d.covers(slug, link.target, link.type)), None)
+
+
+def without_rejected(slug: str, garden: Garden,
+                     rejections: Rejections) -> tuple[Garden, list[Removal]]:
+    """``garden`` less the links people rejected, each one a removal saying who decided."""
+    if not rejections:
+        return garden, []
+    kept: list[Link] = []
+    removals: list[Removal] = []
+    for link in garden.inferred_links:
+        d = rejections.rejecting(slug, link)
+        if d is None:
+            kept.append(link)
+            continue
+        said = f"rejected by {'a person' if d.source == 'person' else 'history'}"
+        removals.append(Removal(kind="link", item=link.target, reason=Reason.REJECTED,
+                                detail=said + (f": {d.reason}" if d.reason else "")))
+    if not removals:
+        return garden, []
+    return garden.model_copy(update={"inferred_links": tuple(kept)}), removals
+
+
+# ---------------------------------------------------------------------------------------------
+# Links deleted by hand
+
+
+@dataclass(frozen=True)
+class Links:
+    """What history comparison needs of one pattern: its inferred and human link targets."""
+
+    inferred: frozenset[tuple[str, str | None]]
+    human: frozenset[str]
+
+
+def links_of(garden: Garden | None, human_targets: Iterable[str]) -> Links:
+    links = garden.inferred_links if garden is not None else ()
+    return Links(frozenset((lk.target, lk.type) for lk in links), frozenset(human_targets))
+
+
+def deleted_by_hand(before: Mapping[str, Links], after: Mapping[str, Links],
+                    library: Collection[str], *, commit: str,
+                    today: dt.date) -> list[Decision]:
+    """Links in the gardener's commit (``before``) that a person took out since (``after``).
+
+    Not a rejection: a pattern that is gone, a target that is gone (pruning's business), a
+    link a person moved into the human relationships (a promotion). A link whose target is
+    still linked with another type rejects only the old type; otherwise the whole target.
+    """
+    out: list[Decision] = []
+    for slug in sorted(before):
+        now = after.get(slug)
+        if now is None:
+            continue
+        now_targets = {t for t, _ in now.inferred}
+        for target, type_ in sorted(before[slug].inferred - now.inferred,
+                                    key=lambda x: (x[0], x[1] or "")):
+            if target in now.human or target not in library or target == slug:
+                continue
+            out.append(Decision(
+                slug=slug, target=target, type=type_ if target in now_targets else None,
+                reason=f"deleted by hand after gardener commit {commit[:12]}",
+                date=today, source="history", commit=commit))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The file
+
+
+def ledger_path(library_root: Path) -> Path:
+    return library_root / ".gardener" / LEDGER_NAME
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _field(raw: Mapping[str, Any], name: str, where: str, *, required: bool = False) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise LedgerError(f"{where}: '{name}' is missing")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LedgerError(f"{where}: '{name}' must be a non-empty text, not {value!r}")
+    return value.strip()
+
+
+def _decision(raw: Any, where: str) -> Decision:
+    if not isinstance(raw, Mapping):
+        raise LedgerError(f"{where}: a decision is a mapping with slug and target, "
+                          f"not {raw!r}")
+    unknown = sorted(str(k) for k in raw if k not in FIELDS)
+    if unknown:
+        raise LedgerError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(FIELDS)}")
+    type_ = _field(raw, "type", where)
+    if type_ is not None and type_ not in LINK_TYPES:
+        raise LedgerError(f"{where}: type '{type_}' is not a link type "
+                          f"({', '.join(LINK_TYPES)})")
+    source = _field(raw, "source", where) or "person"
+    if source not in SOURCES:
+        raise LedgerError(f"{where}: source must be person or history, not '{source}'")
+    date = raw.get("date")
+    if isinstance(date, str):
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise LedgerError(f"{where}: date {date!r} is not like 2026-02-19") from None
+    if date is not None and (not isinstance(date, dt.date) or isinstance(date, dt.datetime)):
+        raise LedgerError(f"{where}: date {date!r} is not like 2026-02-19")
+    reason = raw.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise LedgerError(f"{where}: reason must be text, not {reason!r}")
+    return Decision(slug=_field(raw, "slug", where, required=True) or "",
+                    target=_field(raw, "target", where, required=True) or "",
+                    type=type_, reason=(reason or "").strip(), date=date,
+                    source="history" if source == "history" else "person",
+                    commit=_field(raw, "commit", where))
+
+
+def parse(text: str, where: str) -> Ledger:
+    """A ledger from its text; ``where`` (the file) starts every error message."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise LedgerError(f"{where}{line}: not valid YAML: {problem}") from None
+    if data is None:
+        return Ledger()
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise LedgerError(f"{where}:1: expected a mapping with a 'rejected' list")
+    unknown = sorted(str(k) for k in data if k != "rejected")
+    if unknown:
+        raise LedgerError(f"{where}:1: unknown key(s) {', '.join(unknown)}; only 'rejected'")
+    items = data.get("rejected")
+    if items is None:
+        return Ledger()
+    value_node = next(v for k, v in node.value if k.value == "rejected")
+    if not isinstance(items, list) or not isinstance(value_node, yaml.SequenceNode):
+        raise LedgerError(f"{where}:{_line(value_node)}: 'rejected' must be a list")
+    return Ledger(tuple(_decision(raw, f"{where}:{_line(item)}")
+                        for raw, item in zip(items, value_node.value, strict=True)))
+
+
+def render(ledger: Ledger) -> str:
+    """The ledger's text: the header, then the decisions sorted by slug, target and type."""
+    ordered = sorted(ledger.decisions, key=lambda d: (d.slug, d.target, d.type or ""))
+    items = [{k: v for k, v in (("slug", d.slug), ("target", d.target), ("type", d.type),
+                                 ("reason", d.reason or None), ("date", d.date),
+                                 ("source", d.source), ("commit", d.commit)) if v is not None}
+             for d in ordered]
+    body = yaml.safe_dump({"rejected": items}, sort_keys=False, allow_unicode=True, width=100,
+                          default_flow_style=False)
+    return HEADER + body
+
+
+def load(path: Path) -> Ledger:
+    """The ledger at ``path``; an empty one when there is no such file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Ledger()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"{path}: cannot read: {exc}") from None
+    return parse(text, str(path))
+
+
+def save(path: Path, ledger: Ledger) -> None:
+    """Write the ledger whole (it is the gardener's own file), through a temporary file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render(ledger), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,214 @@
+"""The pull-request body (pure) and the GitHub requests behind ``--open`` (no network)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gardener import github
+from gardener.decisions import Decision
+from gardener.model import Garden, HumanLink, Link, Outcome, Reason, Removal, Status
+from gardener.review import (
+    PassInfo,
+    PatternChange,
+    _mermaid_label,
+    body,
+    cell,
+    link_delta,
+    neighbourhood,
+    totals,
+)
+
+INFO = PassInfo(library="lib", base="main", branch="gardener/garden", model="m-1",
+                prompt_version="propose-v3", today=dt.date(2026, 3, 1), base_sha="a" * 40,
+                learned=(Decision("p", "q", reason="deleted", source="history"),), honoured=2)
+
+
+def change(slug: str = "end", *, diff: str = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n",
+           reason: str = "Both @maintainers <b>agree</b> | really") -> PatternChange:
+    old = Garden(inferred_links=(
+        Link(target="kept", type="tools", confidence=0.9),
+        Link(target="retyped", type="enables", confidence=0.7),
+        Link(target="pruned", type="enables", confidence=0.3),
+    ), vitality_reasoning="old words")
+    new = Garden(inferred_links=(
+        Link(target="kept", type="tools", confidence=0.9),
+        Link(target="retyped", type="requires", confidence=0.8),
+        Link(target='odd "slug" [x]', type="complementary", confidence=0.66, reason=reason),
+    ), vitality_reasoning="It renews itself.")
+    outcome = Outcome(path=f"/tmp/wt/lib/{slug}.md", slug=slug, status=Status.CHANGED,
+                      removals=[Removal(kind="link", item="pruned", reason=Reason.WEAK,
+                                        detail="confidence 0.3 < 0.5")],
+                      conflicts=["inferred enables -> h conflicts with human requires -> h"],
+                      usage={"prompt_tokens": 1000, "completion_tokens": 200}, requests=1,
+                      detail={"rejected": ["nope"]})
+    outcome.diff = diff
+    return PatternChange(slug=slug, path=f"lib/{slug}.md", title="The End", outcome=outcome,
+                         old=old, new=new,
+                         human=(HumanLink(target="h", type="requires"),
+                                HumanLink(target="pat_missing", type="enables", resolved=False)),
+                         vitality=3.9, human_reasoning="Human words.")
+
+
+def test_summary_counts_links_by_what_happened() -> None:
+    c = change()
+    t = totals([c], [c.outcome, Outcome(path="x", status=Status.SKIPPED)])
+    assert (t.changed, t.links_added, t.links_removed, t.links_retyped) == (1, 1, 1, 1)
+    assert (t.prompt_tokens, t.completion_tokens, t.requests) == (1000, 200, 1)
+
+
+def test_body_has_every_part_a_reviewer_needs() -> None:
+    c = change()
+    text = body(INFO, [c], [c.outcome])
+    assert text.startswith("<!-- graph-gardener review -->\n")
+    for row in ("| patterns changed | 1 |", "| links added | 1 |", "| links removed | 1 |",
+                "| links retyped | 1 |", "| tokens used (prompt + completion) | 1,200"):
+        assert row in text
+    assert "| `pruned` | enables | weak: confidence 0.3 &lt; 0.5 |" in text
+    assert "| `retyped` | enables | requires | 0.80 |" in text
+    assert "conflicts with human requires" in text
+    assert "| human score | 3.9 |" in text and "| proposed reasoning | It renews itself. |" in text
+    assert "**Not proposed again** (rejected earlier): `nope`" in text
+    assert "`p -> q`" in text  # learned from history
+    assert "gardener reject SLUG TARGET --library lib" in text
+    assert "gardener promote SLUG TARGET --library lib" in text
+    assert "model `m-1`, prompt version `propose-v3`" in text
+    assert "<details><summary>Diff</summary>" in text and "```diff\n--- a/x" in text
+
+
+def test_model_text_cannot_ping_or_inject_html() -> None:
+    text = body(INFO, [change()], [change().outcome])
+    assert "@maintainers" not in text and "@&#8203;maintainers" in text
+    assert "<b>" not in text
+    assert "agree&lt;/b&gt; \\| really" in text
+    assert cell("a\nb\tc|d") == "a b c\\|d"
+
+
+def test_mermaid_uses_generated_ids_and_escaped_labels() -> None:
+    c = change()
+    graph = neighbourhood(c, link_delta(c.old, c.new, c.outcome))
+    lines = graph.splitlines()
+    assert lines[0] == "flowchart LR"
+    assert '  n0["end"]' in lines  # 'end' is a Mermaid keyword: never an id
+    assert '  n4["odd #quot;slug#quot; [x]"]' in lines
+    assert _mermaid_label('a<b> & "c" #1') == "a#lt;b#gt; #amp; #quot;c#quot; #35;1"
+    ids = set(re.findall(r"\bn\d+\b", graph))
+    assert ids == {f"n{i}" for i in range(len(ids))}
+    assert "pat_missing" not in graph  # unresolved human references point at nothing
+    assert any('== "complementary (new)" ==>' in line for line in lines)
+    assert any('-. "enables (removed)" .->' in line for line in lines)
+    edges = [line for line in lines if "--" in line or "==" in line or "-." in line]
+    for n, line in enumerate(edges):
+        if "(new)" in line:
+            assert f"  linkStyle {n} stroke:#2da44e,stroke-width:3px" in lines
+
+
+def test_diffs_are_left_out_past_the_size_budget() -> None:
+    big = "--- a/x\n+++ b/x\n" + "+line\n" * 3000
+    changes = [change(f"p{i}", diff=big) for i in range(5)]
+    text = body(INFO, changes, [c.outcome for c in changes], limit=40_000)
+    assert len(text) <= 40_000
+    assert "diffs left out to keep this body under GitHub's size limit" in text
+    assert text.count("### The End") == 5  # every pattern keeps its section
+
+
+def test_a_fence_inside_the_diff_does_not_close_the_block() -> None:
+    c = change(diff="--- a/x\n+++ b/x\n+```\n+text\n")
+    text = body(INFO, [c], [c.outcome])
+    assert "````diff\n--- a/x" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# --open
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("https://github.com/commons/library.git", ("commons", "library")),
+    ("https://user@github.com/commons/library", ("commons", "library")),
+    ("git@github.com:commons/library.git", ("commons", "library")),
+    ("ssh://git@github.com/commons/lib.v2.git", ("commons", "lib.v2")),
+    ("https://gitlab.com/commons/library.git", None),
+    (None, None),
+])
+def test_github_remotes(url: str | None, expected: tuple[str, str] | None) -> None:
+    assert github.parse_remote(url) == expected
+
+
+def test_route_prefers_gh_then_token_else_says_why() -> None:
+    url = "git@github.com:o/r.git"
+    assert github.choose(url, {"GITHUB_TOKEN": "t"}, gh=True).kind == "gh"
+    route = github.choose(url, {"GITHUB_TOKEN": "t"}, gh=False)
+    assert (route.kind, route.token) == ("rest", "t")
+    none = github.choose("https://gitlab.com/o/r", {}, gh=False)
+    assert none.kind == "none"
+    assert "GITHUB_TOKEN is not set" in none.why and "not a github.com repository" in none.why
+
+
+def pr() -> github.PullRequest:
+    return github.PullRequest(owner="o", repo="r", head="gardener/garden", base="main",
+                              title="graph-gardener: 2 patterns", body="the body")
+
+
+def test_rest_creates_a_pull_request_when_none_is_open() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "GET":
+            return httpx.Response(200, json=[])
+        return httpx.Response(201, json={"html_url": "https://github.com/o/r/pull/7"})
+
+    url = github.rest_upsert(pr(), "secret", transport=httpx.MockTransport(handler))
+    assert url == "https://github.com/o/r/pull/7"
+    get, post = seen
+    assert get.url.path == "/repos/o/r/pulls"
+    assert dict(get.url.params) == {"head": "o:gardener/garden", "base": "main",
+                                    "state": "open"}
+    assert get.headers["authorization"] == "Bearer secret"
+    assert get.headers["x-github-api-version"] == "2022-11-28"
+    assert (post.method, post.url.path) == ("POST", "/repos/o/r/pulls")
+    assert json.loads(post.content) == {"title": "graph-gardener: 2 patterns",
+                                        "head": "gardener/garden", "base": "main",
+                                        "body": "the body"}
+
+
+def test_rest_updates_the_open_pull_request() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "GET":
+            return httpx.Response(200, json=[{"number": 12}])
+        return httpx.Response(200, json={"html_url": "https://github.com/o/r/pull/12"})
+
+    assert github.rest_upsert(pr(), "t", transport=httpx.MockTransport(handler)).endswith("/12")
+    assert (seen[1].method, seen[1].url.path) == ("PATCH", "/repos/o/r/pulls/12")
+    assert json.loads(seen[1].content) == {"title": "graph-gardener: 2 patterns",
+                                           "body": "the body"}
+
+
+def test_rest_refusal_names_what_failed_without_the_token() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"message": "Resource not accessible"})
+
+    with pytest.raises(github.GitHubError) as info:
+        github.rest_upsert(pr(), "secret-token", transport=httpx.MockTransport(handler))
+    assert "HTTP 403 Resource not accessible" in str(info.value)
+    assert "secret-token" not in str(info.value)
+
+
+def test_push_env_keeps_the_token_off_the_command_line() -> None:
+    env = github.push_env("tok")
+    assert env["GIT_CONFIG_KEY_0"] == "http.https://github.com/.extraheader"
+    assert "tok" not in json.dumps(env)  # base64 inside the header, not the raw token
+
+
+def test_would_do_is_exact_enough_to_do_by_hand() -> None:
+    said = github.would_do(pr(), Path("/x/pr body.md"), "origin", "no gh")
+    assert "from gardener/garden into main" in said
+    assert "--body-file '/x/pr body.md'" in said

@@ -184,7 +184,7 @@ def started_run(lib: Path, tmp_path: Path, mark: str) -> subprocess.Popen[str]:
     raise AssertionError(f"the model never came up (exit {run.returncode})")
 
 
-@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_interrupted_or_killed_run_leaves_no_server(lib: Path, tmp_path: Path,
                                                        number: int) -> None:
     mark = uuid.uuid4().hex

@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the fake model server, tests/fake_openai.py
+from fake_openai import link_targets, request_schema  # noqa: E402
+
 SAMPLES = ROOT / "patterns"
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gardening pass concurrency"
@@ -50,19 +53,15 @@ LINK_TYPES = ("complementary", "enables", "requires")
 # The fake model's answers
 
 
-def _schema(body: dict[str, Any]) -> dict[str, Any]:
-    tools = body.get("tools")
-    if tools:
-        return dict(tools[0]["function"].get("parameters", {}))
-    response_format = body.get("response_format") or {}
-    if response_format.get("type") == "json_schema":
-        return dict(response_format["json_schema"]["schema"])
-    return {}
-
-
 def _user_text(body: dict[str, Any]) -> str:
     return "\n".join(str(m.get("content", "")) for m in body.get("messages", [])
                      if m.get("role") == "user")
+
+
+def asked_slug(body: dict[str, Any]) -> str | None:
+    """The slug of the pattern a gardening request is about."""
+    found = _SLUG.search(_user_text(body))
+    return found.group(1) if found else None
 
 
 def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
@@ -73,14 +72,12 @@ def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
     rest is derived from the pattern's slug and title, so the same request always gets the
     same answer (what recorded fixtures need).
     """
-    schema = _schema(body)
-    defs = schema.get("$defs", {})
+    schema = request_schema(body) or {}
     text = _user_text(body)
-    found = _SLUG.search(text)
-    slug = found.group(1) if found else "pattern"
+    slug = asked_slug(body) or "pattern"
     title_match = _TITLE.search(text)
     title = (title_match.group(1).strip().strip('"') if title_match else slug)[:80]
-    targets = defs.get("LinkDraft", {}).get("properties", {}).get("target", {}).get("enum", [])
+    targets = link_targets(body)
     band_schema = schema.get("properties", {}).get("vitality_band", {})
     band = band_schema.get("const") or (band_schema.get("enum") or ["functional"])[0]
     digest = int(hashlib.sha256(slug.encode()).hexdigest()[:8], 16)

@@ -93,7 +93,7 @@ def summary_markdown(title: str, outcomes: Iterable[Outcome],
     lines.append("| " + " | ".join(str(totals[s.value]) for s in Status)
                  + f" | {totals['removals']} | {totals['added_links']} | {totals['requests']}"
                  f" | {usage.get('prompt_tokens', 0)} | {usage.get('completion_tokens', 0)} |")
-    shown = [o for o in ordered if o.status in (Status.CHANGED, Status.FAILED)]
+    shown = [o for o in ordered if o.status in (Status.CHANGED, Status.FAILED, Status.CONFLICT)]
     if shown:
         lines += ["", "| pattern | status | what happened |", "|---|---|---|"]
         for o in shown[:ARTIFACT_ROWS]:
@@ -106,8 +106,8 @@ def summary_markdown(title: str, outcomes: Iterable[Outcome],
 
 def describe(o: Outcome) -> str:
     """One line on what happened to a pattern, for tables."""
-    if o.status is Status.FAILED:
-        return o.error or "failed"
+    if o.status in (Status.FAILED, Status.CONFLICT):
+        return o.error or o.status.value
     parts = []
     if o.added:
         parts.append(f"+{len(o.added)} links ({', '.join(o.added[:5])}"

@@ -38,7 +38,9 @@ from gardener import decisions as decisions_mod
 from gardener import library as library_mod
 from gardener import report
 from gardener.candidates import CandidateIndex, CandidateInfo
+from gardener.communities import Registry, load_registry
 from gardener.document import read_text
+from gardener.entities import Resolution, load_aliases, resolve_library
 from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.garden import read_garden
 from gardener.library import Entry, Library
@@ -49,14 +51,19 @@ from gardener.passes import apply, garden_entry
 from gardener.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.profiles import Profile, profile_for
 from gardener.prompts import PromptSet, default_prompts
+from gardener.proposal import Proposal
 from gardener.propose import StructuredLLM, propose
 from gardener.settings import LOCAL_MODE, LLMSettings
 from gardener.state import State, content_fingerprint, load_state, needs_gardening, save_state
+from gardener.write import remove_leftovers
 
 log = logging.getLogger("gardener.flows")
 
 SAVE_EVERY = 50
 """Save the state after this many gardened patterns, so an interrupted run keeps its work."""
+SAVE_INTERVAL_S = 2.0
+"""...and when this long has passed since the last save: a killed run loses at most this
+much work (the files it wrote are kept; only their state records would be re-asked)."""
 
 
 class GardenOptions(BaseModel):
@@ -81,6 +88,14 @@ class GardenOptions(BaseModel):
     retries: int = Field(2, ge=0)
     """Prefect retries of a pattern whose model call failed transiently."""
     retry_delay_s: float = Field(15.0, ge=0)
+    pattern_budget_s: float = Field(900.0, gt=0)
+    """No Prefect retry of a pattern starts once this long has passed since its first try."""
+    give_up_after: int = Field(5, ge=1)
+    """This many model calls failing in a row (after the client's own retries), with no
+    success between them, mean the endpoint is down: the run asks nothing more."""
+    deadline_s: float | None = Field(None, gt=0)
+    """No model call starts once the run is this old; the patterns left fail, and the next
+    run gardens them. None: no deadline (``give_up_after`` still stops a dead endpoint)."""
     report: str | None = None
     """Write the JSON report here."""
     decisions: str | None = None
@@ -204,6 +219,25 @@ class Run:
     fatal: str | None = None
     """An endpoint error no other pattern can get past (bad key, unknown model, nothing
     listening): once seen, later patterns fail with it instead of repeating the request."""
+    registry: Registry | None = None
+    """The library's community registry: proposals draw their communities from it."""
+    entities: Resolution | None = None
+    """The library's entity ids by concept: proposals reuse them."""
+    started: float = field(default_factory=time.monotonic)
+    first_try: dict[int, float] = field(default_factory=dict)
+    """When each pattern's first model call started, for ``pattern_budget_s``."""
+    failing: int = 0
+    """Model calls failed transiently in a row, with no success since: see ``give_up_after``."""
+
+    def halted(self) -> str | None:
+        """Why no more model calls may start in this run, if none may."""
+        if self.fatal is not None:
+            return self.fatal
+        deadline = self.options.deadline_s
+        if deadline is not None and time.monotonic() - self.started >= deadline:
+            return (f"the run reached its deadline of {deadline:g} s; run again to garden "
+                    "the patterns left")
+        return None
 
 
 def is_fatal(exc: LLMError) -> bool:
@@ -270,7 +304,10 @@ def check(run: Run, i: int) -> Check:
     p = entry.pattern
     size = run.options.candidates
     shortlist = run.index.shortlist(p, run.profile.candidates if size is None else size)
-    candidates_fp = run.index.fingerprint([c.slug for c in shortlist])
+    # The registry's communities are choices the model is offered, like the candidates: a
+    # changed registry makes the pattern stale. Without a registry nothing is added.
+    offered = [f"community:{cid}" for cid in run.registry.ids] if run.registry else []
+    candidates_fp = run.index.fingerprint([c.slug for c in shortlist] + offered)
     fingerprint = content_fingerprint(
         entry.doc.data, entry.doc.body,
         vitality_in_assessment=run.options.vitality_target == "assessment")
@@ -302,19 +339,32 @@ def garden_one(run: Run, i: int) -> Gardened:
             return skipped(run, i, c.reason)
         shortlist, candidates_fp, fingerprint, reason = (
             c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
-        if run.fatal is not None:
+        halted = run.halted()
+        if halted is not None:
+            used = _usage(run, i, Usage())
             return Gardened(Outcome(
                 path=str(p.path), slug=p.slug, status=Status.FAILED,
-                error=f"{p.path}: not asked: {run.fatal}", warnings=list(p.warnings),
-                detail={"reason": str(reason)}))
+                error=f"{p.path}: not asked: {halted}", warnings=list(p.warnings),
+                usage=_tokens(used), requests=used.requests, detail={"reason": str(reason)}))
+        with run.lock:
+            run.first_try.setdefault(i, time.monotonic())
         try:
             result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts,
-                             limits=run.profile.limits, caps=run.profile.caps)
+                             limits=run.profile.limits, caps=run.profile.caps,
+                             registry=run.registry)
         except LLMError as exc:
             if is_transient(exc):
                 with run.lock:
                     run.spent[i] = run.spent.get(i, Usage()) + exc.usage
-                raise
+                stop = _give_up(run, i, exc)
+                if stop is None:
+                    raise
+                used = _usage(run, i, Usage())
+                return Gardened(Outcome(
+                    path=str(p.path), slug=p.slug, status=Status.FAILED,
+                    error=f"{p.path}: {exc.message} ({stop})", warnings=list(p.warnings),
+                    usage=_tokens(used), requests=used.requests,
+                    detail={"reason": str(reason)}))
             if is_fatal(exc):
                 with run.lock:
                     run.fatal = run.fatal or exc.message
@@ -324,16 +374,30 @@ def garden_one(run: Run, i: int) -> Gardened:
                 error=f"{p.path}: {exc.message}",
                 warnings=list(p.warnings), usage=_tokens(used), requests=used.requests,
                 detail={"reason": str(reason)}))
+        with run.lock:
+            run.failing = 0
+        if result.salvaged and result.proposal == Proposal():
+            used = _usage(run, i, result.usage)
+            return Gardened(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: the model gave no usable answer, even after re-asking "
+                      f"({'; '.join(result.dropped[:3])}); not written, the next run asks "
+                      "again", warnings=list(p.warnings), usage=_tokens(used),
+                requests=used.requests, detail={"reason": str(reason), "salvaged": True,
+                                                "dropped": result.dropped}))
         change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
                               vitality_target=options.vitality_target,
-                              rejections=run.rejections)
-        outcome = apply(change, dry_run=options.dry_run)
+                              rejections=run.rejections, entities=run.entities)
+        outcome = apply(change, dry_run=options.dry_run, root=run.root)
         used = _usage(run, i, result.usage)
         outcome.usage = _tokens(used)
         outcome.requests = used.requests
+        new = [{"id": c.id, "label": c.label, "justification": c.justification}
+               for c in result.proposal.communities if c.justification]
         outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
-                          **({"dropped": result.dropped} if result.dropped else {})}
-        if outcome.status is Status.FAILED or options.dry_run:
+                          **({"dropped": result.dropped} if result.dropped else {}),
+                          **({"new_communities": new} if new else {})}
+        if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
             return Gardened(outcome)
         written = change.new_text if outcome.status is Status.CHANGED else None
         return Gardened(outcome, Record(
@@ -348,6 +412,27 @@ def garden_one(run: Run, i: int) -> Gardened:
             path=str(p.path), slug=p.slug, status=Status.FAILED,
             error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
             warnings=list(p.warnings)))
+
+
+def _give_up(run: Run, i: int, exc: LLMError) -> str | None:
+    """Why a pattern whose model call failed transiently gets no Prefect retry, if it gets
+    none: the endpoint looks down, the pattern's time budget or the run's deadline is spent."""
+    options = run.options
+    with run.lock:
+        run.failing += 1
+        if run.fatal is None and run.failing >= options.give_up_after:
+            run.fatal = (f"{run.failing} model calls in a row failed with no success between "
+                         f"them, the last with: {exc.message}; the endpoint looks down, so "
+                         "this run asks nothing more")
+            log.error("%s", run.fatal)
+        spent = time.monotonic() - run.first_try.get(i, run.started)
+    halted = run.halted()
+    if halted is not None:
+        return f"no retry: {halted}"
+    if spent + options.retry_delay_s >= options.pattern_budget_s:
+        return (f"no retry: {spent:.0f} s spent on this pattern, its budget is "
+                f"{options.pattern_budget_s:g} s")
+    return None
 
 
 def _worker_run(key: str, library: str, options: GardenOptions) -> Run:
@@ -433,6 +518,8 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
               options=options, rejections=decisions_mod.Rejections.of(ledger),
+              registry=load_registry(root),
+              entities=resolve_library(lib.patterns, load_aliases(root)),
               profile=profile_for(model))
     return run, report.unreadable(lib.errors) + clashes, lib
 
@@ -503,6 +590,8 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
     """The pass over one library with a ready client; the flow's body."""
     started = time.monotonic()
     options = within_endpoint(options, llm)
+    # Temporary files of a run that was killed mid-write: never patterns, but litter.
+    leftovers = [] if options.dry_run else [str(p) for p in remove_leftovers(root)]
     run, outcomes, lib = open_run(root, options, llm, model)
     if hooks.on_start is not None:
         hooks.on_start(len(run.entries) + len(outcomes))
@@ -511,9 +600,10 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
             hooks.on_outcome(o)
     state = run.state
     gardened = 0
+    saved = time.monotonic()
 
     def collect(result: Gardened) -> None:
-        nonlocal gardened
+        nonlocal gardened, saved
         outcomes.append(result.outcome)
         r = result.record
         if r is not None and result.outcome.slug is not None:
@@ -521,8 +611,9 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
                          prompt_version=r.prompt_version, model=r.model,
                          candidates_fp=r.candidates_fp, garden=r.garden, on=run.today)
             gardened += 1
-            if gardened % SAVE_EVERY == 0:
+            if gardened % SAVE_EVERY == 0 or time.monotonic() - saved >= SAVE_INTERVAL_S:
                 save_state(root, state)
+                saved = time.monotonic()
         if hooks.on_outcome is not None:
             hooks.on_outcome(result.outcome)
 
@@ -546,6 +637,8 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
     }
     if state.problems:
         meta["state_problems"] = list(state.problems)
+    if leftovers:
+        meta["removed_leftovers"] = leftovers
     finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)
     return outcomes
 

@@ -25,6 +25,7 @@ from gardener.library import Entry
 from gardener.model import Outcome
 from gardener.passes import apply, prune_entry
 from gardener.prune import PruneSettings
+from gardener.write import remove_leftovers
 
 BATCH = 250
 """Patterns per task."""
@@ -81,6 +82,8 @@ def prune(library: str, options: PruneOptions | None = None,
     hooks = hooks_for(session)
     started = time.monotonic()
     root = Path(library)
+    if not opts.dry_run:
+        remove_leftovers(root)  # of a run killed mid-write
     lib = library_mod.load(root)
     outcomes = report.unreadable(lib.errors)
     if hooks.on_start is not None:

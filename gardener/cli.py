@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from gardener import __version__, cli_flows, cli_review, report
+from gardener import __version__, cli_flows, cli_graph, cli_review, report
 from gardener import library as library_mod
 from gardener.library import Library
 from gardener.model import Outcome, Status
@@ -106,7 +106,7 @@ def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
     totals = report.totals(outcomes)
     rows = [("patterns", totals["patterns"]), *((s.value, totals[s.value]) for s in Status),
             ("removed", totals["removals"]), ("renamed", totals["renames"]),
-            ("conflicts", totals["conflicts"])]
+            ("human conflicts", totals["conflicts"])]
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -117,9 +117,9 @@ def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
 
 def print_failures(outcomes: Iterable[Outcome]) -> None:
     for o in outcomes:
-        if o.status is Status.FAILED:
-            err.print(f"[red]failed:[/] {escape(o.error or '')}", highlight=False,
-                      soft_wrap=True)
+        if o.status in (Status.FAILED, Status.CONFLICT):
+            label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
+            err.print(f"{label} {escape(o.error or '')}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -174,10 +174,13 @@ def prune_cmd(
     """Prune stale, weak, dangling and duplicated garden items (no LLM)."""
     from gardener.passes import apply, prune_entry
     from gardener.prune import PruneSettings
+    from gardener.write import remove_leftovers
 
     day = _today(today)
     settings = PruneSettings(min_confidence=min_confidence, max_links=max_links,
                              max_entities=max_entities, max_communities=max_communities)
+    if not dry_run:
+        remove_leftovers(library)  # of a run killed mid-write
     lib = load_library(library)
     slugs = lib.slugs
     outcomes: list[Outcome] = report.unreadable(lib.errors)
@@ -185,7 +188,7 @@ def prune_cmd(
         for entry in lib.entries:
             change = prune_entry(entry, slugs=slugs, today=day, settings=settings,
                                  diff=dry_run)
-            outcome = apply(change, dry_run=dry_run)
+            outcome = apply(change, dry_run=dry_run, root=library)
             if dry_run and outcome.diff:
                 sys.stdout.write(outcome.diff)
             outcomes.append(outcome)
@@ -328,6 +331,8 @@ app.command("serve")(cli_flows.serve)
 app.command("review")(cli_review.review)
 app.command("reject")(cli_review.reject)
 app.command("promote")(cli_review.promote)
+app.command("health")(cli_graph.health)
+app.add_typer(cli_graph.communities_app, name="communities")
 
 
 if __name__ == "__main__":  # pragma: no cover

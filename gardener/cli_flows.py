@@ -188,6 +188,12 @@ def run(
     retries: Annotated[int, typer.Option(
         "--retries", min=0, help="Retries of a pattern whose model call failed transiently "
         "(rate limit, server error, timeout) after the client's own retries.")] = 2,
+    give_up_after: Annotated[int, typer.Option(
+        "--give-up-after", min=1, help="Stop asking the model once this many calls in a row "
+        "failed (after retries) with no success between them: the endpoint is down.")] = 5,
+    deadline: Annotated[float | None, typer.Option(
+        "--deadline", min=1, help="Seconds after which no model call starts; the patterns "
+        "left fail and the next run gardens them (default: none).", show_default=False)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.
@@ -207,8 +213,10 @@ def run(
         mode=mode, fixtures=str(fixtures) if fixtures else None,
         fixture_mode=fixture_mode, today=_today(today),
         vitality_target=_vitality(vitality_target),
-        retries=retries, report=str(report_path) if report_path else None)
+        retries=retries, give_up_after=give_up_after, deadline_s=deadline,
+        report=str(report_path) if report_path else None)
     try:
+        runtime.temporary_server()  # now, so that it ends with this process however it ends
         with model_client(options, announce=announce) as llm:
             if not verbose:
                 err.print(f"gardening {library} with model '{llm.settings.model}' "
@@ -251,9 +259,9 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
     title = "gardener run" + (" (dry run)" if options.dry_run else "")
     err.print(summary_table(outcomes, title))
     for o in sorted(outcomes, key=lambda o: o.path):
-        if o.status is Status.FAILED:
-            err.print(f"[red]failed:[/] {escape(o.error or '')}", highlight=False,
-                      soft_wrap=True)
+        if o.status in (Status.FAILED, Status.CONFLICT):
+            label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
+            err.print(f"{label} {escape(o.error or '')}", highlight=False, soft_wrap=True)
     if report_path is not None:
         err.print(f"report written to {report_path}", highlight=False, markup=False,
                   soft_wrap=True)

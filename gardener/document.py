@@ -23,6 +23,13 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
 BOM = "\ufeff"
 MAX_EXPANDED_NODES = 100_000
 """More nodes than this once aliases are expanded is an alias bomb, not a pattern."""
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""A pattern is a few KB (the largest real one seen is 330 KB); a bigger file is refused,
+never read whole, rather than parsed, indexed and sent to a model."""
+PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in (
+    "str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge", "value"))
+"""The tags plain YAML values resolve to; any other (``!!python/object``, ``!!binary``,
+``!!set``, ``!custom``) is refused: a pattern file has no use for it."""
 
 _OPEN = re.compile(r"---[ \t]*(\r\n|\n|\r)")
 _CLOSE = re.compile(r"^(---|\.\.\.)[ \t]*(\r\n|\n|\r|$)", re.MULTILINE)
@@ -79,7 +86,12 @@ class Document:
 
 
 def decode(raw: bytes, path: Path | str) -> str:
-    """UTF-8 or a clear refusal naming the line of the first bad byte."""
+    """UTF-8 or a clear refusal naming the line of the first bad byte (or NUL: a binary)."""
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise ReadError(path, f"a binary file, not Markdown text: NUL byte at offset {nul}",
+                        line)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -157,6 +169,28 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
     return size
 
 
+def _foreign_tag(root: yaml.Node) -> yaml.Node | None:
+    """The first node carrying a tag outside ``PLAIN_TAGS``; each node visited once."""
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.tag not in PLAIN_TAGS:
+            return node
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in reversed(node.value) for n in reversed(pair))
+    return None
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
+
+
 def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 0,
                        ) -> tuple[dict[str, Any], yaml.MappingNode | None]:
     """Parse front-matter text into a mapping and its node tree, or raise ReadError."""
@@ -179,6 +213,12 @@ def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 
                 f"front matter expands to more than {MAX_EXPANDED_NODES:,} YAML nodes through "
                 "aliases (an alias bomb?); refusing to load it",
                 line_offset + node.start_mark.line + 1)
+        foreign = _foreign_tag(node)
+        if foreign is not None:
+            raise ReadError(
+                path, f"front matter uses the YAML tag '{_short_tag(foreign.tag)}'; a pattern "
+                "holds plain values (text, numbers, dates, lists, mappings), so it is refused",
+                line_offset + foreign.start_mark.line + 1, foreign.start_mark.column + 1)
         if not isinstance(node, yaml.MappingNode):
             kind = {"SequenceNode": "a list", "ScalarNode": "a single value"}.get(
                 type(node).__name__, type(node).__name__)
@@ -223,10 +263,22 @@ def read_text(text: str, path: Path | str = "<text>") -> Document | None:
     return Document(Path(path), text, start, end, data, root)
 
 
-def read(path: Path) -> Document | None:
-    """Read a file from disk; None when it has no front matter (not a pattern)."""
+def read(path: Path, max_bytes: int = MAX_FILE_BYTES) -> Document | None:
+    """Read a file from disk; None when it has no front matter (not a pattern).
+
+    A file over ``max_bytes`` is refused: no more than ``max_bytes + 1`` bytes of it are ever
+    read, so memory and time stay bounded whatever its size.
+    """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
     except OSError as exc:
         raise ReadError(path, f"cannot read file: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise ReadError(path, f"the file is larger than {_size(max_bytes)}, too large for a "
+                        "pattern (GARDENER_MAX_FILE_BYTES raises the limit); refusing to read it")
     return read_text(decode(raw, path), path)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"

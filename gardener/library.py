@@ -7,16 +7,18 @@ never an exception that stops the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gardener import document, pattern
-from gardener.document import Document, ReadError
+from gardener.document import MAX_FILE_BYTES, Document, ReadError
 from gardener.garden import read_garden
 from gardener.model import HumanLink, Pattern
 
 SKIP_DIRS = frozenset({".git", ".gardener", ".venv", "node_modules", "__pycache__"})
+MAX_FILE_BYTES_VARIABLE = "GARDENER_MAX_FILE_BYTES"
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,43 @@ def discover(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def read_entry(path: Path) -> Entry | None:
-    """One file to an Entry; None when it has no front matter; ReadError when unreadable."""
-    doc = document.read(path)
+def max_file_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The size limit of one pattern file: GARDENER_MAX_FILE_BYTES, else the default."""
+    env = os.environ if environ is None else environ
+    value = env.get(MAX_FILE_BYTES_VARIABLE, "").strip()
+    if not value:
+        return MAX_FILE_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValueError(f"{MAX_FILE_BYTES_VARIABLE}={value!r} is not a whole number of "
+                         "bytes") from None
+    if limit < 1:
+        raise ValueError(f"{MAX_FILE_BYTES_VARIABLE} must be positive, got {limit}")
+    return limit
+
+
+def escape_of(root: Path, path: Path) -> Path | None:
+    """Where ``path`` really leads when that is outside ``root`` (a symlink out), else None.
+
+    The gardener reads and rewrites what it finds; a link out of the library would let a
+    pass edit a file nobody asked it to touch.
+    """
+    base = (root if root.is_dir() else root.parent).resolve()
+    real = path.resolve()
+    return None if real.is_relative_to(base) else real
+
+
+def read_entry(path: Path, *, root: Path | None = None,
+               max_bytes: int = MAX_FILE_BYTES) -> Entry | None:
+    """One file to an Entry; None when it has no front matter; ReadError when unreadable
+    or, given the library ``root``, when it leads out of it."""
+    if root is not None:
+        real = escape_of(root, path)
+        if real is not None:
+            raise ReadError(path, f"a symlink to {real}, outside the library {root}; refusing "
+                            "to read or write it")
+    doc = document.read(path, max_bytes)
     if doc is None:
         return None
     garden, warnings = read_garden(doc)
@@ -109,20 +145,27 @@ def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
     return out, problems
 
 
-def iter_read(paths: list[Path]) -> Iterator[tuple[Path, Entry | ReadError | None]]:
+def iter_read(paths: list[Path], root: Path | None = None, max_bytes: int = MAX_FILE_BYTES,
+              ) -> Iterator[tuple[Path, Entry | ReadError | None]]:
     for path in paths:
         try:
-            yield path, read_entry(path)
+            yield path, read_entry(path, root=root, max_bytes=max_bytes)
         except ReadError as exc:
             yield path, exc
 
 
-def load(root: Path, on_file: Callable[[Path], None] | None = None) -> Library:
-    """Read every pattern under ``root``; unreadable files are collected, not raised."""
+def load(root: Path, on_file: Callable[[Path], None] | None = None,
+         max_bytes: int | None = None) -> Library:
+    """Read every pattern under ``root``; unreadable files are collected, not raised.
+
+    Files over ``max_bytes`` (default: ``max_file_bytes()``) and symlinks leading out of
+    ``root`` are among the unreadable ones, each with a message naming it.
+    """
     paths = discover(root)
     lib = Library(root=root)
     entries: list[Entry] = []
-    for path, result in iter_read(paths):
+    limit = max_file_bytes() if max_bytes is None else max_bytes
+    for path, result in iter_read(paths, root, limit):
         if isinstance(result, ReadError):
             lib.errors.append(result)
         elif result is None:

@@ -167,16 +167,19 @@ class StructuredOutputError(Exception):
 
 _KEYLIKE = re.compile(r"(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{16,}")
 _BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}")
+_GITHUB_TOKEN = re.compile(r"\b(gh[pousr]_|github_pat_)[A-Za-z0-9_]{20,}")
 _SCHEMA_REFUSAL = re.compile(r"json_schema|response_format|json_object", re.IGNORECASE)
 """How servers that cannot do json_schema response formats say so."""
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with the given secrets, bearer tokens and OpenAI-looking keys masked."""
+    """`text` with the given secrets, bearer tokens, OpenAI-looking keys and GitHub tokens
+    masked."""
     for secret in secrets:
         if secret and len(secret) >= 8:  # shorter "keys" are placeholders, and common words
             text = text.replace(secret, "***")
     text = _BEARER.sub("Bearer ***", text)
+    text = _GITHUB_TOKEN.sub(lambda m: f"{m.group(1)}***", text)
     return _KEYLIKE.sub("sk-***", text)
 
 

@@ -204,6 +204,8 @@ class Status(StrEnum):
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
     FAILED = "failed"
+    CONFLICT = "conflict"
+    """The file changed on disk while the pass worked on it; left as the person made it."""
 
 
 class Outcome(BaseModel):

@@ -15,13 +15,14 @@ from pathlib import Path
 from gardener.decisions import Rejections, without_rejected
 from gardener.diff import unified_diff
 from gardener.document import read_text
-from gardener.library import Entry
+from gardener.entities import Resolution, canonical_entities
+from gardener.library import Entry, escape_of
 from gardener.merge import VitalityTarget, merge
 from gardener.model import Garden, Outcome, Status
 from gardener.prune import PruneResult, PruneSettings, prune
 from gardener.splice import splice, splice_scalar
 from gardener.verify import verify, verify_scalar
-from gardener.write import WriteError, write_atomic
+from gardener.write import ConflictError, WriteError, write_atomic
 
 ASSESSMENT_KEYS = ("ontology", "commons_assessment", "vitality_reasoning")
 
@@ -95,17 +96,21 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
 def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], today: dt.date,
                  settings: PruneSettings | None = None,
                  vitality_target: VitalityTarget = "garden",
-                 rejections: Rejections | None = None) -> Change:
+                 rejections: Rejections | None = None,
+                 entities: Resolution | None = None) -> Change:
     """The gardening step for one pattern once its proposal is in: merge, prune, render.
 
     Links people rejected (``rejections``) never get in: proposed ones are dropped before
     the merge (listed in the outcome's ``detail["rejected"]``), existing ones after it (as
-    removals with reason ``rejected``).
+    removals with reason ``rejected``). With the library's entity ``entities`` resolution,
+    proposed entities take the library's id for their concept first (one id per concept).
     """
     p = entry.pattern
     rejections = rejections or Rejections()
     try:
         proposed, refused = without_rejected(p.slug, proposed, rejections)
+        if entities is not None:
+            proposed = canonical_entities(proposed, entities)
         merged = merge(p.garden, proposed, vitality_target=vitality_target)
         merged, rejected = without_rejected(p.slug, merged, rejections)
         result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,
@@ -138,12 +143,24 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
     return Change(outcome, entry.doc.text, new_text)
 
 
-def apply(change: Change, *, dry_run: bool) -> Outcome:
-    """Write a changed file (unless dry-run); a failed write becomes a failed outcome."""
+def apply(change: Change, *, dry_run: bool, root: Path | None = None) -> Outcome:
+    """Write a changed file (unless dry-run); a failed write becomes a failed outcome.
+
+    The file is written only if it still holds the text the pass read (otherwise the
+    outcome is a CONFLICT and the person's edit stays) and, given the library ``root``,
+    only if it lies inside it.
+    """
     if change.new_text is None or dry_run:
         return change.outcome
+    path = Path(change.outcome.path)
+    if root is not None and (outside := escape_of(root, path)) is not None:
+        return change.outcome.model_copy(update={
+            "status": Status.FAILED,
+            "error": f"{path}: leads to {outside}, outside the library {root}; not written"})
     try:
-        write_atomic(Path(change.outcome.path), change.new_text)
+        write_atomic(path, change.new_text, expected=change.old_text)
+    except ConflictError as exc:
+        return change.outcome.model_copy(update={"status": Status.CONFLICT, "error": str(exc)})
     except WriteError as exc:
         return change.outcome.model_copy(update={"status": Status.FAILED, "error": str(exc)})
     except OSError as exc:

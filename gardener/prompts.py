@@ -28,6 +28,7 @@ from gardener.proposal import (
     Caps,
     vitality_band,
 )
+from gardener.registry_schema import MAX_NEW_COMMUNITIES
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 PROPOSE = "propose"
@@ -148,6 +149,14 @@ def _render(source: str, origin: str, values: dict[str, Any]) -> str:
         raise PromptError(f"{origin}: template uses an unknown value: {err.message}") from err
 
 
+def render_pair(prompts: PromptSet, values: dict[str, Any]) -> list[dict[str, str]]:
+    """The system and user messages of any prompt set, rendered with ``values``."""
+    return [
+        {"role": "system", "content": _render(prompts.system, str(prompts.system_path), values)},
+        {"role": "user", "content": _render(prompts.user, str(prompts.user_path), values)},
+    ]
+
+
 # --- bounded text -------------------------------------------------------------------------
 
 
@@ -249,6 +258,26 @@ def _score(value: float | None) -> str | None:
     return None if value is None else f"{value:g}"
 
 
+class RegistryEntry(Protocol):
+    """What the prompt shows of one registry community (``communities.RegistryCommunity``)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Listed:
+    id: str
+    label: str
+    description: str
+
+
 def render_messages(
     pattern: Pattern,
     candidates: Sequence[Candidate],
@@ -256,9 +285,11 @@ def render_messages(
     prompts: PromptSet | None = None,
     limits: PromptLimits = DEFAULT_LIMITS,
     caps: Caps = DEFAULT_CAPS,
+    registry: Sequence[RegistryEntry] = (),
 ) -> list[dict[str, str]]:
     """The system and user messages asking for ``pattern``'s garden proposal; the caps the
-    schema enforces are stated, so the model is not surprised by them."""
+    schema enforces are stated, so the model is not surprised by them; with a community
+    ``registry``, the communities to choose from."""
     prompts = prompts or default_prompts()
     sections, omitted_sections = _body_sections(pattern, limits)
     relationships, omitted_relationships = _relationships(pattern, limits)
@@ -271,7 +302,10 @@ def render_messages(
     keywords = [_line(k, limits.keyword) for k in pattern.keywords[: limits.keywords]]
     summary = _line(pattern.summary, limits.summary) or "(none)"
     vitality_text = _block(vitality.text, limits.vitality_section) if vitality else ""
+    listed = [_Listed(" ".join(c.id.split()), _line(c.label, limits.candidate_title),
+                      _line(c.description, limits.candidate_summary)) for c in registry]
     quoted = [
+        *(t for c in listed for t in (c.id, c.label, c.description)),
         slug, title, domain, summary, vitality_text, *keywords, *relationships,
         *(t for s in sections for t in (s.heading, s.text)),
         *(t for c in shown for t in (c.slug, c.title, c.summary)),
@@ -288,12 +322,14 @@ def render_messages(
         "relationships": relationships,
         "omitted_relationships": omitted_relationships,
         "candidates": shown,
+        "registry": listed,
         "fence": fence_for(quoted),
         "score": _score(pattern.vitality),
         "band": band,
         "entity_types": ENTITY_TYPES,
         "max_entities": caps.entities,
         "max_communities": caps.communities,
+        "max_new_communities": MAX_NEW_COMMUNITIES,
         "max_links": caps.links,
         "max_label": MAX_LABEL,
         "max_reason": caps.reason,

@@ -290,6 +290,10 @@ class ProposedCommunity(BaseModel):
     id: KebabId
     label: Label
     confidence: Fraction
+    source: Literal["taxonomy", "inferred"] = "inferred"
+    """``taxonomy`` when drawn from the library's community registry."""
+    justification: str | None = None
+    """Why a community outside the registry is needed (registry libraries only)."""
 
 
 class ProposedLink(BaseModel):
@@ -430,6 +434,14 @@ class ResponseModel(OpenAISchema):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @classmethod
+    def salvage_communities(cls, data: Mapping[str, Any], context: Mapping[str, Any],
+                            dropped: list[str]) -> tuple[ProposedCommunity, ...]:
+        """The valid communities of a failed answer (registry models override this)."""
+        kept = _salvage_items(data, "communities", CommunityDraft, cls.caps.communities,
+                              lambda c: c.id, context, dropped)
+        return tuple(c.value() for c in kept)
 
     def to_proposal(self) -> Proposal:
         return Proposal(
@@ -594,13 +606,15 @@ def _salvage_items(
 def salvage(
     raw_json: str | None, slug: str, candidates: Sequence[str], vitality: float | None = None,
     caps: Caps = DEFAULT_CAPS,
+    *, model: type[ResponseModel] | None = None,
 ) -> tuple[Proposal, list[str]]:
     """Keep every item of a failed answer that is valid on its own; say why each other went.
 
     Used after instructor's re-asks are exhausted. The items are judged in the response
-    model's shape (percent integers) against the same grounding and caps as a normal answer.
+    model's shape (percent integers) against the same grounding and caps as a normal answer;
+    ``model`` is the one the model was asked to fill, when it was not the default.
     """
-    model = build_response_model(slug, candidates, vitality, caps)
+    model = model or build_response_model(slug, candidates, vitality, caps)
     context = grounding_context(slug, candidates, vitality)
     dropped: list[str] = []
     if raw_json is None or not raw_json.strip():
@@ -617,8 +631,7 @@ def salvage(
 
     entities = _salvage_items(data, "entities", EntityDraft, caps.entities,
                               lambda e: e.id, context, dropped)
-    communities = _salvage_items(data, "communities", CommunityDraft, caps.communities,
-                                 lambda c: c.id, context, dropped)
+    communities = model.salvage_communities(data, context, dropped)
     links = _salvage_items(data, "inferred_links", model.link_model,
                            caps.links if model.grounding.candidates else 0,
                            lambda lk: lk.target, context, dropped)
@@ -631,7 +644,7 @@ def salvage(
             reasoning = None
     proposal = Proposal(
         entities=tuple(e.value() for e in entities),
-        communities=tuple(c.value() for c in communities),
+        communities=communities,
         inferred_links=tuple(lk.value() for lk in links),
         vitality_band=band,
         vitality_reasoning=reasoning,
@@ -664,7 +677,8 @@ def _logged(slug: str, proposal: Proposal, dropped: list[str]) -> tuple[Proposal
 
 
 def to_garden(proposal: Proposal, today: dt.date | None = None) -> Garden:
-    """The proposal as garden items (communities marked ``inferred``), dated ``today``."""
+    """The proposal as garden items, dated ``today``; communities carry their source
+    (``taxonomy`` from the registry, else ``inferred``)."""
     return Garden(
         last_pruned=today,
         entities=tuple(
@@ -672,7 +686,7 @@ def to_garden(proposal: Proposal, today: dt.date | None = None) -> Garden:
             for e in proposal.entities
         ),
         communities=tuple(
-            Community(id=c.id, label=c.label, source="inferred",
+            Community(id=c.id, label=c.label, source=c.source,
                       confidence=round(c.confidence, 2))
             for c in proposal.communities
         ),

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from gardener.communities import Registry
 from gardener.llm import StructuredOutputError, Usage
 from gardener.model import Garden, Pattern
 from gardener.prompts import (
@@ -35,6 +36,7 @@ from gardener.proposal import (
     salvage,
     to_garden,
 )
+from gardener.registry_schema import build_registry_response_model
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +73,23 @@ def propose(
     prompts: PromptSet | None = None,
     limits: PromptLimits = DEFAULT_LIMITS,
     caps: Caps = DEFAULT_CAPS,
+    registry: Registry | None = None,
 ) -> ProposalResult:
-    """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``.
+    """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``
+    and, when the library has a community ``registry``, communities from it.
 
     ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.profiles``).
     """
     prompts = prompts or default_prompts()
     slugs = [c.slug for c in candidates]
     response_model = build_response_model(pattern.slug, slugs, pattern.vitality, caps)
+    if registry is not None and registry.communities:
+        response_model = build_registry_response_model(
+            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
+            caps)
     messages: list[dict[str, Any]] = list(
-        render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps))
+        render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
+                        registry=registry.communities if registry is not None else ()))
     context = grounding_context(pattern.slug, slugs, pattern.vitality)
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:
@@ -88,7 +97,8 @@ def propose(
                                        context=context, tag=tag)
     except StructuredOutputError as err:
         log.warning("%s: no valid answer after re-asks (%s); salvaging item by item", tag, err)
-        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps)
+        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps,
+                                    model=response_model)
         return ProposalResult(proposal, err.usage, dropped, prompts.version, salvaged=True,
                               garden=to_garden(proposal, today))
     proposal = answer.to_proposal()

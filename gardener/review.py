@@ -355,9 +355,9 @@ def body(info: PassInfo, changes: Sequence[PatternChange],
     if dropped:
         head += ["**Proposed again and dropped** (rejected earlier): "
                  + ", ".join(code(x) for x in dropped), ""]
-    failed = [o for o in outcomes if o.status is Status.FAILED]
+    failed = [o for o in outcomes if o.status in (Status.FAILED, Status.CONFLICT)]
     if failed:
-        head += ["**Failed patterns** (left as they were):", ""]
+        head += ["**Failed or conflicting patterns** (left as they were):", ""]
         head += [f"- {cell(o.error or o.path, 400)}" for o in failed]
         head.append("")
     head += [*_how(info), ""]

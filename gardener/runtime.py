@@ -42,6 +42,8 @@ from typing import Any
 import httpx
 import yaml
 
+from gardener.reaper import end_with_this_process
+
 LOG_CONFIG_FILE = "gardener-logging.yml"
 LOG_FILE = "logs/prefect.log"
 SERVER_LOG_FILE = "logs/server.log"
@@ -310,6 +312,7 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
+    end_with_this_process(process.pid)
     try:
         _wait_for(address, process, log_path, timeout_s)
         _default(os.environ, "PREFECT_API_URL", f"{address}/api")
@@ -326,6 +329,20 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def temporary_server() -> None:
+    """Start Prefect's temporary API server now (the first flow call would) and have it end
+    with this process, even a killed one (``gardener.reaper``). Nothing when the user points
+    ``PREFECT_API_URL`` at a server of their own."""
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # one per process: the instance flow calls will use
+    server.start()
+    if server.server_process is not None:
+        end_with_this_process(server.server_process.pid)
 
 
 def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,

@@ -39,6 +39,30 @@ def _env(environ: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+RETRY_BOUNDS = {"GARDENER_TIMEOUT_S": ("timeout_s", float),
+                "GARDENER_MAX_ATTEMPTS": ("max_attempts", int),
+                "GARDENER_MAX_WAIT_S": ("max_wait_s", float)}
+"""Environment variables that bound one request: its timeout, attempts and total time."""
+
+
+def retry_bounds(environ: Mapping[str, str]) -> dict[str, float | int]:
+    """The LLMSettings fields the environment sets through ``RETRY_BOUNDS``."""
+    bounds: dict[str, float | int] = {}
+    for name, (field_name, kind) in RETRY_BOUNDS.items():
+        value = _env(environ, name)
+        if value is None:
+            continue
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a {'whole ' if kind is int else ''}"
+                             "number") from None
+        if number <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+        bounds[field_name] = number
+    return bounds
+
+
 @dataclass(frozen=True)
 class LLMSettings:
     """Everything the LLM client needs; the API key never shows in repr or logs."""
@@ -81,7 +105,8 @@ class LLMSettings:
                  base_url: str | None = None, *,
                  environ: Mapping[str, str] | None = None) -> LLMSettings:
         """Settings from arguments, falling back to OPENAI_BASE_URL, OPENAI_API_KEY,
-        GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode)."""
+        GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode).
+        GARDENER_TIMEOUT_S, GARDENER_MAX_ATTEMPTS and GARDENER_MAX_WAIT_S bound retries."""
         env = os.environ if environ is None else environ
         url = base_url or _env(env, "OPENAI_BASE_URL")
         key = _env(env, "OPENAI_API_KEY")
@@ -92,4 +117,5 @@ class LLMSettings:
             api_key=key,
             model=model or _env(env, "GARDENER_MODEL") or (LOCAL_MODEL if local else DEFAULT_MODEL),
             mode=mode or _env(env, "GARDENER_MODE") or (LOCAL_MODE if local else default_mode(url)),
+            **retry_bounds(env),  # type: ignore[arg-type]
         )

@@ -2,16 +2,26 @@
 
 The text is encoded exactly (no newline translation, so CRLF files stay CRLF), written to a
 temporary file beside the target, flushed to disk and renamed over it; the file keeps its
-mode, and a failure leaves no temporary file behind.
+mode, and a failure leaves no temporary file behind. A process killed between the two steps
+(SIGKILL, power loss) can leave a temporary file; `remove_leftovers` clears them at the start
+of the next pass. Given the text the file was read with, the write is refused when a person
+changed the file in the meantime (`ConflictError`), so their edit is never overwritten.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+_LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+"""``.NAME.XXXXXXXX.tmp``: what ``tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")`` makes,
+here and in ``gardener.state``."""
+_NOT_SEARCHED = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 
 
 class WriteError(OSError):
@@ -23,6 +33,41 @@ class WriteError(OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class ConflictError(WriteError):
+    """The file changed on disk after it was read: someone edited it while the pass ran."""
+
+    def __init__(self, path: Path) -> None:
+        OSError.__init__(self, f"{path}: changed on disk since the pass read it; not written, "
+                         "so the edit stays (the next pass gardens the new text)")
+        self.path = path
+
+
+def temp_name(target: Path) -> tuple[str, str]:
+    """Prefix and suffix of a temporary file for ``target`` (see ``remove_leftovers``)."""
+    return f".{target.name}.", TEMP_SUFFIX
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temporary files an interrupted write left under ``root`` (hidden tool folders too)."""
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _NOT_SEARCHED)
+        found.extend(Path(folder) / name for name in sorted(files) if _LEFTOVER.match(name))
+    return found
+
+
+def remove_leftovers(root: Path) -> list[Path]:
+    """Delete what `leftovers` finds; the paths removed. Never touches another file name."""
+    removed: list[Path] = []
+    for path in leftovers(root):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _mode_for(path: Path) -> int:
@@ -47,8 +92,21 @@ def _sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8, bytes exactly as given), atomically."""
+def _unchanged(target: Path, expected: bytes) -> bool:
+    try:
+        return target.read_bytes() == expected
+    except FileNotFoundError:
+        return False
+
+
+def write_atomic(path: Path, text: str, *, expected: str | None = None) -> None:
+    """Replace ``path`` with ``text`` (UTF-8, bytes exactly as given), atomically.
+
+    With ``expected`` (the text the file was read with), raise `ConflictError` instead when
+    the file no longer holds exactly that. The check runs after the new text is on disk,
+    just before the rename, so the window in which an edit can still be lost is as short
+    as a rename.
+    """
     target = path.resolve() if path.is_symlink() else path
     data = text.encode("utf-8")
     mode = _mode_for(target)
@@ -57,8 +115,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise WriteError(path, "the file is read-only (mode "
                          f"{mode:o}); make it writable to let the gardener update it")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
+        prefix, suffix = temp_name(target)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from None
     tmp = Path(tmp_name)
@@ -68,11 +126,13 @@ def write_atomic(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+        if expected is not None and not _unchanged(target, expected.encode("utf-8")):
+            raise ConflictError(path)
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
             raise WriteError(path, exc.strerror or str(exc)) from None
         raise
     _sync_dir(target.parent)

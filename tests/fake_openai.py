@@ -17,6 +17,14 @@ From a shell (benchmarks)::
     python tests/fake_openai.py --port 0 --latency 0.2 [--responder module:function]
 
 prints its base URL (``http://127.0.0.1:PORT/v1``) on the first line and serves until killed.
+
+Random faults (`Faults`): with a rate, each chat request the script does not cover
+misbehaves in one of `FAULT_KINDS`, drawn from a seeded generator so a run can be repeated;
+`Faults.counts` (and ``GET /_fake/faults``) says how often each happened::
+
+    with FakeOpenAI(responder=grounded_responder, faults=Faults(rate=0.2, seed=1)) as fake:
+        ...
+        fake.fault_counts()  # {"ok": 81, "429": 3, "drop": 2, ...}
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ import argparse
 import importlib
 import itertools
 import json
+import random
 import re
 import signal
 import socket
+import sys
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -169,6 +179,92 @@ def minimal_responder(body: dict[str, Any]) -> Arguments:
     return value if isinstance(value, dict) else {}
 
 
+def link_targets(body: dict[str, Any]) -> list[str]:
+    """The link targets the request's schema allows (its ``target`` enum): the candidates."""
+    schema = request_schema(body) or {}
+    link = schema.get("$defs", {}).get("LinkDraft", {})
+    return list(link.get("properties", {}).get("target", {}).get("enum", []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Random faults
+
+
+FAULT_KINDS = ("429", "429-no-retry-after", "500", "503", "slow", "drop", "truncated",
+               "invalid", "invented")
+"""What a faulty request can get: a rate limit with and without Retry-After, a server error,
+an answer slower than the client's timeout, a dropped connection, JSON cut in half, JSON that
+does not fit the schema, and links to targets that were never offered."""
+
+
+@dataclass
+class Faults:
+    """Seeded random faults; each chat request misbehaves with probability ``rate``.
+
+    The kind is drawn uniformly from ``kinds``; ``counts`` holds how many requests got each
+    (and ``ok`` for the rest), which is what a reliability table reports.
+    """
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    slow_s: float = 5.0
+    """How long a slow answer takes: set it beyond the client's timeout."""
+    retry_after: str = "0.05"
+    counts: Counter[str] = field(default_factory=Counter)
+    _rng: random.Random = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; known: {', '.join(FAULT_KINDS)}")
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"fault rate must be within 0..1, got {self.rate}")
+        self._rng = random.Random(self.seed)
+
+    def draw(self) -> str | None:
+        """The fault for the next request, or None (counted as ``ok``)."""
+        with self._lock:
+            faulty = bool(self.kinds) and self._rng.random() < self.rate
+            kind = self._rng.choice(self.kinds) if faulty else None
+            self.counts[kind or "ok"] += 1
+            return kind
+
+    def behaviour(self, kind: str, body: dict[str, Any], responder: Responder) -> Behaviour:
+        if kind == "429":
+            return rate_limited(self.retry_after)
+        if kind == "429-no-retry-after":
+            return rate_limited(None)
+        if kind in ("500", "503"):
+            return server_error(int(kind))
+        if kind == "slow":
+            return stall(self.slow_s)
+        if kind == "drop":
+            return drop()
+        if kind == "invalid":
+            return answer({"entities": "several", "inferred_links": {"target": 7},
+                           "vitality_band": 3})
+        arguments = responder(body)
+        if kind == "truncated":
+            return truncated(arguments)
+        return answer(invented_links(arguments))
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+def invented_links(arguments: Arguments) -> Arguments:
+    """``arguments`` with every link pointed at a pattern nobody offered (one link at least)."""
+    links = arguments.get("inferred_links")
+    links = links if isinstance(links, list) and links else [
+        {"type": "enables", "confidence_pct": 80, "reason": "An invented connection"}]
+    invented = [{**link, "target": f"invented-pattern-{n}"} if isinstance(link, dict) else link
+                for n, link in enumerate(links)]
+    return {**arguments, "inferred_links": invented}
+
+
 # ---------------------------------------------------------------------------------------------
 # The server
 
@@ -189,6 +285,7 @@ class _State:
     models: frozenset[str] | None
     api_key: str | None
     echo_auth: bool
+    faults: Faults | None = None
     queue: deque[Behaviour] = field(default_factory=deque)
     requests: list[ReceivedRequest] = field(default_factory=list)
     usage_sent: list[dict[str, int]] = field(default_factory=list)
@@ -201,6 +298,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     state: _State
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (it timed out on a slow answer) is expected here."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -236,6 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, code: int, message: str, headers: Sequence[tuple[str, str]] = (),
                err_type: str = "invalid_request_error", code_name: str | None = None) -> None:
+        if self.server.state.echo_auth:  # a careless server quoting the credentials back
+            message += f" (request Authorization: {self.headers.get('Authorization', '')})"
         payload = {"error": {"message": message, "type": err_type, "param": None,
                              "code": code_name}}
         self._send_json(code, payload, headers)
@@ -263,6 +368,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._record(None)
         state = self.server.state
+        if self.path.rstrip("/") == "/_fake/faults":
+            self._send_json(200, state.faults.snapshot() if state.faults else {})
+            return
         if self.path.rstrip("/") != "/v1/models":
             self._error(404, f"Unknown path {self.path}")
             return
@@ -291,6 +399,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with state.lock:
             behaviour = state.queue.popleft() if state.queue else None
+        if behaviour is None and state.faults is not None:
+            kind = state.faults.draw()
+            if kind is not None:
+                behaviour = state.faults.behaviour(kind, body, state.responder)
         if state.latency:
             state.stopping.wait(state.latency)
         if behaviour is None or behaviour.kind == "stall":
@@ -348,10 +460,10 @@ class FakeOpenAI:
 
     def __init__(self, *, port: int = 0, latency: float = 0.0, responder: Responder | None = None,
                  models: Sequence[str] | None = None, api_key: str | None = None,
-                 echo_auth: bool = False) -> None:
+                 echo_auth: bool = False, faults: Faults | None = None) -> None:
         self._state = _State(latency=latency, responder=responder or minimal_responder,
                              models=frozenset(models) if models is not None else None,
-                             api_key=api_key, echo_auth=echo_auth)
+                             api_key=api_key, echo_auth=echo_auth, faults=faults)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.state = self._state
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -380,6 +492,10 @@ class FakeOpenAI:
     def usage_sent(self) -> list[dict[str, int]]:
         with self._state.lock:
             return list(self._state.usage_sent)
+
+    def fault_counts(self) -> dict[str, int]:
+        """How many chat requests got each random fault (and ``ok``); empty without faults."""
+        return self._state.faults.snapshot() if self._state.faults else {}
 
     def script(self, *behaviours: Behaviour) -> None:
         """Queue behaviours for the next requests; once spent, the responder answers."""
@@ -430,10 +546,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "returning the arguments object (default: smallest schema-valid object)")
     parser.add_argument("--model", action="append", dest="models",
                         help="accepted model name (repeatable; default: any)")
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of chat requests that misbehave (0..1)")
+    parser.add_argument("--fault-seed", type=int, default=0)
+    parser.add_argument("--fault-kinds", default=",".join(FAULT_KINDS),
+                        help="comma-separated kinds to draw from")
+    parser.add_argument("--slow-s", type=float, default=5.0, help="how long a slow answer takes")
+    parser.add_argument("--api-key", help="the only key accepted (default: any)")
+    parser.add_argument("--echo-auth", action="store_true",
+                        help="quote the Authorization header back in answers and errors")
     options = parser.parse_args(argv)
     responder = _load_responder(options.responder) if options.responder else None
+    faults = (Faults(rate=options.fault_rate, seed=options.fault_seed,
+                     kinds=tuple(k for k in options.fault_kinds.split(",") if k),
+                     slow_s=options.slow_s) if options.fault_rate else None)
     fake = FakeOpenAI(port=options.port, latency=options.latency, responder=responder,
-                      models=options.models)
+                      models=options.models, api_key=options.api_key,
+                      echo_auth=options.echo_auth, faults=faults)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -99,5 +99,5 @@ def test_the_prune_summary_keeps_every_name_on_a_narrow_terminal(
     assert result.exit_code == 0, result.output
     names = [line.strip("│ ").split()[0] for line in result.stderr.splitlines()
              if line.startswith("│")]
-    assert names == ["patterns", "changed", "unchanged", "skipped", "failed", "removed",
-                     "renamed", "conflicts"]
+    assert names == ["patterns", "changed", "unchanged", "skipped", "failed", "conflict",
+                     "removed", "renamed", "human"]

@@ -388,8 +388,8 @@ def test_prune_flow_prunes_with_reasons_and_reports(library: Path, tmp_path: Pat
     # Each run ends with a markdown artifact in Prefect: the totals, then what changed.
     markdown = latest_artifact("gardener-prune")
     assert markdown.startswith(f"# gardener prune: {library}\n")
-    assert "| changed | unchanged | skipped | failed | removed |" in markdown
-    assert f"| 0 | {len(outcomes)} | 0 | 0 | 0 |" in markdown  # the second run's totals
+    assert "| changed | unchanged | skipped | failed | conflict | removed |" in markdown
+    assert f"| 0 | {len(outcomes)} | 0 | 0 | 0 | 0 |" in markdown  # the second run's totals
     assert "| pattern | status |" not in markdown  # nothing changed, so no pattern rows
 
 

@@ -1,0 +1,70 @@
+"""Library-level vocabulary files (``.gardener/*.yaml``), read with line numbers for errors.
+
+People edit these files by hand, so a problem must name the file and the line. PyYAML's
+composed node tree carries the marks; the data is read from the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class TableError(Exception):
+    """A vocabulary file that cannot be used; ``problems`` are ``file:line: what`` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Table:
+    path: Path
+    data: Any
+    node: yaml.Node | None
+
+    def where(self, node: yaml.Node | None) -> str:
+        """``path:line`` of a node (1-based), or the path alone."""
+        if node is None:
+            return str(self.path)
+        return f"{self.path}:{node.start_mark.line + 1}"
+
+    def child(self, node: yaml.Node | None, key: str) -> yaml.Node | None:
+        """The value node of ``key`` in a mapping node."""
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key and isinstance(v, yaml.Node):
+                return v
+        return None
+
+    def items(self, node: yaml.Node | None) -> list[yaml.Node | None]:
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def parse(text: str, path: Path) -> Table:
+    """The file's data and node tree; a YAML error names the line and column."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise TableError([f"{where}: not valid YAML: {err.problem}"]) from err
+    except yaml.YAMLError as err:
+        raise TableError([f"{path}: not valid YAML: {err}"]) from err
+    return Table(path, data, node)
+
+
+def read_text(path: Path) -> str:
+    """The file's text; a file that cannot be read is a ``TableError`` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise TableError([f"{path}: not UTF-8 text: {err}"]) from err
+    except OSError as err:
+        raise TableError([f"{path}: cannot read: {err.strerror}"]) from err

@@ -45,9 +45,11 @@ from gardener.entities import Resolution, load_aliases, resolve_library
 from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.library import Entry, Library
 from gardener.llm import LLM, LLMError, Usage, is_retryable_error
-from gardener.local_model import LocalModel, endpoint_configured, start_local_model
+from gardener.local_model import Announce, LocalModel, endpoint_configured, start_local_model
 from gardener.model import Garden, Outcome, Status
 from gardener.passes import apply, garden_entry
+from gardener.profiles import DEFAULT as DEFAULT_PROFILE
+from gardener.profiles import Profile, profile_for
 from gardener.prompts import PromptSet, default_prompts
 from gardener.proposal import Proposal
 from gardener.propose import StructuredLLM, propose
@@ -80,8 +82,9 @@ class GardenOptions(BaseModel):
     fixture_mode: FixtureMode | None = None
     today: dt.date | None = None
     vitality_target: Literal["garden", "assessment"] = "garden"
-    candidates: int = Field(40, ge=0)
-    """Shortlist size: how many link targets the model may choose from."""
+    candidates: int | None = Field(None, ge=0)
+    """Shortlist size: how many link targets the model may choose from; None: the model's
+    profile decides (``gardener.profiles``: 40, 8 for a small model)."""
     retries: int = Field(2, ge=0)
     """Prefect retries of a pattern whose model call failed transiently."""
     retry_delay_s: float = Field(15.0, ge=0)
@@ -115,15 +118,17 @@ LOCAL_TIMEOUT_S = 900.0
 
 def model_settings(options: GardenOptions, environ: Mapping[str, str],
                    local: LocalModel | None = None) -> LLMSettings:
-    """The endpoint and model a run uses; ``local`` when the bundled model serves it."""
+    """The endpoint and model a run uses; ``local`` when the bundled model serves it. The
+    model's profile bounds its answer tokens and re-asks."""
     if local is not None:
-        url = local.endpoint.base_url
-        # llama-cpp-python's server refuses json_schema, and a 135M model on a few CPU
-        # cores can need minutes for one answer: its own mode, and a patient timeout.
-        return LLMSettings(base_url=url, api_key=local.endpoint.api_key,
-                           model=options.model or local.endpoint.model,
-                           mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S)
-    return LLMSettings.from_env(options.model, options.mode, environ=environ)
+        # The bundled server answers one request at a time, on CPU: a patient timeout.
+        settings = LLMSettings(base_url=local.endpoint.base_url, api_key=local.endpoint.api_key,
+                               model=options.model or local.endpoint.model,
+                               mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S,
+                               concurrency=1)
+    else:
+        settings = LLMSettings.from_env(options.model, options.mode, environ=environ)
+    return profile_for(settings.model).tune(settings)
 
 
 def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> bool:
@@ -132,15 +137,17 @@ def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> boo
 
 
 @contextmanager
-def model_client(options: GardenOptions,
-                 environ: Mapping[str, str] | None = None) -> Iterator[LLM]:
+def model_client(options: GardenOptions, environ: Mapping[str, str] | None = None,
+                 announce: Announce | None = None) -> Iterator[LLM]:
     """The run's client: fixtures first when asked, the bundled local model when no endpoint.
 
-    Raises ``gardener.local_model.LocalModelError`` (saying how to configure an endpoint)
-    when a model is needed, none is configured and the local one is not installed.
+    ``announce`` (default: the log) hears when the local model starts and is ready; it is
+    stopped when the block ends, however it ends. Raises
+    ``gardener.local_model.LocalModelError`` (saying how to configure an endpoint) when a
+    model is needed, none is configured and the local one is not installed.
     """
     env = os.environ if environ is None else environ
-    local = start_local_model() if needs_local_model(options, env) else None
+    local = start_local_model(announce=announce) if needs_local_model(options, env) else None
     try:
         settings = model_settings(options, env, local)
         transport: httpx.BaseTransport
@@ -155,6 +162,15 @@ def model_client(options: GardenOptions,
     finally:
         if local is not None:
             local.close()
+
+
+def within_endpoint(options: GardenOptions, llm: StructuredLLM) -> GardenOptions:
+    """``options`` with no more patterns in flight than the client's endpoint serves at once."""
+    settings = getattr(llm, "settings", None)
+    most = settings.concurrency if isinstance(settings, LLMSettings) else None
+    if most is None or options.concurrency <= most:
+        return options
+    return options.model_copy(update={"concurrency": most})
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -199,6 +215,8 @@ class Run:
     """The flow's skip decisions for the patterns it sent to tasks, so no task redoes them."""
     done: dict[int, Gardened] = field(default_factory=dict)
     """Results of tasks that ran in the flow's own process, for the flow to take directly."""
+    profile: Profile = DEFAULT_PROFILE
+    """The model's shortlist, prompt and answer sizes (``gardener.profiles``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     fatal: str | None = None
     """An endpoint error no other pattern can get past (bad key, unknown model, nothing
@@ -278,7 +296,8 @@ def check(run: Run, i: int) -> Check:
     """The skip decision for pattern ``i``: content, prompt, model and candidates as before?"""
     entry = run.entries[i]
     p = entry.pattern
-    shortlist = run.index.shortlist(p, run.options.candidates)
+    size = run.options.candidates
+    shortlist = run.index.shortlist(p, run.profile.candidates if size is None else size)
     # The registry's communities are choices the model is offered, like the candidates: a
     # changed registry makes the pattern stale. Without a registry nothing is added.
     offered = [f"community:{cid}" for cid in run.registry.ids] if run.registry else []
@@ -325,6 +344,7 @@ def garden_one(run: Run, i: int) -> Gardened:
             run.first_try.setdefault(i, time.monotonic())
         try:
             result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts,
+                             limits=run.profile.limits, caps=run.profile.caps,
                              registry=run.registry)
         except LLMError as exc:
             if is_transient(exc):
@@ -497,7 +517,8 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM, model: str,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
               options=options, rejections=decisions_mod.Rejections.of(ledger),
               registry=load_registry(root),
-              entities=resolve_library(lib.patterns, load_aliases(root)))
+              entities=resolve_library(lib.patterns, load_aliases(root)),
+              profile=profile_for(model))
     return run, report.unreadable(lib.errors) + clashes, lib
 
 
@@ -612,6 +633,7 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
                    llm: StructuredLLM, model: str) -> list[Outcome]:
     """The pass over one library with a ready client; the flow's body."""
     started = time.monotonic()
+    options = within_endpoint(options, llm)
     # Temporary files of a run that was killed mid-write: never patterns, but litter.
     leftovers = [] if options.dry_run else [str(p) for p in remove_leftovers(root)]
     with _collection_paused():

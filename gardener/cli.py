@@ -229,8 +229,9 @@ def propose(
         "--record", help="Call the model and store every answer in --fixtures.")] = False,
     auto: Annotated[bool, typer.Option(
         "--auto", help="Replay what --fixtures holds, record the rest.")] = False,
-    candidates: Annotated[int, typer.Option(
-        "--candidates", min=0, help="Shortlist size: link targets the model may choose.")] = 40,
+    candidates: Annotated[int | None, typer.Option(
+        "--candidates", min=0, help="Shortlist size: link targets the model may choose "
+        "(default: the model's profile, 40; 8 for a small model).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the proposal as JSON.")] = False,
 ) -> None:
     """Ask the model for one pattern's proposal and print it, validated; writes nothing."""
@@ -241,6 +242,7 @@ def propose(
     from gardener.candidates import CandidateIndex
     from gardener.llm import LLMError
     from gardener.local_model import LocalModelError
+    from gardener.profiles import profile_for
     from gardener.propose import propose as ask
 
     root = library or file.parent
@@ -252,13 +254,15 @@ def propose(
         err.print(f"[red]error:[/] {escape(problem or f'{file}: not a pattern of {root}')}",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1 if problem else 2)
-    shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, candidates)
     options = GardenOptions(model=model, mode=mode,
                             fixtures=str(fixtures) if fixtures else None,
                             fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
     try:
-        with model_client(options) as llm:
-            result = ask(entry.pattern, shortlist, llm)
+        with model_client(options, announce=cli_flows.announce) as llm:
+            profile = profile_for(llm.settings.model)
+            size = profile.candidates if candidates is None else candidates
+            shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, size)
+            result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps)
     except (LLMError, LocalModelError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

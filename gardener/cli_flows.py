@@ -217,7 +217,7 @@ def run(
         report=str(report_path) if report_path else None)
     try:
         runtime.temporary_server()  # now, so that it ends with this process however it ends
-        with model_client(options) as llm:
+        with model_client(options, announce=announce) as llm:
             if not verbose:
                 err.print(f"gardening {library} with model '{llm.settings.model}' "
                           f"{_where(options, llm.settings.endpoint)}", highlight=False,
@@ -228,6 +228,11 @@ def run(
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
         raise _fail(str(exc)) from None
     _finish(outcomes, options, report_path)
+
+
+def announce(message: str) -> None:
+    """A progress line on stderr (the bundled model starting, then ready)."""
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def _where(options: GardenOptions, endpoint: str) -> str:

@@ -138,7 +138,7 @@ def review(
         fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
         today=day, vitality_target=cli_flows._vitality(vitality_target))
     try:
-        with model_client(options) as llm:
+        with model_client(options, announce=cli_flows.announce) as llm:
             def run_pass(folder: Path, ledger: Path | None) -> PassRun:
                 opts = options.model_copy(update={"decisions": str(ledger) if ledger else None})
                 _say(f"gardening {folder} (a clean checkout of {library}) with model "

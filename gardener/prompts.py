@@ -22,12 +22,10 @@ import jinja2
 
 from gardener.model import ENTITY_TYPES, Pattern
 from gardener.proposal import (
-    MAX_COMMUNITIES,
-    MAX_ENTITIES,
+    DEFAULT_CAPS,
     MAX_LABEL,
-    MAX_LINKS,
-    MAX_VITALITY_REASONING,
     MIN_VITALITY_REASONING,
+    Caps,
     vitality_band,
 )
 from gardener.registry_schema import MAX_NEW_COMMUNITIES
@@ -286,10 +284,12 @@ def render_messages(
     *,
     prompts: PromptSet | None = None,
     limits: PromptLimits = DEFAULT_LIMITS,
+    caps: Caps = DEFAULT_CAPS,
     registry: Sequence[RegistryEntry] = (),
 ) -> list[dict[str, str]]:
-    """The system and user messages asking for ``pattern``'s garden proposal; with a
-    community ``registry``, the communities to choose from."""
+    """The system and user messages asking for ``pattern``'s garden proposal; the caps the
+    schema enforces are stated, so the model is not surprised by them; with a community
+    ``registry``, the communities to choose from."""
     prompts = prompts or default_prompts()
     sections, omitted_sections = _body_sections(pattern, limits)
     relationships, omitted_relationships = _relationships(pattern, limits)
@@ -327,13 +327,14 @@ def render_messages(
         "score": _score(pattern.vitality),
         "band": band,
         "entity_types": ENTITY_TYPES,
-        "max_entities": MAX_ENTITIES,
-        "max_communities": MAX_COMMUNITIES,
+        "max_entities": caps.entities,
+        "max_communities": caps.communities,
         "max_new_communities": MAX_NEW_COMMUNITIES,
-        "max_links": MAX_LINKS,
+        "max_links": caps.links,
         "max_label": MAX_LABEL,
+        "max_reason": caps.reason,
         "min_reasoning": MIN_VITALITY_REASONING,
-        "max_reasoning": MAX_VITALITY_REASONING,
+        "max_reasoning": caps.reasoning,
     }
     return [
         {"role": "system", "content": _render(prompts.system, str(prompts.system_path), values)},

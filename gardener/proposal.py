@@ -54,7 +54,47 @@ MAX_REASON = 199
 MIN_VITALITY_REASONING = 40
 MAX_VITALITY_REASONING = 600
 
+
 KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How much one answer may hold: the schema's bounds, which the prompt states too.
+
+    A small model gets lower caps (``gardener.profiles``): the grammar then ends its answer
+    sooner, which is most of what one pattern costs on a CPU.
+    """
+
+    entities: int = MAX_ENTITIES
+    communities: int = MAX_COMMUNITIES
+    links: int = MAX_LINKS
+    reasoning: int = MAX_VITALITY_REASONING
+    """Most characters of ``vitality_reasoning``."""
+    reason: int = MAX_REASON
+    """Most characters of a link's ``reason``."""
+    id_pattern: str = KEBAB
+    """The schema's pattern for entity and community ids. A grammar enforces it and, given a
+    pattern, ignores ``maxLength`` (llama.cpp does): a bounded pattern is what stops a small
+    model writing one id until it runs out of tokens."""
+
+    def __post_init__(self) -> None:
+        for name, value, most in (("entities", self.entities, MAX_ENTITIES),
+                                  ("communities", self.communities, MAX_COMMUNITIES),
+                                  ("links", self.links, MAX_LINKS),
+                                  ("reasoning", self.reasoning, MAX_VITALITY_REASONING),
+                                  ("reason", self.reason, MAX_REASON)):
+            if not 0 <= value <= most:
+                raise ValueError(f"caps: {name} must be between 0 and {most}, got {value}")
+        if not self.id_pattern.startswith("^") or not self.id_pattern.endswith("$"):
+            raise ValueError(f"caps: id_pattern must be anchored (^...$), got {self.id_pattern!r}")
+        if self.reasoning < MIN_VITALITY_REASONING:
+            raise ValueError(f"caps: reasoning must allow at least {MIN_VITALITY_REASONING} "
+                             f"characters, got {self.reasoning}")
+
+
+DEFAULT_CAPS = Caps()
+
 _KEBAB = re.compile(KEBAB)
 _SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]?\s+[A-Z]")
 
@@ -370,6 +410,7 @@ class ResponseModel(OpenAISchema):
 
     grounding: ClassVar[Grounding] = Grounding()
     link_model: ClassVar[type[LinkDraft]] = LinkDraft
+    caps: ClassVar[Caps] = DEFAULT_CAPS
 
     entities: list[EntityDraft] = Field(max_length=MAX_ENTITIES)
     communities: list[CommunityDraft] = Field(max_length=MAX_COMMUNITIES)
@@ -402,7 +443,7 @@ class ResponseModel(OpenAISchema):
     def salvage_communities(cls, data: Mapping[str, Any], context: Mapping[str, Any],
                             dropped: list[str]) -> tuple[ProposedCommunity, ...]:
         """The valid communities of a failed answer (registry models override this)."""
-        kept = _salvage_items(data, "communities", CommunityDraft, MAX_COMMUNITIES,
+        kept = _salvage_items(data, "communities", CommunityDraft, cls.caps.communities,
                               lambda c: c.id, context, dropped)
         return tuple(c.value() for c in kept)
 
@@ -447,37 +488,47 @@ class _CandidateLink(LinkDraft):
 
 
 @functools.cache
-def _link_model(linkable: bool) -> type[LinkDraft]:
+def _link_model(linkable: bool, caps: Caps = DEFAULT_CAPS) -> type[LinkDraft]:
     """The link draft every pattern shares: targets checked against the validation context."""
     base: type[LinkDraft] = _CandidateLink if linkable else LinkDraft
+    fields: dict[str, Any] = {}
+    if caps.reason != MAX_REASON:
+        reason: Any = Annotated[str, Field(min_length=1, max_length=caps.reason),
+                                AfterValidator(_one_sentence)]
+        fields["reason"] = (reason, Field(description=f"One sentence, at most {caps.reason} "
+                                                      "characters: why the link holds."))
     return cast(type[LinkDraft],
-                create_model("LinkDraft", __base__=base, __doc__=LinkDraft.__doc__))
+                create_model("LinkDraft", __base__=base, __doc__=LinkDraft.__doc__, **fields))
 
 
 @functools.cache
-def _shape(band: str | None, linkable: bool) -> type[ResponseModel]:
-    """The built response model of every pattern with this band and with links possible or not.
+def _shape(band: str | None, linkable: bool, caps: Caps = DEFAULT_CAPS) -> type[ResponseModel]:
+    """The built response model of every pattern with this band, links possible or not, caps.
 
     Only the link targets differ from one pattern to the next: the shape validates them
     against the grounding in its validation context, and :func:`build_response_model` puts
     them into the schema as an enum. Building a pydantic model takes milliseconds; a pass
-    builds at most ten shapes.
+    builds a handful of shapes.
     """
-    link_model = _link_model(linkable)
+    link_model = _link_model(linkable, caps)
     band_type = _literal([band]) if band else _literal(BAND_NAMES)
+    entity_model, community_model = _drafts(caps)
     model: type[ResponseModel] = create_model(
         RESPONSE_MODEL_NAME,
         __base__=ResponseModel,
         __doc__="The graph-garden proposal for one pattern of the library.",
-        entities=(list[EntityDraft], Field(max_length=MAX_ENTITIES)),
-        communities=(list[CommunityDraft], Field(max_length=MAX_COMMUNITIES)),
+        entities=(list[entity_model],  # type: ignore[valid-type]  # built at runtime
+                  Field(max_length=caps.entities)),
+        communities=(list[community_model],  # type: ignore[valid-type]
+                     Field(max_length=caps.communities)),
         inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
-                        Field(max_length=MAX_LINKS if linkable else 0)),
+                        Field(max_length=caps.links if linkable else 0)),
         vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
-        vitality_reasoning=(VitalityReasoning, Field(
+        vitality_reasoning=(_reasoning(caps.reasoning), Field(
             description="A short paragraph grounded in the pattern's Vitality section")),
     )
     model.link_model = link_model
+    model.caps = caps
     return model
 
 
@@ -539,19 +590,45 @@ class _OfPattern:
             by_alias, ref_template, schema_generator, mode, **kwargs), targets)
 
 
+def _drafts(caps: Caps) -> tuple[type[EntityDraft], type[CommunityDraft]]:
+    """The entity and community drafts, with ``caps.id_pattern`` as their ids' schema pattern."""
+    if caps.id_pattern == KEBAB:
+        return EntityDraft, CommunityDraft
+    kebab_id: Any = Annotated[str, Field(min_length=1, max_length=MAX_ID,
+                                         json_schema_extra={"pattern": caps.id_pattern}),
+                              AfterValidator(_kebab)]
+    described = "kebab-case id, e.g. '{}'"
+    entities = create_model(
+        "EntityDraft", __base__=EntityDraft, __doc__=EntityDraft.__doc__,
+        id=(kebab_id, Field(description=described.format("shared-responsibility"))))
+    communities = create_model(
+        "CommunityDraft", __base__=CommunityDraft, __doc__=CommunityDraft.__doc__,
+        id=(kebab_id, Field(description=described.format("commons-governance"))))
+    return entities, communities
+
+
+def _reasoning(most: int) -> Any:
+    """``VitalityReasoning`` with its own upper bound (a field's bound would not override it)."""
+    if most == MAX_VITALITY_REASONING:
+        return VitalityReasoning
+    return Annotated[str, Field(min_length=MIN_VITALITY_REASONING, max_length=most)]
+
+
 def build_response_model(
     slug: str, candidates: Sequence[str], vitality: float | None = None,
+    caps: Caps = DEFAULT_CAPS,
 ) -> type[ResponseModel]:
     """The response model for one pattern: grounded by construction where a schema can say it.
 
     Link targets are an enum of the candidates (the pattern itself removed); with no candidate
     left, the link list must be empty. With a human vitality score on the rubric, the band is
-    fixed to that score's band. The model validates with this grounding unless a validation
-    context says otherwise; its schema is the one pydantic gives ``Literal`` targets.
+    fixed to that score's band. ``caps`` bound the lists and the lengths. The model validates
+    with this grounding unless a validation context says otherwise; its schema is the one
+    pydantic gives ``Literal`` targets.
     """
     grounding = Grounding.of(slug, candidates, vitality)
     band = vitality_band(vitality)
-    shape = _shape(band.name if band else None, bool(grounding.candidates))
+    shape = _shape(band.name if band else None, bool(grounding.candidates), caps)
     metaclass: Any = type(shape)
     model: type[_OfPattern] = metaclass(
         RESPONSE_MODEL_NAME, (_OfPattern, shape),
@@ -640,15 +717,16 @@ def _salvage_items(
 
 def salvage(
     raw_json: str | None, slug: str, candidates: Sequence[str], vitality: float | None = None,
+    caps: Caps = DEFAULT_CAPS,
     *, model: type[ResponseModel] | None = None,
 ) -> tuple[Proposal, list[str]]:
     """Keep every item of a failed answer that is valid on its own; say why each other went.
 
     Used after instructor's re-asks are exhausted. The items are judged in the response
-    model's shape (percent integers) against the same grounding as a normal answer;
+    model's shape (percent integers) against the same grounding and caps as a normal answer;
     ``model`` is the one the model was asked to fill, when it was not the default.
     """
-    model = model or build_response_model(slug, candidates, vitality)
+    model = model or build_response_model(slug, candidates, vitality, caps)
     context = grounding_context(slug, candidates, vitality)
     dropped: list[str] = []
     if raw_json is None or not raw_json.strip():
@@ -663,11 +741,11 @@ def salvage(
         dropped.append(f"answer is a JSON {type(data).__name__}, not an object")
         return _logged(slug, Proposal(), dropped)
 
-    entities = _salvage_items(data, "entities", EntityDraft, MAX_ENTITIES,
+    entities = _salvage_items(data, "entities", EntityDraft, caps.entities,
                               lambda e: e.id, context, dropped)
     communities = model.salvage_communities(data, context, dropped)
     links = _salvage_items(data, "inferred_links", model.link_model,
-                           MAX_LINKS if model.grounding.candidates else 0,
+                           caps.links if model.grounding.candidates else 0,
                            lambda lk: lk.target, context, dropped)
     band = _salvage_field(data, "vitality_band", model, context, dropped)
     reasoning = _salvage_field(data, "vitality_reasoning", model, context, dropped)

@@ -28,6 +28,8 @@ from gardener.prompts import (
     render_messages,
 )
 from gardener.proposal import (
+    DEFAULT_CAPS,
+    Caps,
     Proposal,
     build_response_model,
     grounding_context,
@@ -70,18 +72,23 @@ def propose(
     today: dt.date | None = None,
     prompts: PromptSet | None = None,
     limits: PromptLimits = DEFAULT_LIMITS,
+    caps: Caps = DEFAULT_CAPS,
     registry: Registry | None = None,
 ) -> ProposalResult:
     """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``
-    and, when the library has a community ``registry``, communities from it."""
+    and, when the library has a community ``registry``, communities from it.
+
+    ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.profiles``).
+    """
     prompts = prompts or default_prompts()
     slugs = [c.slug for c in candidates]
-    response_model = build_response_model(pattern.slug, slugs, pattern.vitality)
+    response_model = build_response_model(pattern.slug, slugs, pattern.vitality, caps)
     if registry is not None and registry.communities:
         response_model = build_registry_response_model(
-            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities})
+            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
+            caps)
     messages: list[dict[str, Any]] = list(
-        render_messages(pattern, candidates, prompts=prompts, limits=limits,
+        render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
                         registry=registry.communities if registry is not None else ()))
     # The plain per-pattern model validates with the pattern's grounding itself (a context
     # would make the client derive a model per call); a registry model is built per pattern
@@ -94,7 +101,7 @@ def propose(
                                        context=context, tag=tag)
     except StructuredOutputError as err:
         log.warning("%s: no valid answer after re-asks (%s); salvaging item by item", tag, err)
-        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality,
+        proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps,
                                     model=response_model)
         return ProposalResult(proposal, err.usage, dropped, prompts.version, salvaged=True,
                               garden=to_garden(proposal, today))

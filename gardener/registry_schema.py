@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field, ValidationInfo, create_model, field_valid
 from pydantic import model_validator as after_model
 
 from gardener.proposal import (
+    DEFAULT_CAPS,
     MAX_COMMUNITIES,
     RESPONSE_MODEL_NAME,
+    Caps,
     KebabId,
     Label,
     Percent,
@@ -111,7 +113,7 @@ class RegistryResponse(ResponseModel):
     @classmethod
     def salvage_communities(cls, data: Mapping[str, Any], context: Mapping[str, Any],
                             dropped: list[str]) -> tuple[ProposedCommunity, ...]:
-        picks = _salvage_items(data, "communities", cls.pick_model, MAX_COMMUNITIES,
+        picks = _salvage_items(data, "communities", cls.pick_model, cls.caps.communities,
                                lambda c: c.id, context, dropped)
         new = _salvage_items(data, "new_communities", cls.new_model, MAX_NEW_COMMUNITIES,
                              lambda c: c.id, context, dropped)
@@ -141,13 +143,14 @@ class RegistryResponse(ResponseModel):
 
 def build_registry_response_model(
     slug: str, candidates: Sequence[str], vitality: float | None,
-    registry: Mapping[str, str],
+    registry: Mapping[str, str], caps: Caps = DEFAULT_CAPS,
 ) -> type[ResponseModel]:
     """The per-pattern response model with communities drawn from ``registry`` (id -> label).
 
-    Everything else (entities, link targets, vitality) is as ``build_response_model`` builds it.
+    Everything else (entities, link targets, vitality, ``caps``) is as ``build_response_model``
+    builds it.
     """
-    view = build_response_model(slug, candidates, vitality)
+    view = build_response_model(slug, candidates, vitality, caps)
     if not registry:
         return view
     # ``view`` is a cheap stand-in for a built shape (see proposal._OfPattern); a registry
@@ -166,7 +169,7 @@ def build_registry_response_model(
         RESPONSE_MODEL_NAME,
         __base__=bases,
         __doc__=base.__doc__,
-        communities=(list[picks], Field(max_length=MAX_COMMUNITIES)),
+        communities=(list[picks], Field(max_length=caps.communities)),
         new_communities=(list[new], Field(max_length=MAX_NEW_COMMUNITIES, description=(
                              "Communities the registry lacks, each with a justification; "
                              "usually empty"))),
@@ -174,4 +177,5 @@ def build_registry_response_model(
     model.pick_model = picks
     model.new_model = new
     model.grounding = view.grounding
+    model.caps = caps
     return model

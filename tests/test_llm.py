@@ -264,6 +264,7 @@ def test_schema_invalid_json_fails_after_the_reasks(fake: FakeOpenAI, mode: str)
     assert error.attempts == 3
     assert error.usage == Usage(*sent_tokens(fake), requests=3)
     assert "[pattern=rex prompt=p@1]" in str(error) and "legs" in str(error)
+    assert "\n" not in str(error) and "errors.pydantic.dev" not in str(error)  # one log line
     assert len(fake.chat_requests) == 3
 
 

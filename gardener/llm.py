@@ -560,6 +560,9 @@ class LLM:
         self._completions_url = settings.endpoint.rstrip("/") + "/chat/completions"
         import instructor
 
+        from gardener import instructor_checks
+
+        instructor_checks.install()
         mode = getattr(instructor.Mode, _MODES[settings.mode])
         self._create = instructor.patch(create=self._chat_completion, mode=mode)
         self.mode = settings.mode

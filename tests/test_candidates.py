@@ -253,3 +253,75 @@ def test_recall_on_commons_engineering_beats_baselines() -> None:
     # The sample saturates at k=40 (both find all but one target); k=10 still separates them.
     assert combined.micro[40] >= plain[40]
     assert combined.micro[10] > plain[10]
+
+
+# --- the array ranking against the reference ranking ---------------------------------------
+
+def reference_ranked(index: CandidateIndex, p: Pattern, k: int, *,
+                     hide_relationships: bool = False) -> list[str]:
+    """The ranking as the dictionaries of ``scores`` give it: what ``ranked`` must equal."""
+    scores = index.scores(p, k, hide_relationships=hide_relationships)
+    positive = sorted(((s, slug) for slug, s in scores.items() if s > 0.0),
+                      key=lambda sc: (-sc[0], sc[1]))
+    return [slug for _, slug in positive[:k]]
+
+
+def assert_same_shortlists(patterns: list[Pattern], index: CandidateIndex,
+                           ks: tuple[int, ...] = (1, 5, 40, 10_000)) -> int:
+    compared = 0
+    for p in patterns:
+        for k in ks:
+            for hide in (False, True):
+                assert index.ranked(p, k, hide_relationships=hide) == reference_ranked(
+                    index, p, k, hide_relationships=hide), (p.slug, k, hide)
+                compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("weights", [Weights(), Weights(1.0, 0.0, 0.0), Weights(0.0, 1.0, 0.5),
+                                     Weights(0.7, 0.3, 2.0)])
+def test_array_ranking_equals_reference_on_a_generated_library(weights: Weights) -> None:
+    lib = generated(300)
+    index = CandidateIndex(lib, weights=weights)
+    assert assert_same_shortlists(lib, index) == 300 * 8
+    # The lists are long enough to test the cut at k: most patterns have evidence for many
+    # (words shared with many others; the graph alone reaches fewer).
+    if weights.lexical:
+        assert sum(len(index.ranked(p, 40)) == 40 for p in lib) > 250
+
+
+def test_array_ranking_equals_reference_on_the_sample_and_its_copies(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from concurrency import generate
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    from gardener import library
+
+    sample = library.load(ROOT / "patterns").patterns
+    assert len(sample) >= 10
+    assert_same_shortlists(list(sample), CandidateIndex(sample))
+    # Copies of the sample: every term is shared by dozens of patterns, and scores tie a lot.
+    generate(tmp_path, 280)
+    copies = list(library.load(tmp_path).patterns)
+    index = CandidateIndex(copies)
+    assert_same_shortlists(copies, index, ks=(7, 40))
+    # A pattern from outside the index (edited since it was read) is ranked the same too.
+    outsider = copies[0]
+    edited = Pattern(path=outsider.path, slug="not-in-the-index", title=outsider.title,
+                     summary=outsider.summary, keywords=outsider.keywords,
+                     relationships=outsider.relationships)
+    assert index.ranked(edited, 40) == reference_ranked(index, edited, 40)
+    assert index.ranked(edited, 40)
+
+
+@pytest.mark.corpus
+def test_array_ranking_equals_reference_on_the_corpus() -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"../shared/corpus not found: {CORPUS} is absent")
+    from gardener import library
+
+    for folder in sorted(d for d in CORPUS.iterdir() if d.is_dir()):
+        patterns = list(library.load(folder).patterns)
+        if patterns:
+            assert_same_shortlists(patterns, CandidateIndex(patterns), ks=(10, 40))

@@ -1,0 +1,55 @@
+"""instructor's check for async validators, once per response model instead of four times.
+
+instructor 1.17 refuses response models carrying its async validators, and walks the whole
+model (every class of its MRO, every field's annotation) to find out: in ``patch``, the
+retry loop, the response-model preparation and the function-call parsing, four walks of
+the same class per call, about 0.15 ms each for a pattern's response model. A class that
+passed the walk passes it again (this gardener never adds validators to a class after
+making it), so a class that passed is remembered, weakly, and not walked again; one that
+fails is walked, and refused, every time.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+_checked: weakref.WeakSet[type] = weakref.WeakSet()
+_lock = threading.Lock()
+_installed: list[Callable[[Any], None]] = []
+_NAME = "reject_async_validators"
+"""Looked up in its own module on each call, and imported by name into ``patch``."""
+
+
+def once(check: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``check`` run at most once per class it accepts; anything else is checked each time."""
+
+    def reject_async_validators(response_model: Any) -> None:
+        if not isinstance(response_model, type):
+            check(response_model)
+            return
+        with _lock:
+            if response_model in _checked:
+                return
+        check(response_model)
+        with _lock:
+            _checked.add(response_model)
+
+    reject_async_validators.__wrapped__ = check  # type: ignore[attr-defined]
+    return reject_async_validators
+
+
+def install() -> None:
+    """Put the remembering check where instructor looks it up; idempotent."""
+    from instructor.v2.core import patch
+    from instructor.v2.validation import async_validators
+
+    with _lock:
+        if _installed:
+            return
+        checked = once(async_validators.reject_async_validators)
+        for module in (async_validators, patch):
+            setattr(module, _NAME, checked)
+        _installed.append(checked)

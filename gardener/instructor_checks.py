@@ -42,9 +42,18 @@ def once(check: Callable[[Any], None]) -> Callable[[Any], None]:
 
 
 def install() -> None:
-    """Put the remembering check where instructor looks it up; idempotent."""
-    from instructor.v2.core import patch
-    from instructor.v2.validation import async_validators
+    """Put the remembering check where instructor looks it up; idempotent.
+
+    Another instructor release may keep the check elsewhere: then instructor's own check runs
+    on every call, as it always did, and nothing else changes.
+    """
+    try:
+        from instructor.v2.core import patch
+        from instructor.v2.validation import async_validators
+    except ImportError:
+        return
+    if not callable(getattr(async_validators, _NAME, None)) or not hasattr(patch, _NAME):
+        return
 
     with _lock:
         if _installed:

@@ -33,9 +33,10 @@ from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for
+from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for, in_process_run
 from gardener import decisions as decisions_mod
 from gardener import library as library_mod
 from gardener import report
@@ -46,7 +47,7 @@ from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.library import Entry, Library
 from gardener.llm import LLM, LLMError, Usage, is_retryable_error
 from gardener.local_model import Announce, LocalModel, endpoint_configured, start_local_model
-from gardener.model import Garden, Outcome, Status
+from gardener.model import Garden, Outcome, Outcomes, Status
 from gardener.passes import apply, garden_entry
 from gardener.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.profiles import Profile, profile_for
@@ -572,8 +573,10 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
                 continue
             with run.lock:
                 run.checks[i] = c
+            # quote: Prefect would otherwise walk the options' fields twice per task, looking
+            # for futures to wait on; the task gets them unwrapped.
             params = {"run": key, "index": i, "slug": entry.pattern.slug,
-                      "library": library, "options": options}
+                      "library": library, "options": quote(options)}
             # runner.submit skips task.submit's input tracking: about 2 ms less per pattern
             futures[runner.submit(pattern_task, params)] = i
         for future in as_completed(list(futures)):
@@ -691,7 +694,7 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
 
 @flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False)
 def garden(library: str, options: GardenOptions | None = None,
-           session: str | None = None) -> list[Outcome]:
+           session: str | None = None) -> Outcomes:
     """Garden a library: ask the model for each stale pattern's garden and write it back.
 
     ``session`` names hooks attached by a caller in this process (``flows.attached``): a
@@ -701,9 +704,10 @@ def garden(library: str, options: GardenOptions | None = None,
     hooks = hooks_for(session)
     root = Path(library)
     if hooks.llm is not None:
-        return garden_library(root, opts, hooks, hooks.llm, hooks.model or opts.model or "?")
+        return Outcomes(garden_library(root, opts, hooks, hooks.llm,
+                                       hooks.model or opts.model or "?"))
     with model_client(opts) as llm:
-        return garden_library(root, opts, hooks, llm, llm.settings.model)
+        return Outcomes(garden_library(root, opts, hooks, llm, llm.settings.model))
 
 
 def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
@@ -720,9 +724,9 @@ def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
     # the reading, or its error, as if it had read the library itself.
     with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
         hooks.extra[READ] = reader.submit(_read_library, library)
-        with attached(hooks) as session:
-            result: list[Outcome] = garden(str(library), options, session)
-    return result
+        with attached(hooks) as session, in_process_run():
+            result: Outcomes = garden(str(library), options, session)
+    return list(result)
 
 
 READ = "library-read"

@@ -18,11 +18,11 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows import Hooks, attached, finish, hooks_for
+from flows import Hooks, attached, finish, hooks_for, in_process_run
 from gardener import library as library_mod
 from gardener import report
 from gardener.library import Entry
-from gardener.model import Outcome
+from gardener.model import Outcome, Outcomes
 from gardener.passes import apply, prune_entry
 from gardener.prune import PruneSettings
 from gardener.write import remove_leftovers
@@ -76,7 +76,7 @@ def prune_patterns(run: str, start: int, stop: int) -> list[Outcome]:
 
 @flow(name="prune", flow_run_name="prune {library}", persist_result=False, log_prints=False)
 def prune(library: str, options: PruneOptions | None = None,
-          session: str | None = None) -> list[Outcome]:
+          session: str | None = None) -> Outcomes:
     """Prune every garden of a library: stale, weak, dangling, duplicated items go, with reasons."""
     opts = options or PruneOptions()
     hooks = hooks_for(session)
@@ -104,11 +104,11 @@ def prune(library: str, options: PruneOptions | None = None,
                             "settings": opts.settings.__dict__,
                             "seconds": round(time.monotonic() - started, 2)}
     finish(outcomes, command="prune", library=root, report_path=opts.report, meta=meta)
-    return outcomes
+    return Outcomes(outcomes)
 
 
 def run_prune(library: Path, options: PruneOptions, **hooks: Any) -> list[Outcome]:
     """Run the flow in this process with live hooks (``on_start``, ``on_outcome``)."""
-    with attached(Hooks(**hooks)) as session:
-        result: list[Outcome] = prune(str(library), options, session)
-    return result
+    with attached(Hooks(**hooks)) as session, in_process_run():
+        result: Outcomes = prune(str(library), options, session)
+    return list(result)

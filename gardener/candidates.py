@@ -251,8 +251,9 @@ class CandidateIndex:
         self._field_weights = dict(field_weights)
         self._weights = weights
         self._max_query_terms = max_query_terms
-        self._lexical = bm25_index(
-            [weighted_terms(pattern_fields(p), self._field_weights) for p in chosen.values()])
+        self._bags = {slug: weighted_terms(pattern_fields(p), self._field_weights)
+                      for slug, p in chosen.items()}
+        self._lexical = bm25_index(list(self._bags.values()))
         out: dict[str, set[str]] = {s: set() for s in chosen}
         into: dict[str, set[str]] = {s: set() for s in chosen}
         for slug, p in chosen.items():
@@ -275,9 +276,17 @@ class CandidateIndex:
     def _neighbours(self, slug: str) -> frozenset[str]:
         return self._out.get(slug, frozenset()) | self._in.get(slug, frozenset())
 
+    def _bag(self, pattern: Pattern) -> Counter[str]:
+        """The pattern's weighted terms; those the index made when it holds this very pattern
+        (a pass asks about the patterns it indexed: tokenizing them again was a quarter of
+        the skip decision's CPU)."""
+        if self._patterns.get(pattern.slug) is pattern:
+            return self._bags[pattern.slug]
+        return weighted_terms(pattern_fields(pattern), self._field_weights)
+
     def lexical_scores(self, pattern: Pattern) -> dict[str, float]:
         """BM25 of every pattern sharing a distinctive term, scaled so the best one is 1."""
-        bag = weighted_terms(pattern_fields(pattern), self._field_weights)
+        bag = self._bag(pattern)
         acc = bm25_scores(query_terms(bag, self._lexical, self._max_query_terms), self._lexical)
         raw = {self._slugs[i]: s for i, s in enumerate(acc) if s > 0.0}
         raw.pop(pattern.slug, None)
@@ -361,7 +370,7 @@ class CandidateIndex:
         position = self._position
         total = np.zeros(len(self._slugs), dtype=np.float64)
         if w.lexical:
-            bag = weighted_terms(pattern_fields(pattern), self._field_weights)
+            bag = self._bag(pattern)
             acc = self._dense.scores(query_terms(bag, self._lexical, self._max_query_terms))
             me = position.get(pattern.slug)
             if me is not None:

@@ -191,34 +191,45 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml") else tag
 
 
-def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 0,
-                       ) -> tuple[dict[str, Any], yaml.MappingNode | None]:
-    """Parse front-matter text into a mapping and its node tree, or raise ReadError."""
+def guard(node: yaml.Node, path: Path | str, line_offset: int) -> None:
+    """Refuse alias bombs, recursive aliases and tags outside ``PLAIN_TAGS`` under ``node``."""
+    try:
+        size = _expanded_size(node, {}, set())
+    except ValueError:
+        raise ReadError(path, "front matter contains a recursive YAML alias",
+                        line_offset + node.start_mark.line + 1) from None
+    except RecursionError:
+        raise ReadError(path, "front matter is nested too deeply to be a pattern",
+                        line_offset + node.start_mark.line + 1) from None
+    if size > MAX_EXPANDED_NODES:
+        raise ReadError(
+            path,
+            f"front matter expands to more than {MAX_EXPANDED_NODES:,} YAML nodes through "
+            "aliases (an alias bomb?); refusing to load it",
+            line_offset + node.start_mark.line + 1)
+    foreign = _foreign_tag(node)
+    if foreign is not None:
+        raise ReadError(
+            path, f"front matter uses the YAML tag '{_short_tag(foreign.tag)}'; a pattern "
+            "holds plain values (text, numbers, dates, lists, mappings), so it is refused",
+            line_offset + foreign.start_mark.line + 1, foreign.start_mark.column + 1)
+
+
+def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 0, *,
+                       guarded: bool = True) -> tuple[dict[str, Any], yaml.MappingNode | None]:
+    """Parse front-matter text into a mapping and its node tree, or raise ReadError.
+
+    ``guarded=False`` leaves out the alias-bomb and foreign-tag guards (``guard``), for
+    text the gardener made itself from a document that passed them: ``gardener.verify``
+    guards only the part it wrote.
+    """
     loader = _StrictLoader(fm)
     try:
         node = loader.get_single_node()
         if node is None:
             return {}, None
-        try:
-            size = _expanded_size(node, {}, set())
-        except ValueError:
-            raise ReadError(path, "front matter contains a recursive YAML alias",
-                            line_offset + node.start_mark.line + 1) from None
-        except RecursionError:
-            raise ReadError(path, "front matter is nested too deeply to be a pattern",
-                            line_offset + node.start_mark.line + 1) from None
-        if size > MAX_EXPANDED_NODES:
-            raise ReadError(
-                path,
-                f"front matter expands to more than {MAX_EXPANDED_NODES:,} YAML nodes through "
-                "aliases (an alias bomb?); refusing to load it",
-                line_offset + node.start_mark.line + 1)
-        foreign = _foreign_tag(node)
-        if foreign is not None:
-            raise ReadError(
-                path, f"front matter uses the YAML tag '{_short_tag(foreign.tag)}'; a pattern "
-                "holds plain values (text, numbers, dates, lists, mappings), so it is refused",
-                line_offset + foreign.start_mark.line + 1, foreign.start_mark.column + 1)
+        if guarded:
+            guard(node, path, line_offset)
         if not isinstance(node, yaml.MappingNode):
             kind = {"SequenceNode": "a list", "ScalarNode": "a single value"}.get(
                 type(node).__name__, type(node).__name__)
@@ -252,14 +263,18 @@ def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 
     return data, node
 
 
-def read_text(text: str, path: Path | str = "<text>") -> Document | None:
-    """Split and parse already-decoded text; None when there is no front matter."""
+def read_text(text: str, path: Path | str = "<text>", *, guarded: bool = True
+              ) -> Document | None:
+    """Split and parse already-decoded text; None when there is no front matter.
+
+    ``guarded``: as in ``parse_front_matter``.
+    """
     span = split(text, path)
     if span is None:
         return None
     start, end = span
     line_offset = text.count("\n", 0, start)
-    data, root = parse_front_matter(text[start:end], path, line_offset)
+    data, root = parse_front_matter(text[start:end], path, line_offset, guarded=guarded)
     return Document(Path(path), text, start, end, data, root)
 
 

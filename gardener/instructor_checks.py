@@ -7,6 +7,11 @@ the same class per call, about 0.15 ms each for a pattern's response model. A cl
 passed the walk passes it again (this gardener never adds validators to a class after
 making it), so a class that passed is remembered, weakly, and not walked again; one that
 fails is walked, and refused, every time.
+
+A pattern's response model is a new class each time, a view of one of a few shapes that adds
+no validator (``gardener.proposal``): it names that shape as ``CHECKED_AS`` in its own
+namespace, and the shape's check stands for it, so the walk happens once per shape rather
+than once per pattern.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from typing import Any
 _checked: weakref.WeakSet[type] = weakref.WeakSet()
 _lock = threading.Lock()
 _installed: list[Callable[[Any], None]] = []
+CHECKED_AS = "__gardener_checked_as__"
+"""Class attribute, honoured only in the class's own namespace: the class whose check
+stands for this one, set by code that made this class without adding validators."""
 _NAME = "reject_async_validators"
 """Looked up in its own module on each call, and imported by name into ``patch``."""
 
@@ -30,6 +38,7 @@ def once(check: Callable[[Any], None]) -> Callable[[Any], None]:
         if not isinstance(response_model, type):
             check(response_model)
             return
+        response_model = checked_as(response_model)
         with _lock:
             if response_model in _checked:
                 return
@@ -39,6 +48,15 @@ def once(check: Callable[[Any], None]) -> Callable[[Any], None]:
 
     reject_async_validators.__wrapped__ = check  # type: ignore[attr-defined]
     return reject_async_validators
+
+
+def checked_as(cls: type) -> type:
+    """The class whose check stands for ``cls``: itself, unless its own namespace says."""
+    seen = {cls}
+    while isinstance(stand_in := cls.__dict__.get(CHECKED_AS), type) and stand_in not in seen:
+        seen.add(stand_in)
+        cls = stand_in
+    return cls
 
 
 def install() -> None:

@@ -52,6 +52,7 @@ from tenacity import (
     wait_random,
 )
 
+from gardener import instructor_checks
 from gardener.settings import LLMSettings
 
 if TYPE_CHECKING:
@@ -517,7 +518,8 @@ def _context_bound(model: type[BaseModel]) -> type[BaseModel]:
 
     namespace = {"__module__": model.__module__, "__qualname__": model.__qualname__,
                  "__doc__": model.__doc__, "model_validate_json": classmethod(validate_json),
-                 "model_validate": classmethod(validate)}
+                 "model_validate": classmethod(validate),
+                 instructor_checks.CHECKED_AS: model}
     metaclass: Any = type(model)
     bound = metaclass(model.__name__, (model,), namespace)
     return bound
@@ -559,8 +561,6 @@ class LLM:
         self._http = httpx.Client(transport=self._transport, timeout=settings.timeout_s)
         self._completions_url = settings.endpoint.rstrip("/") + "/chat/completions"
         import instructor
-
-        from gardener import instructor_checks
 
         instructor_checks.install()
         mode = getattr(instructor.Mode, _MODES[settings.mode])

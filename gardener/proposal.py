@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
 from pydantic_core import PydanticKnownError, core_schema
 
+from gardener import instructor_checks
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 
 log = logging.getLogger(__name__)
@@ -633,7 +634,7 @@ def build_response_model(
     model: type[_OfPattern] = metaclass(
         RESPONSE_MODEL_NAME, (_OfPattern, shape),
         {"__module__": __name__, "__qualname__": RESPONSE_MODEL_NAME, "__doc__": shape.__doc__,
-         "model_config": ConfigDict(defer_build=True)})
+         "model_config": ConfigDict(defer_build=True), instructor_checks.CHECKED_AS: shape})
     model.shape = shape
     model.grounding = grounding
     # It has the shape's fields, validators and config, so it validates and serializes as

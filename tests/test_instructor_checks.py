@@ -9,6 +9,7 @@ from instructor.v2.validation.async_validators import async_field_validator
 from pydantic import BaseModel
 
 from gardener import instructor_checks
+from gardener.llm import _context_bound
 from gardener.proposal import build_response_model
 
 
@@ -38,13 +39,40 @@ def counting() -> tuple[list[Any], Any]:
 def test_a_class_that_passed_is_not_walked_again() -> None:
     seen, check = counting()
     checked = instructor_checks.once(check)
+    for _ in range(4):
+        checked(Plain)
+    assert seen == [Plain]
+
+
+def test_response_models_are_checked_as_their_shape_once() -> None:
+    """Each pattern's model is a new class viewing a shared shape: the shape is walked once,
+    and the context-bound subclass the client makes of a model is checked as it."""
+    seen, check = counting()
+    checked = instructor_checks.once(check)
     model = build_response_model("a", ["b", "c"])
+    shape = instructor_checks.checked_as(model)
+    assert shape is not model and issubclass(model, shape)
     for _ in range(4):
         checked(model)
-    assert seen == [model]
-    other = build_response_model("a", ["b", "c"])
-    checked(other)
-    assert seen == [model, other]
+    checked(build_response_model("x", ["y", "z"]))
+    checked(_context_bound(build_response_model("a", ["b", "c"])))
+    assert seen == [shape]
+    # A band-fixed model views another shape: walked once more.
+    checked(build_response_model("a", ["b", "c"], vitality=0.9))
+    assert len(seen) == 2 and seen[1] is not shape
+
+
+def test_a_subclass_that_does_not_say_so_is_walked_itself() -> None:
+    seen, check = counting()
+    checked = instructor_checks.once(check)
+    model = build_response_model("a", ["b", "c"])
+
+    class Extended(model):  # type: ignore[valid-type, misc]
+        pass
+
+    assert instructor_checks.checked_as(Extended) is Extended
+    checked(Extended)
+    assert seen == [Extended]
 
 
 def test_a_refused_class_is_refused_every_time_and_non_classes_are_always_walked() -> None:

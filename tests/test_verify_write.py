@@ -62,6 +62,23 @@ def test_verify_refuses_text_that_does_not_parse() -> None:
         verify(d, bad, sample_garden())
 
 
+def test_verify_refuses_a_tag_or_an_alias_written_into_the_garden() -> None:
+    """The re-parse skips the reading guards (the old text passed them): what they would
+    catch in the gardener's own writing must still be refused."""
+    d = doc(HEAD.replace("slug: demo", "slug: &s demo") + "graph_garden:\n  last_pruned: null\n"
+            + TAIL)
+    block = locate(d)
+    meant = Garden()
+    for middle in ("graph_garden:\n  last_pruned: *s\n",
+                   "graph_garden:\n  last_pruned: !!binary aGVsbG8=\n",
+                   "graph_garden:\n  last_pruned: !!python/name:os.system\n"):
+        bad = d.text[:block.start] + middle + d.text[block.end:]
+        with pytest.raises(VerifyError):
+            verify(d, bad, meant)
+    verify(d, d.text[:block.start] + "graph_garden:\n  last_pruned: null\n" + d.text[block.end:],
+           meant)
+
+
 def test_verify_refuses_a_garden_that_swallows_the_next_key() -> None:
     d = doc(HEAD + "graph_garden:\n  last_pruned: null\n" + TAIL)
     block = locate(d)

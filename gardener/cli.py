@@ -220,15 +220,10 @@ def propose(
         "other patterns are the link candidates.", file_okay=False, show_default=False)] = None,
     model: cli_flows.ModelOpt = None,
     mode: cli_flows.ModeOpt = None,
-    fixtures: Annotated[Path | None, typer.Option(
-        "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
-        file_okay=False, show_default=False)] = None,
-    replay: Annotated[bool, typer.Option(
-        "--replay", help="Answer from --fixtures; never calls an endpoint.")] = False,
-    record: Annotated[bool, typer.Option(
-        "--record", help="Call the model and store every answer in --fixtures.")] = False,
-    auto: Annotated[bool, typer.Option(
-        "--auto", help="Replay what --fixtures holds, record the rest.")] = False,
+    fixtures: cli_flows.FixturesOpt = None,
+    replay: cli_flows.ReplayOpt = False,
+    record: cli_flows.RecordOpt = False,
+    auto: cli_flows.AutoOpt = False,
     candidates: Annotated[int | None, typer.Option(
         "--candidates", min=0, help="Shortlist size: link targets the model may choose "
         "(default: the model's profile, 40; 8 for a small model).", show_default=False)] = None,

@@ -58,6 +58,16 @@ ConcurrencyOpt = Annotated[int, typer.Option(
 VitalityOpt = Annotated[str, typer.Option(
     "--vitality-target", help="Where the vitality reasoning goes: 'garden' "
     "(graph_garden.vitality_reasoning) or 'assessment' (ontology.commons_assessment).")]
+FixturesOpt = Annotated[Path | None, typer.Option(
+    "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
+    file_okay=False, show_default=False)]
+ReplayOpt = Annotated[bool, typer.Option(
+    "--replay", help="Answer from --fixtures (default folder: fixtures); no endpoint "
+    "needed, a missing answer fails its pattern.")]
+RecordOpt = Annotated[bool, typer.Option(
+    "--record", help="Call the model and store every answer in --fixtures.")]
+AutoOpt = Annotated[bool, typer.Option(
+    "--auto", help="Replay what --fixtures holds, record the rest.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -168,16 +178,10 @@ def run(
     concurrency: ConcurrencyOpt = 8,
     model: ModelOpt = None,
     mode: ModeOpt = None,
-    fixtures: Annotated[Path | None, typer.Option(
-        "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
-        file_okay=False, show_default=False)] = None,
-    replay: Annotated[bool, typer.Option(
-        "--replay", help="Answer from --fixtures (default folder: fixtures); no endpoint "
-        "needed, a missing answer fails its pattern.")] = False,
-    record: Annotated[bool, typer.Option(
-        "--record", help="Call the model and store every answer in --fixtures.")] = False,
-    auto: Annotated[bool, typer.Option(
-        "--auto", help="Replay what --fixtures holds, record the rest.")] = False,
+    fixtures: FixturesOpt = None,
+    replay: ReplayOpt = False,
+    record: RecordOpt = False,
+    auto: AutoOpt = False,
     report_path: Annotated[Path | None, typer.Option(
         "--report", help="Write a JSON report (every pattern: status, changes, tokens) here.",
         dir_okay=False, show_default=False)] = None,

@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from gardener import cli_flows
 from gardener import communities as communities_mod
 from gardener import entities as entities_mod
 from gardener import graph as graph_mod
@@ -223,14 +224,10 @@ def communities_build(
                                               show_default=False)] = None,
     mode: Annotated[str | None, typer.Option("--mode", help="Structured-output mode.",
                                              show_default=False)] = None,
-    fixtures: Annotated[Path | None, typer.Option(
-        "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
-        file_okay=False, show_default=False)] = None,
-    replay: Annotated[bool, typer.Option("--replay", help="Answer from --fixtures.")] = False,
-    record: Annotated[bool, typer.Option(
-        "--record", help="Call the model and store every answer in --fixtures.")] = False,
-    auto: Annotated[bool, typer.Option(
-        "--auto", help="Replay what --fixtures holds, record the rest.")] = False,
+    fixtures: cli_flows.FixturesOpt = None,
+    replay: cli_flows.ReplayOpt = False,
+    record: cli_flows.RecordOpt = False,
+    auto: cli_flows.AutoOpt = False,
     output: Annotated[Path | None, typer.Option(
         "--output", help="Write the registry here instead of LIBRARY/.gardener/"
         "communities.yaml.", dir_okay=False, show_default=False)] = None,

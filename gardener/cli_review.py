@@ -89,14 +89,10 @@ def review(
     concurrency: cli_flows.ConcurrencyOpt = 8,
     model: cli_flows.ModelOpt = None,
     mode: cli_flows.ModeOpt = None,
-    fixtures: Annotated[Path | None, typer.Option(
-        "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
-        file_okay=False, show_default=False)] = None,
-    replay: Annotated[bool, typer.Option("--replay", help="Answer from --fixtures.")] = False,
-    record: Annotated[bool, typer.Option(
-        "--record", help="Call the model and store every answer in --fixtures.")] = False,
-    auto: Annotated[bool, typer.Option(
-        "--auto", help="Replay what --fixtures holds, record the rest.")] = False,
+    fixtures: cli_flows.FixturesOpt = None,
+    replay: cli_flows.ReplayOpt = False,
+    record: cli_flows.RecordOpt = False,
+    auto: cli_flows.AutoOpt = False,
     today: Annotated[str | None, typer.Option(
         "--today", help="Date of this pass (YYYY-MM-DD); default: today.",
         show_default=False)] = None,

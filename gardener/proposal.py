@@ -326,20 +326,24 @@ class Proposal(BaseModel):
 
     @model_validator(mode="after")
     def _grounded(self, info: ValidationInfo) -> Proposal:
-        grounding = Grounding().overlaid(info.context)
-        problems = _collection_problems(
-            [e.id for e in self.entities], [c.id for c in self.communities],
-            [lk.target for lk in self.inferred_links], grounding,
-        )
-        problems += _vitality_problems(self.vitality_band, self.vitality_reasoning, grounding)
-        if problems:
-            raise ValueError("; ".join(problems))
+        _refuse_ungrounded(self, Grounding().overlaid(info.context))
         return self
 
     @property
     def empty(self) -> bool:
         return not (self.entities or self.communities or self.inferred_links
                     or self.vitality_reasoning)
+
+
+def _refuse_ungrounded(answer: Proposal | ResponseModel, grounding: Grounding) -> None:
+    """Raise ValueError naming every grounding problem of ``answer``, if it has any."""
+    problems = _collection_problems(
+        [e.id for e in answer.entities], [c.id for c in answer.communities],
+        [lk.target for lk in answer.inferred_links], grounding,
+    )
+    problems += _vitality_problems(answer.vitality_band, answer.vitality_reasoning, grounding)
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _vitality_problems(band: str | None, reasoning: str | None,
@@ -430,14 +434,7 @@ class ResponseModel(OpenAISchema):
 
     @model_validator(mode="after")
     def _grounded(self, info: ValidationInfo) -> ResponseModel:
-        grounding = self.grounding.overlaid(info.context)
-        problems = _collection_problems(
-            [e.id for e in self.entities], [c.id for c in self.communities],
-            [lk.target for lk in self.inferred_links], grounding,
-        )
-        problems += _vitality_problems(self.vitality_band, self.vitality_reasoning, grounding)
-        if problems:
-            raise ValueError("; ".join(problems))
+        _refuse_ungrounded(self, self.grounding.overlaid(info.context))
         return self
 
     @classmethod

@@ -34,7 +34,7 @@ app = typer.Typer(
     "it was, and each write is verified before it lands.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
 )
 out = Console()
 err = Console(stderr=True)

@@ -35,7 +35,7 @@ LibraryArg = Annotated[Path, typer.Argument(
     show_default=False)]
 
 communities_app = typer.Typer(
-    name="communities", no_args_is_help=True, rich_markup_mode="rich",
+    name="communities", no_args_is_help=True, rich_markup_mode="markdown",
     help="The library's shared community vocabulary (LIBRARY/.gardener/communities.yaml).")
 
 

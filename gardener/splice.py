@@ -410,8 +410,17 @@ def _printable(c: str) -> bool:
             or 0x10000 <= o <= 0x10FFFF)
 
 
+_AS_IS = re.compile("[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe"
+                    "\uff00-\ufffd\U00010000-\U0010ffff]*\\Z")
+"""Text that goes between the quotes unchanged: printable (``_printable``) and not one of
+``_ESCAPES``. Most values are: one regular-expression match instead of a test per
+character (a tenth of a pattern's splice)."""
+
+
 def quote(value: str) -> str:
     """A YAML double-quoted scalar on one line; every reader gets back exactly ``value``."""
+    if _AS_IS.match(value):
+        return f'"{value}"'
     out = ['"']
     for c in value:
         esc = _ESCAPES.get(c)

@@ -25,9 +25,11 @@ from helpers_text import (
 from gardener.garden import read_garden
 from gardener.model import Community, Entity, Garden, Link
 from gardener.splice import (
+    _ESCAPES,
     SEED_STYLE,
     SpliceError,
     Style,
+    _printable,
     detect_style,
     item_texts,
     locate,
@@ -409,6 +411,18 @@ def test_quote_escapes_only_what_it_must() -> None:
     assert quote('a "b" \\ c') == '"a \\"b\\" \\\\ c"'
     assert quote("é漢😀") == '"é漢😀"'
     assert quote("\x01") == '"\\x01"'
+
+
+def test_quote_reads_back_every_code_point_and_leaves_printable_ones_as_they_are() -> None:
+    """Every code point, alone and inside other text, reads back exactly; those that need no
+    escape are written as themselves, the others escaped."""
+    for start in range(0, 0x110000, 0x400):
+        chunk = "".join(chr(c) for c in range(start, min(start + 0x400, 0x110000)))
+        assert yaml.safe_load(quote(chunk)) == chunk, hex(start)
+        assert yaml.safe_load(quote("ab" + chunk[::97] + "cd")) == "ab" + chunk[::97] + "cd"
+    for c in map(chr, range(0x10000)):
+        as_is = quote(c) == f'"{c}"'
+        assert as_is == (_printable(c) and c not in _ESCAPES), hex(ord(c))
 
 
 # ---- one nested scalar ---------------------------------------------------------------------

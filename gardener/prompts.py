@@ -246,12 +246,18 @@ def _candidates(pattern: Pattern, candidates: Sequence[Candidate],
         if c.slug in seen:
             continue
         seen.add(c.slug)
-        shown.append(_Shown(
-            slug=" ".join(c.slug.split()),
-            title=_line(c.title, limits.candidate_title),
-            summary=_line(c.summary, limits.candidate_summary),
-        ))
+        shown.append(_shown(c.slug, c.title, c.summary, limits.candidate_title,
+                            limits.candidate_summary))
     return shown
+
+
+@lru_cache(maxsize=4096)
+def _shown(slug: str, title: str | None, summary: str | None, title_limit: int,
+           summary_limit: int) -> _Shown:
+    """One candidate as the prompt shows it; remembered, since a pass offers each pattern as
+    a candidate to dozens of others."""
+    return _Shown(slug=" ".join(slug.split()), title=_line(title, title_limit),
+                  summary=_line(summary, summary_limit))
 
 
 def _score(value: float | None) -> str | None:

@@ -44,12 +44,28 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pytest
 
 Arguments = dict[str, Any]
 Responder = Callable[[dict[str, Any]], Arguments]
 
 FAKE_MODEL = "fake-model"
+
+ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
+"""The environment that chooses the gardener's model endpoint (``gardener.settings``)."""
+
+
+def use_as_endpoint(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI,
+                    key: str = "test-key") -> FakeOpenAI:
+    """``server`` as the only configured endpoint, for the test's duration."""
+    for name in ENDPOINT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    return server
 
 
 # ---------------------------------------------------------------------------------------------

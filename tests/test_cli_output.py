@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, request_schema
+from fake_openai import FakeOpenAI, request_schema, use_as_endpoint
 from typer.testing import CliRunner, Result
 
 from gardener.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "patterns"
-ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
 BRACKETED = "Both rely on [bold]shared[/bold] commitments [1]."
 
 runner = CliRunner()
@@ -46,10 +45,7 @@ def bracketed_responder(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     with FakeOpenAI(responder=bracketed_responder, api_key="sk-right-key") as fake:
-        for name in ENDPOINT_VARIABLES:
-            monkeypatch.delenv(name, raising=False)
-        monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-right-key")
+        use_as_endpoint(monkeypatch, fake, key="sk-right-key")
         monkeypatch.setenv("COLUMNS", "400")
         yield fake
 

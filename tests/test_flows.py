@@ -32,7 +32,7 @@ from typing import Any
 import fake_openai
 import httpx
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
@@ -54,7 +54,6 @@ FIXTURES = ROOT / "fixtures"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TODAY = "2026-02-19"
 REPLAY_MODEL = "SmolLM2-135M-Instruct"
-ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
 
 runner = CliRunner()
 
@@ -100,11 +99,7 @@ def fake() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def endpoint(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
     """The fake server as the configured endpoint; its request log read from now on."""
-    for name in ENDPOINT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    return fake
+    return use_as_endpoint(monkeypatch, fake)
 
 
 class LoopbackOnly:

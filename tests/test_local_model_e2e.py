@@ -24,6 +24,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from fake_openai import ENDPOINT_VARIABLES
 
 from gardener import library
 from gardener.local_model import MODEL_NAME, missing_modules
@@ -34,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
 SLUG = "consent-decision-making"
 TODAY = "2026-02-19"
-ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
 MARK = "GARDENER_E2E_MARK"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
+from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
 BRANCH = "gardener/garden"
 TODAY = "2026-03-01"
-ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE",
-                      "GITHUB_TOKEN", "GH_TOKEN")
+GITHUB_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
 
 runner = CliRunner()
 
@@ -46,11 +45,9 @@ def fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def endpoint(fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
-    for name in ENDPOINT_VARIABLES:
+    for name in GITHUB_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    return fake
+    return use_as_endpoint(monkeypatch, fake)
 
 
 @pytest.fixture

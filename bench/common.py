@@ -7,12 +7,25 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def writable_copy(source: Path, dest: Path) -> Path:
+    """A fresh copy of ``source`` at ``dest`` that the gardener may write (the shared corpus
+    itself is read-only): files and folders get the owner's write bit."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest)
+    for path in dest.rglob("*"):
+        path.chmod(stat.S_IMODE(path.stat().st_mode) | stat.S_IWUSR)
+    return dest
 
 
 def gardener_command() -> list[str]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from common import writable_copy
 
 from gardener.document import read_text
 from gardener.splice import locate
@@ -59,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "corpus"
-        shutil.copytree(args.corpus, lib)
-        for p in lib.rglob("*"):
-            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+        writable_copy(args.corpus, lib)
         before = snapshot(lib)
         check_rc, check_out, check_s = gardener("check", str(lib), "--no-warnings")
         report = Path(tmp) / "prune.json"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -19,7 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CORPUS, ROOT, commit, gardener_command, machine, replace_section
+from common import (
+    CORPUS,
+    ROOT,
+    commit,
+    gardener_command,
+    machine,
+    replace_section,
+    writable_copy,
+)
 
 from gardener.document import read_text
 from gardener.splice import locate
@@ -60,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         lib = Path(tmp) / "corpus"
-        shutil.copytree(args.corpus, lib)
-        for path in lib.rglob("*"):
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        writable_copy(args.corpus, lib)
         before_files = {p: p.read_text(encoding="utf-8", errors="replace")
                         for p in sorted(lib.rglob("*.md"))}
         out = Path(tmp)

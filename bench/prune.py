@@ -26,8 +26,6 @@ import io
 import json
 import pstats
 import resource
-import shutil
-import stat
 import statistics
 import subprocess
 import sys
@@ -48,6 +46,7 @@ from bench.common import (
     gardener_command,
     machine,
     replace_section,
+    writable_copy,
 )
 from gardener import library
 from gardener.document import ReadError, decode, split
@@ -193,17 +192,6 @@ def run_cli(args: Sequence[str], log: Path, timed: Timed) -> None:
         timed.exit_codes.add(done.returncode)
 
 
-def fresh(pristine: Path, work: Path) -> Path:
-    """A writable copy of ``pristine`` at ``work`` (the shared corpus itself is read-only)."""
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(pristine, work)
-    for p in work.rglob("*"):
-        if p.is_file():
-            p.chmod(stat.S_IMODE(p.stat().st_mode) | stat.S_IWUSR)
-    return work
-
-
 # --- in process, per file -------------------------------------------------------------------
 
 @dataclass
@@ -319,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"scaled library: {n_files} files in {args.copies} copies", file=sys.stderr)
 
         # The corpus alone, for the consistency check of the scaled result.
-        corpus_lib = fresh(args.corpus, base / "corpus")
+        corpus_lib = writable_copy(args.corpus, base / "corpus")
         corpus_run = per_file(corpus_lib, today)
         corpus_changed = len(corpus_run.ms.get(Status.CHANGED, []))
 
@@ -327,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prune_args = ["prune", str(lib), "--today", TODAY]
         check, first, second = Timed(), Timed(), Timed()
         for i in range(args.repeat):
-            fresh(pristine, lib)
+            writable_copy(pristine, lib)
             run_cli(["check", str(lib), "--no-warnings"], base / "check.log", check)
             run_cli([*prune_args, "--report", str(base / f"first{i}.json")], base / "first.log",
                     first)
@@ -339,12 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_report = (base / "first0.json").read_text(encoding="utf-8")
         second_report = (base / "second0.json").read_text(encoding="utf-8")
 
-        fresh(pristine, lib)
+        writable_copy(pristine, lib)
         one = per_file(lib, today)
         two = per_file(lib, today)
         stats: pstats.Stats | None = None
         if args.profile:
-            fresh(pristine, lib)
+            writable_copy(pristine, lib)
             profile = cProfile.Profile()
             profile.runcall(profiled_pass, lib, today)
             stats = pstats.Stats(profile)

@@ -36,12 +36,21 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows import DEFAULT_CONCURRENCY, Hooks, attached, finish, hooks_for, in_process_run
+from flows import (
+    DEFAULT_CONCURRENCY,
+    Hooks,
+    attached,
+    finish,
+    hooks_for,
+    in_process_run,
+    unstored_results,
+)
 from gardener import decisions as decisions_mod
 from gardener import library as library_mod
 from gardener import report
 from gardener.candidates import CandidateIndex, CandidateInfo
 from gardener.communities import Registry, load_registry
+from gardener.connections import PerThreadTransport
 from gardener.entities import Resolution, load_aliases, resolve_library
 from gardener.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.library import Entry, Library
@@ -110,7 +119,7 @@ class GardenOptions(BaseModel):
 
 def network_transport() -> httpx.BaseTransport:
     """The transport under the client; a seam for tests that need a misbehaving network."""
-    return httpx.HTTPTransport()
+    return PerThreadTransport()
 
 
 LOCAL_TIMEOUT_S = 900.0
@@ -557,7 +566,8 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
     """Decide each pattern here; only stale ones become tasks (a skip costs no task run)."""
     options = run.options
     pattern_task = garden_pattern.with_options(retries=options.retries,
-                                               retry_delay_seconds=options.retry_delay_s)
+                                               retry_delay_seconds=options.retry_delay_s,
+                                               result_storage=unstored_results())
     library = str(run.root)
     with _task_runner(options.concurrency) as runner:
         futures: dict[PrefectFuture[Gardened], int] = {}

@@ -53,6 +53,7 @@ from tenacity import (
 )
 
 from gardener import instructor_checks
+from gardener.connections import PerThreadTransport
 from gardener.settings import LLMSettings
 
 if TYPE_CHECKING:
@@ -556,7 +557,7 @@ class LLM:
     def __init__(self, settings: LLMSettings, *, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings
-        self._transport = GuardedTransport(transport or httpx.HTTPTransport(), settings,
+        self._transport = GuardedTransport(transport or PerThreadTransport(), settings,
                                            sleep=sleep)
         self._http = httpx.Client(transport=self._transport, timeout=settings.timeout_s)
         self._completions_url = settings.endpoint.rstrip("/") + "/chat/completions"

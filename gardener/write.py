@@ -70,13 +70,10 @@ def remove_leftovers(root: Path) -> list[Path]:
     return removed
 
 
-def _mode_for(path: Path) -> int:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _sync_dir(folder: Path) -> None:
@@ -93,10 +90,27 @@ def _sync_dir(folder: Path) -> None:
 
 
 def _unchanged(target: Path, expected: bytes) -> bool:
+    """Whether ``target`` holds exactly ``expected``; reads at most one byte more than that."""
     try:
-        return target.read_bytes() == expected
+        fd = os.open(target, os.O_RDONLY)
     except FileNotFoundError:
         return False
+    try:
+        got = b""
+        while len(got) <= len(expected):
+            chunk = os.read(fd, len(expected) + 1 - len(got))
+            if not chunk:
+                break
+            got += chunk
+    finally:
+        os.close(fd)
+    return got == expected
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def write_atomic(path: Path, text: str, *, expected: str | None = None) -> None:
@@ -106,32 +120,53 @@ def write_atomic(path: Path, text: str, *, expected: str | None = None) -> None:
     the file no longer holds exactly that. The check runs after the new text is on disk,
     just before the rename, so the window in which an edit can still be lost is as short
     as a rename.
+
+    The steps use the operating system's calls directly, a dozen in all: each call lets go
+    of Python's GIL and waits to get it back, a wait that grows with the threads of a pass
+    writing at once (Python's file objects and ``Path`` helpers made it some thirty).
     """
-    target = path.resolve() if path.is_symlink() else path
-    data = text.encode("utf-8")
-    mode = _mode_for(target)
-    if target.exists() and not mode & stat.S_IWUSR:
+    try:
+        found: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:
+        raise WriteError(path, exc.strerror or str(exc)) from None
+    target = path
+    if found is not None and stat.S_ISLNK(found.st_mode):
+        target = path.resolve()
+        try:
+            found = os.stat(target)
+        except FileNotFoundError:
+            found = None
+        except OSError as exc:
+            raise WriteError(path, exc.strerror or str(exc)) from None
+    mode = stat.S_IMODE(found.st_mode) if found is not None else _default_mode()
+    if found is not None and not mode & stat.S_IWUSR:
         # A rename would replace it anyway; a read-only file says "do not touch".
         raise WriteError(path, "the file is read-only (mode "
                          f"{mode:o}); make it writable to let the gardener update it")
+    data = text.encode("utf-8")
     try:
         prefix, suffix = temp_name(target)
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     except OSError as exc:
         raise WriteError(path, exc.strerror or str(exc)) from None
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        if not hasattr(os, "fchmod"):  # pragma: no cover - Windows before Python 3.13
+            os.chmod(tmp_name, mode)
         if expected is not None and not _unchanged(target, expected.encode("utf-8")):
             raise ConflictError(path)
-        os.replace(tmp, target)
+        os.replace(tmp_name, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp_name)
         if isinstance(exc, OSError) and not isinstance(exc, WriteError):
             raise WriteError(path, exc.strerror or str(exc)) from None
         raise

@@ -95,6 +95,20 @@ def test_each_pattern_gets_a_fresh_schema_of_its_own() -> None:
     assert b.model_json_schema()["$defs"]["LinkDraft"]["properties"]["target"]["const"] == "a"
 
 
+def test_a_patterns_model_is_its_shape_under_its_own_name_and_nothing_more() -> None:
+    """The pattern's model is made without pydantic's metaclass, from the built shape."""
+    model = build_response_model("a", ["b", "c"])
+    shape = cast(Any, model).shape
+    assert issubclass(model, shape) and issubclass(model, BaseModel)
+    assert model.__name__ == RESPONSE_MODEL_NAME and model.model_fields == shape.model_fields
+    kin = type("Kin", (shape,), {"__module__": __name__})  # a subclass nobody checked yet
+    assert not issubclass(kin, model) and issubclass(kin, shape)
+    assert issubclass(kin, shape)  # and still, after the check against the model
+    valid = {"entities": [], "communities": [], "inferred_links": [],
+             "vitality_band": BAND_NAMES[0], "vitality_reasoning": "x" * 80}
+    assert not isinstance(model.model_validate(valid), model)
+
+
 def errors(model: type[BaseModel], data: Any, context: dict[str, Any] | None = None,
            ) -> tuple[str, list[Any]]:
     """The message a re-ask would carry, and the errors (the exception objects aside)."""

@@ -18,6 +18,7 @@ names the file, and the line for a JSON error), treated as empty, and copied asi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -179,6 +180,8 @@ class State:
         self._save_lock = threading.Lock()
         self._version = 0
         self._saved_version = 0
+        self._disk: tuple[Signature, str] | None = None
+        """The file's signature and text when this state last loaded or saved it cleanly."""
         self.problems: tuple[str, ...] = tuple(problems)
         """What was wrong with the file this state was loaded from, naming it."""
 
@@ -243,10 +246,24 @@ def state_path(library_root: Path) -> Path:
 
 
 def render(entries: Mapping[str, PatternState]) -> str:
-    """The file's text: stable for equal states, so git sees only real changes."""
-    payload = {"format": FORMAT,
-               "patterns": {slug: entries[slug].to_json() for slug in sorted(entries)}}
-    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The file's text: stable for equal states, so git sees only real changes.
+
+    It is ``json.dumps`` of ``{"format": .., "patterns": {slug: entry}}`` with sorted keys
+    and an indent of 2, made from each entry's own text (``_entry_text``, kept while the
+    entry is unchanged): a pass saves every few seconds, and encoding a thousand entries
+    again each time was most of the flow thread's work after the shortlists.
+    """
+    if not entries:
+        return json.dumps({"format": FORMAT, "patterns": {}}, indent=2) + "\n"
+    listed = ",\n".join(_entry_text(slug, entries[slug]) for slug in sorted(entries))
+    return f'{{\n  "format": {json.dumps(FORMAT)},\n  "patterns": {{\n{listed}\n  }}\n}}\n'
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _entry_text(slug: str, entry: PatternState) -> str:
+    """``"slug": {...}`` as it sits in the file, two levels deep."""
+    alone = json.dumps({slug: entry.to_json()}, indent=2, sort_keys=True, ensure_ascii=False)
+    return "\n".join("  " + line for line in alone[2:-2].split("\n"))
 
 
 def parse(text: str, where: str) -> tuple[dict[str, PatternState], list[str]]:
@@ -272,18 +289,29 @@ def parse(text: str, where: str) -> tuple[dict[str, PatternState], list[str]]:
     return entries, problems
 
 
+Signature = tuple[int, int, int]
+"""A file's inode, modification time (ns) and size: equal while nobody replaced or edited it."""
+
+
 @dataclass(frozen=True)
 class _OnDisk:
     text: str | None
     """None when the file could not be read as text."""
     entries: dict[str, PatternState]
     problems: list[str]
+    signature: Signature | None = None
+
+
+def _signature(found: os.stat_result) -> Signature:
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
 
 
 def _read(path: Path) -> _OnDisk | None:
     """None when there is no file; otherwise its text and what ``parse`` makes of it."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            signature = _signature(os.fstat(handle.fileno()))
+            data = handle.read()
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -293,7 +321,24 @@ def _read(path: Path) -> _OnDisk | None:
     except UnicodeDecodeError as exc:
         return _OnDisk(None, {}, [f"{path}: not UTF-8 text (byte {exc.start})"])
     entries, problems = parse(text, str(path))
-    return _OnDisk(text, entries, problems)
+    return _OnDisk(text, entries, problems, signature)
+
+
+def _known(path: Path, state: State) -> _OnDisk | None:
+    """The file as ``state`` last loaded or saved it, when it is still that file; else read.
+
+    A pass saves every few seconds: reading and parsing a thousand entries back each time,
+    only to learn that the file is the one it wrote, cost more than writing it.
+    """
+    remembered = state._disk
+    if remembered is not None:
+        try:
+            now: Signature | None = _signature(os.stat(path))
+        except OSError:
+            now = None
+        if now == remembered[0]:
+            return _OnDisk(remembered[1], {}, [], now)
+    return _read(path)
 
 
 def load_state(library_root: Path) -> State:
@@ -308,7 +353,10 @@ def load_state(library_root: Path) -> State:
                         f"a .bak before it is next saved")
         for problem in problems:
             _log.warning("%s", problem)
-    return State(found.entries, problems)
+    state = State(found.entries, problems)
+    if not problems and found.text is not None and found.signature is not None:
+        state._disk = (found.signature, found.text)
+    return state
 
 
 def _backup_path(path: Path) -> Path:
@@ -334,7 +382,7 @@ def save_state(library_root: Path, state: State) -> Path | None:
             version = state._version
             text = render(state._entries)
         backup: Path | None = None
-        found = _read(path)
+        found = _known(path, state)
         if found is not None and found.problems:
             backup = _backup_path(path)
             shutil.copy2(path, backup)
@@ -357,6 +405,10 @@ def save_state(library_root: Path, state: State) -> Path | None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        try:
+            state._disk = (_signature(os.stat(path)), text)
+        except OSError:
+            state._disk = None
         _mark_saved(state, version)
         return backup
 

@@ -263,6 +263,35 @@ def test_render_is_deterministic_whatever_the_insertion_order() -> None:
     assert render(one.snapshot()) == render(two.snapshot())
 
 
+@pytest.mark.parametrize("slugs", [[], ["a"], ["zeta", "alpha", "mid"],
+                                   ["caf\u00e9-\u4e2d", 'quote"d', "back\\slash", "tab\tline\n"]])
+def test_render_is_json_dumps_of_the_whole_state(slugs: list[str]) -> None:
+    """The file is what ``json.dumps`` (sorted keys, indent 2, UTF-8 kept) makes of it."""
+    state = State()
+    for n, slug in enumerate(slugs):
+        recorded(state, slug, model=f"m\u00e9-{n}", on=dt.date(2026, 3, 1 + n))
+    entries = state.snapshot()
+    payload = {"format": 1, "patterns": {s: e.to_json() for s, e in entries.items()}}
+    assert render(entries) == json.dumps(payload, indent=2, sort_keys=True,
+                                         ensure_ascii=False) + "\n"
+
+
+def test_a_file_corrupted_between_two_saves_is_still_backed_up(tmp_path: Path) -> None:
+    """A save skips reading back the file it wrote itself, not one somebody changed since."""
+    state = State()
+    recorded(state, "a")
+    assert save_state(tmp_path, state) is None
+    path = state_path(tmp_path)
+    path.write_text("{ not json", encoding="utf-8")
+    recorded(state, "b")
+    backup = save_state(tmp_path, state)
+    assert backup is not None and backup.read_text(encoding="utf-8") == "{ not json"
+    assert sorted(load_state(tmp_path).snapshot()) == ["a", "b"]
+    # Saved again unchanged: the file is left as it is (its text is what a save would write).
+    before = path.stat().st_mtime_ns
+    assert save_state(tmp_path, state) is None and path.stat().st_mtime_ns == before
+
+
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[1] / "patterns"
 
 

@@ -29,7 +29,7 @@ from flows.garden import GardenOptions, run_garden
 from gardener import runtime
 from gardener.cli import app
 from gardener.document import ReadError, parse_front_matter, read
-from gardener.library import Entry, load, max_file_bytes, read_entry
+from gardener.library import Entry, escape_of, load, max_file_bytes, read_entry
 from gardener.llm import LLM, scrub
 from gardener.model import Garden, Link, Status
 from gardener.passes import Change, apply, garden_entry
@@ -347,6 +347,28 @@ def test_binary_oversized_and_symlinked_files_are_refused_by_name(tmp_path: Path
     assert sorted(e.pattern.path.name for e in lib.entries) == ["inside.md", "ok.md"]
     with pytest.raises(ReadError, match="larger than 4,096 bytes"):
         read(library / "big.md", max_bytes=4096)
+
+
+def test_escape_of_finds_every_way_out_of_the_library(tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    (library / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.md").write_text("x", encoding="utf-8")
+    (library / "ok.md").write_text("ok", encoding="utf-8")
+    (library / "sub" / "deep.md").write_text("deep", encoding="utf-8")
+    (library / "out").symlink_to(outside, target_is_directory=True)
+    (library / "sub" / "link.md").symlink_to(outside / "x.md")
+    (library / "alias.md").symlink_to(library / "ok.md")
+    assert escape_of(library, library / "ok.md") is None
+    assert escape_of(library, library / "sub" / "deep.md") is None
+    assert escape_of(library, library / "alias.md") is None  # a link that stays inside
+    assert escape_of(library, library / "new.md") is None  # not there yet, inside
+    assert escape_of(library, library / "out" / "x.md") == outside / "x.md"
+    assert escape_of(library, library / "out" / "new.md") == outside / "new.md"
+    assert escape_of(library, library / "sub" / "link.md") == outside / "x.md"
+    assert escape_of(library, library / ".." / "outside" / "x.md") == outside / "x.md"
+    assert escape_of(library / "sub" / "link.md", library / "sub" / "link.md") == outside / "x.md"
 
 
 def test_the_size_limit_comes_from_the_environment() -> None:

@@ -26,7 +26,7 @@ from gardener.garden import read_garden
 from gardener.model import Entity, Garden, Link
 from gardener.splice import locate, splice, splice_scalar
 from gardener.verify import VerifyError, verify, verify_scalar
-from gardener.write import WriteError, write_atomic
+from gardener.write import ConflictError, WriteError, write_atomic
 
 # ---- verify --------------------------------------------------------------------------------
 
@@ -198,6 +198,27 @@ def test_write_atomic_writes_through_a_symlink(tmp_path: Path) -> None:
     link.symlink_to(real)
     write_atomic(link, "new")
     assert link.is_symlink() and real.read_text(encoding="utf-8") == "new"
+
+
+@pytest.mark.parametrize("edited", ["old text, and more", "old", "ol", "", "old texT"])
+def test_write_atomic_refuses_any_edit_since_the_read(tmp_path: Path, edited: str) -> None:
+    target = tmp_path / "p.md"
+    target.write_text(edited, encoding="utf-8")
+    with pytest.raises(ConflictError):
+        write_atomic(target, "new", expected="old text")
+    assert target.read_text(encoding="utf-8") == edited
+    assert os.listdir(tmp_path) == ["p.md"]
+    write_atomic(target, "new", expected=edited)
+    assert target.read_text(encoding="utf-8") == "new"
+
+
+def test_write_atomic_refuses_a_read_only_file(tmp_path: Path) -> None:
+    target = tmp_path / "p.md"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o444)
+    with pytest.raises(WriteError, match="read-only"):
+        write_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "old" and os.listdir(tmp_path) == ["p.md"]
 
 
 def test_write_then_read_gives_the_garden(tmp_path: Path) -> None:

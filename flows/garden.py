@@ -513,16 +513,16 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
 
 
 def open_run(root: Path, options: GardenOptions, llm: StructuredLLM, model: str,
-             read: Future[Library] | None = None) -> tuple[Run, list[Outcome], Library]:
-    """Read the library (or take the reading ``read`` did), build the candidate index, load
-    the state: once per run."""
-    lib = read.result() if read is not None else library_mod.load(root)
+             read: Future[Reading] | None = None) -> tuple[Run, list[Outcome], Library]:
+    """Read and index the library (or take what ``read`` did), load the state: once per run."""
+    reading = read.result() if read is not None else read_library(root)
+    lib = reading.library
     entries, clashes = select(lib, options.only)
     ledger = decisions_mod.load(decisions_mod.ledger_path(root))
     if options.decisions:
         ledger = ledger.union(decisions_mod.load(Path(options.decisions)))
     prompts = default_prompts()
-    run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
+    run = Run(root=root, entries=entries, index=reading.index,
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
               options=options, rejections=decisions_mod.Rejections.of(ledger),
@@ -722,27 +722,52 @@ def garden(library: str, options: GardenOptions | None = None,
 
 def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
                on_start: Callable[[int], None] | None = None,
-               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+               on_outcome: Callable[[Outcome], None] | None = None,
+               reading: Future[Reading] | None = None) -> list[Outcome]:
     """Run the flow in this process with live hooks: what the CLI and the tests call.
 
     Without ``llm`` the flow opens its own client from ``options`` and the environment.
+    ``reading`` (from ``reading_ahead``) is the library already being read; without it the
+    library is read while Prefect starts the flow run.
     """
     hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
                   on_start=on_start, on_outcome=on_outcome)
-    # Read the library while Prefect starts the flow run (and, the first time in a process,
-    # its temporary server): seconds in which this process mostly waits. The flow takes
-    # the reading, or its error, as if it had read the library itself.
-    with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
-        hooks.extra[READ] = reader.submit(_read_library, library)
+    with ExitStack() as stack:
+        if reading is None:
+            reading = stack.enter_context(reading_ahead(library))
+        hooks.extra[READ] = reading
         with attached(hooks) as session, in_process_run():
             result: Outcomes = garden(str(library), options, session)
     return list(result)
 
 
 READ = "library-read"
-"""``Hooks.extra`` key of a future of the library, read by ``run_garden`` before the flow."""
+"""``Hooks.extra`` key of a future of the library's ``Reading``, for the flow to take."""
 
 
-def _read_library(root: Path) -> Library:
+@dataclass(frozen=True)
+class Reading:
+    """What a run needs of the library before its first pattern: the files and their index."""
+
+    library: Library
+    index: CandidateIndex
+
+
+def read_library(root: Path) -> Reading:
+    """Read every pattern of ``root`` and index them as link candidates."""
     with _collection_paused():
-        return library_mod.load(root)
+        lib = library_mod.load(root)
+        return Reading(lib, CandidateIndex(lib.patterns))
+
+
+@contextmanager
+def reading_ahead(root: Path) -> Iterator[Future[Reading]]:
+    """``read_library(root)`` in a thread of its own, started now.
+
+    Reading a large library takes seconds that a caller can spend waiting for something
+    else: Prefect's temporary server or the bundled model starting, the flow run being
+    created. An error reading it is raised where the flow takes the reading, as if the flow
+    had read it itself.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
+        yield reader.submit(read_library, root)

@@ -551,6 +551,23 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(parts)
 
 
+def _load_handlers(mode: Any) -> None:
+    """Have instructor load ``mode``'s request and response handlers now, not on first use.
+
+    It imports them with the first call (``requests`` and ``urllib3`` come with them): a
+    fifth of a second in which all the first patterns of a pass wait on Python's import lock,
+    holding back their requests. Made here, before any pattern, nothing waits. Where this
+    instructor keeps its handlers elsewhere, the first call loads them as before.
+    """
+    try:
+        from instructor.v2.core.providers import Provider
+        from instructor.v2.core.registry import mode_registry
+
+        mode_registry.get_handlers(Provider.OPENAI, mode)
+    except Exception as exc:  # another instructor layout: nothing lost but the head start
+        log.debug("instructor's handlers for %s load on first use (%s)", mode, exc)
+
+
 class LLM:
     """Structured answers from one endpoint; thread-safe, one per run."""
 
@@ -566,6 +583,7 @@ class LLM:
         instructor_checks.install()
         mode = getattr(instructor.Mode, _MODES[settings.mode])
         self._create = instructor.patch(create=self._chat_completion, mode=mode)
+        _load_handlers(mode)
         self.mode = settings.mode
         """The mode in use: the configured one, or ``tools`` after a json_schema refusal."""
         self._mode_lock = threading.Lock()

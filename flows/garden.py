@@ -17,6 +17,7 @@ import datetime as dt
 import gc
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -31,7 +32,7 @@ import httpx
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field
@@ -562,15 +563,38 @@ def _task_runner(concurrency: int) -> Iterator[TaskRunner[Any]]:
         yield threads
 
 
+AHEAD_PER_SLOT = 2
+"""Patterns submitted ahead of the results, per pattern allowed in flight."""
+
+
 def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
-    """Decide each pattern here; only stale ones become tasks (a skip costs no task run)."""
+    """Decide each pattern here; only stale ones become tasks (a skip costs no task run).
+
+    Patterns are decided and submitted a few at a time, as results come back (at most
+    ``AHEAD_PER_SLOT`` x concurrency waiting): every outcome reaches ``on_result`` (the
+    progress bar, the state) as soon as it is done, and the decisions' CPU is spread over
+    the pass instead of competing with its first patterns.
+    """
     options = run.options
     pattern_task = garden_pattern.with_options(retries=options.retries,
                                                retry_delay_seconds=options.retry_delay_s,
                                                result_storage=unstored_results())
     library = str(run.root)
+    ahead = AHEAD_PER_SLOT * options.concurrency
     with _task_runner(options.concurrency) as runner:
         futures: dict[PrefectFuture[Gardened], int] = {}
+        finished: queue.SimpleQueue[PrefectFuture[Gardened]] = queue.SimpleQueue()
+
+        def take(future: PrefectFuture[Gardened]) -> None:
+            i = futures.pop(future)
+            with run.lock:
+                mine = run.done.pop(i, None)
+            # A result left in this process is taken as is: asking the future for it goes
+            # through Prefect's event loop thread, about half a millisecond a pattern.
+            value = mine or future.result(raise_on_failure=False)
+            on_result(value if isinstance(value, Gardened) else Gardened(_failed_task(
+                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))))
+
         for i, entry in enumerate(run.entries):
             try:
                 c = check(run, i)
@@ -581,6 +605,8 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
             if not c.stale:
                 on_result(skipped(run, i, c.reason))
                 continue
+            while len(futures) >= ahead:
+                take(finished.get())
             with run.lock:
                 run.checks[i] = c
             # quote: Prefect would otherwise walk the options' fields twice per task, looking
@@ -588,16 +614,11 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
             params = {"run": key, "index": i, "slug": entry.pattern.slug,
                       "library": library, "options": quote(options)}
             # runner.submit skips task.submit's input tracking: about 2 ms less per pattern
-            futures[runner.submit(pattern_task, params)] = i
-        for future in as_completed(list(futures)):
-            i = futures[future]
-            with run.lock:
-                mine = run.done.pop(i, None)
-            # A result left in this process is taken as is: asking the future for it goes
-            # through Prefect's event loop thread, about half a millisecond a pattern.
-            value = mine or future.result(raise_on_failure=False)
-            on_result(value if isinstance(value, Gardened) else Gardened(_failed_task(
-                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))))
+            future = runner.submit(pattern_task, params)
+            futures[future] = i
+            future.add_done_callback(finished.put)
+        while futures:
+            take(finished.get())
 
 
 @contextmanager
@@ -722,19 +743,17 @@ def garden(library: str, options: GardenOptions | None = None,
 
 def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
                on_start: Callable[[int], None] | None = None,
-               on_outcome: Callable[[Outcome], None] | None = None,
-               reading: Future[Reading] | None = None) -> list[Outcome]:
+               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run the flow in this process with live hooks: what the CLI and the tests call.
 
     Without ``llm`` the flow opens its own client from ``options`` and the environment.
-    ``reading`` (from ``reading_ahead``) is the library already being read; without it the
-    library is read while Prefect starts the flow run.
     """
     hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
                   on_start=on_start, on_outcome=on_outcome)
-    with ExitStack() as stack:
-        if reading is None:
-            reading = stack.enter_context(reading_ahead(library))
+    # Read and index the library while Prefect starts the flow run (and, the first time in
+    # a process, its temporary server): time in which this process mostly waits on the
+    # server. (Read earlier, beside the server's own start, it only slowed that down.)
+    with reading_ahead(library) as reading:
         hooks.extra[READ] = reading
         with attached(hooks) as session, in_process_run():
             result: Outcomes = garden(str(library), options, session)
@@ -762,12 +781,7 @@ def read_library(root: Path) -> Reading:
 
 @contextmanager
 def reading_ahead(root: Path) -> Iterator[Future[Reading]]:
-    """``read_library(root)`` in a thread of its own, started now.
-
-    Reading a large library takes seconds that a caller can spend waiting for something
-    else: Prefect's temporary server or the bundled model starting, the flow run being
-    created. An error reading it is raised where the flow takes the reading, as if the flow
-    had read it itself.
-    """
+    """``read_library(root)`` in a thread of its own, started now; an error reading it is
+    raised where the flow takes the reading, as if the flow had read it itself."""
     with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
         yield reader.submit(read_library, root)

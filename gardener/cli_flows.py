@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -210,7 +209,7 @@ def run(
     library_folder(library)
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
 
-    from flows.garden import GardenOptions, model_client, reading_ahead, run_garden
+    from flows.garden import GardenOptions, model_client, run_garden
     from gardener.local_model import LocalModelError
 
     options = GardenOptions(
@@ -221,17 +220,13 @@ def run(
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
         report=str(report_path) if report_path else None)
     try:
-        # The library is read while Prefect's temporary server (and the bundled model, when
-        # it is used) starts: seconds in which this process would otherwise only wait.
-        with reading_ahead(library) as reading:
-            runtime.temporary_server()  # now, so that it ends with this process however it ends
-            with model_client(options, announce=announce) as llm:
-                if not verbose:
-                    err.print(f"gardening {library} with model '{llm.settings.model}' "
-                              f"{_where(options, llm.settings.endpoint)}", highlight=False,
-                              markup=False, soft_wrap=True)
-                outcomes = _run_flow(library, options, llm, partial(run_garden, reading=reading),
-                                     verbose)
+        runtime.temporary_server()  # now, so that it ends with this process however it ends
+        with model_client(options, announce=announce) as llm:
+            if not verbose:
+                err.print(f"gardening {library} with model '{llm.settings.model}' "
+                          f"{_where(options, llm.settings.endpoint)}", highlight=False,
+                          markup=False, soft_wrap=True)
+            outcomes = _run_flow(library, options, llm, run_garden, verbose)
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)

@@ -212,6 +212,27 @@ def test_dry_run_prints_diffs_and_writes_nothing(library: Path, no_endpoint: Non
 # Incremental: unchanged patterns cost no request
 
 
+def test_outcomes_arrive_while_later_patterns_are_still_undecided(
+        library: Path, endpoint: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass submits a few patterns ahead of its results, not the whole library at once."""
+    decided: list[str] = []
+    seen_at_first: list[int] = []
+    real_check = garden_flow.check
+
+    def counting(run: Any, i: int) -> Any:
+        decided.append(run.entries[i].pattern.slug)
+        return real_check(run, i)
+
+    monkeypatch.setattr(garden_flow, "check", counting)
+    options = GardenOptions(concurrency=1, model="fake-model", today=None)
+    outcomes = run_garden(library, options,
+                          on_outcome=lambda o: seen_at_first or seen_at_first.append(len(decided)))
+    n = len(list(library.glob("*.md")))
+    assert len(outcomes) == n and len(decided) == n
+    ahead = garden_flow.AHEAD_PER_SLOT * options.concurrency
+    assert seen_at_first == [ahead + 1]  # the window was full, the next one waited
+
+
 def test_second_pass_asks_nothing_and_an_edit_asks_once(library: Path, tmp_path: Path,
                                                         endpoint: FakeOpenAI) -> None:
     report = tmp_path / "report.json"

@@ -224,9 +224,12 @@ def test_outcomes_arrive_while_later_patterns_are_still_undecided(
         return real_check(run, i)
 
     monkeypatch.setattr(garden_flow, "check", counting)
+    def first_outcome(outcome: Any) -> None:
+        if not seen_at_first:
+            seen_at_first.append(len(decided))
+
     options = GardenOptions(concurrency=1, model="fake-model", today=None)
-    outcomes = run_garden(library, options,
-                          on_outcome=lambda o: seen_at_first or seen_at_first.append(len(decided)))
+    outcomes = run_garden(library, options, on_outcome=first_outcome)
     n = len(list(library.glob("*.md")))
     assert len(outcomes) == n and len(decided) == n
     ahead = garden_flow.AHEAD_PER_SLOT * options.concurrency

@@ -9,7 +9,6 @@ that Prefect would have to serialize.
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,8 +21,6 @@ from gardener import report, runtime
 from gardener.model import Outcome, Status
 
 runtime.ensure()  # before any module of this package imports prefect
-
-log = logging.getLogger("gardener.flows")
 
 DEFAULT_CONCURRENCY = 8
 """Patterns in flight at once: a polite default for a hosted API's rate limit."""
@@ -86,43 +83,6 @@ def in_process_run() -> Iterator[None]:
         return
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
-
-
-UNSTORED_RESULTS_BLOCK = "graph-gardener-unstored-results"
-"""The Prefect block (a Remote File System on ``memory://``) named as the result storage of
-the gardener's tasks, whose results are never persisted."""
-
-_unstored: dict[str, Any] = {}
-
-
-def unstored_results() -> Any:
-    """Result storage for tasks that persist no result: a saved in-memory block, or None.
-
-    Prefect makes a result record for every task run even when nothing is persisted, and
-    with its default local storage it resolves the record's path on disk: two
-    ``Path.resolve()`` calls, some thirty ``lstat`` calls a task, each letting go of the GIL
-    and waiting behind the other patterns' threads to get it back. A saved storage block is
-    not resolved. Prefect only takes saved blocks as a task's storage, so the block is
-    saved (once per API and process; on the temporary server, in its database under
-    ``PREFECT_HOME``); nothing is ever written to it. Where saving fails (a server that
-    refuses it), tasks keep Prefect's default storage: slower, and the same results.
-    """
-    from prefect.filesystems import RemoteFileSystem
-    from prefect.settings import PREFECT_API_URL
-
-    api = str(PREFECT_API_URL.value() or "")
-    with _lock:
-        if api in _unstored:
-            return _unstored[api]
-    block: Any = RemoteFileSystem(basepath="memory://graph-gardener/results")
-    try:
-        block.save(UNSTORED_RESULTS_BLOCK, overwrite=True)
-    except Exception as exc:  # any refusal: the default storage works, only slower
-        log.debug("result storage block not saved (%s); Prefect's default is used", exc)
-        block = None
-    with _lock:
-        _unstored[api] = block
-    return block
 
 
 def hooks_for(session: str | None) -> Hooks:

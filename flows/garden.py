@@ -44,7 +44,6 @@ from flows import (
     finish,
     hooks_for,
     in_process_run,
-    unstored_results,
 )
 from gardener import decisions as decisions_mod
 from gardener import library as library_mod
@@ -577,8 +576,7 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
     """
     options = run.options
     pattern_task = garden_pattern.with_options(retries=options.retries,
-                                               retry_delay_seconds=options.retry_delay_s,
-                                               result_storage=unstored_results())
+                                               retry_delay_seconds=options.retry_delay_s)
     library = str(run.root)
     ahead = AHEAD_PER_SLOT * options.concurrency
     with _task_runner(options.concurrency) as runner:

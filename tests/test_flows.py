@@ -36,7 +36,6 @@ from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
-from flows import UNSTORED_RESULTS_BLOCK
 from flows import garden as garden_flow
 from flows.garden import GardenOptions, run_garden
 from flows.prune import PruneOptions, run_prune
@@ -175,24 +174,6 @@ def test_replayed_pass_gives_the_golden_files(library: Path, tmp_path: Path, no_
                      "--report", str(report))
     assert again.exit_code == 0, again.output
     assert set(statuses(report_of(report)).values()) == {"skipped"}
-
-
-def test_a_server_refusing_the_result_storage_block_changes_nothing_but_speed(
-        library: Path, no_endpoint: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from prefect.filesystems import RemoteFileSystem
-
-    import flows
-
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise PermissionError("this workspace takes no new blocks")
-
-    monkeypatch.setattr(flows, "_unstored", {})
-    monkeypatch.setattr(RemoteFileSystem, "save", refuse)
-    assert flows.unstored_results() is None  # Prefect's default storage, then
-    result = gardener(str(library), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY)
-    assert result.exit_code == 0, result.output
-    for path in sorted(library.glob("*.md")):
-        assert path.read_bytes() == (GOLDEN / path.name).read_bytes(), f"{path.name} differs"
 
 
 def test_dry_run_prints_diffs_and_writes_nothing(library: Path, no_endpoint: None) -> None:
@@ -571,11 +552,8 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
     with closing(sqlite3.connect(tmp_path / "prefect-home" / "prefect.db")) as db:
         runs = db.execute("SELECT t.name, t.state_type FROM task_run t JOIN flow_run f "
                           "ON t.flow_run_id = f.id WHERE f.name LIKE 'garden %'").fetchall()
-        blocks = db.execute("SELECT name FROM block_document").fetchall()
     patterns = sorted(p.stem for p in library.glob("*.md") if p.name != "README.md")
     assert sorted(runs) == [(f"garden-{slug}", "COMPLETED") for slug in patterns]
-    # The tasks' result storage (nothing is stored in it; see flows.unstored_results).
-    assert (UNSTORED_RESULTS_BLOCK,) in blocks
 
 
 # ---------------------------------------------------------------------------------------------

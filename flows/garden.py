@@ -614,8 +614,9 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
             # runner.submit skips task.submit's input tracking: about 2 ms less per pattern
             future = runner.submit(pattern_task, params)
             futures[future] = i
-            # Added before anything waits on the future: Prefect's wrapped futures call a
-            # callback added after their final state was read never (a finished one, at once).
+            # Added before anything waits on the future: Prefect's wrapped futures never call
+            # a callback added after their final state was read (one added to a future that
+            # merely finished is called at once).
             future.add_done_callback(finished.put)
         while futures:
             take(finished.get())

@@ -302,8 +302,14 @@ class Row:
 
     def median(self) -> tuple[Measure, Measure]:
         """The repeat whose ratio is the median (the lower one of an even number)."""
-        order = sorted(range(len(self.runs)), key=lambda i: self.ratios()[i])
+        ratios = self.ratios()
+        order = sorted(range(len(self.runs)), key=ratios.__getitem__)
         return self.runs[order[(len(order) - 1) // 2]]
+
+    def ratio(self) -> float:
+        """The median repeat's ratio: what the table shows and the target is judged on."""
+        m, startup = self.median()
+        return (m.seconds - startup.seconds) / self.ideal
 
 
 def measure(sizes: Sequence[int], concurrency: int, latency: float,
@@ -363,7 +369,7 @@ def table(rows: list[Row], concurrency: int, latency: float, repeats: int,
     for row in rows:
         m, startup = row.median()
         work = m.seconds - startup.seconds
-        ratio = work / row.ideal
+        ratio = row.ratio()
         every = ", ".join(f"{r:.2f}" for r in row.ratios())
         lines.append(f"| {m.patterns} | {m.seconds:.1f} | {startup.seconds:.1f} | {work:.1f} "
                      f"| {row.ideal:.1f} | {ratio:.2f} {'yes' if ratio <= TARGET else 'no'} "
@@ -426,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not options.no_write:
         write_section(DOC, section)
         print(f"written to {DOC}")
-    ok = all(sorted(row.ratios())[(len(row.runs) - 1) // 2] <= TARGET for row in rows)
+    ok = all(row.ratio() <= TARGET for row in rows)
     return 0 if ok else 1
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from gardener import pattern
 from gardener.model import Garden
+from gardener.write import default_mode
 
 STATE_DIR = ".gardener"
 STATE_FILE = "state.json"
@@ -398,9 +399,7 @@ def save_state(library_root: Path, state: State) -> Path | None:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # a file to commit and share, not a private one
+            os.chmod(tmp, default_mode())  # a file to commit and share, not a private one
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

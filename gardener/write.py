@@ -70,10 +70,21 @@ def remove_leftovers(root: Path) -> list[Path]:
     return removed
 
 
-def _default_mode() -> int:
+def default_mode() -> int:
+    """The mode a new file gets from this process's umask: readable to share and commit."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def _status(path: Path, *, follow: bool, shown: Path) -> os.stat_result | None:
+    """``path``'s status (its link's own when not ``follow``), None when nothing is there."""
+    try:
+        return os.stat(path, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WriteError(shown, exc.strerror or str(exc)) from None
 
 
 def _sync_dir(folder: Path) -> None:
@@ -125,22 +136,12 @@ def write_atomic(path: Path, text: str, *, expected: str | None = None) -> None:
     of Python's GIL and waits to get it back, a wait that grows with the threads of a pass
     writing at once (Python's file objects and ``Path`` helpers made it some thirty).
     """
-    try:
-        found: os.stat_result | None = os.lstat(path)
-    except FileNotFoundError:
-        found = None
-    except OSError as exc:
-        raise WriteError(path, exc.strerror or str(exc)) from None
+    found = _status(path, follow=False, shown=path)
     target = path
     if found is not None and stat.S_ISLNK(found.st_mode):
         target = path.resolve()
-        try:
-            found = os.stat(target)
-        except FileNotFoundError:
-            found = None
-        except OSError as exc:
-            raise WriteError(path, exc.strerror or str(exc)) from None
-    mode = stat.S_IMODE(found.st_mode) if found is not None else _default_mode()
+        found = _status(target, follow=True, shown=path)
+    mode = stat.S_IMODE(found.st_mode) if found is not None else default_mode()
     if found is not None and not mode & stat.S_IWUSR:
         # A rename would replace it anyway; a read-only file says "do not touch".
         raise WriteError(path, "the file is read-only (mode "

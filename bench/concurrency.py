@@ -30,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,15 @@ class Cpu:
     """CPU seconds (user + system) of each process taking part in a run."""
 
     gardener: float
-    """The gardener process itself: the flow, its tasks, the model client."""
+    """The gardener: the flow's process (its tasks, the model client) and its worker
+    processes (``flows.workers``)."""
     server: float
-    """The processes the gardener started and waited for: Prefect's temporary server."""
+    """The other processes the gardener started and waited for: Prefect's temporary server."""
     model: float
     """The stand-in model's process, during the run (not what is measured, but it shares
     the machine's cores)."""
+    workers: float = 0.0
+    """Of ``gardener``, its worker processes (the report's ``workers.cpu_s``)."""
 
     @property
     def total(self) -> float:
@@ -158,7 +162,7 @@ class Cpu:
 
     def __sub__(self, other: Cpu) -> Cpu:
         return Cpu(self.gardener - other.gardener, self.server - other.server,
-                   self.model - other.model)
+                   self.model - other.model, self.workers - other.workers)
 
 
 @dataclass(frozen=True)
@@ -226,12 +230,14 @@ Prefect's own exit handlers, registered later, have stopped and waited for its t
 server) it writes its own CPU time and that of the processes it waited for."""
 
 
-def gardener_run(library: Path, fake: FakeServer, concurrency: int, report: Path) -> Measure:
+def gardener_run(library: Path, fake: FakeServer, concurrency: int, report: Path,
+                 workers: int | None = None) -> Measure:
     cpu_file = report.with_suffix(".cpu.json")
     env = {**os.environ, "OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "bench-key",
            "GARDENER_BENCH_CPU": str(cpu_file)}
     command = [sys.executable, "-c", CLI, "run", str(library), "--concurrency", str(concurrency),
-               "--model", "fake-model", "--today", "2026-01-01", "--report", str(report)]
+               "--model", "fake-model", "--today", "2026-01-01", "--report", str(report),
+               *(["--workers", str(workers)] if workers is not None else [])]
     before, model_before = _children_cpu(), fake.cpu()
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
@@ -242,9 +248,11 @@ def gardener_run(library: Path, fake: FakeServer, concurrency: int, report: Path
     own = json.loads(cpu_file.read_text(encoding="utf-8"))["self"]
     written = json.loads(report.read_text(encoding="utf-8"))
     totals = written["totals"]
+    pool = float(written.get("workers", {}).get("cpu_s", 0.0))
     return Measure(patterns=totals["patterns"], seconds=seconds, requests=totals["requests"],
                    changed=totals["changed"], failed=totals["failed"],
-                   cpu=Cpu(gardener=own, server=both - own, model=model),
+                   cpu=Cpu(gardener=own + pool, server=both - own - pool, model=model,
+                           workers=pool),
                    flow_seconds=float(written["seconds"]))
 
 
@@ -312,30 +320,53 @@ class Row:
         return (m.seconds - startup.seconds) / self.ideal
 
 
+@contextmanager
+def prefect_home(folder: Path) -> Iterator[None]:
+    """Every run of the bench keeps its Prefect state in ``folder`` (and uses the temporary
+    server, whatever ``PREFECT_API_URL`` says): the user's own history stays out of it, and
+    the bench's thousands of task runs stay out of the user's."""
+    saved = {k: os.environ.get(k) for k in ("PREFECT_HOME", "PREFECT_API_URL")}
+    os.environ["PREFECT_HOME"] = str(folder)
+    os.environ.pop("PREFECT_API_URL", None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def measure(sizes: Sequence[int], concurrency: int, latency: float,
-            repeats: int) -> list[Row]:
+            repeats: int, home: Path | None = None, workers: int | None = None) -> list[Row]:
     """Per size, ``repeats`` passes, each paired with a start-up run made just before it.
 
     The machine's speed drifts from minute to minute (a shared host): a start-up measured
     apart from the pass it is subtracted from made the ratio swing by a third between runs.
+    Prefect keeps its state in ``home``, by default a new folder (a first run's state, as
+    on a new machine); ``workers`` is ``gardener run --workers`` (None: its default).
     """
     fake = FakeServer(latency)
     try:
-        with tempfile.TemporaryDirectory(prefix="gardener-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="gardener-bench-") as tmp, \
+                prefect_home(home or Path(tmp) / "prefect-home"):
             base = Path(tmp)
             empty = base / "empty"
             empty.mkdir()
             # No pattern, but one Markdown file: the command refuses a folder without any.
             (empty / "README.md").write_text("# An empty library\n", encoding="utf-8")
             # A first run creates or migrates Prefect's database: not part of any pass.
-            gardener_run(empty, fake, concurrency, base / "warm-up.json")
+            gardener_run(empty, fake, concurrency, base / "warm-up.json", workers)
             runs: dict[int, list[tuple[Measure, Measure]]] = {n: [] for n in sizes}
             for r in range(repeats):
                 for n in sizes:
-                    startup = gardener_run(empty, fake, concurrency, base / "r0.json")
+                    startup = gardener_run(empty, fake, concurrency, base / "r0.json",
+                                           workers)
                     lib = base / f"lib-{n}-{r}"
                     generate(lib, n)
-                    m = gardener_run(lib, fake, concurrency, base / f"r-{n}-{r}.json")
+                    m = gardener_run(lib, fake, concurrency, base / f"r-{n}-{r}.json",
+                                     workers)
                     shutil.rmtree(lib)
                     if m.requests != n or m.failed:
                         raise RuntimeError(f"{n} patterns: {m.requests} requests, "
@@ -379,14 +410,16 @@ def table(rows: list[Row], concurrency: int, latency: float, repeats: int,
         "",
         "CPU per pattern, start-up subtracted (ms; user + system time of each process):",
         "",
-        "| patterns | gardener | Prefect server | both | stand-in model (not measured) |",
-        "|---:|---:|---:|---:|---:|",
+        "| patterns | gardener | of which worker processes | Prefect server | both "
+        "| stand-in model (not measured) |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         m, startup = row.median()
         c = m.cpu - startup.cpu
         per = 1000 / m.patterns
-        lines.append(f"| {m.patterns} | {c.gardener * per:.1f} | {c.server * per:.1f} "
+        lines.append(f"| {m.patterns} | {c.gardener * per:.1f} | {c.workers * per:.1f} "
+                     f"| {c.server * per:.1f} "
                      f"| {(c.gardener + c.server) * per:.1f} | {c.model * per:.1f} |")
     lines += [
         "",
@@ -395,7 +428,9 @@ def table(rows: list[Row], concurrency: int, latency: float, repeats: int,
         "latency: the orchestration's own cost, start-up excluded. \"The flow's own\" is the",
         "run's report: from taking the library to the last pattern (not the target's measure,",
         "a cross-check: it has no start-up to subtract). Wall times depend on what else runs",
-        "on the machine; the CPU columns are what each process itself spent.",
+        "on the machine; the CPU columns are what each process itself spent. Prefect's state",
+        "is kept in a new folder for the bench (`--prefect-home` picks another), so the",
+        "temporary server's database holds only the bench's own runs.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -419,10 +454,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gardener run --workers (default: its own default)")
+    parser.add_argument("--prefect-home", type=Path, default=None,
+                        help="Prefect's home for the runs (default: a new temporary folder)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs alone")
     options = parser.parse_args(argv)
     machine_at_start = machine()
-    rows = measure(options.sizes, options.concurrency, options.latency, options.repeats)
+    rows = measure(options.sizes, options.concurrency, options.latency, options.repeats,
+                   options.prefect_home, options.workers)
     command = " ".join([".venv/bin/python bench/concurrency.py",
                         *(a for a in (argv if argv is not None else sys.argv[1:])
                           if a != "--no-write")])

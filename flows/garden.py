@@ -45,6 +45,8 @@ from flows import (
     hooks_for,
     in_process_run,
 )
+from flows import workers as workers_mod
+from flows.workers import Workers
 from gardener import decisions as decisions_mod
 from gardener import library as library_mod
 from gardener import report
@@ -111,6 +113,10 @@ class GardenOptions(BaseModel):
     decisions: str | None = None
     """A decisions ledger honoured besides the library's own (``gardener.decisions``): the
     user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
+    workers: int | None = Field(None, ge=0)
+    """Processes that settle patterns once the model answered (merge, prune, render, verify,
+    write; ``flows.workers``). None: one per core beyond the first, at most 4, for passes of
+    at least ``workers.MIN_PATTERNS`` patterns; 0: all in the flow's own process."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,6 +246,10 @@ class Run:
     """When each pattern's first model call started, for ``pattern_budget_s``."""
     failing: int = 0
     """Model calls failed transiently in a row, with no success since: see ``give_up_after``."""
+    key: str = ""
+    """The run's key in ``_runs`` (set when the flow registers it)."""
+    workers: Workers | None = None
+    """Worker processes that settle patterns (``flows.workers``), when the pass has them."""
 
     def halted(self) -> str | None:
         """Why no more model calls may start in this run, if none may."""
@@ -389,11 +399,11 @@ def garden_one(run: Run, i: int) -> Gardened:
                       "again", warnings=list(p.warnings), usage=_tokens(used),
                 requests=used.requests, detail={"reason": str(reason), "salvaged": True,
                                                 "dropped": result.dropped}))
-        change = garden_entry(entry, result.garden, slugs=run.slugs, today=run.today,
-                              vitality_target=options.vitality_target,
-                              rejections=run.rejections, entities=run.entities,
-                              diff=options.dry_run)
-        outcome = apply(change, dry_run=options.dry_run, root=run.root)
+        workers = run.workers
+        if workers is not None and run.key:
+            outcome, new_garden = workers.call(_settle_forked, run.key, i, result.garden)
+        else:
+            outcome, new_garden = settle(run, i, result.garden)
         used = _usage(run, i, result.usage)
         outcome.usage = _tokens(used)
         outcome.requests = used.requests
@@ -404,7 +414,7 @@ def garden_one(run: Run, i: int) -> Gardened:
                           **({"new_communities": new} if new else {})}
         if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
             return Gardened(outcome)
-        written = change.garden if outcome.status is Status.CHANGED else p.garden
+        written = new_garden if outcome.status is Status.CHANGED else p.garden
         return Gardened(outcome, Record(
             fingerprint=fingerprint, prompt_version=result.prompt_version, model=run.model,
             candidates_fp=candidates_fp, garden=written))
@@ -416,6 +426,23 @@ def garden_one(run: Run, i: int) -> Gardened:
             path=str(p.path), slug=p.slug, status=Status.FAILED,
             error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
             warnings=list(p.warnings)))
+
+
+def settle(run: Run, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
+    """Merge pattern ``i``'s proposal with its garden, prune, render, verify and write it:
+    the outcome, and the garden the file now holds when it changed."""
+    options = run.options
+    change = garden_entry(run.entries[i], proposed, slugs=run.slugs, today=run.today,
+                          vitality_target=options.vitality_target,
+                          rejections=run.rejections, entities=run.entities,
+                          diff=options.dry_run)
+    return apply(change, dry_run=options.dry_run, root=run.root), change.garden
+
+
+def _settle_forked(key: str, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
+    """``settle`` in a worker process, on the run it inherited when it was forked (the run
+    is read-only to ``settle``, so the copy is as good as the flow's)."""
+    return settle(_runs[key], i, proposed)
 
 
 def _give_up(run: Run, i: int, exc: LLMError) -> str | None:
@@ -549,17 +576,27 @@ def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
 
 
 @contextmanager
-def _task_runner(concurrency: int) -> Iterator[TaskRunner[Any]]:
+def _task_runner(concurrency: int) -> Iterator[tuple[TaskRunner[Any], bool]]:
     """The flow's own task runner (Dask, a process pool...) when it was given one; otherwise
-    a thread pool bounded by ``concurrency``, which a deployment can set per run."""
+    a thread pool bounded by ``concurrency``, which a deployment can set per run. The flag
+    says whether the tasks run on threads of this process (the pool is ours)."""
     context = FlowRunContext.get()
     given = context.task_runner if context is not None else None
     if given is not None and not isinstance(given, ThreadPoolTaskRunner):
-        yield given
+        yield given, False
         return
     threads: ThreadPoolTaskRunner[Any]
     with ThreadPoolTaskRunner(max_workers=concurrency) as threads:
-        yield threads
+        yield threads, True
+
+
+def _worker_count(options: GardenOptions, stale_at_most: int) -> int:
+    """Worker processes for a pass with at most ``stale_at_most`` patterns left to garden."""
+    if options.workers is not None:
+        return options.workers
+    if stale_at_most < workers_mod.MIN_PATTERNS:
+        return 0
+    return workers_mod.auto_workers()
 
 
 AHEAD_PER_SLOT = 2
@@ -579,7 +616,8 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
                                                retry_delay_seconds=options.retry_delay_s)
     library = str(run.root)
     ahead = AHEAD_PER_SLOT * options.concurrency
-    with _task_runner(options.concurrency) as runner:
+    # The workers (if any) end after the task runner, which waits for its threads.
+    with ExitStack() as stack, _task_runner(options.concurrency) as (runner, threaded):
         futures: dict[PrefectFuture[Gardened], int] = {}
         finished: queue.SimpleQueue[PrefectFuture[Gardened]] = queue.SimpleQueue()
 
@@ -603,6 +641,10 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
             if not c.stale:
                 on_result(skipped(run, i, c.reason))
                 continue
+            if threaded and run.workers is None:
+                # Forked before the first task: no task thread exists yet (see flows.workers).
+                count = _worker_count(options, len(run.entries) - i)
+                run.workers = stack.enter_context(workers_mod.forked_workers(count))
             while len(futures) >= ahead:
                 take(finished.get())
             with run.lock:
@@ -698,6 +740,7 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
             hooks.on_outcome(result.outcome)
 
     key = uuid.uuid4().hex
+    run.key = key
     with _runs_lock:
         _runs[key] = run
     try:
@@ -718,6 +761,8 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
     }
     if state.problems:
         meta["state_problems"] = list(state.problems)
+    if run.workers is not None and run.workers.processes:
+        meta["workers"] = run.workers.summary()
     if leftovers:
         meta["removed_leftovers"] = leftovers
     finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)

@@ -198,6 +198,10 @@ def run(
     deadline: Annotated[float | None, typer.Option(
         "--deadline", min=1, help="Seconds after which no model call starts; the patterns "
         "left fail and the next run gardens them (default: none).", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=0, help="Processes that merge, verify and write the patterns the "
+        "model answered (0: all in this one; default: one per core beyond the first, at most "
+        "4, for 32 patterns or more).", show_default=False)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.
@@ -218,7 +222,7 @@ def run(
         fixture_mode=fixture_mode, today=_today(today),
         vitality_target=_vitality(vitality_target),
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
-        report=str(report_path) if report_path else None)
+        report=str(report_path) if report_path else None, workers=workers)
     try:
         runtime.temporary_server()  # now, so that it ends with this process however it ends
         with model_client(options, announce=announce) as llm:

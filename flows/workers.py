@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,12 +56,19 @@ def auto_workers(cores: int | None = None) -> int:
 
 
 def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Linux only: macOS has ``fork`` too, but a process that loaded Apple's system
+    frameworks (the proxy settings any HTTP client reads do) may crash in a forked child."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _watch_parent(parent: int) -> None:
     """End this worker when the flow's process is gone (even killed with SIGKILL): nothing
-    else would, since a forked worker holds its own copy of every pipe to the parent."""
+    else would, since a forked worker holds its own copy of every pipe to the parent.
+
+    Ctrl-C reaches the whole process group; the flow's process handles it and stops the
+    workers, so they ignore it rather than each print a traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -231,6 +231,12 @@ def run(
                           f"{_where(options, llm.settings.endpoint)}", highlight=False,
                           markup=False, soft_wrap=True)
             outcomes = _run_flow(library, options, llm, run_garden, verbose)
+    except KeyboardInterrupt:
+        what = ("nothing was written" if options.dry_run else
+                "the patterns written so far are kept and recorded; run again to garden the "
+                "rest")
+        err.print(f"interrupted: {what}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     except LocalModelError as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)

@@ -35,12 +35,14 @@ What it sets, and why:
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -355,12 +357,26 @@ def temporary_server() -> None:
     ``PREFECT_API_URL`` at a server of their own."""
     if os.environ.get("PREFECT_API_URL", "").strip():
         return
-    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.server.api import server as server_module
 
-    server = SubprocessASGIServer()  # one per process: the instance flow calls will use
+    _server_in_its_own_session(server_module)
+    server = server_module.SubprocessASGIServer()  # one per process: what flow calls use
     server.start()
     if server.server_process is not None:
         end_with_this_process(server.server_process.pid)
+
+
+def _server_in_its_own_session(module: types.ModuleType) -> None:
+    """Prefect starts its temporary server in our process group, so Ctrl-C in a terminal
+    stopped the server too, and the interrupted run then spent a minute retrying to record
+    its end on a server that was gone. In a session of its own the server hears only us:
+    the run records that it was interrupted and the exit handler stops the server."""
+    current = getattr(module, "subprocess", None)
+    if current is None or isinstance(current, types.SimpleNamespace):
+        return
+    own = types.SimpleNamespace(**vars(subprocess))
+    own.Popen = functools.partial(subprocess.Popen, start_new_session=True)
+    module.subprocess = own  # type: ignore[attr-defined]
 
 
 def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,

@@ -16,6 +16,7 @@ else counts as corrupt. ``tests/test_reliability.py`` runs the same scenarios, s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -727,9 +728,11 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
                       or c.poll() is not None)
             delay = rng.uniform(0.0, work)
             time.sleep(delay)
+            # Its server, workers and watchdogs; the server runs in a session of its own.
+            helpers = descendants(child.pid)
             child.send_signal(signal.SIGKILL)
             child.wait()
-            orphans = end_group(child.pid)
+            orphans = end_all(helpers)
             state = load_state(library)
             records.append(Kill(delay, len(fake.chat_requests) - asked,
                                 check_files(originals, offered_targets(fake), library),
@@ -742,23 +745,50 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
                    len(load_state(library)))
 
 
-def end_group(group: int, grace_s: float = 5.0) -> bool:
-    """End what is left of a killed process's group (its own session) after ``grace_s``;
-    whether anything was left (a server outliving the process that started it)."""
-    for _ in range(int(grace_s * 10)):
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children...), from Linux's /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
+            text = stat.read_text(encoding="ascii")
+        except OSError:
+            continue
+        parent = int(text[text.rindex(")") + 2:].split()[1])
+        parents.setdefault(parent, []).append(int(stat.parent.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a dead child that nobody reaped yet has ended)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"
+
+
+def end_all(pids: list[int], grace_s: float = 5.0) -> bool:
+    """End what is left of ``pids`` (a killed process's helpers) after ``grace_s``; whether
+    anything was left (a server or worker outliving the process that started it)."""
+    for _ in range(int(grace_s * 10)):
+        if not any(_running(p) for p in pids):
             return False
         time.sleep(0.1)
-    os.killpg(group, signal.SIGTERM)
-    for _ in range(50):
-        time.sleep(0.1)
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-    os.killpg(group, signal.SIGKILL)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in pids:
+            if _running(p):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, sig)
+        for _ in range(50):
+            if not any(_running(p) for p in pids):
+                return True
+            time.sleep(0.1)
     return True
 
 
@@ -997,7 +1027,8 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
             f"{kill.check.gardened} written, {kill.check.original} as they were, "
             f"{len(kill.check.corrupt)} corrupt; temporary files left: "
             f"{len(kill.check.leftovers)}; state.json "
-            f"{'readable' if kill.state_ok else 'UNREADABLE'}; Prefect's temporary server "
+            f"{'readable' if kill.state_ok else 'UNREADABLE'}; its helper processes "
+            "(Prefect's temporary server, worker processes) "
             f"{'OUTLIVED IT (ended by the benchmark)' if kill.orphans else 'ended with it'} |")
     lines += [
         f"| the run after the kills | 1 | {c.resumed['changed']} changed, "
@@ -1017,7 +1048,8 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
         "",
         "Prefect's temporary API server is a child process that Prefect stops at exit; a "
         "SIGKILL allows no exit, so a watchdog (`gardener/reaper.py`) terminates it once the "
-        "killed run is gone (the benchmark ends anything still running 5 s after the kill).",
+        "killed run is gone; worker processes (`flows/workers.py`) watch for the same and "
+        "exit (the benchmark ends anything still running 5 s after the kill).",
         "",
     ]
     return lines

@@ -75,7 +75,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
             helpers = _children(process.pid)  # the temporary server, the workers, a watchdog
             os.killpg(process.pid, signal.SIGINT)
             interrupted = time.monotonic()
-            out, err = process.communicate(timeout=90)
+            _out, err = process.communicate(timeout=90)
             took = time.monotonic() - interrupted
         finally:
             if process.poll() is None:

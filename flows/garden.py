@@ -115,8 +115,8 @@ class GardenOptions(BaseModel):
     user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
     workers: int | None = Field(None, ge=0)
     """Processes that settle patterns once the model answered (merge, prune, render, verify,
-    write; ``flows.workers``). None: one per core beyond the first, at most 4, for passes of
-    at least ``workers.MIN_PATTERNS`` patterns; 0: all in the flow's own process."""
+    write; ``flows.workers``). None: one per core beyond the first two, at most 4, for passes
+    of at least ``workers.MIN_PATTERNS`` patterns; 0: all in the flow's own process."""
 
 
 # ---------------------------------------------------------------------------------------------

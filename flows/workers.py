@@ -34,8 +34,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 MAX_AUTO_WORKERS = 4
-"""Worker processes when none is asked for: one per core beyond the first, at most this many
-(a pattern's last step is a few milliseconds; more processes would mostly hold memory)."""
+"""Worker processes when none is asked for: one per core beyond the first two, at most this
+many (a pattern's last step is a few milliseconds; more processes would mostly hold memory)."""
+
+RESERVED_CORES = 2
+"""Cores a pass keeps busy without workers: the flow's process, and Prefect's temporary
+server recording the task runs. A worker only helps on a core beyond these: on 2 cores one
+took as much CPU from the server and the model client as it saved the flow's process, and
+the pass was no faster (docs/benchmarks.md)."""
 
 JOB_TIMEOUT_S = 120.0
 """A job that takes longer means a worker is stuck: the pool is stopped and the pattern (and
@@ -50,9 +56,9 @@ log = logging.getLogger("gardener.flows")
 
 
 def auto_workers(cores: int | None = None) -> int:
-    """How many worker processes a pass gets when the user did not say: none on one core."""
+    """How many worker processes a pass gets when the user did not say: none on 2 cores."""
     n = os.cpu_count() if cores is None else cores
-    return max(0, min((n or 1) - 1, MAX_AUTO_WORKERS))
+    return max(0, min((n or 1) - RESERVED_CORES, MAX_AUTO_WORKERS))
 
 
 def can_fork() -> bool:

@@ -200,8 +200,8 @@ def run(
         "left fail and the next run gardens them (default: none).", show_default=False)] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=0, help="Processes that merge, verify and write the patterns the "
-        "model answered (0: all in this one; default: one per core beyond the first, at most "
-        "4, for 32 patterns or more).", show_default=False)] = None,
+        "model answered (0: all in this one; default: one per core beyond the first two, at "
+        "most 4, for 32 patterns or more; Linux only).", show_default=False)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.

@@ -40,8 +40,8 @@ def hangs_in_a_worker(parent: int) -> str:
     return "settled here"
 
 
-def test_one_worker_per_core_beyond_the_first_at_most_four() -> None:
-    assert [auto_workers(n) for n in (1, 2, 3, 5, 16)] == [0, 1, 2, 4, 4]
+def test_one_worker_per_core_beyond_the_first_two_at_most_four() -> None:
+    assert [auto_workers(n) for n in (1, 2, 3, 4, 6, 16)] == [0, 0, 1, 2, 4, 4]
 
 
 def test_without_a_pool_a_job_runs_in_this_process() -> None:

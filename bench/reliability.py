@@ -40,6 +40,7 @@ from fake_openai import FakeOpenAI, Faults, link_targets  # noqa: E402
 
 from bench.common import commit, machine  # noqa: E402
 from bench.concurrency import asked_slug, generate, grounded_responder  # noqa: E402
+from flows.workers import can_fork  # noqa: E402
 from gardener import pattern as pattern_mod  # noqa: E402
 from gardener.document import ReadError, read_text  # noqa: E402
 from gardener.garden import read_garden  # noqa: E402
@@ -60,6 +61,11 @@ FAKE_GITHUB_TOKEN = "ghp_TESTSECRETa1b2c3d4e5f6g7h8i9j0k1l2"
 # Running a pass
 
 
+CRASH_WORKERS = 1 if can_fork() else None
+"""The crash scenario kills runs that have a worker process (flows/workers.py), where the
+platform has them, so a killed run's workers are checked to end with it too."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """The command line and environment of one ``gardener run``."""
@@ -75,6 +81,8 @@ class RunSpec:
     record: Path | None = None
     """Record every answer into this fixtures folder."""
     extra_env: tuple[tuple[str, str], ...] = ()
+    workers: int | None = None
+    """``--workers``; None: the command's default."""
 
     def command(self, library: Path, report: Path) -> list[str]:
         args = ["run", str(library), "--model", MODEL, "--today", TODAY, "--report",
@@ -86,6 +94,8 @@ class RunSpec:
             args += ["--deadline", f"{self.deadline_s:g}"]
         if self.record is not None:
             args += ["--fixtures", str(self.record), "--record"]
+        if self.workers is not None:
+            args += ["--workers", str(self.workers)]
         return args
 
     def environment(self, url: str) -> dict[str, str | None]:
@@ -705,6 +715,7 @@ class Crashes:
     resumed_requests: int
     final: FileCheck
     recorded: int
+    workers: int | None = None
 
 
 def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed: int,
@@ -742,7 +753,7 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
         final = check_files(originals, offered_targets(fake), library)
         resumed_requests = len(fake.chat_requests) - asked
     return Crashes(patterns, records, resumed.report["totals"], resumed_requests, final,
-                   len(load_state(library)))
+                   len(load_state(library)), spec.workers)
 
 
 def descendants(pid: int) -> list[int]:
@@ -1022,7 +1033,8 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
     ]
     for k, kill in enumerate(c.kills, 1):
         lines.append(
-            f"| `gardener run` over {c.patterns} patterns, kill {k}, {kill.after_s:.2f} s after "
+            f"| `gardener run{f' --workers {c.workers}' if c.workers else ''}` over "
+            f"{c.patterns} patterns, kill {k}, {kill.after_s:.2f} s after "
             f"its first model request | 1 | {kill.requests} requests made; files: "
             f"{kill.check.gardened} written, {kill.check.original} as they were, "
             f"{len(kill.check.corrupt)} corrupt; temporary files left: "
@@ -1144,7 +1156,8 @@ def measure(patterns: int, seed: int, rate: float) -> dict[str, Any]:
                                                        deadline_s=5))),
             ("writes", lambda: kill_writes(work, kills=50, seed=seed)),
             ("crashes", lambda: crash_pass(runner, work, patterns=120, kills=4, seed=seed,
-                                           prefect_home=home, spec=RunSpec(concurrency=4))),
+                                           prefect_home=home,
+                                           spec=RunSpec(concurrency=4, workers=CRASH_WORKERS))),
             ("state", lambda: corrupt_state(runner, work, patterns=20, spec=spec)),
             ("edits", lambda: concurrent_edits(runner, work, patterns=40, edits=8, seed=seed,
                                                spec=spec)),

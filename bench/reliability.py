@@ -1035,7 +1035,9 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
         lines.append(
             f"| `gardener run{f' --workers {c.workers}' if c.workers else ''}` over "
             f"{c.patterns} patterns, kill {k}, {kill.after_s:.2f} s after "
-            f"its first model request | 1 | {kill.requests} requests made; files: "
+            f"its first model request | 1 | {kill.requests} requests made"
+            f"{' (nothing was left to garden: the run had ended)' if not kill.requests else ''}"
+            "; files: "
             f"{kill.check.gardened} written, {kill.check.original} as they were, "
             f"{len(kill.check.corrupt)} corrupt; temporary files left: "
             f"{len(kill.check.leftovers)}; state.json "

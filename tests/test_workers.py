@@ -177,3 +177,14 @@ def test_a_dry_run_with_workers_shows_the_same_diffs(tmp_path: Path,
         assert "+++ " in result.stdout  # the diffs, printed
         outputs[workers] = (result.stdout, json.dumps(rows, sort_keys=True))
     assert outputs["0"] == outputs["2"]
+
+
+def test_a_pass_forks_workers_only_when_asked_or_when_it_is_large_enough(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.garden import GardenOptions, _worker_count
+
+    monkeypatch.setattr(workers_mod, "auto_workers", lambda cores=None: 3)
+    assert _worker_count(GardenOptions(), workers_mod.MIN_PATTERNS - 1) == 0
+    assert _worker_count(GardenOptions(), workers_mod.MIN_PATTERNS) == 3
+    assert _worker_count(GardenOptions(workers=2), 1) == 2  # asked for: whatever the size
+    assert _worker_count(GardenOptions(workers=0), 10_000) == 0

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -14,8 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAI, use_as_endpoint
+from helpers_text import CORPUS, need
 from test_flows import FIXTURES, GOLDEN, TODAY, copy_samples, gardener, report_of
 
+from bench.concurrency import grounded_responder
 from flows import workers as workers_mod
 from flows.workers import Workers, auto_workers, can_fork, forked_workers
 
@@ -188,3 +192,33 @@ def test_a_pass_forks_workers_only_when_asked_or_when_it_is_large_enough(
     assert _worker_count(GardenOptions(), workers_mod.MIN_PATTERNS) == 3
     assert _worker_count(GardenOptions(workers=2), 1) == 2  # asked for: whatever the size
     assert _worker_count(GardenOptions(workers=0), 10_000) == 0
+
+
+@needs_fork
+@pytest.mark.corpus
+def test_the_real_corpus_gardened_with_a_worker_is_byte_identical(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """330 real files, with all their mess (two that do not parse, two slug clashes): the same
+    bytes, state and report whether a worker process or the flow's settled them."""
+    corpus = need(CORPUS)
+    with FakeOpenAI(responder=grounded_responder) as fake:
+        use_as_endpoint(monkeypatch, fake)
+        reports = {}
+        for workers in ("0", "1"):
+            library = tmp_path / f"corpus-{workers}"
+            shutil.copytree(corpus, library)
+            for path in library.rglob("*"):  # the shared copy may be read-only
+                path.chmod(path.stat().st_mode | stat.S_IWUSR)
+            report = tmp_path / f"report-{workers}.json"
+            result = gardener(str(library), "--concurrency", "8", "--model", "fake-model",
+                              "--today", TODAY, "--report", str(report), "--workers", workers)
+            assert result.exit_code == 1, result.output  # the corpus's four bad files
+            reports[workers] = report_of(report)
+    assert reports["0"]["totals"] == reports["1"]["totals"]
+    assert reports["0"]["totals"]["changed"] > 300
+    assert reports["1"]["workers"]["patterns"] >= reports["1"]["totals"]["changed"]
+    first, second = tmp_path / "corpus-0", tmp_path / "corpus-1"
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for name in files:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), f"{name} differs"

@@ -775,7 +775,7 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _running(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Alive and not a zombie (a dead child that nobody reaped yet has ended)."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
@@ -788,16 +788,16 @@ def end_all(pids: list[int], grace_s: float = 5.0) -> bool:
     """End what is left of ``pids`` (a killed process's helpers) after ``grace_s``; whether
     anything was left (a server or worker outliving the process that started it)."""
     for _ in range(int(grace_s * 10)):
-        if not any(_running(p) for p in pids):
+        if not any(running(p) for p in pids):
             return False
         time.sleep(0.1)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for p in pids:
-            if _running(p):
+            if running(p):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(p, sig)
         for _ in range(50):
-            if not any(_running(p) for p in pids):
+            if not any(running(p) for p in pids):
                 return True
             time.sleep(0.1)
     return True

@@ -10,8 +10,8 @@ process; the threads then only wait for it.
 The workers are forked once the library is read and before any task thread starts, so each
 inherits the run (the parsed library, its index, the settings) without reading anything
 again or pickling the library; a job sends only the pattern's number and the proposed
-garden, and gets back the outcome and the garden written. Where ``fork`` does not exist, or
-the machine has one core, everything stays in the flow's process, as it does when a worker
+garden, and gets back the outcome and the garden written. Where ``fork`` is not used (not
+Linux), or no core is to spare, everything stays in the flow's process, as it does when a worker
 dies or stops answering (the pattern is then settled in this process: a file the worker
 did write is never written twice, since a write only replaces the text the pass read).
 """

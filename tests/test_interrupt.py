@@ -14,32 +14,12 @@ import pytest
 from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI
 
 from bench.concurrency import generate, grounded_responder
+from bench.reliability import descendants, running
 from gardener import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and sessions")
-
-
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (Linux /proc; empty elsewhere)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text(encoding="ascii")
-        except OSError:
-            continue
-        if int(text[text.rindex(")") + 2:].split()[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
 
 
 def _default_sigint() -> None:
@@ -72,7 +52,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
             while len(fake.chat_requests) < 6 and time.monotonic() < deadline:
                 assert process.poll() is None, process.communicate()
                 time.sleep(0.1)
-            helpers = _children(process.pid)  # the temporary server, the workers, a watchdog
+            helpers = descendants(process.pid)  # the temporary server, the workers, a watchdog
             os.killpg(process.pid, signal.SIGINT)
             interrupted = time.monotonic()
             _out, err = process.communicate(timeout=90)
@@ -86,7 +66,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
     assert "Traceback" not in err
     assert took < 30, f"the run took {took:.1f} s to stop"
     time.sleep(1)  # the watchdogs notice within 0.5 s
-    assert [pid for pid in helpers if _alive(pid)] == []
+    assert [pid for pid in helpers if running(pid)] == []
     # What was recorded was written, and nothing else changed halfway.
     state = json.loads((library / ".gardener" / "state.json").read_text(encoding="utf-8"))
     recorded = set(state["patterns"])

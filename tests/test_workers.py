@@ -20,6 +20,7 @@ from helpers_text import CORPUS, need
 from test_flows import FIXTURES, GOLDEN, TODAY, copy_samples, gardener, report_of
 
 from bench.concurrency import grounded_responder
+from bench.reliability import running
 from flows import workers as workers_mod
 from flows.workers import Workers, auto_workers, can_fork, forked_workers
 
@@ -121,24 +122,12 @@ def test_workers_end_when_the_flow_process_is_killed() -> None:
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _alive(worker):
+        while time.monotonic() < deadline and running(worker):
             time.sleep(0.1)
-        assert not _alive(worker), f"worker {worker} outlived the flow's process"
+        assert not running(worker), f"worker {worker} outlived the flow's process"
     finally:
         if parent.poll() is None:
             parent.kill()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (ended, not yet reaped by init) counts as gone
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 @needs_fork

@@ -65,11 +65,12 @@ def attached(hooks: Hooks) -> Iterator[str]:
 def in_process_run() -> Iterator[None]:
     """Settings for a flow run called in this process, not by a scheduler or a worker.
 
-    With no Prefect server configured, the run has a temporary one that ends with this
-    process, so nothing is there to watch flow-run heartbeats for a crash; and Prefect's
-    heartbeat thread, joined when the run ends, sleeps in whole seconds: it added up to a
-    second to every pass (half a second on average, a fifth of a 200-pattern pass at 16
-    patterns in flight). Such runs send none. With a server configured (``PREFECT_API_URL``),
+    With no Prefect server configured, the run gets the gardener's temporary one
+    (``gardener.runtime.temporary_server``), waited for here, which ends with this process;
+    so nothing is there to watch flow-run heartbeats for a crash, and Prefect's heartbeat
+    thread, joined when the run ends, sleeps in whole seconds: it added up to a second to
+    every pass (half a second on average, a fifth of a 200-pattern pass at 16 patterns in
+    flight). Such runs send none. With a server of the user's own (``PREFECT_API_URL``),
     heartbeats are sent as Prefect's settings say.
     """
     from prefect.settings import (
@@ -78,7 +79,9 @@ def in_process_run() -> Iterator[None]:
         temporary_settings,
     )
 
-    if PREFECT_API_URL.value():
+    runtime.temporary_server()
+    url = PREFECT_API_URL.value()
+    if url and url != runtime.temporary_api_url():
         yield
         return
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from prefect import flow, task
@@ -88,6 +88,9 @@ class GardenOptions(BaseModel):
     only: tuple[str, ...] = ()
     """Garden only these slugs (the whole library is still read, for candidates)."""
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
+    """Model calls in flight at once: what an endpoint's rate limit sees. A few more patterns
+    than that are in progress (``task_threads``), so that one pattern's work before and after
+    its call overlaps the others' calls."""
     model: str | None = None
     mode: str | None = None
     fixtures: str | None = None
@@ -250,6 +253,11 @@ class Run:
     """The run's key in ``_runs`` (set when the flow registers it)."""
     workers: Workers | None = None
     """Worker processes that settle patterns (``flows.workers``), when the pass has them."""
+    slots: threading.BoundedSemaphore = field(init=False)
+    """One per model call allowed in flight (``options.concurrency``), held only around it."""
+
+    def __post_init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.options.concurrency)
 
     def halted(self) -> str | None:
         """Why no more model calls may start in this run, if none may."""
@@ -303,6 +311,34 @@ _runs: dict[str, Run] = {}
 _runs_lock = threading.Lock()
 
 
+T = TypeVar("T", bound=BaseModel)
+
+
+class NotAsked(Exception):
+    """The run halted while the pattern waited for a free slot: its model call never started."""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The run's client behind its slots: at most ``concurrency`` model calls at once.
+
+    The bound is on calls, not on tasks: a pattern that waited for a slot checks again that
+    the run may still ask (a dead endpoint or a passed deadline stops it there), so no more
+    calls start after the run halted than there were slots.
+    """
+
+    run: Run
+
+    def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
+                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]:
+        with self.run.slots:
+            halted = self.run.halted()
+            if halted is not None:
+                raise NotAsked(halted)
+            return self.run.llm.structured(response_model=response_model, messages=messages,
+                                           context=context, tag=tag)
+
+
 def _usage(run: Run, i: int, used: Usage) -> Usage:
     with run.lock:
         return run.spent.pop(i, Usage()) + used
@@ -337,6 +373,15 @@ def skipped(run: Run, i: int, reason: str) -> Gardened:
                             warnings=list(p.warnings), detail={"reason": reason}))
 
 
+def _not_asked(run: Run, i: int, halted: str, reason: str) -> Gardened:
+    p = run.entries[i].pattern
+    used = _usage(run, i, Usage())
+    return Gardened(Outcome(
+        path=str(p.path), slug=p.slug, status=Status.FAILED,
+        error=f"{p.path}: not asked: {halted}", warnings=list(p.warnings),
+        usage=_tokens(used), requests=used.requests, detail={"reason": str(reason)}))
+
+
 def garden_one(run: Run, i: int) -> Gardened:
     """Garden pattern ``i`` of ``run``: propose, merge, prune, render, verify, write.
 
@@ -355,17 +400,15 @@ def garden_one(run: Run, i: int) -> Gardened:
             c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
         halted = run.halted()
         if halted is not None:
-            used = _usage(run, i, Usage())
-            return Gardened(Outcome(
-                path=str(p.path), slug=p.slug, status=Status.FAILED,
-                error=f"{p.path}: not asked: {halted}", warnings=list(p.warnings),
-                usage=_tokens(used), requests=used.requests, detail={"reason": str(reason)}))
+            return _not_asked(run, i, halted, reason)
         with run.lock:
             run.first_try.setdefault(i, time.monotonic())
         try:
-            result = propose(p, shortlist, run.llm, today=run.today, prompts=run.prompts,
+            result = propose(p, shortlist, InFlight(run), today=run.today, prompts=run.prompts,
                              limits=run.profile.limits, caps=run.profile.caps,
                              registry=run.registry)
+        except NotAsked as exc:
+            return _not_asked(run, i, str(exc), reason)
         except LLMError as exc:
             if is_transient(exc):
                 with run.lock:
@@ -575,18 +618,33 @@ def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
                    usage=_tokens(used), requests=used.requests)
 
 
+SPARE_PER_SLOT = 0.5
+"""Task threads beyond the model's slots, per slot (at least one)."""
+
+
+def task_threads(concurrency: int) -> int:
+    """Threads for ``concurrency`` model calls in flight.
+
+    A pattern spends a tenth of its time or more outside its model call (Prefect's task
+    run, the prompt, validating the answer, merge to write). With only as many threads as
+    slots, a slot sat idle for all of it; the spare threads have the next patterns waiting
+    at the slots instead.
+    """
+    return concurrency + max(1, round(concurrency * SPARE_PER_SLOT))
+
+
 @contextmanager
 def _task_runner(concurrency: int) -> Iterator[tuple[TaskRunner[Any], bool]]:
     """The flow's own task runner (Dask, a process pool...) when it was given one; otherwise
-    a thread pool bounded by ``concurrency``, which a deployment can set per run. The flag
-    says whether the tasks run on threads of this process (the pool is ours)."""
+    a thread pool of ``task_threads(concurrency)``, which a deployment can set per run. The
+    flag says whether the tasks run on threads of this process (the pool is ours)."""
     context = FlowRunContext.get()
     given = context.task_runner if context is not None else None
     if given is not None and not isinstance(given, ThreadPoolTaskRunner):
         yield given, False
         return
     threads: ThreadPoolTaskRunner[Any]
-    with ThreadPoolTaskRunner(max_workers=concurrency) as threads:
+    with ThreadPoolTaskRunner(max_workers=task_threads(concurrency)) as threads:
         yield threads, True
 
 
@@ -600,7 +658,8 @@ def _worker_count(options: GardenOptions, stale_at_most: int) -> int:
 
 
 AHEAD_PER_SLOT = 2
-"""Patterns submitted ahead of the results, per pattern allowed in flight."""
+"""Patterns submitted ahead of the results, per model call allowed in flight (at least as
+many as the task threads, which would otherwise idle)."""
 
 
 def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
@@ -615,7 +674,7 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
     pattern_task = garden_pattern.with_options(retries=options.retries,
                                                retry_delay_seconds=options.retry_delay_s)
     library = str(run.root)
-    ahead = AHEAD_PER_SLOT * options.concurrency
+    ahead = max(AHEAD_PER_SLOT * options.concurrency, task_threads(options.concurrency))
     # The workers (if any) end after the task runner, which waits for its threads.
     with ExitStack() as stack, _task_runner(options.concurrency) as (runner, threaded):
         futures: dict[PrefectFuture[Gardened], int] = {}

@@ -212,6 +212,7 @@ def run(
     runtime.configure(verbose=verbose)
     library_folder(library)
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
+    runtime.launch_temporary_server()  # comes up while the rest loads; run_garden waits for it
 
     from flows.garden import GardenOptions, model_client, run_garden
     from gardener.local_model import LocalModelError
@@ -224,7 +225,6 @@ def run(
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
         report=str(report_path) if report_path else None, workers=workers)
     try:
-        runtime.temporary_server()  # now, so that it ends with this process however it ends
         with model_client(options, announce=announce) as llm:
             if not verbose:
                 err.print(f"gardening {library} with model '{llm.settings.model}' "
@@ -237,7 +237,7 @@ def run(
                 "rest")
         err.print(f"interrupted: {what}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(130) from None
-    except LocalModelError as exc:
+    except (LocalModelError, runtime.ServerError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
         raise _fail(str(exc)) from None

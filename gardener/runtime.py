@@ -35,14 +35,14 @@ What it sets, and why:
 
 from __future__ import annotations
 
-import functools
+import atexit
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import types
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -351,36 +351,138 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
             process.wait()
 
 
+EPHEMERAL_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+"""What Prefect starts its own temporary server with: no UI, the ephemeral set of services."""
+
+
+@dataclass
+class _Temporary:
+    process: subprocess.Popen[bytes]
+    address: str
+    log_path: Path
+    ready: bool = False
+
+
+_temporary: _Temporary | None = None
+
+
+def launch_temporary_server() -> None:
+    """Start this process's temporary Prefect API server now, without waiting for it.
+
+    It is the server Prefect itself starts on a flow's first call (the same app, with the
+    same ephemeral settings), started by the gardener instead, for two reasons: it comes up
+    while the gardener imports its libraries and reads the library, rather than after; and
+    this process never imports Prefect's server package just to start it (3 s of CPU on a
+    2-core machine, a third of a run's start-up there). :func:`temporary_server` waits for
+    it. Nothing is started when the user set ``PREFECT_API_URL`` or turned Prefect's
+    temporary servers off.
+    """
+    global _temporary
+    if _temporary is not None or _user_set(os.environ, "PREFECT_API_URL"):
+        return
+    if os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "true").strip().lower() in (
+            "0", "false", "no", "off"):
+        return
+    _temporary = _spawn_temporary()
+
+
+def _spawn_temporary() -> _Temporary:
+    port = _free_port(0)
+    address = f"http://127.0.0.1:{port}"
+    log_path = ensure().home / SERVER_LOG_FILE
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    spec = importlib.util.find_spec("prefect")
+    where = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not where:
+        raise ServerError("Prefect is not installed: no temporary server can be started")
+    # An address the gardener set for another process's temporary server (inherited from a
+    # parent) must not reach this one; the user's own never gets here.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(where[0]).parent),
+               "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    with log_path.open("ab") as log:
+        # A session of its own: Ctrl-C in a terminal goes to our process group, and a server
+        # stopped along with us left the interrupted run a minute of retries to record its end.
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**env, **EPHEMERAL_SERVER_ENV})
+    end_with_this_process(process.pid)
+    atexit.register(_stop, process)
+    return _Temporary(process=process, address=address, log_path=log_path)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """At exit, after Prefect's own exit handlers (registered later, so run earlier) have
+    sent the server what they still held."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def temporary_api_url() -> str | None:
+    """The API address of this process's temporary server, once it answered."""
+    t = _temporary
+    return f"{t.address}/api" if t is not None and t.ready else None
+
+
 def temporary_server() -> None:
-    """Start Prefect's temporary API server now (the first flow call would) and have it end
-    with this process, even a killed one (``gardener.reaper``). Nothing when the user points
-    ``PREFECT_API_URL`` at a server of their own."""
-    if os.environ.get("PREFECT_API_URL", "").strip():
+    """This process's temporary Prefect API server, answering, with Prefect pointed at it.
+
+    Launches it if :func:`launch_temporary_server` did not. When Prefect's settings name a
+    server of the user's own (``PREFECT_API_URL`` in the environment, a profile, a
+    ``prefect.toml``...), that one is used and a launched temporary server is stopped
+    unused. The server ends with this process, even a killed one (``gardener.reaper``).
+    Raises :class:`ServerError`, with the end of its log, when it does not come up.
+    """
+    global _temporary
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
+
+    if _temporary is not None and _temporary.ready:
         return
-    from prefect.server.api import server as server_module
-
-    _server_in_its_own_session(server_module)
-    server = server_module.SubprocessASGIServer()  # one per process: what flow calls use
-    server.start()
-    if server.server_process is not None:
-        end_with_this_process(server.server_process.pid)
-
-
-def _server_in_its_own_session(module: types.ModuleType) -> None:
-    """Prefect starts its temporary server in our process group, so Ctrl-C in a terminal
-    stopped the server too, and the interrupted run then spent a minute retrying to record
-    its end on a server that was gone. In a session of its own the server hears only us:
-    the run records that it was interrupted and the exit handler stops the server."""
-    current = getattr(module, "subprocess", None)
-    if current is None or isinstance(current, types.SimpleNamespace):
+    if _user_set(os.environ, "PREFECT_API_URL") or (
+            PREFECT_API_URL.value() and "PREFECT_API_URL" not in _ours(os.environ)):
+        if _temporary is not None:
+            _stop(_temporary.process)
+            _temporary = None
         return
-    own = types.SimpleNamespace(**vars(subprocess))
-    own.Popen = functools.partial(subprocess.Popen, start_new_session=True)
-    module.subprocess = own  # type: ignore[attr-defined]
+    if _temporary is None:
+        if not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+            return
+        _temporary = _spawn_temporary()
+    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    for attempt in range(3):
+        try:
+            _wait_for(_temporary.address, _temporary.process, _temporary.log_path, timeout,
+                      interval_s=0.05)
+            break
+        except ServerError:
+            # Most likely the free port found was taken before the server could bind it.
+            _stop(_temporary.process)
+            if attempt == 2:
+                _temporary = None
+                raise
+            _temporary = _spawn_temporary()
+    _temporary.ready = True
+    _default(os.environ, "PREFECT_API_URL", f"{_temporary.address}/api")
+    refresh_global_settings_context()
 
 
 def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
-              timeout_s: float) -> None:
+              timeout_s: float, interval_s: float = 0.25) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         code = process.poll()
@@ -395,4 +497,4 @@ def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
         if time.monotonic() >= deadline:
             raise ServerError(f"the local Prefect server at {address} did not answer within "
                               f"{timeout_s:g} s; the end of {log_path}:\n{_tail(log_path)}")
-        time.sleep(0.25)
+        time.sleep(interval_s)

@@ -263,31 +263,37 @@ def _children_cpu() -> float:
 
 
 PREFECT_ONLY = """
-import sys, time
-from flows.garden import ThreadPoolTaskRunner
+import sys, threading, time
+from flows import in_process_run
+from flows.garden import ThreadPoolTaskRunner, task_threads
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
+slots = threading.BoundedSemaphore({concurrency})
+
 @task(cache_policy=NONE, persist_result=False)
 def wait(i: int) -> int:
-    time.sleep({latency})
+    with slots:
+        time.sleep({latency})
     return i
 
 @flow(persist_result=False)
 def tasks(n: int) -> int:
-    with ThreadPoolTaskRunner(max_workers={concurrency}) as runner:
+    with ThreadPoolTaskRunner(max_workers=task_threads({concurrency})) as runner:
         return sum(f.result() for f in [runner.submit(wait, {{"i": i}}) for i in range(n)])
 
-tasks(0)
-started = time.perf_counter()
-tasks({n})
-print(time.perf_counter() - started)
+with in_process_run():
+    tasks(0)
+    started = time.perf_counter()
+    tasks({n})
+    print(time.perf_counter() - started)
 """
 
 
 def prefect_only(n: int, concurrency: int, latency: float) -> float:
-    """The same task runner with each pattern's work replaced by the model's latency alone:
-    what Prefect itself costs, start-up excluded."""
+    """The same task runner, slots and run settings (``flows.in_process_run``) with each
+    pattern's work replaced by the model's latency alone: what Prefect itself costs, start-up
+    excluded."""
     code = PREFECT_ONLY.format(n=n, concurrency=concurrency, latency=latency)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)

@@ -739,6 +739,35 @@ TASK_GC_THRESHOLDS = (20_000, 20, 20)
 """Garbage collection while the tasks run: young objects every 20,000 allocations, not 700."""
 
 
+@dataclass
+class _Freezes:
+    depth: int = 0
+    thresholds: tuple[int, int, int] = gc.get_threshold()
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_freezes = _Freezes()
+
+
+def _freeze() -> None:
+    """Move every object loaded so far out of the collector's sight (see ``_library_frozen``)."""
+    with _freezes.lock:
+        if _freezes.depth == 0:
+            _freezes.thresholds = gc.get_threshold()
+            gc.set_threshold(*TASK_GC_THRESHOLDS)
+        _freezes.depth += 1
+        gc.freeze()
+
+
+def _thaw() -> None:
+    """Undo one ``_freeze``; the last one hands everything back to the collector."""
+    with _freezes.lock:
+        _freezes.depth -= 1
+        if _freezes.depth == 0:
+            gc.set_threshold(*_freezes.thresholds)
+            gc.unfreeze()
+
+
 @contextmanager
 def _library_frozen() -> Iterator[None]:
     """Keep the garbage collector off what is already loaded while the tasks run.
@@ -747,22 +776,22 @@ def _library_frozen() -> Iterator[None]:
     splicing) are most of the process's objects: over a million at 1,000 patterns. Each
     full collection walked them all again, while they were read (the heap growing by a
     quarter triggers one) and while the tasks ran: a fifth of a pass's CPU. Reading them
-    makes no cyclic garbage, so collection waits until they are read; then they are frozen,
-    left alone until the run is over, when they are handed back to the collector.
+    makes no cyclic garbage, so collection waits until they are read; then they are frozen
+    (``read_library(frozen=True)`` does it before the collector is back on: otherwise its
+    first young collections walked the whole library, 0.4 s while Prefect started the flow
+    run at 1,000 patterns), left alone until the run is over, when they are handed back to
+    the collector. Nested uses freeze what was made since; the outermost one thaws.
 
     Meanwhile each task allocates (and frees) thousands of short-lived objects, and the
     default threshold ran a young collection every 700 of them, about 500 per 400 patterns:
     ``TASK_GC_THRESHOLDS`` runs about 30 (the collector's own CPU measured 0.64 -> 0.43 ms
     a pattern); the thresholds are put back after.
     """
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*TASK_GC_THRESHOLDS)
+    _freeze()
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        _thaw()
 
 
 def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
@@ -877,16 +906,26 @@ class Reading:
     index: CandidateIndex
 
 
-def read_library(root: Path) -> Reading:
-    """Read every pattern of ``root`` and index them as link candidates."""
+def read_library(root: Path, *, frozen: bool = False) -> Reading:
+    """Read every pattern of ``root`` and index them as link candidates; ``frozen``: and
+    keep them from the garbage collector until a matching ``_thaw`` (``_library_frozen``)."""
     with _collection_paused():
         lib = library_mod.load(root)
-        return Reading(lib, CandidateIndex(lib.patterns))
+        reading = Reading(lib, CandidateIndex(lib.patterns))
+        if frozen:
+            _freeze()
+        return reading
 
 
 @contextmanager
 def reading_ahead(root: Path) -> Iterator[Future[Reading]]:
-    """``read_library(root)`` in a thread of its own, started now; an error reading it is
-    raised where the flow takes the reading, as if the flow had read it itself."""
+    """``read_library(root)`` in a thread of its own, started now, frozen from the garbage
+    collector until the block ends; an error reading it is raised where the flow takes the
+    reading, as if the flow had read it itself."""
     with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
-        yield reader.submit(read_library, root)
+        future = reader.submit(read_library, root, frozen=True)
+        try:
+            yield future
+        finally:
+            if future.exception() is None:  # waits for the read, however the block ended
+                _thaw()

@@ -54,7 +54,8 @@ ModeOpt = Annotated[str | None, typer.Option(
     "--mode", help="Structured-output mode: tools, json_schema, json or md_json "
     "(default: GARDENER_MODE, else the best one for the endpoint).", show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(
-    "--concurrency", min=1, help="Patterns in flight at once (respect the API's rate limit).")]
+    "--concurrency", min=1, help="Model calls in flight at once (respect the API's rate "
+    "limit); half as many patterns again are prepared and finished around them.")]
 VitalityOpt = Annotated[str, typer.Option(
     "--vitality-target", help="Where the vitality reasoning goes: 'garden' "
     "(graph_garden.vitality_reasoning) or 'assessment' (ontology.commons_assessment).")]

@@ -16,6 +16,7 @@ the diff:
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -191,6 +192,25 @@ def test_dry_run_prints_diffs_and_writes_nothing(library: Path, no_endpoint: Non
 
 # ---------------------------------------------------------------------------------------------
 # Incremental: unchanged patterns cost no request
+
+
+def test_the_library_is_frozen_from_the_collector_for_the_run_and_handed_back_after(
+        library: Path, endpoint: FakeOpenAI) -> None:
+    """Read with the collector off, then frozen before it is back on (its first young
+    collections would walk the whole library), until the run is over."""
+    frozen_before, thresholds_before = gc.get_freeze_count(), gc.get_threshold()
+    at_start: list[int] = []
+    during: list[int] = []
+    outcomes = run_garden(library, GardenOptions(model="fake-model", today=None),
+                          on_start=lambda _: at_start.append(gc.get_freeze_count()),
+                          on_outcome=lambda _: during.append(gc.get_freeze_count()))
+    assert outcomes and len(during) == len(outcomes)
+    # The files, their parsed front matter and the index were frozen before Prefect started
+    # the flow run, and stayed frozen throughout.
+    assert at_start[0] - frozen_before > 1000
+    assert min(during) >= at_start[0]
+    assert gc.get_freeze_count() == frozen_before
+    assert gc.get_threshold() == thresholds_before
 
 
 def test_outcomes_arrive_while_later_patterns_are_still_undecided(

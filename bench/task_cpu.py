@@ -10,8 +10,13 @@ that stays put from run to run.
     .venv/bin/python bench/task_cpu.py                      # 1,000 patterns
     .venv/bin/python bench/task_cpu.py --patterns 300
     PYTHONPATH=/path/to/other/checkout .venv/bin/python bench/task_cpu.py --code-from-path
+    .venv/bin/python bench/task_cpu.py --threads 16      # a task pool of 16 (one per slot)
 
-The last form measures another checkout (an older commit, say) with this one's environment.
+The last forms measure another checkout (an older commit, say) with this one's environment,
+and another size of the task pool. Besides CPU it reports wall times: from the first task's
+start to the last one's end against the ideal (``N x 0.2 s / 16``), a model call's mean
+(the stand-in answers in 200 ms), and the garbage collector's time from the call to the
+first task (the library read, Prefect starting the flow run) and during the tasks.
 Nothing is written to docs: the figures go to docs/benchmarks.md by hand, with the commit.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import gc
 import os
 import resource
 import shutil
@@ -50,29 +56,51 @@ def thread_cpu() -> dict[str, float]:
 
 
 class Timer:
-    """Thread CPU spent inside wrapped functions, by label."""
+    """Thread CPU (and wall time) spent inside wrapped functions, by label."""
 
     def __init__(self) -> None:
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.wall: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
+        self.spans: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
 
     def wrap(self, owner: Any, name: str, label: str) -> None:
         inner: Callable[..., Any] = getattr(owner, name)
 
         @functools.wraps(inner)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.thread_time()
+            start, began = time.thread_time(), time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
+                ended = time.perf_counter()
                 self.seconds[label] += time.thread_time() - start
+                self.wall[label] += ended - began
+                self.spans[label].append((began, ended))
                 self.calls[label] += 1
 
         setattr(owner, name, timed)
 
     def clear(self) -> None:
         self.seconds.clear()
+        self.wall.clear()
         self.calls.clear()
+        self.spans.clear()
+
+
+class GcClock:
+    """Wall time inside the garbage collector (``gc.callbacks``), read at any moment."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._started
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patterns", type=int, default=1000)
     parser.add_argument("--code-from-path", action="store_true",
                         help="import gardener and flows from PYTHONPATH, not this checkout")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="task threads for the 16 slots (default: the code's own)")
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parents[1]
     if not args.code_from_path:
@@ -107,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     timer.wrap(fg, "apply", "atomic write (apply)")
     timer.wrap(fg, "garden_one", "task body (garden_one)")
     timer.wrap(te, "run_task_sync", "Prefect run_task_sync, task body included")
+    if args.threads is not None:
+        fg.task_threads = lambda _concurrency: args.threads  # type: ignore[attr-defined]
+    gc_clock = GcClock()
     n = args.patterns
     base = Path(tempfile.mkdtemp(prefix="task-cpu-"))
     try:
@@ -121,8 +154,13 @@ def main(argv: list[str] | None = None) -> None:
         timer.clear()
         threads_before = thread_cpu()
         before = resource.getrusage(resource.RUSAGE_SELF)
+        gc_before = gc_clock.total
+        gc_at_first: list[float] = []
         wall = time.perf_counter()
-        fg.run_garden(base / "library", options)
+        started = wall
+        fg.run_garden(base / "library", options,
+                      on_start=lambda _n: gc_at_first.append(gc_clock.total))
+        gc_after = gc_clock.total
         wall = time.perf_counter() - wall
         after = resource.getrusage(resource.RUSAGE_SELF)
         threads_after = thread_cpu()
@@ -141,6 +179,18 @@ def main(argv: list[str] | None = None) -> None:
     engine = timer.seconds["Prefect run_task_sync, task body included"] - timer.seconds[
         "task body (garden_one)"]
     print(f"  {1000 * engine / n:6.2f} ms / pattern  Prefect's task engine besides the body")
+    tasks = timer.spans["task body (garden_one)"]
+    ideal = n * 0.2 / 16
+    first, last = min(b for b, _ in tasks), max(e for _, e in tasks)
+    calls = timer.calls["propose: instructor + HTTP (LLM.structured)"]
+    call_ms = 1000 * timer.wall["propose: instructor + HTTP (LLM.structured)"] / max(calls, 1)
+    print(f"wall: first task {first - started:.2f} s after the call; first task to last "
+          f"{last - first:.2f} s = {(last - first) / ideal:.2f} x the ideal {ideal:.2f} s")
+    print(f"  a model call takes {call_ms:.1f} ms (mean of {calls}; the stand-in answers in "
+          "200 ms)")
+    at_first = gc_at_first[0] if gc_at_first else gc_before
+    print(f"  garbage collection: {at_first - gc_before:.2f} s before the flow's first pattern "
+          f"(reading, Prefect starting the run), {gc_after - at_first:.2f} s after")
 
 
 if __name__ == "__main__":

@@ -1060,8 +1060,9 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
         "2 s of records: the next run asks again only for what was not yet recorded (files "
         "already written come back unchanged).",
         "",
-        "Prefect's temporary API server is a child process that Prefect stops at exit; a "
-        "SIGKILL allows no exit, so a watchdog (`gardener/reaper.py`) terminates it once the "
+        "Prefect's temporary API server (started by the gardener, as Prefect would) is a child "
+        "process stopped at exit; a SIGKILL allows no exit, so a watchdog "
+        "(`gardener/reaper.py`) terminates it once the "
         "killed run is gone; worker processes (`flows/workers.py`) watch for the same and "
         "exit (the benchmark ends anything still running 5 s after the kill).",
         "",

@@ -57,6 +57,9 @@ from gardener.reaper import end_with_this_process
 LOG_CONFIG_FILE = "gardener-logging.yml"
 LOG_FILE = "logs/prefect.log"
 SERVER_LOG_FILE = "logs/server.log"
+TEMPORARY_SERVER_OUTPUT = "logs/temporary-server.log"
+"""The temporary server's own output (its launch's only); its Prefect logging goes to
+``LOG_FILE`` like the gardener's."""
 SERVER_PORT = 4200
 """Prefect's usual port for a local server; another free one is taken when it is in use."""
 
@@ -306,7 +309,8 @@ def _free_port(preferred: int) -> int:
 
 def _tail(path: Path, lines: int = 15) -> str:
     try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:]) or "(empty)"
     except OSError as exc:
         return f"(its log {path} could not be read: {exc})"
 
@@ -393,7 +397,7 @@ def launch_temporary_server() -> None:
 def _spawn_temporary() -> _Temporary:
     port = _free_port(0)
     address = f"http://127.0.0.1:{port}"
-    log_path = ensure().home / SERVER_LOG_FILE
+    log_path = ensure().home / TEMPORARY_SERVER_OUTPUT
     log_path.parent.mkdir(parents=True, exist_ok=True)
     spec = importlib.util.find_spec("prefect")
     where = list(spec.submodule_search_locations or []) if spec is not None else []
@@ -405,7 +409,7 @@ def _spawn_temporary() -> _Temporary:
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(where[0]).parent),
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "error", "--lifespan", "on"]
-    with log_path.open("ab") as log:
+    with log_path.open("wb") as log:  # this launch's output only: what a failure shows
         # A session of its own: Ctrl-C in a terminal goes to our process group, and a server
         # stopped along with us left the interrupted run a minute of retries to record its end.
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
@@ -467,34 +471,50 @@ def temporary_server() -> None:
     for attempt in range(3):
         try:
             _wait_for(_temporary.address, _temporary.process, _temporary.log_path, timeout,
-                      interval_s=0.05)
+                      interval_s=0.05, what="Prefect's temporary server")
             break
-        except ServerError:
-            # Most likely the free port found was taken before the server could bind it.
+        except ServerError as exc:
             _stop(_temporary.process)
-            if attempt == 2:
-                _temporary = None
-                raise
-            _temporary = _spawn_temporary()
+            failed, _temporary = _temporary, None
+            # The free port found was taken before the server could bind it: another one.
+            if attempt < 2 and _port_taken(failed.log_path):
+                _temporary = _spawn_temporary()
+                continue
+            raise ServerError(_with_prefect_log(str(exc))) from None
     _temporary.ready = True
     _default(os.environ, "PREFECT_API_URL", f"{_temporary.address}/api")
     refresh_global_settings_context()
 
 
+def _port_taken(output: Path) -> bool:
+    text = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
+    return "address already in use" in text.lower() or "error while attempting to bind" in text
+
+
+def _with_prefect_log(message: str) -> str:
+    """A server failure's message, with the end of Prefect's log file when Prefect's own
+    logging (the server's included) goes there, as it does unless ``--verbose``."""
+    log_file = ensure().log_file
+    if log_file is None or not log_file.is_file():
+        return message
+    return f"{message}\nThe end of Prefect's log, {log_file}:\n{_tail(log_file)}"
+
+
 def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
-              timeout_s: float, interval_s: float = 0.25) -> None:
+              timeout_s: float, interval_s: float = 0.25,
+              what: str = "the local Prefect server") -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         code = process.poll()
         if code is not None:
-            raise ServerError(f"the local Prefect server exited with code {code} before "
-                              f"answering; the end of {log_path}:\n{_tail(log_path)}")
+            raise ServerError(f"{what} exited with code {code} before answering; the end "
+                              f"of its output, {log_path}:\n{_tail(log_path)}")
         try:
             if httpx.get(f"{address}/api/health", timeout=2.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if time.monotonic() >= deadline:
-            raise ServerError(f"the local Prefect server at {address} did not answer within "
-                              f"{timeout_s:g} s; the end of {log_path}:\n{_tail(log_path)}")
+            raise ServerError(f"{what} at {address} did not answer within {timeout_s:g} s; "
+                              f"the end of its output, {log_path}:\n{_tail(log_path)}")
         time.sleep(interval_s)

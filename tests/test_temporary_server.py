@@ -200,3 +200,30 @@ def test_at_most_concurrency_model_calls_are_in_flight_while_more_patterns_progr
     assert len(in_flight_at_server) == 24
     assert calls["most"] == 3  # the endpoint's bound held, and was used to the full
     assert tasks["most"] == garden_flow.task_threads(3) > 3  # the next ones waited ready
+
+
+def test_a_server_that_cannot_start_stops_the_run_with_its_reason(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    generate(library, 3)
+    before = {p.name: p.read_bytes() for p in library.glob("*.md")}
+    env = clean_env(tmp_path, OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="k",
+                    PREFECT_API_DATABASE_CONNECTION_URL=(
+                        f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/prefect.db"))
+    done = subprocess.run([sys.executable, "-m", "gardener.cli", "run", str(library),
+                           "--model", "fake-model"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "Prefect's temporary server exited with code" in done.stderr
+    assert "unable to open database file" in done.stderr  # the cause, from Prefect's log
+    assert "Traceback (most recent call last)" not in done.stderr.split("Prefect's log")[0]
+    assert {p.name: p.read_bytes() for p in library.glob("*.md")} == before
+
+
+def test_only_a_port_taken_under_it_starts_the_server_again(tmp_path: Path) -> None:
+    output = tmp_path / "temporary-server.log"
+    output.write_text("ERROR:    [Errno 98] error while attempting to bind on address "
+                      "('127.0.0.1', 8123): address already in use\n", encoding="utf-8")
+    assert runtime._port_taken(output)
+    output.write_text("ERROR:    Application startup failed. Exiting.\n", encoding="utf-8")
+    assert not runtime._port_taken(output)
+    assert not runtime._port_taken(tmp_path / "missing.log")

@@ -333,10 +333,7 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                "--port", str(port), "--analytics-off"]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    end_with_this_process(process.pid)
+    process = _start_server(command, log_path, append=True)
     try:
         _wait_for(address, process, log_path, timeout_s)
         _default(os.environ, "PREFECT_API_URL", f"{address}/api")
@@ -347,9 +344,30 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
         yield address
     finally:
         _drop(os.environ, "PREFECT_API_URL")
+        _stop(process, grace_s=10)
+
+
+def _start_server(command: list[str], log_path: Path, *, append: bool,
+                  env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A server process writing to ``log_path``, ended with this process even if killed.
+
+    In a session of its own: Ctrl-C in a terminal goes to our process group, and a server
+    stopped along with us left an interrupted run a minute of retries to record its end.
+    """
+    with log_path.open("ab" if append else "wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=None if env is None else dict(env))
+    end_with_this_process(process.pid)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Terminate a server, killing it if it has not ended after ``grace_s``."""
+    if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -409,27 +427,12 @@ def _spawn_temporary() -> _Temporary:
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(where[0]).parent),
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "error", "--lifespan", "on"]
-    with log_path.open("wb") as log:  # this launch's output only: what a failure shows
-        # A session of its own: Ctrl-C in a terminal goes to our process group, and a server
-        # stopped along with us left the interrupted run a minute of retries to record its end.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**env, **EPHEMERAL_SERVER_ENV})
-    end_with_this_process(process.pid)
+    # This launch's output only (not appended): what a failure to start shows.
+    process = _start_server(command, log_path, append=False, env={**env, **EPHEMERAL_SERVER_ENV})
+    # At exit, after Prefect's own exit handlers (registered later, so run earlier) have sent
+    # the server what they still held.
     atexit.register(_stop, process)
     return _Temporary(process=process, address=address, log_path=log_path)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """At exit, after Prefect's own exit handlers (registered later, so run earlier) have
-    sent the server what they still held."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def temporary_api_url() -> str | None:

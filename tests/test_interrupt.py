@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI
+from fake_openai import FakeOpenAI
+from shell_env import newcomer_env
 
 from bench.concurrency import generate, grounded_responder
 from bench.reliability import descendants, running
-from gardener import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,12 +35,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
     generate(library, 60)
     before = {p.name: p.read_bytes() for p in library.glob("*.md")}
     with FakeOpenAI(latency=0.4, responder=grounded_responder) as fake:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ENDPOINT_VARIABLES and k != runtime.OURS
-               and not k.startswith("PREFECT_")}
-        env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "COLUMNS": "200",
-                    "PYTHONPATH": str(ROOT), "OPENAI_BASE_URL": fake.url,
-                    "OPENAI_API_KEY": "test-key"})
+        env = newcomer_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
         # Like a terminal's foreground job: its own process group, Ctrl-C sent to the group.
         process = subprocess.Popen(
             [sys.executable, "-m", "gardener.cli", "run", str(library), "--concurrency", "2",

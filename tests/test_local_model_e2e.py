@@ -24,7 +24,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from fake_openai import ENDPOINT_VARIABLES
+from shell_env import newcomer_env
 
 from gardener import library
 from gardener.local_model import MODEL_NAME, missing_modules
@@ -61,11 +61,7 @@ def lib(tmp_path: Path) -> Path:
 
 
 def environment(tmp_path: Path, mark: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ENDPOINT_VARIABLES and not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PYTHONPATH": str(ROOT),
-                "COLUMNS": "200", MARK: mark})
-    return env
+    return newcomer_env(tmp_path, **{MARK: mark})
 
 
 def marked(mark: str) -> list[int]:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI, use_as_endpoint
+from fake_openai import FakeOpenAI, use_as_endpoint
+from shell_env import newcomer_env
 
 from bench.concurrency import generate, grounded_responder
 from bench.reliability import descendants, running
@@ -32,15 +33,6 @@ from gardener.llm import LLM
 ROOT = Path(__file__).resolve().parents[1]
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a newcomer's shell: no Prefect settings, no endpoint, a new home."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ENDPOINT_VARIABLES and k != runtime.OURS and not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"), "PYTHONPATH": str(ROOT),
-                "COLUMNS": "200", **extra})
-    return env
 
 
 SCRIPT = textwrap.dedent("""
@@ -65,7 +57,7 @@ def test_a_run_starts_its_own_server_without_loading_prefects_server_package(
     library = tmp_path / "library"
     generate(library, 6)
     with FakeOpenAI(responder=grounded_responder) as fake:
-        env = clean_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
+        env = newcomer_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
         done = subprocess.run([sys.executable, "-c", SCRIPT, str(library)], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -82,7 +74,7 @@ def test_the_cli_server_runs_in_its_own_session_and_ends_with_the_run(tmp_path: 
     library = tmp_path / "library"
     generate(library, 12)
     with FakeOpenAI(latency=0.3, responder=grounded_responder) as fake:
-        env = clean_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
+        env = newcomer_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
         process = subprocess.Popen(
             [sys.executable, "-m", "gardener.cli", "run", str(library), "--model", "fake-model",
              "--concurrency", "2", "--workers", "0"],
@@ -206,7 +198,7 @@ def test_a_server_that_cannot_start_stops_the_run_with_its_reason(tmp_path: Path
     library = tmp_path / "library"
     generate(library, 3)
     before = {p.name: p.read_bytes() for p in library.glob("*.md")}
-    env = clean_env(tmp_path, OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="k",
+    env = newcomer_env(tmp_path, OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="k",
                     PREFECT_API_DATABASE_CONNECTION_URL=(
                         f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/prefect.db"))
     done = subprocess.run([sys.executable, "-m", "gardener.cli", "run", str(library),

@@ -33,7 +33,7 @@ def gardener_command() -> list[str]:
     script = Path(sys.executable).parent / "gardener"
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-m", "gardener.cli"]
+    return [sys.executable, "-m", "gardener"]
 
 
 def machine() -> str:

@@ -147,7 +147,7 @@ class Cpu:
 
     gardener: float
     """The gardener: the flow's process (its tasks, the model client) and its worker
-    processes (``flows.workers``)."""
+    processes (``gardener.pipeline.workers``)."""
     server: float
     """The other processes the gardener started and waited for: Prefect's temporary server."""
     model: float
@@ -225,7 +225,7 @@ CLI = ("import atexit, json, os, resource, sys, typer\n"
        "app.command('run')(cli_flows.run)\n"
        "app.command('serve')(cli_flows.serve)\n"
        "sys.exit(app())\n")
-"""``gardener run`` without depending on how ``gardener.cli`` registers it. At exit (after
+"""``gardener run`` without depending on how ``gardener.cli.main`` registers it. At exit (after
 Prefect's own exit handlers, registered later, have stopped and waited for its temporary
 server) it writes its own CPU time and that of the processes it waited for."""
 
@@ -264,8 +264,8 @@ def _children_cpu() -> float:
 
 PREFECT_ONLY = """
 import sys, threading, time
-from flows import in_process_run
-from flows.garden import ThreadPoolTaskRunner, task_threads
+from gardener.pipeline import in_process_run
+from gardener.pipeline.garden import ThreadPoolTaskRunner, task_threads
 from prefect import flow, task
 from prefect.cache_policies import NONE
 

@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 from common import writable_copy
 
-from gardener.document import read_text
-from gardener.splice import locate
+from gardener.library.document import read_text
+from gardener.steps.splice import locate
 
 ROOT = Path(__file__).resolve().parents[1]
-GARDENER = [sys.executable, "-m", "gardener.cli"]
+GARDENER = [sys.executable, "-m", "gardener"]
 
 
 def gardener(*args: str) -> tuple[int, str, float]:

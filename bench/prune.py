@@ -48,10 +48,10 @@ from bench.common import (
     replace_section,
     writable_copy,
 )
-from gardener import library
-from gardener.document import ReadError, decode, split
+from gardener.library import load as library
+from gardener.library.document import ReadError, decode, split
 from gardener.model import Status
-from gardener.passes import apply, prune_entry
+from gardener.steps.passes import apply, prune_entry
 
 TODAY = "2026-11-25"
 TARGET_S = 30.0

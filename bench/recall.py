@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gardener import library  # noqa: E402
-from gardener.candidates import CandidateIndex, Weights, resolved_targets  # noqa: E402
+from gardener.library import load as library  # noqa: E402
+from gardener.llm.candidates import CandidateIndex, Weights, resolved_targets  # noqa: E402
 from gardener.model import HumanLink, Pattern  # noqa: E402
 
 KS: tuple[int, ...] = (10, 20, 40, 80)

@@ -8,7 +8,7 @@ docs/reliability.md:
     .venv/bin/python bench/reliability.py --patterns 60 --no-write
 
 What a file may be after any pass, killed or not: byte-identical to what it was, or fully
-written and verified (``gardener.verify``: the same bytes and data outside ``graph_garden``,
+written and verified (``gardener.steps.verify``: the same bytes and data outside ``graph_garden``,
 a garden that parses, every new link among the candidates the model was offered). Anything
 else counts as corrupt. ``tests/test_reliability.py`` runs the same scenarios, smaller.
 """
@@ -40,13 +40,13 @@ from fake_openai import FakeOpenAI, Faults, link_targets  # noqa: E402
 
 from bench.common import commit, machine  # noqa: E402
 from bench.concurrency import asked_slug, generate, grounded_responder  # noqa: E402
-from flows.workers import can_fork  # noqa: E402
-from gardener import pattern as pattern_mod  # noqa: E402
-from gardener.document import ReadError, read_text  # noqa: E402
-from gardener.garden import read_garden  # noqa: E402
-from gardener.state import load_state  # noqa: E402
-from gardener.verify import verify  # noqa: E402
-from gardener.write import leftovers  # noqa: E402
+from gardener.library import pattern as pattern_mod  # noqa: E402
+from gardener.library.document import ReadError, read_text  # noqa: E402
+from gardener.library.garden import read_garden  # noqa: E402
+from gardener.library.write import leftovers  # noqa: E402
+from gardener.pipeline.state import load_state  # noqa: E402
+from gardener.pipeline.workers import can_fork  # noqa: E402
+from gardener.steps.verify import verify  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
 TODAY = "2026-02-19"
@@ -128,7 +128,7 @@ def subprocess_runner(prefect_home: Path) -> Runner:
     """``gardener`` in its own process, as a user runs it (what the benchmark uses)."""
 
     def run(args: list[str], env: Mapping[str, str | None]) -> tuple[int, str]:
-        done = subprocess.run([sys.executable, "-m", "gardener.cli", *args],
+        done = subprocess.run([sys.executable, "-m", "gardener", *args],
                               env=process_env(env, prefect_home), capture_output=True,
                               text=True, cwd=ROOT, timeout=1800)
         return done.returncode, done.stdout + done.stderr
@@ -645,7 +645,7 @@ def _never() -> Any:
 WRITER = """
 import sys
 from pathlib import Path
-from gardener.write import write_atomic
+from gardener.library.write import write_atomic
 path = Path(sys.argv[1])
 texts = ["a" * int(sys.argv[2]), "b" * int(sys.argv[3])]
 print("ready", flush=True)
@@ -669,7 +669,7 @@ class WriteKills:
 def kill_writes(workdir: Path, *, kills: int, seed: int, sizes: tuple[int, int] = (
         400_000, 900_000)) -> WriteKills:
     """``write_atomic`` in a loop in a child process, SIGKILLed at random moments."""
-    from gardener.write import remove_leftovers
+    from gardener.library.write import remove_leftovers
 
     rng = random.Random(seed)
     folder = workdir / "writes"
@@ -732,7 +732,7 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
             asked = len(fake.chat_requests)
             report = workdir / f"crash-{k}.json"
             child = subprocess.Popen(
-                [sys.executable, "-m", "gardener.cli", *spec.command(library, report)],
+                [sys.executable, "-m", "gardener", *spec.command(library, report)],
                 env=process_env(spec.environment(fake.url), prefect_home), cwd=ROOT,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             _wait_for(lambda a=asked, c=child: len(fake.chat_requests) > a

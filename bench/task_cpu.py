@@ -1,6 +1,6 @@
 """Where a gardening pass spends the gardener's CPU, per pattern and per component.
 
-The pass runs in this process (``flows.garden.run_garden``) against the stand-in model of
+The pass runs in this process against the stand-in model of
 ``bench/concurrency.py`` answering after 200 ms, at concurrency 16, after a warm-up pass of
 three patterns. Each component is timed with ``time.thread_time`` around its function (in
 whichever thread runs it), each thread's CPU is read from ``/proc``, and the whole
@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(1, str(here / "bench"))
     from concurrency import FakeServer, generate
 
-    import flows.garden as fg
     import gardener
-    import gardener.llm as gl
-    import gardener.propose as gp
-    from gardener import runtime
+    import gardener.llm.client as gl
+    import gardener.llm.propose as gp
+    import gardener.pipeline.garden as fg
+    from gardener.pipeline import runtime
 
     fake = FakeServer(0.2)
     os.environ.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="bench")
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         generate(base / "library", n)
         generate(base / "warm", 3)
         # workers=0: every component in this one process, where the timers are (worker
-        # processes, flows.workers, would settle patterns out of their sight); older
+        # processes, gardener.pipeline.workers, would settle patterns out of their sight); older
         # checkouts, which have no such option, ignore it.
         options = fg.GardenOptions(concurrency=16, model="fake-model",
                                    today=dt.date(2026, 1, 1), workers=0)

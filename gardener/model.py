@@ -178,7 +178,7 @@ class Reason(StrEnum):
     CAP = "cap"
     INVALID = "invalid"
     REJECTED = "rejected"
-    """A person rejected the link (``gardener.decisions``)."""
+    """A person rejected the link (``gardener.review.decisions``)."""
 
 
 class Removal(BaseModel):

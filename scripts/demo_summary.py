@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from gardener import library
+from gardener.library import load as library
 from gardener.model import Garden, Link
 
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/_env.sh
 local_installed() {
   "$VENV/bin/python" -c 'import sys
-from gardener.local_model import missing_modules
+from gardener.llm.local_model import missing_modules
 sys.exit(1 if missing_modules() else 0)'
 }
 if local_installed; then

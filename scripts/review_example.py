@@ -19,9 +19,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from gardener.cli import app
-from gardener.document import read_text
-from gardener.garden import read_garden
+from gardener.cli.main import app
+from gardener.library.document import read_text
+from gardener.library.garden import read_garden
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "review-example.md"

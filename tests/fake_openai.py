@@ -55,7 +55,7 @@ Responder = Callable[[dict[str, Any]], Arguments]
 FAKE_MODEL = "fake-model"
 
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
-"""The environment that chooses the gardener's model endpoint (``gardener.settings``)."""
+"""The environment that chooses the gardener's model endpoint (``gardener.llm.settings``)."""
 
 
 def use_as_endpoint(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI,

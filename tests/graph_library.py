@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gardener import library
-from gardener.library import Library
+from gardener.library import load as library
+from gardener.library.load import Library
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gardener.document import Document, read_text
-from gardener.garden import read_garden
+from gardener.library.document import Document, read_text
+from gardener.library.garden import read_garden
 from gardener.model import Community, Entity, Garden, Link
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gardener.candidates import (
+from gardener.llm.candidates import (
     IN_LINK_SHARE,
     CandidateIndex,
     CandidateInfo,
@@ -239,7 +239,7 @@ def test_recall_on_commons_engineering_beats_baselines() -> None:
         import recall as bench
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    from gardener import library
+    from gardener.library import load as library
 
     patterns = library.load(folder).patterns
     results = {name: bench.recall(patterns, build(patterns), (10, 40))
@@ -296,7 +296,7 @@ def test_array_ranking_equals_reference_on_the_sample_and_its_copies(tmp_path: P
         from concurrency import generate
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    from gardener import library
+    from gardener.library import load as library
 
     sample = library.load(ROOT / "patterns").patterns
     assert len(sample) >= 10
@@ -319,7 +319,7 @@ def test_array_ranking_equals_reference_on_the_sample_and_its_copies(tmp_path: P
 def test_array_ranking_equals_reference_on_the_corpus() -> None:
     if not CORPUS.is_dir():
         pytest.skip(f"../shared/corpus not found: {CORPUS} is absent")
-    from gardener import library
+    from gardener.library import load as library
 
     for folder in sorted(d for d in CORPUS.iterdir() if d.is_dir()):
         patterns = list(library.load(folder).patterns)

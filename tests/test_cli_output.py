@@ -15,7 +15,7 @@ import pytest
 from fake_openai import FakeOpenAI, request_schema, use_as_endpoint
 from typer.testing import CliRunner, Result
 
-from gardener.cli import app
+from gardener.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "patterns"

@@ -9,11 +9,11 @@ import pytest
 from graph_library import Spec, load, write
 from typer.testing import CliRunner
 
-from gardener import communities as cm
-from gardener.document import read_text
+from gardener.graph import communities as cm
+from gardener.library.document import read_text
+from gardener.library.tables import TableError
 from gardener.model import Community, Garden
-from gardener.splice import locate
-from gardener.tables import TableError
+from gardener.steps.splice import locate
 
 runner = CliRunner()
 REG = Path("lib/.gardener/communities.yaml")
@@ -220,7 +220,7 @@ def outside_garden(text: str) -> str:
 
 
 def test_build_writes_the_registry_and_apply_rewrites_only_gardens(tmp_path: Path) -> None:
-    from gardener.cli import app
+    from gardener.cli.main import app
 
     root = write(tmp_path / "lib", clusters())
     before = {p.name: p.read_text() for p in root.glob("*.md")}
@@ -246,7 +246,7 @@ def test_build_writes_the_registry_and_apply_rewrites_only_gardens(tmp_path: Pat
 
 
 def test_check_lists_ids_outside_the_registry(tmp_path: Path) -> None:
-    from gardener.cli import app
+    from gardener.cli.main import app
 
     root = write(tmp_path / "lib", [Spec("alpha", communities=[("care-work", "Care", 0.8)])])
     (root / ".gardener").mkdir()
@@ -258,7 +258,7 @@ def test_check_lists_ids_outside_the_registry(tmp_path: Path) -> None:
 
 
 def test_a_bad_registry_stops_health_with_its_line(tmp_path: Path) -> None:
-    from gardener.cli import app
+    from gardener.cli.main import app
 
     root = write(tmp_path / "lib", [Spec("alpha")])
     (root / ".gardener").mkdir()

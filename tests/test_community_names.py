@@ -13,10 +13,10 @@ from graph_library import write
 from test_communities import clusters
 from typer.testing import CliRunner
 
-from gardener.communities import Draft, load_registry
-from gardener.community_names import name_communities
-from gardener.llm import LLM
-from gardener.settings import LLMSettings
+from gardener.graph.communities import Draft, load_registry
+from gardener.graph.community_names import name_communities
+from gardener.llm.client import LLM
+from gardener.llm.settings import LLMSettings
 
 runner = CliRunner()
 
@@ -91,7 +91,7 @@ def naming_responder(body: dict[str, Any]) -> dict[str, Any]:
 
 def test_build_records_then_replays_the_same_registry(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from gardener.cli import app
+    from gardener.cli.main import app
 
     root = write(tmp_path / "lib", clusters())
     tape = tmp_path / "fixtures"

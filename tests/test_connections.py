@@ -9,7 +9,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from gardener.connections import PerThreadTransport
+from gardener.llm.connections import PerThreadTransport
 
 
 class Recording(httpx.MockTransport):

@@ -26,14 +26,14 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from gardener.cli import app
-from gardener.diff import unified_diff
-from gardener.document import read_text, split
-from gardener.garden import kebab
+from gardener.cli.main import app
+from gardener.library.document import read_text, split
+from gardener.library.garden import kebab
+from gardener.library.pattern import HUMAN_KEYS
 from gardener.model import LINK_TYPES, Reason
-from gardener.pattern import HUMAN_KEYS
-from gardener.prune import PruneSettings
-from gardener.splice import locate
+from gardener.steps.diff import unified_diff
+from gardener.steps.prune import PruneSettings
+from gardener.steps.splice import locate
 
 pytestmark = pytest.mark.corpus
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from gardener import decisions, library
-from gardener.decisions import Decision, Ledger, LedgerError, Links, Rejections
+from gardener.library import load as library
 from gardener.model import Garden, Link, Reason
-from gardener.passes import garden_entry
+from gardener.review import decisions
+from gardener.review.decisions import Decision, Ledger, LedgerError, Links, Rejections
+from gardener.steps.passes import garden_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 3, 1)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from graph_library import Spec, load
 
-from gardener import entities as en
-from gardener import spelling
+from gardener.graph import entities as en
+from gardener.graph import spelling
+from gardener.library.tables import TableError
 from gardener.model import Entity, Garden
-from gardener.passes import garden_entry
-from gardener.tables import TableError
+from gardener.steps.passes import garden_entry
 
 ALIASES = Path("lib/.gardener/entities.yaml")
 

@@ -37,17 +37,17 @@ from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
-from flows import garden as garden_flow
-from flows.garden import GardenOptions, run_garden
-from flows.prune import PruneOptions, run_prune
-from flows.serve import ScheduleError, deployments
-from gardener import runtime
-from gardener.cli import app
-from gardener.llm import LLM, tag_of
-from gardener.local_model import missing_modules
+from gardener.cli.main import app
+from gardener.llm.client import LLM, tag_of
+from gardener.llm.local_model import missing_modules
+from gardener.llm.settings import LLMSettings
 from gardener.model import Status
-from gardener.settings import LLMSettings
-from gardener.state import load_state
+from gardener.pipeline import garden as garden_flow
+from gardener.pipeline import runtime
+from gardener.pipeline.garden import GardenOptions, run_garden
+from gardener.pipeline.prune import PruneOptions, run_prune
+from gardener.pipeline.serve import ScheduleError, deployments
+from gardener.pipeline.state import load_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -403,7 +403,7 @@ def test_an_empty_folder_is_refused(tmp_path: Path, no_endpoint: None) -> None:
 
 def test_no_endpoint_and_no_local_model_says_how_to_configure_one(
         library: Path, no_endpoint: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gardener import local_model
+    from gardener.llm import local_model
 
     monkeypatch.setattr(local_model, "missing_modules", lambda find=None: ["llama_cpp"])
     result = gardener(str(library))
@@ -459,7 +459,7 @@ def latest_artifact(key: str) -> str:
 def test_schedules_default_weekly_prune_and_monthly_garden(tmp_path: Path) -> None:
     from prefect.client.schemas.schedules import CronSchedule
 
-    from gardener.cli_flows import DEFAULT_GARDEN_CRON, DEFAULT_PRUNE_CRON
+    from gardener.cli.flows import DEFAULT_GARDEN_CRON, DEFAULT_PRUNE_CRON
 
     planned = deployments(tmp_path, prune_cron=DEFAULT_PRUNE_CRON, garden_cron=DEFAULT_GARDEN_CRON,
                           timezone="Europe/Berlin", reports=tmp_path / "reports",
@@ -543,7 +543,7 @@ def cli_process(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
                 "PYTHONPATH": str(ROOT)})
     env = {k: v for k, v in env.items()
            if k != runtime.OURS and (not k.startswith("PREFECT_") or k == "PREFECT_HOME")}
-    return subprocess.run([sys.executable, "-m", "gardener.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "gardener", *args], env=env,
                           capture_output=True, text=True, cwd=ROOT, timeout=240)
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from gardener import library
-from gardener.document import read_text
-from gardener.garden import read_garden
+from gardener.library import load as library
+from gardener.library.document import read_text
+from gardener.library.garden import read_garden
 from gardener.model import Community, Entity, Garden, Link, Status
-from gardener.passes import garden_entry
-from gardener.state import garden_hash
+from gardener.pipeline.state import garden_hash
+from gardener.steps.passes import garden_entry
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[1] / "patterns"
 TODAY = dt.date(2026, 3, 1)

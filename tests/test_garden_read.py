@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from helpers_text import SEED, doc, need
 
-from gardener.garden import (
+from gardener.library.garden import (
     community_from_data,
     entity_from_data,
     kebab,

@@ -12,8 +12,9 @@ import pytest
 from graph_library import Spec, load
 from typer.testing import CliRunner
 
-from gardener import graph, health
-from gardener.cli import app
+from gardener.cli.main import app
+from gardener.graph import health
+from gardener.graph import library_graph as graph
 
 runner = CliRunner()
 LETTERS = string.ascii_lowercase

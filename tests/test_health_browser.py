@@ -20,7 +20,7 @@ import pytest
 from graph_library import Spec, load
 from typer.testing import CliRunner
 
-from gardener.cli import app
+from gardener.cli.main import app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

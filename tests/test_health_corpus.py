@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gardener import communities, graph, health, library
-from gardener.cli import app
+from gardener.cli.main import app
+from gardener.graph import communities, health
+from gardener.graph import library_graph as graph
+from gardener.library import load as library
 
 pytestmark = pytest.mark.corpus
 

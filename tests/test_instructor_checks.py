@@ -8,9 +8,9 @@ import pytest
 from instructor.v2.validation.async_validators import async_field_validator
 from pydantic import BaseModel
 
-from gardener import instructor_checks
-from gardener.llm import _context_bound
-from gardener.proposal import build_response_model
+from gardener.llm import instructor_checks
+from gardener.llm.client import _context_bound
+from gardener.llm.schemas import build_response_model
 
 
 class Plain(BaseModel):

@@ -38,7 +38,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
         env = newcomer_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
         # Like a terminal's foreground job: its own process group, Ctrl-C sent to the group.
         process = subprocess.Popen(
-            [sys.executable, "-m", "gardener.cli", "run", str(library), "--concurrency", "2",
+            [sys.executable, "-m", "gardener", "run", str(library), "--concurrency", "2",
              "--model", "fake-model", "--workers", "1"],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True, preexec_fn=_default_sigint)

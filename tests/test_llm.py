@@ -30,8 +30,7 @@ from fake_openai import (
 )
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from gardener.fixtures import FixtureMissing
-from gardener.llm import (
+from gardener.llm.client import (
     LLM,
     LLMError,
     StructuredOutputError,
@@ -40,7 +39,8 @@ from gardener.llm import (
     scrub,
     usage_of,
 )
-from gardener.settings import DEFAULT_MODEL, LOCAL_MODE, LOCAL_MODEL, LLMSettings, default_mode
+from gardener.llm.fixtures import FixtureMissing
+from gardener.llm.settings import DEFAULT_MODEL, LOCAL_MODE, LOCAL_MODEL, LLMSettings, default_mode
 
 
 class Pet(BaseModel):

@@ -16,8 +16,8 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from gardener.llm import LLM, LLMError
-from gardener.settings import LLMSettings
+from gardener.llm.client import LLM, LLMError
+from gardener.llm.settings import LLMSettings
 
 KEY = "sk-test-key-0123456789abcdef"
 MODES = {"tools": instructor.Mode.TOOLS, "json_schema": instructor.Mode.JSON_SCHEMA,

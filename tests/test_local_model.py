@@ -21,8 +21,8 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
-from gardener import local_model
-from gardener.local_model import (
+from gardener.llm import local_model
+from gardener.llm.local_model import (
     MODEL_FILE,
     MODEL_NAME,
     MODEL_PACKAGE,
@@ -111,7 +111,7 @@ def test_free_port_can_be_bound() -> None:
 
 def test_server_command_serves_the_model_on_loopback() -> None:
     command = server_command(Path("/m/model.gguf"), 41234, "key", python="/py", threads=2)
-    assert command[:3] == ["/py", "-m", "gardener.local_model"]
+    assert command[:3] == ["/py", "-m", "gardener.llm.local_model"]
     options = dict(zip(command[3::2], command[4::2], strict=True))
     assert options == {
         "--model": "/m/model.gguf",
@@ -476,7 +476,7 @@ def test_an_application_handler_is_left_in_place() -> None:
 STAND_IN_SERVER = """
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from gardener.local_model import exit_with_parent
+from gardener.llm.local_model import exit_with_parent
 
 port, key = int(sys.argv[1]), sys.argv[2]
 exit_with_parent(0.1)
@@ -496,7 +496,7 @@ HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 RUN_THAT_ENDS = """
 import sys, time
-from gardener.local_model import Endpoint, free_port, launch
+from gardener.llm.local_model import Endpoint, free_port, launch
 
 port = free_port()
 endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "m", "key")

@@ -26,10 +26,10 @@ import jsonschema
 import pytest
 from shell_env import newcomer_env
 
-from gardener import library
-from gardener.local_model import MODEL_NAME, missing_modules
-from gardener.profiles import SMALL
-from gardener.proposal import KEBAB, Proposal, grounding_context
+from gardener.library import load as library
+from gardener.llm.local_model import MODEL_NAME, missing_modules
+from gardener.llm.profiles import SMALL
+from gardener.llm.schemas import KEBAB, Proposal, grounding_context
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -91,7 +91,7 @@ def none_left(mark: str, within_s: float = 15.0) -> list[int]:
 
 
 def gardener(tmp_path: Path, mark: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gardener.cli", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "gardener", *args], cwd=ROOT,
                           env=environment(tmp_path, mark), capture_output=True, text=True,
                           timeout=900)
 
@@ -168,7 +168,7 @@ def test_a_run_that_fails_after_start_up_stops_the_server(lib: Path, tmp_path: P
 
 def started_run(lib: Path, tmp_path: Path, mark: str) -> subprocess.Popen[str]:
     """A whole-library run, returned once its model server is ready."""
-    run = subprocess.Popen([sys.executable, "-m", "gardener.cli", "run", str(lib), "--dry-run"],
+    run = subprocess.Popen([sys.executable, "-m", "gardener", "run", str(lib), "--dry-run"],
                            cwd=ROOT, env=environment(tmp_path, mark), stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True)
     assert run.stderr is not None

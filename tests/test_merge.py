@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from gardener.merge import close, describe, merge, merge_links
 from gardener.model import Community, Entity, Garden, Link
+from gardener.steps.merge import close, describe, merge, merge_links
 
 
 def old_link(target: str, type_: str, confidence: float, reason: str = "old reason") -> Link:

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from flows.garden import GardenOptions, model_settings, within_endpoint
-from gardener.local_model import MODEL_NAME, Endpoint, LocalModel
-from gardener.model import Pattern, Section
-from gardener.profiles import DEFAULT, SMALL, profile_for
-from gardener.prompts import render_messages
-from gardener.proposal import (
+from gardener.llm.local_model import MODEL_NAME, Endpoint, LocalModel
+from gardener.llm.profiles import DEFAULT, SMALL, profile_for
+from gardener.llm.prompts import render_messages
+from gardener.llm.propose import propose
+from gardener.llm.schemas import (
     DEFAULT_CAPS,
     KEBAB,
     MAX_ENTITIES,
@@ -25,8 +24,9 @@ from gardener.proposal import (
     build_response_model,
     salvage,
 )
-from gardener.propose import propose
-from gardener.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
+from gardener.llm.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
+from gardener.model import Pattern, Section
+from gardener.pipeline.garden import GardenOptions, model_settings, within_endpoint
 
 SLUG = "distributed-leadership-design"
 TARGETS = ["adaptive-facilitation", "accountability-partnership", "active-listening-depth"]
@@ -176,7 +176,7 @@ class Recorder:
 
     def structured(self, *, response_model: Any, messages: list[dict[str, Any]],
                    context: dict[str, Any] | None = None, tag: str = "") -> Any:
-        from gardener.llm import Usage
+        from gardener.llm.client import Usage
 
         self.asked.append((response_model.model_json_schema(), messages))
         return response_model.model_validate(small_answer(), context=context), Usage(1, 1, 1)

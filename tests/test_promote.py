@@ -10,15 +10,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gardener import library
-from gardener.cli import app
-from gardener.document import read_text
-from gardener.garden import read_garden
-from gardener.library import Entry
+from gardener.cli.main import app
+from gardener.library import load as library
+from gardener.library.document import read_text
+from gardener.library.garden import read_garden
+from gardener.library.load import Entry
+from gardener.library.pattern import build
 from gardener.model import Garden, Link
-from gardener.passes import render
-from gardener.pattern import build
-from gardener.promote import PromoteError, promote
+from gardener.review.promote import PromoteError, promote
+from gardener.steps.passes import render
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -12,10 +12,10 @@ import json
 import random
 from pathlib import Path
 
-from gardener.candidates import CandidateIndex
+from gardener.llm.candidates import CandidateIndex
+from gardener.llm.prompts import render_messages
+from gardener.llm.schemas import build_response_model
 from gardener.model import HumanLink, Pattern, Section
-from gardener.prompts import render_messages
-from gardener.proposal import build_response_model
 
 SAME_LENGTH = ("harvest", "council", "network", "balance", "pasture", "compost", "kitchen",
                "library", "orchard", "commons", "charter", "steward", "weaving")

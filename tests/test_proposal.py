@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
-from gardener.proposal import (
+from gardener.llm.schemas import (
     MAX_ENTITIES,
     MAX_REASON,
     RESPONSE_MODEL_NAME,
@@ -26,6 +25,7 @@ from gardener.proposal import (
     to_garden,
     vitality_band,
 )
+from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 
 SLUG = "distributed-leadership-design"
 CANDIDATES = ["adaptive-facilitation", "accountability-partnership", SLUG, "active-listening-depth",
@@ -278,7 +278,7 @@ def test_salvage_keeps_every_valid_item_and_names_each_dropped_one(
                         link("active-listening-depth", reason=""),
                         link("accountability-partnership", reason="x" * 300)],
     ))
-    with caplog.at_level(logging.WARNING, logger="gardener.proposal"):
+    with caplog.at_level(logging.WARNING, logger="gardener.llm.schemas"):
         proposal, dropped = salvage(raw, SLUG, CANDIDATES, SCORE)
     assert [e.id for e in proposal.entities] == ["distributed-leadership"]
     assert [c.id for c in proposal.communities] == ["organizational-design"]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, ReceivedRequest, answer, raw, server_error
 
-from gardener.llm import LLM, LLMError
+from gardener.llm.client import LLM, LLMError
+from gardener.llm.prompts import default_prompts, render_messages
+from gardener.llm.propose import propose
+from gardener.llm.settings import LLMSettings
 from gardener.model import HumanLink, Pattern, Section
-from gardener.prompts import default_prompts, render_messages
-from gardener.propose import propose
-from gardener.settings import LLMSettings
 
 SLUG = "distributed-leadership-design"
 MAX_RETRIES = 2

@@ -24,7 +24,7 @@ from gardener.model import (
     Removal,
     Rename,
 )
-from gardener.prune import PruneResult, PruneSettings, canonical_type, prune
+from gardener.steps.prune import PruneResult, PruneSettings, canonical_type, prune
 
 SLUG = "distributed-leadership-design"
 LIBRARY = frozenset({SLUG, *(f"p{i:02d}" for i in range(30)), "adaptive-facilitation"})

@@ -13,12 +13,12 @@ from fake_openai import FakeOpenAI, answer, minimal_instance, request_schema
 from graph_library import Spec, write
 from test_propose import CANDIDATES, PATTERN, good_answer, schema_sent
 
-from gardener.communities import Registry, RegistryCommunity
-from gardener.llm import LLM
+from gardener.graph.communities import Registry, RegistryCommunity
+from gardener.llm.client import LLM
+from gardener.llm.prompts import render_messages
+from gardener.llm.propose import propose
+from gardener.llm.settings import LLMSettings
 from gardener.model import Status
-from gardener.prompts import render_messages
-from gardener.propose import propose
-from gardener.settings import LLMSettings
 
 REGISTRY = Registry((
     RegistryCommunity("commons-governance", "Commons Governance",
@@ -120,7 +120,7 @@ def picking_responder(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> None:
-    from flows.garden import GardenOptions, run_garden
+    from gardener.pipeline.garden import GardenOptions, run_garden
 
     root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules"),
                                     Spec("beta", summary="Commons rules too")])
@@ -143,7 +143,7 @@ def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> No
 
 
 def test_a_changed_registry_makes_patterns_stale(tmp_path: Path) -> None:
-    from flows.garden import GardenOptions, run_garden
+    from gardener.pipeline.garden import GardenOptions, run_garden
 
     root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules"),
                                     Spec("beta", summary="Commons rules too")])

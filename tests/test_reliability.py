@@ -25,17 +25,17 @@ from typer.testing import CliRunner
 
 from bench import reliability as rel
 from bench.concurrency import generate, grounded_responder
-from flows.garden import GardenOptions, run_garden
-from gardener import runtime
-from gardener.cli import app
-from gardener.document import ReadError, parse_front_matter, read
-from gardener.library import Entry, escape_of, load, max_file_bytes, read_entry
-from gardener.llm import LLM, scrub
+from gardener.cli.main import app
+from gardener.library.document import ReadError, parse_front_matter, read
+from gardener.library.load import Entry, escape_of, load, max_file_bytes, read_entry
+from gardener.library.write import ConflictError, leftovers, remove_leftovers, write_atomic
+from gardener.llm.client import LLM, scrub
+from gardener.llm.settings import LLMSettings
 from gardener.model import Garden, Link, Status
-from gardener.passes import Change, apply, garden_entry
-from gardener.settings import LLMSettings
-from gardener.state import load_state
-from gardener.write import ConflictError, leftovers, remove_leftovers, write_atomic
+from gardener.pipeline import runtime
+from gardener.pipeline.garden import GardenOptions, run_garden
+from gardener.pipeline.state import load_state
+from gardener.steps.passes import Change, apply, garden_entry
 
 runner = CliRunner()
 
@@ -184,7 +184,7 @@ def test_a_killed_run_leaves_whole_files_and_the_next_run_finishes(work: Path) -
 
 SERVER_STARTER = """
 import subprocess, sys, time
-from gardener.reaper import end_with_this_process
+from gardener.pipeline.reaper import end_with_this_process
 server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
 end_with_this_process(server.pid)
 print(server.pid, flush=True)

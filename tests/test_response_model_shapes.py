@@ -15,7 +15,7 @@ import pytest
 from instructor.v2.providers.openai.schema import generate_openai_schema
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from gardener.proposal import (
+from gardener.llm.schemas import (
     BAND_NAMES,
     MAX_COMMUNITIES,
     MAX_ENTITIES,

@@ -17,11 +17,11 @@ from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
-from gardener import decisions, github
-from gardener.cli import app
-from gardener.document import read_text
-from gardener.garden import read_garden
+from gardener.cli.main import app
+from gardener.library.document import read_text
+from gardener.library.garden import read_garden
 from gardener.model import Garden
+from gardener.review import decisions, github
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

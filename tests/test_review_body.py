@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gardener import github
-from gardener.decisions import Decision
 from gardener.model import Garden, HumanLink, Link, Outcome, Reason, Removal, Status
-from gardener.review import (
+from gardener.review import github
+from gardener.review.body import (
     PassInfo,
     PatternChange,
     _mermaid_label,
@@ -23,6 +22,7 @@ from gardener.review import (
     neighbourhood,
     totals,
 )
+from gardener.review.decisions import Decision
 
 INFO = PassInfo(library="lib", base="main", branch="gardener/garden", model="m-1",
                 prompt_version="propose-v3", today=dt.date(2026, 3, 1), base_sha="a" * 40,

@@ -22,9 +22,9 @@ from helpers_text import (
     sample_garden,
 )
 
-from gardener.garden import read_garden
+from gardener.library.garden import read_garden
 from gardener.model import Community, Entity, Garden, Link
-from gardener.splice import (
+from gardener.steps.splice import (
     _ESCAPES,
     SEED_STYLE,
     SpliceError,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from gardener import document, pattern
+from gardener.library import document, pattern
 from gardener.model import Entity, Garden, Link
-from gardener.state import (
+from gardener.pipeline.state import (
     PatternState,
     StaleReason,
     State,

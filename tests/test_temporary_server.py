@@ -24,11 +24,10 @@ from shell_env import newcomer_env
 
 from bench.concurrency import generate, grounded_responder
 from bench.reliability import descendants, running
-from flows import garden as garden_flow
-from flows import in_process_run
-from flows.garden import GardenOptions, run_garden
-from gardener import runtime
-from gardener.llm import LLM
+from gardener.llm.client import LLM
+from gardener.pipeline import garden as garden_flow
+from gardener.pipeline import in_process_run, runtime
+from gardener.pipeline.garden import GardenOptions, run_garden
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,10 +37,10 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 SCRIPT = textwrap.dedent("""
     import json, sys
     from pathlib import Path
-    from gardener import runtime
+    from gardener.pipeline import runtime
     runtime.configure()
     runtime.launch_temporary_server()
-    from flows.garden import GardenOptions, run_garden
+    from gardener.pipeline.garden import GardenOptions, run_garden
     outcomes = run_garden(Path(sys.argv[1]), GardenOptions(model="fake-model", concurrency=4))
     print(json.dumps({
         "changed": sum(o.status == "changed" for o in outcomes),
@@ -76,7 +75,7 @@ def test_the_cli_server_runs_in_its_own_session_and_ends_with_the_run(tmp_path: 
     with FakeOpenAI(latency=0.3, responder=grounded_responder) as fake:
         env = newcomer_env(tmp_path, OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="test-key")
         process = subprocess.Popen(
-            [sys.executable, "-m", "gardener.cli", "run", str(library), "--model", "fake-model",
+            [sys.executable, "-m", "gardener", "run", str(library), "--model", "fake-model",
              "--concurrency", "2", "--workers", "0"],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -201,7 +200,7 @@ def test_a_server_that_cannot_start_stops_the_run_with_its_reason(tmp_path: Path
     env = newcomer_env(tmp_path, OPENAI_BASE_URL="http://127.0.0.1:9/v1", OPENAI_API_KEY="k",
                     PREFECT_API_DATABASE_CONNECTION_URL=(
                         f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/prefect.db"))
-    done = subprocess.run([sys.executable, "-m", "gardener.cli", "run", str(library),
+    done = subprocess.run([sys.executable, "-m", "gardener", "run", str(library),
                            "--model", "fake-model"], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2, done.stderr

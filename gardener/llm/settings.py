@@ -1,0 +1,121 @@
+"""How to reach the model: endpoint, credentials, structured-output mode and retry bounds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+MODES = ("tools", "json_schema", "json", "md_json")
+DEFAULT_MODEL = "gpt-4.1-mini"
+LOCAL_MODEL = "SmolLM2-135M-Instruct"
+"""The bundled model's name (gardener.llm.local_model serves it under this name)."""
+LOCAL_MODE = "json_schema"
+"""Grammar-constrained decoding from the response's JSON schema, as for any other local server
+(``gardener.llm.local_model`` teaches llama-cpp-python's server OpenAI's json_schema format)."""
+OPENAI_HOST = "api.openai.com"
+
+
+def default_mode(base_url: str | None) -> str:
+    """The structured-output mode that works best at `base_url`.
+
+    OpenAI (no base URL, or api.openai.com) gets ``tools``: a forced function call is what
+    instructor knows best there and works for every current chat model. Any other endpoint
+    (vLLM, Ollama, llama.cpp server, LM Studio, unknown proxies) gets ``json_schema``: those
+    servers turn ``response_format`` into grammar-constrained decoding, so even small local
+    models emit JSON that parses, while their tool calling depends on per-model chat templates
+    and server flags (vLLM's ``--enable-auto-tool-choice``, Ollama ignoring ``tool_choice``) and
+    often comes back as plain text.
+    """
+    if base_url is None:
+        return "tools"
+    host = (urlsplit(base_url).hostname or "").lower()
+    return "tools" if host == OPENAI_HOST else "json_schema"
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+RETRY_BOUNDS = {"GARDENER_TIMEOUT_S": ("timeout_s", float),
+                "GARDENER_MAX_ATTEMPTS": ("max_attempts", int),
+                "GARDENER_MAX_WAIT_S": ("max_wait_s", float)}
+"""Environment variables that bound one request: its timeout, attempts and total time."""
+
+
+def retry_bounds(environ: Mapping[str, str]) -> dict[str, float | int]:
+    """The LLMSettings fields the environment sets through ``RETRY_BOUNDS``."""
+    bounds: dict[str, float | int] = {}
+    for name, (field_name, kind) in RETRY_BOUNDS.items():
+        value = _env(environ, name)
+        if value is None:
+            continue
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a {'whole ' if kind is int else ''}"
+                             "number") from None
+        if number <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+        bounds[field_name] = number
+    return bounds
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """Everything the LLM client needs; the API key never shows in repr or logs."""
+
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    model: str
+    mode: str
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    timeout_s: float = 120.0
+    max_attempts: int = 6  # transport attempts per HTTP request (first try included)
+    max_wait_s: float = 300.0  # no retry starts once this much time has gone on one request
+    max_retries: int = 2  # instructor re-asks after a validation failure
+    retry_initial_s: float = 0.5  # first backoff; doubles per retry, plus jitter
+    retry_cap_s: float = 60.0  # longest single wait, Retry-After included
+    concurrency: int | None = None
+    """Most requests the endpoint answers at once, when known (the bundled server: one);
+    a run keeps no more in flight, since the rest would only queue into their timeouts."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown LLM mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if not self.model:
+            raise ValueError("no model name given (use --model or GARDENER_MODEL)")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must not be negative, got {self.max_retries}")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for messages (never carries credentials)."""
+        return self.base_url or f"https://{OPENAI_HOST}/v1"
+
+    @classmethod
+    def from_env(cls, model: str | None = None, mode: str | None = None,
+                 base_url: str | None = None, *,
+                 environ: Mapping[str, str] | None = None) -> LLMSettings:
+        """Settings from arguments, falling back to OPENAI_BASE_URL, OPENAI_API_KEY,
+        GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode).
+        GARDENER_TIMEOUT_S, GARDENER_MAX_ATTEMPTS and GARDENER_MAX_WAIT_S bound retries."""
+        env = os.environ if environ is None else environ
+        url = base_url or _env(env, "OPENAI_BASE_URL")
+        key = _env(env, "OPENAI_API_KEY")
+        # No endpoint at all means the bundled local model (and replays of its recordings).
+        local = url is None and key is None
+        return cls(
+            base_url=url,
+            api_key=key,
+            model=model or _env(env, "GARDENER_MODEL") or (LOCAL_MODEL if local else DEFAULT_MODEL),
+            mode=mode or _env(env, "GARDENER_MODE") or (LOCAL_MODE if local else default_mode(url)),
+            **retry_bounds(env),  # type: ignore[arg-type]
+        )

@@ -1,0 +1,167 @@
+"""Prefect flows around the gardener's core: the gardening pass, the pruning pass, schedules.
+
+Importing this package prepares Prefect's environment first (``gardener.pipeline.runtime``): Prefect
+reads it once, at import. What both passes share lives here: how a pass ends (the JSON
+report and the Prefect markdown artifact) and the registry through which a caller hands live
+objects (a model client, progress callbacks) to a flow run without making them parameters
+that Prefect would have to serialize.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gardener.model import Outcome, Status
+from gardener.pipeline import report, runtime
+
+runtime.ensure()  # before any module of this package imports prefect
+
+DEFAULT_CONCURRENCY = 8
+"""Patterns in flight at once: a polite default for a hosted API's rate limit."""
+
+ARTIFACT_ROWS = 200
+"""Pattern rows in the markdown artifact; the JSON report always has all of them."""
+
+
+@dataclass
+class Hooks:
+    """What a caller in the same process attaches to a flow run; every part is optional."""
+
+    llm: Any = None
+    """A ``gardener.llm.client.LLM`` (or anything with its ``structured`` method) to use as is."""
+    model: str | None = None
+    """The model name ``llm`` asks for, recorded in the state."""
+    on_start: Callable[[int], None] | None = None
+    """Called once with the number of patterns the run will go through."""
+    on_outcome: Callable[[Outcome], None] | None = None
+    """Called from the flow's thread as each pattern finishes."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_hooks: dict[str, Hooks] = {}
+_lock = threading.Lock()
+
+
+@contextmanager
+def attached(hooks: Hooks) -> Iterator[str]:
+    """Register ``hooks`` for a flow run; pass the key as the flow's ``session`` parameter."""
+    key = uuid.uuid4().hex
+    with _lock:
+        _hooks[key] = hooks
+    try:
+        yield key
+    finally:
+        with _lock:
+            _hooks.pop(key, None)
+
+
+@contextmanager
+def in_process_run() -> Iterator[None]:
+    """Settings for a flow run called in this process, not by a scheduler or a worker.
+
+    With no Prefect server configured, the run gets the gardener's temporary one
+    (``gardener.pipeline.runtime.temporary_server``), waited for here, which ends with this process;
+    so nothing is there to watch flow-run heartbeats for a crash, and Prefect's heartbeat
+    thread, joined when the run ends, sleeps in whole seconds: it added up to a second to
+    every pass (half a second on average, a fifth of a 200-pattern pass at 16 patterns in
+    flight). Such runs send none. With a server of the user's own (``PREFECT_API_URL``),
+    heartbeats are sent as Prefect's settings say.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    runtime.temporary_server()
+    url = PREFECT_API_URL.value()
+    if url and url != runtime.temporary_api_url():
+        yield
+        return
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+def hooks_for(session: str | None) -> Hooks:
+    """The hooks attached under ``session``; empty hooks for a run started by a scheduler."""
+    if session is None:
+        return Hooks()
+    with _lock:
+        found = _hooks.get(session)
+    if found is None:
+        raise LookupError(f"no hooks attached under session {session!r}: a session key only "
+                          "works in the process that attached it")
+    return found
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    """Markdown table cell: one line, pipes escaped, bounded."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def summary_markdown(title: str, outcomes: Iterable[Outcome],
+                     meta: Mapping[str, Any]) -> str:
+    """The pass as markdown: totals, then every pattern that changed or failed."""
+    ordered = sorted(outcomes, key=lambda o: o.path)
+    totals = report.totals(ordered)
+    lines = [f"# {title}", ""]
+    lines += [f"- **{k}**: {_cell(str(v))}" for k, v in meta.items()]
+    lines += ["", "| " + " | ".join(s.value for s in Status) + " | removed | added links "
+              "| requests | prompt tokens | completion tokens |",
+              "|" + "---:|" * (len(Status) + 5)]
+    usage = totals["usage"]
+    lines.append("| " + " | ".join(str(totals[s.value]) for s in Status)
+                 + f" | {totals['removals']} | {totals['added_links']} | {totals['requests']}"
+                 f" | {usage.get('prompt_tokens', 0)} | {usage.get('completion_tokens', 0)} |")
+    shown = [o for o in ordered if o.status in (Status.CHANGED, Status.FAILED, Status.CONFLICT)]
+    if shown:
+        lines += ["", "| pattern | status | what happened |", "|---|---|---|"]
+        for o in shown[:ARTIFACT_ROWS]:
+            lines.append(f"| {_cell(o.slug or o.path, 80)} | {o.status.value} "
+                         f"| {_cell(describe(o))} |")
+        if len(shown) > ARTIFACT_ROWS:
+            lines.append(f"| … | | {len(shown) - ARTIFACT_ROWS} more in the JSON report |")
+    return "\n".join(lines) + "\n"
+
+
+def describe(o: Outcome) -> str:
+    """One line on what happened to a pattern, for tables."""
+    if o.status in (Status.FAILED, Status.CONFLICT):
+        return o.error or o.status.value
+    parts = []
+    if o.added:
+        parts.append(f"+{len(o.added)} links ({', '.join(o.added[:5])}"
+                     + (", …)" if len(o.added) > 5 else ")"))
+    if o.removals:
+        parts.append(f"-{len(o.removals)} removed")
+    if o.renames:
+        parts.append(f"{len(o.renames)} renamed")
+    if o.conflicts:
+        parts.append(f"{len(o.conflicts)} conflicts")
+    reason = o.detail.get("reason")
+    if o.status is Status.SKIPPED and reason:
+        parts.append(str(reason))
+    return "; ".join(parts) or o.status.value
+
+
+def finish(outcomes: list[Outcome], *, command: str, library: Path,
+           report_path: str | None, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """End a pass: the JSON report (written when a path is given) and the markdown artifact."""
+    from prefect.artifacts import create_markdown_artifact
+
+    built = report.build(outcomes, command=command, library=library, meta=meta)
+    if report_path:
+        report.write(Path(report_path), built)
+    create_markdown_artifact(
+        key=f"gardener-{command}",
+        markdown=summary_markdown(f"gardener {command}: {library}", outcomes, meta),
+        description=f"gardener {command} of {library}",
+    )
+    return built

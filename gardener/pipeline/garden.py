@@ -1,0 +1,937 @@
+"""The gardening pass as a Prefect flow: one task per pattern, bounded, retried, incremental.
+
+The flow reads the library and builds the candidate index once; each task gets only a run
+key, an index into that run's pattern list and the slug (for its name), so Prefect hashes and
+records three small values per task instead of a pattern, and no result is persisted.
+
+A task asks the model only when the pattern is stale (``gardener.pipeline.state``): its content, the
+prompt version, the model or its candidate set changed since it was last gardened. Otherwise
+it is SKIPPED without a request. A transient model failure (rate limit or server error after
+the client's own retries, a timeout, a dropped connection) is raised so that Prefect retries
+the task later; any other failure becomes the pattern's FAILED outcome and the others go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+from prefect import flow, task
+from prefect.cache_policies import NONE
+from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+from pydantic import BaseModel, ConfigDict, Field
+
+from gardener.graph.communities import Registry, load_registry
+from gardener.graph.entities import Resolution, load_aliases, resolve_library
+from gardener.library import load as library_mod
+from gardener.library.load import Entry, Library
+from gardener.library.write import remove_leftovers
+from gardener.llm.candidates import CandidateIndex, CandidateInfo
+from gardener.llm.client import LLM, LLMError, Usage, is_retryable_error
+from gardener.llm.connections import PerThreadTransport
+from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
+from gardener.llm.local_model import Announce, LocalModel, endpoint_configured, start_local_model
+from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
+from gardener.llm.profiles import Profile, profile_for
+from gardener.llm.prompts import PromptSet, default_prompts
+from gardener.llm.propose import StructuredLLM, propose
+from gardener.llm.schemas import Proposal
+from gardener.llm.settings import LOCAL_MODE, LLMSettings
+from gardener.model import Garden, Outcome, Outcomes, Status
+from gardener.pipeline import (
+    DEFAULT_CONCURRENCY,
+    Hooks,
+    attached,
+    finish,
+    hooks_for,
+    in_process_run,
+    report,
+)
+from gardener.pipeline import workers as workers_mod
+from gardener.pipeline.state import (
+    State,
+    content_fingerprint,
+    load_state,
+    needs_gardening,
+    save_state,
+)
+from gardener.pipeline.workers import Workers
+from gardener.review import decisions as decisions_mod
+from gardener.steps.passes import apply, garden_entry
+
+log = logging.getLogger("gardener.flows")
+
+SAVE_EVERY = 50
+"""Save the state after this many gardened patterns, so an interrupted run keeps its work."""
+SAVE_INTERVAL_S = 2.0
+"""...and when this long has passed since the last save: a killed run loses at most this
+much work (the files it wrote are kept; only their state records would be re-asked)."""
+
+
+class GardenOptions(BaseModel):
+    """Everything a gardening run is told; plain values, so a deployment can carry them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dry_run: bool = False
+    """Compute and report every change (with diffs) but write nothing, not even the state."""
+    only: tuple[str, ...] = ()
+    """Garden only these slugs (the whole library is still read, for candidates)."""
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
+    """Model calls in flight at once: what an endpoint's rate limit sees. A few more patterns
+    than that are in progress (``task_threads``), so that one pattern's work before and after
+    its call overlaps the others' calls."""
+    model: str | None = None
+    mode: str | None = None
+    fixtures: str | None = None
+    fixture_mode: FixtureMode | None = None
+    today: dt.date | None = None
+    vitality_target: Literal["garden", "assessment"] = "garden"
+    candidates: int | None = Field(None, ge=0)
+    """Shortlist size: how many link targets the model may choose from; None: the model's
+    profile decides (``gardener.llm.profiles``: 40, 8 for a small model)."""
+    retries: int = Field(2, ge=0)
+    """Prefect retries of a pattern whose model call failed transiently."""
+    retry_delay_s: float = Field(15.0, ge=0)
+    pattern_budget_s: float = Field(900.0, gt=0)
+    """No Prefect retry of a pattern starts once this long has passed since its first try."""
+    give_up_after: int = Field(5, ge=1)
+    """This many model calls failing in a row (after the client's own retries), with no
+    success between them, mean the endpoint is down: the run asks nothing more."""
+    deadline_s: float | None = Field(None, gt=0)
+    """No model call starts once the run is this old; the patterns left fail, and the next
+    run gardens them. None: no deadline (``give_up_after`` still stops a dead endpoint)."""
+    report: str | None = None
+    """Write the JSON report here."""
+    decisions: str | None = None
+    """A decisions ledger honoured besides the library's own (``gardener.review.decisions``): the
+    user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
+    workers: int | None = Field(None, ge=0)
+    """Processes that settle patterns once the model answered (merge, prune, render, verify,
+    write). None: one per core beyond the first two, at most 4, for passes
+    of at least ``workers.MIN_PATTERNS`` patterns; 0: all in the flow's own process."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The model client
+
+
+def network_transport() -> httpx.BaseTransport:
+    """The transport under the client; a seam for tests that need a misbehaving network."""
+    return PerThreadTransport()
+
+
+LOCAL_TIMEOUT_S = 900.0
+"""Seconds the bundled model may take for one answer before the request is retried."""
+
+
+def model_settings(options: GardenOptions, environ: Mapping[str, str],
+                   local: LocalModel | None = None) -> LLMSettings:
+    """The endpoint and model a run uses; ``local`` when the bundled model serves it. The
+    model's profile bounds its answer tokens and re-asks."""
+    if local is not None:
+        # The bundled server answers one request at a time, on CPU: a patient timeout.
+        settings = LLMSettings(base_url=local.endpoint.base_url, api_key=local.endpoint.api_key,
+                               model=options.model or local.endpoint.model,
+                               mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S,
+                               concurrency=1)
+    else:
+        settings = LLMSettings.from_env(options.model, options.mode, environ=environ)
+    return profile_for(settings.model).tune(settings)
+
+
+def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> bool:
+    """Replay calls no model; otherwise only a user who chose no endpoint gets the local one."""
+    return options.fixture_mode is not FixtureMode.REPLAY and not endpoint_configured(environ)
+
+
+@contextmanager
+def model_client(options: GardenOptions, environ: Mapping[str, str] | None = None,
+                 announce: Announce | None = None) -> Iterator[LLM]:
+    """The run's client: fixtures first when asked, the bundled local model when no endpoint.
+
+    ``announce`` (default: the log) hears when the local model starts and is ready; it is
+    stopped when the block ends, however it ends. Raises
+    ``gardener.llm.local_model.LocalModelError`` (saying how to configure an endpoint) when a
+    model is needed, none is configured and the local one is not installed.
+    """
+    env = os.environ if environ is None else environ
+    local = start_local_model(announce=announce) if needs_local_model(options, env) else None
+    try:
+        settings = model_settings(options, env, local)
+        transport: httpx.BaseTransport
+        if options.fixture_mode is None:
+            transport = network_transport()
+        else:
+            inner = None if options.fixture_mode is FixtureMode.REPLAY else network_transport()
+            transport = FixtureTransport(options.fixtures or "fixtures", options.fixture_mode,
+                                         inner=inner, secrets=(settings.api_key,))
+        with LLM(settings, transport=transport) as llm:
+            yield llm
+    finally:
+        if local is not None:
+            local.close()
+
+
+def within_endpoint(options: GardenOptions, llm: StructuredLLM) -> GardenOptions:
+    """``options`` with no more patterns in flight than the client's endpoint serves at once."""
+    settings = getattr(llm, "settings", None)
+    most = settings.concurrency if isinstance(settings, LLMSettings) else None
+    if most is None or options.concurrency <= most:
+        return options
+    return options.model_copy(update={"concurrency": most})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try later: the endpoint was busy or flaky, not wrong.
+
+    A missing fixture, a refused request (4xx) or nothing listening stays failed: retrying
+    would only delay the message.
+    """
+    if not isinstance(exc, LLMError) or isinstance(exc, FixtureMissing):
+        return False
+    if exc.status is not None:
+        return exc.status in (408, 429) or exc.status >= 500
+    cause = exc.__cause__
+    return cause is not None and is_retryable_error(cause)
+
+
+# ---------------------------------------------------------------------------------------------
+# One pattern
+
+
+@dataclass
+class Run:
+    """What every task of one flow run shares; built once per process, read by all tasks."""
+
+    root: Path
+    entries: list[Entry]
+    index: CandidateIndex
+    slugs: frozenset[str]
+    state: State
+    """Read by tasks for the skip decision; only the flow records into it."""
+    llm: StructuredLLM
+    model: str
+    prompts: PromptSet
+    prompt_version: str
+    today: dt.date
+    options: GardenOptions
+    rejections: decisions_mod.Rejections = field(default_factory=decisions_mod.Rejections)
+    """Links people rejected: never proposed again."""
+    spent: dict[int, Usage] = field(default_factory=dict)
+    """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
+    checks: dict[int, Check] = field(default_factory=dict)
+    """The flow's skip decisions for the patterns it sent to tasks, so no task redoes them."""
+    done: dict[int, Gardened] = field(default_factory=dict)
+    """Results of tasks that ran in the flow's own process, for the flow to take directly."""
+    profile: Profile = DEFAULT_PROFILE
+    """The model's shortlist, prompt and answer sizes (``gardener.llm.profiles``)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fatal: str | None = None
+    """An endpoint error no other pattern can get past (bad key, unknown model, nothing
+    listening): once seen, later patterns fail with it instead of repeating the request."""
+    registry: Registry | None = None
+    """The library's community registry: proposals draw their communities from it."""
+    entities: Resolution | None = None
+    """The library's entity ids by concept: proposals reuse them."""
+    started: float = field(default_factory=time.monotonic)
+    first_try: dict[int, float] = field(default_factory=dict)
+    """When each pattern's first model call started, for ``pattern_budget_s``."""
+    failing: int = 0
+    """Model calls failed transiently in a row, with no success since: see ``give_up_after``."""
+    key: str = ""
+    """The run's key in ``_runs`` (set when the flow registers it)."""
+    workers: Workers | None = None
+    """Worker processes that settle patterns (``gardener.pipeline.workers``), if any."""
+    slots: threading.BoundedSemaphore = field(init=False)
+    """One per model call allowed in flight (``options.concurrency``), held only around it."""
+
+    def __post_init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.options.concurrency)
+
+    def halted(self) -> str | None:
+        """Why no more model calls may start in this run, if none may."""
+        if self.fatal is not None:
+            return self.fatal
+        deadline = self.options.deadline_s
+        if deadline is not None and time.monotonic() - self.started >= deadline:
+            return (f"the run reached its deadline of {deadline:g} s; run again to garden "
+                    "the patterns left")
+        return None
+
+
+def is_fatal(exc: LLMError) -> bool:
+    """The endpoint itself is unusable for this run, whatever the pattern."""
+    if isinstance(exc, FixtureMissing) or exc.transient:
+        return False
+    return exc.status in (401, 403, 404) or (exc.status is None and exc.__cause__ is not None)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Whether a pattern must be gardened, and the inputs that decision (and the state) use."""
+
+    stale: bool
+    reason: str
+    shortlist: list[CandidateInfo]
+    candidates_fp: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the state should remember of a pattern whose file now holds its gardening."""
+
+    fingerprint: str
+    prompt_version: str
+    model: str
+    candidates_fp: str
+    garden: Garden | None
+
+
+@dataclass(frozen=True)
+class Gardened:
+    """A task's result: the outcome, and the state record when there is one to keep."""
+
+    outcome: Outcome
+    record: Record | None = None
+
+
+_runs: dict[str, Run] = {}
+_runs_lock = threading.Lock()
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class NotAsked(Exception):
+    """The run halted while the pattern waited for a free slot: its model call never started."""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The run's client behind its slots: at most ``concurrency`` model calls at once.
+
+    The bound is on calls, not on tasks: a pattern that waited for a slot checks again that
+    the run may still ask (a dead endpoint or a passed deadline stops it there), so no more
+    calls start after the run halted than there were slots.
+    """
+
+    run: Run
+
+    def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
+                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]:
+        with self.run.slots:
+            halted = self.run.halted()
+            if halted is not None:
+                raise NotAsked(halted)
+            return self.run.llm.structured(response_model=response_model, messages=messages,
+                                           context=context, tag=tag)
+
+
+def _usage(run: Run, i: int, used: Usage) -> Usage:
+    with run.lock:
+        return run.spent.pop(i, Usage()) + used
+
+
+def _tokens(used: Usage) -> dict[str, int]:
+    return {"prompt_tokens": used.prompt_tokens, "completion_tokens": used.completion_tokens}
+
+
+def check(run: Run, i: int) -> Check:
+    """The skip decision for pattern ``i``: content, prompt, model and candidates as before?"""
+    entry = run.entries[i]
+    p = entry.pattern
+    size = run.options.candidates
+    shortlist = run.index.shortlist(p, run.profile.candidates if size is None else size)
+    # The registry's communities are choices the model is offered, like the candidates: a
+    # changed registry makes the pattern stale. Without a registry nothing is added.
+    offered = [f"community:{cid}" for cid in run.registry.ids] if run.registry else []
+    candidates_fp = run.index.fingerprint([c.slug for c in shortlist] + offered)
+    fingerprint = content_fingerprint(
+        entry.doc.data, entry.doc.body,
+        vitality_in_assessment=run.options.vitality_target == "assessment")
+    stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=fingerprint,
+                                    prompt_version=run.prompt_version, model=run.model,
+                                    candidates_fp=candidates_fp)
+    return Check(stale, str(reason), shortlist, candidates_fp, fingerprint)
+
+
+def skipped(run: Run, i: int, reason: str) -> Gardened:
+    p = run.entries[i].pattern
+    return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
+                            warnings=list(p.warnings), detail={"reason": reason}))
+
+
+def _not_asked(run: Run, i: int, halted: str, reason: str) -> Gardened:
+    p = run.entries[i].pattern
+    used = _usage(run, i, Usage())
+    return Gardened(Outcome(
+        path=str(p.path), slug=p.slug, status=Status.FAILED,
+        error=f"{p.path}: not asked: {halted}", warnings=list(p.warnings),
+        usage=_tokens(used), requests=used.requests, detail={"reason": str(reason)}))
+
+
+def garden_one(run: Run, i: int) -> Gardened:
+    """Garden pattern ``i`` of ``run``: propose, merge, prune, render, verify, write.
+
+    Raises only a transient ``LLMError``, for Prefect to retry; everything else is an outcome.
+    """
+    entry = run.entries[i]
+    p = entry.pattern
+    options = run.options
+    try:
+        with run.lock:
+            decided = run.checks.pop(i, None)
+        c = decided or check(run, i)
+        if not c.stale:
+            return skipped(run, i, c.reason)
+        shortlist, candidates_fp, fingerprint, reason = (
+            c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
+        halted = run.halted()
+        if halted is not None:
+            return _not_asked(run, i, halted, reason)
+        with run.lock:
+            run.first_try.setdefault(i, time.monotonic())
+        try:
+            result = propose(p, shortlist, InFlight(run), today=run.today, prompts=run.prompts,
+                             limits=run.profile.limits, caps=run.profile.caps,
+                             registry=run.registry)
+        except NotAsked as exc:
+            return _not_asked(run, i, str(exc), reason)
+        except LLMError as exc:
+            if is_transient(exc):
+                with run.lock:
+                    run.spent[i] = run.spent.get(i, Usage()) + exc.usage
+                stop = _give_up(run, i, exc)
+                if stop is None:
+                    raise
+                used = _usage(run, i, Usage())
+                return Gardened(Outcome(
+                    path=str(p.path), slug=p.slug, status=Status.FAILED,
+                    error=f"{p.path}: {exc.message} ({stop})", warnings=list(p.warnings),
+                    usage=_tokens(used), requests=used.requests,
+                    detail={"reason": str(reason)}))
+            if is_fatal(exc):
+                with run.lock:
+                    run.fatal = run.fatal or exc.message
+            used = _usage(run, i, exc.usage)
+            return Gardened(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: {exc.message}",
+                warnings=list(p.warnings), usage=_tokens(used), requests=used.requests,
+                detail={"reason": str(reason)}))
+        with run.lock:
+            run.failing = 0
+        if result.salvaged and result.proposal == Proposal():
+            used = _usage(run, i, result.usage)
+            return Gardened(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: the model gave no usable answer, even after re-asking "
+                      f"({'; '.join(result.dropped[:3])}); not written, the next run asks "
+                      "again", warnings=list(p.warnings), usage=_tokens(used),
+                requests=used.requests, detail={"reason": str(reason), "salvaged": True,
+                                                "dropped": result.dropped}))
+        workers = run.workers
+        if workers is not None and run.key:
+            outcome, new_garden = workers.call(_settle_forked, run.key, i, result.garden)
+        else:
+            outcome, new_garden = settle(run, i, result.garden)
+        used = _usage(run, i, result.usage)
+        outcome.usage = _tokens(used)
+        outcome.requests = used.requests
+        new = [{"id": c.id, "label": c.label, "justification": c.justification}
+               for c in result.proposal.communities if c.justification]
+        outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
+                          **({"dropped": result.dropped} if result.dropped else {}),
+                          **({"new_communities": new} if new else {})}
+        if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
+            return Gardened(outcome)
+        written = new_garden if outcome.status is Status.CHANGED else p.garden
+        return Gardened(outcome, Record(
+            fingerprint=fingerprint, prompt_version=result.prompt_version, model=run.model,
+            candidates_fp=candidates_fp, garden=written))
+    except LLMError:
+        raise
+    except Exception as exc:  # a bug must not stop the other patterns; it is shown, though
+        log.exception("%s: unexpected error while gardening", p.path)
+        return Gardened(Outcome(
+            path=str(p.path), slug=p.slug, status=Status.FAILED,
+            error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
+            warnings=list(p.warnings)))
+
+
+def settle(run: Run, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
+    """Merge pattern ``i``'s proposal with its garden, prune, render, verify and write it:
+    the outcome, and the garden the file now holds when it changed."""
+    options = run.options
+    change = garden_entry(run.entries[i], proposed, slugs=run.slugs, today=run.today,
+                          vitality_target=options.vitality_target,
+                          rejections=run.rejections, entities=run.entities,
+                          diff=options.dry_run)
+    return apply(change, dry_run=options.dry_run, root=run.root), change.garden
+
+
+def _settle_forked(key: str, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
+    """``settle`` in a worker process, on the run it inherited when it was forked (the run
+    is read-only to ``settle``, so the copy is as good as the flow's)."""
+    return settle(_runs[key], i, proposed)
+
+
+def _give_up(run: Run, i: int, exc: LLMError) -> str | None:
+    """Why a pattern whose model call failed transiently gets no Prefect retry, if it gets
+    none: the endpoint looks down, the pattern's time budget or the run's deadline is spent."""
+    options = run.options
+    with run.lock:
+        run.failing += 1
+        if run.fatal is None and run.failing >= options.give_up_after:
+            run.fatal = (f"{run.failing} model calls in a row failed with no success between "
+                         f"them, the last with: {exc.message}; the endpoint looks down, so "
+                         "this run asks nothing more")
+            log.error("%s", run.fatal)
+        spent = time.monotonic() - run.first_try.get(i, run.started)
+    halted = run.halted()
+    if halted is not None:
+        return f"no retry: {halted}"
+    if spent + options.retry_delay_s >= options.pattern_budget_s:
+        return (f"no retry: {spent:.0f} s spent on this pattern, its budget is "
+                f"{options.pattern_budget_s:g} s")
+    return None
+
+
+def _worker_run(key: str, library: str, options: GardenOptions) -> Run:
+    """The run in a process other than the flow's (a Dask or process-pool worker).
+
+    Built once per process from the task's parameters, as the flow built its own: the same
+    library read the same way gives the same pattern order. The client comes from the
+    environment and stays open for the life of the worker.
+    """
+    with _runs_lock:
+        found = _runs.get(key)
+        if found is not None:
+            return found
+        llm = _worker_clients.enter_context(model_client(options))
+        run = open_run(Path(library), options, llm, llm.settings.model)[0]
+        _runs[key] = run
+        return run
+
+
+_worker_clients = ExitStack()
+
+
+def pattern_in_run(run: str, index: int, slug: str, library: str,
+                   options: GardenOptions) -> Gardened:
+    """Pattern ``index`` of run ``run``, in whatever process the task landed in."""
+    shared = _runs.get(run) or _worker_run(run, library, options)
+    if shared.entries[index].pattern.slug != slug:
+        raise RuntimeError(f"{library} changed while it was being gardened: pattern {index} "
+                           f"is no longer '{slug}'")
+    result = garden_one(shared, index)
+    with shared.lock:
+        shared.done[index] = result
+    return result
+
+
+@task(name="garden-pattern", task_run_name="garden-{slug}", cache_policy=NONE,
+      persist_result=False, log_prints=False)
+def garden_pattern(run: str, index: int, slug: str, library: str,
+                   options: GardenOptions) -> Gardened:
+    """One pattern, as a Prefect task: retried by Prefect when its model call failed briefly.
+
+    ``run`` keys the flow's shared objects in this process; ``library`` and ``options`` let
+    a worker in another process rebuild them. The body only calls a module-level function:
+    a process-pool or Dask runner pickles this function by value, with the globals it names.
+    """
+    return pattern_in_run(run, index, slug, library, options)
+
+
+# ---------------------------------------------------------------------------------------------
+# The flow
+
+
+def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outcome]]:
+    """The entries to garden, and failed outcomes for files sharing another file's slug."""
+    if only:
+        unknown = sorted(set(only) - lib.slugs)
+        if unknown:
+            raise ValueError(f"--only names no pattern of {lib.root}: {', '.join(unknown)}")
+    first = lib.by_slug()
+    chosen: list[Entry] = []
+    clashes: list[Outcome] = []
+    for e in lib.entries:
+        p = e.pattern
+        if only and p.slug not in only:
+            continue
+        if first[p.slug] is not e:
+            clashes.append(Outcome(
+                path=str(p.path), slug=p.slug, status=Status.FAILED,
+                error=f"{p.path}: slug '{p.slug}' is also used by {first[p.slug].pattern.path}; "
+                      "give one of them another slug"))
+            continue
+        chosen.append(e)
+    return chosen, clashes
+
+
+def open_run(root: Path, options: GardenOptions, llm: StructuredLLM, model: str,
+             read: Future[Reading] | None = None) -> tuple[Run, list[Outcome], Library]:
+    """Read and index the library (or take what ``read`` did), load the state: once per run."""
+    reading = read.result() if read is not None else read_library(root)
+    lib = reading.library
+    entries, clashes = select(lib, options.only)
+    ledger = decisions_mod.load(decisions_mod.ledger_path(root))
+    if options.decisions:
+        ledger = ledger.union(decisions_mod.load(Path(options.decisions)))
+    prompts = default_prompts()
+    run = Run(root=root, entries=entries, index=reading.index,
+              slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
+              prompt_version=prompts.version, today=options.today or dt.date.today(),
+              options=options, rejections=decisions_mod.Rejections.of(ledger),
+              registry=load_registry(root),
+              entities=resolve_library(lib.patterns, load_aliases(root)),
+              profile=profile_for(model))
+    return run, report.unreadable(lib.errors) + clashes, lib
+
+
+def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
+    """A task that still failed after Prefect's retries (or crashed) as the pattern's outcome."""
+    p = run.entries[i].pattern
+    # The tries that failed were counted as they failed, in this process; a task that ran in
+    # another process (Dask) left only its last exception's usage.
+    used = _usage(run, i, Usage())
+    if used.requests == 0 and isinstance(exc, LLMError):
+        used = exc.usage
+    retries = run.options.retries
+    after = f" (after {retries} Prefect retr{'y' if retries == 1 else 'ies'})" if retries else ""
+    said = exc.message if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
+    return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED,
+                   error=f"{p.path}: {said}{after}", warnings=list(p.warnings),
+                   usage=_tokens(used), requests=used.requests)
+
+
+SPARE_PER_SLOT = 0.5
+"""Task threads beyond the model's slots, per slot (at least one)."""
+
+
+def task_threads(concurrency: int) -> int:
+    """Threads for ``concurrency`` model calls in flight.
+
+    A pattern spends a tenth of its time or more outside its model call (Prefect's task
+    run, the prompt, validating the answer, merge to write). With only as many threads as
+    slots, a slot sat idle for all of it; the spare threads have the next patterns waiting
+    at the slots instead.
+    """
+    return concurrency + max(1, round(concurrency * SPARE_PER_SLOT))
+
+
+@contextmanager
+def _task_runner(concurrency: int) -> Iterator[tuple[TaskRunner[Any], bool]]:
+    """The flow's own task runner (Dask, a process pool...) when it was given one; otherwise
+    a thread pool of ``task_threads(concurrency)``, which a deployment can set per run. The
+    flag says whether the tasks run on threads of this process (the pool is ours)."""
+    context = FlowRunContext.get()
+    given = context.task_runner if context is not None else None
+    if given is not None and not isinstance(given, ThreadPoolTaskRunner):
+        yield given, False
+        return
+    threads: ThreadPoolTaskRunner[Any]
+    with ThreadPoolTaskRunner(max_workers=task_threads(concurrency)) as threads:
+        yield threads, True
+
+
+def _worker_count(options: GardenOptions, stale_at_most: int) -> int:
+    """Worker processes for a pass with at most ``stale_at_most`` patterns left to garden."""
+    if options.workers is not None:
+        return options.workers
+    if stale_at_most < workers_mod.MIN_PATTERNS:
+        return 0
+    return workers_mod.auto_workers()
+
+
+AHEAD_PER_SLOT = 2
+"""Patterns submitted ahead of the results, per model call allowed in flight (at least as
+many as the task threads, which would otherwise idle)."""
+
+
+def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
+    """Decide each pattern here; only stale ones become tasks (a skip costs no task run).
+
+    Patterns are decided and submitted a few at a time, as results come back (at most
+    ``AHEAD_PER_SLOT`` x concurrency waiting): every outcome reaches ``on_result`` (the
+    progress bar, the state) as soon as it is done, and the decisions' CPU is spread over
+    the pass instead of competing with its first patterns.
+    """
+    options = run.options
+    pattern_task = garden_pattern.with_options(retries=options.retries,
+                                               retry_delay_seconds=options.retry_delay_s)
+    library = str(run.root)
+    ahead = max(AHEAD_PER_SLOT * options.concurrency, task_threads(options.concurrency))
+    # The workers (if any) end after the task runner, which waits for its threads.
+    with ExitStack() as stack, _task_runner(options.concurrency) as (runner, threaded):
+        futures: dict[PrefectFuture[Gardened], int] = {}
+        finished: queue.SimpleQueue[PrefectFuture[Gardened]] = queue.SimpleQueue()
+
+        def take(future: PrefectFuture[Gardened]) -> None:
+            i = futures.pop(future)
+            with run.lock:
+                mine = run.done.pop(i, None)
+            # A result left in this process is taken as is: asking the future for it goes
+            # through Prefect's event loop thread, about half a millisecond a pattern.
+            value = mine or future.result(raise_on_failure=False)
+            on_result(value if isinstance(value, Gardened) else Gardened(_failed_task(
+                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))))
+
+        for i, entry in enumerate(run.entries):
+            try:
+                c = check(run, i)
+            except Exception as exc:  # a bug in one decision must not stop the others
+                log.exception("%s: unexpected error while deciding", entry.pattern.path)
+                on_result(Gardened(_failed_task(run, i, exc)))
+                continue
+            if not c.stale:
+                on_result(skipped(run, i, c.reason))
+                continue
+            if threaded and run.workers is None:
+                # Forked before the first task: no task thread exists yet.
+                count = _worker_count(options, len(run.entries) - i)
+                run.workers = stack.enter_context(workers_mod.forked_workers(count))
+            while len(futures) >= ahead:
+                take(finished.get())
+            with run.lock:
+                run.checks[i] = c
+            # quote: Prefect would otherwise walk the options' fields twice per task, looking
+            # for futures to wait on; the task gets them unwrapped.
+            params = {"run": key, "index": i, "slug": entry.pattern.slug,
+                      "library": library, "options": quote(options)}
+            # runner.submit skips task.submit's input tracking: about 2 ms less per pattern
+            future = runner.submit(pattern_task, params)
+            futures[future] = i
+            # Added before anything waits on the future: Prefect's wrapped futures never call
+            # a callback added after their final state was read (one added to a future that
+            # merely finished is called at once).
+            future.add_done_callback(finished.put)
+        while futures:
+            take(finished.get())
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the library is read (see ``_library_frozen``)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+TASK_GC_THRESHOLDS = (20_000, 20, 20)
+"""Garbage collection while the tasks run: young objects every 20,000 allocations, not 700."""
+
+
+@dataclass
+class _Freezes:
+    depth: int = 0
+    thresholds: tuple[int, int, int] = gc.get_threshold()
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_freezes = _Freezes()
+
+
+def _freeze() -> None:
+    """Move every object loaded so far out of the collector's sight (see ``_library_frozen``)."""
+    with _freezes.lock:
+        if _freezes.depth == 0:
+            _freezes.thresholds = gc.get_threshold()
+            gc.set_threshold(*TASK_GC_THRESHOLDS)
+        _freezes.depth += 1
+        gc.freeze()
+
+
+def _thaw() -> None:
+    """Undo one ``_freeze``; the last one hands everything back to the collector."""
+    with _freezes.lock:
+        _freezes.depth -= 1
+        if _freezes.depth == 0:
+            gc.set_threshold(*_freezes.thresholds)
+            gc.unfreeze()
+
+
+@contextmanager
+def _library_frozen() -> Iterator[None]:
+    """Keep the garbage collector off what is already loaded while the tasks run.
+
+    The library's parsed files (their YAML node trees with a mark per node, kept for
+    splicing) are most of the process's objects: over a million at 1,000 patterns. Each
+    full collection walked them all again, while they were read (the heap growing by a
+    quarter triggers one) and while the tasks ran: a fifth of a pass's CPU. Reading them
+    makes no cyclic garbage, so collection waits until they are read; then they are frozen
+    (``read_library(frozen=True)`` does it before the collector is back on: otherwise its
+    first young collections walked the whole library, 0.4 s while Prefect started the flow
+    run at 1,000 patterns), left alone until the run is over, when they are handed back to
+    the collector. Nested uses freeze what was made since; the outermost one thaws.
+
+    Meanwhile each task allocates (and frees) thousands of short-lived objects, and the
+    default threshold ran a young collection every 700 of them, about 500 per 400 patterns:
+    ``TASK_GC_THRESHOLDS`` runs about 30 (the collector's own CPU measured 0.64 -> 0.43 ms
+    a pattern); the thresholds are put back after.
+    """
+    _freeze()
+    try:
+        yield
+    finally:
+        _thaw()
+
+
+def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
+                   llm: StructuredLLM, model: str) -> list[Outcome]:
+    """The pass over one library with a ready client; the flow's body."""
+    started = time.monotonic()
+    options = within_endpoint(options, llm)
+    # Temporary files of a run that was killed mid-write: never patterns, but litter.
+    leftovers = [] if options.dry_run else [str(p) for p in remove_leftovers(root)]
+    with _collection_paused():
+        run, outcomes, lib = open_run(root, options, llm, model, hooks.extra.get(READ))
+    if hooks.on_start is not None:
+        hooks.on_start(len(run.entries) + len(outcomes))
+    for o in outcomes:
+        if hooks.on_outcome is not None:
+            hooks.on_outcome(o)
+    state = run.state
+    gardened = 0
+    saved = time.monotonic()
+
+    def collect(result: Gardened) -> None:
+        nonlocal gardened, saved
+        outcomes.append(result.outcome)
+        r = result.record
+        if r is not None and result.outcome.slug is not None:
+            state.record(result.outcome.slug, fingerprint=r.fingerprint,
+                         prompt_version=r.prompt_version, model=r.model,
+                         candidates_fp=r.candidates_fp, garden=r.garden, on=run.today)
+            gardened += 1
+            if gardened % SAVE_EVERY == 0 or time.monotonic() - saved >= SAVE_INTERVAL_S:
+                save_state(root, state)
+                saved = time.monotonic()
+        if hooks.on_outcome is not None:
+            hooks.on_outcome(result.outcome)
+
+    key = uuid.uuid4().hex
+    run.key = key
+    with _runs_lock:
+        _runs[key] = run
+    try:
+        with _library_frozen():
+            _run_tasks(run, key, collect)
+    finally:
+        with _runs_lock:
+            del _runs[key]
+        if not options.dry_run:
+            state.retain(lib.slugs)
+            save_state(root, state)
+    meta: dict[str, Any] = {
+        "dry_run": options.dry_run, "today": run.today.isoformat(), "model": model,
+        "prompt_version": run.prompt_version, "concurrency": options.concurrency,
+        "fixtures": options.fixture_mode.value if options.fixture_mode else None,
+        "vitality_target": options.vitality_target,
+        "only": list(options.only), "seconds": round(time.monotonic() - started, 2),
+    }
+    if state.problems:
+        meta["state_problems"] = list(state.problems)
+    if run.workers is not None and run.workers.processes:
+        meta["workers"] = run.workers.summary()
+    if leftovers:
+        meta["removed_leftovers"] = leftovers
+    finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)
+    return outcomes
+
+
+@flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False)
+def garden(library: str, options: GardenOptions | None = None,
+           session: str | None = None) -> Outcomes:
+    """Garden a library: ask the model for each stale pattern's garden and write it back.
+
+    ``session`` names hooks attached by a caller in this process (``flows.attached``): a
+    ready model client, progress callbacks. A scheduled run has none and opens its own client.
+    """
+    opts = options or GardenOptions()
+    hooks = hooks_for(session)
+    root = Path(library)
+    if hooks.llm is not None:
+        return Outcomes(garden_library(root, opts, hooks, hooks.llm,
+                                       hooks.model or opts.model or "?"))
+    with model_client(opts) as llm:
+        return Outcomes(garden_library(root, opts, hooks, llm, llm.settings.model))
+
+
+def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
+               on_start: Callable[[int], None] | None = None,
+               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Run the flow in this process with live hooks: what the CLI and the tests call.
+
+    Without ``llm`` the flow opens its own client from ``options`` and the environment.
+    """
+    hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
+                  on_start=on_start, on_outcome=on_outcome)
+    # Read and index the library while Prefect starts the flow run (and, the first time in
+    # a process, its temporary server): time in which this process mostly waits on the
+    # server. (Read earlier, beside the server's own start, it only slowed that down.)
+    with reading_ahead(library) as reading:
+        hooks.extra[READ] = reading
+        with attached(hooks) as session, in_process_run():
+            result: Outcomes = garden(str(library), options, session)
+    return list(result)
+
+
+READ = "library-read"
+"""``Hooks.extra`` key of a future of the library's ``Reading``, for the flow to take."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a run needs of the library before its first pattern: the files and their index."""
+
+    library: Library
+    index: CandidateIndex
+
+
+def read_library(root: Path, *, frozen: bool = False) -> Reading:
+    """Read every pattern of ``root`` and index them as link candidates; ``frozen``: and
+    keep them from the garbage collector until a matching ``_thaw`` (``_library_frozen``)."""
+    with _collection_paused():
+        lib = library_mod.load(root)
+        reading = Reading(lib, CandidateIndex(lib.patterns))
+        if frozen:
+            _freeze()
+        return reading
+
+
+@contextmanager
+def reading_ahead(root: Path) -> Iterator[Future[Reading]]:
+    """``read_library(root)`` in a thread of its own, started now, frozen from the garbage
+    collector until the block ends; an error reading it is raised where the flow takes the
+    reading, as if the flow had read it itself."""
+    with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
+        future = reader.submit(read_library, root, frozen=True)
+        try:
+            yield future
+        finally:
+            if future.exception() is None:  # waits for the read, however the block ended
+                _thaw()

@@ -1,0 +1,60 @@
+"""The JSON report of a pass: every pattern, what happened to it, and totals.
+
+Maintainers and CI read this file rather than logs, so it is complete (failed and unreadable
+files included), stable (sorted by path) and free of secrets (only outcome data goes in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gardener.library.document import ReadError
+from gardener.model import Outcome, Status
+
+
+def unreadable(errors: Iterable[ReadError]) -> list[Outcome]:
+    """Files that could not be read count as failed patterns of the pass."""
+    return [Outcome(path=str(e.path), status=Status.FAILED, error=str(e)) for e in errors]
+
+
+def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+    outcomes = list(outcomes)
+    status = Counter(o.status.value for o in outcomes)
+    reasons = Counter(r.reason.value for o in outcomes for r in o.removals)
+    usage: Counter[str] = Counter()
+    for o in outcomes:
+        usage.update(o.usage)
+    return {
+        "patterns": len(outcomes),
+        **{s.value: status.get(s.value, 0) for s in Status},
+        "removals": sum(reasons.values()),
+        "removals_by_reason": dict(sorted(reasons.items())),
+        "renames": sum(len(o.renames) for o in outcomes),
+        "conflicts": sum(len(o.conflicts) for o in outcomes),
+        "added_links": sum(len(o.added) for o in outcomes),
+        "requests": sum(o.requests for o in outcomes),
+        "usage": dict(sorted(usage.items())),
+    }
+
+
+def build(outcomes: Iterable[Outcome], *, command: str, library: Path,
+          meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    ordered = sorted(outcomes, key=lambda o: o.path)
+    return {
+        "command": command,
+        "library": str(library),
+        "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        **(dict(meta) if meta else {}),
+        "totals": totals(ordered),
+        "patterns": [o.model_dump(mode="json") for o in ordered],
+    }
+
+
+def write(path: Path, report: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,523 @@
+"""Prefect's environment for the gardener: local, offline and quiet unless asked otherwise.
+
+Prefect reads its settings from the environment once, when it is imported, and hands the same
+environment to the temporary API server it starts on the first flow call. So everything here
+is environment variables, set by :func:`configure` before ``prefect`` is imported (``flows``
+calls it first thing). A value the user set is never overridden: pointing ``PREFECT_API_URL``
+at a real server, or ``PREFECT_HOME`` somewhere else, works as Prefect documents.
+
+What it sets, and why:
+
+- ``PREFECT_HOME``: a folder of the gardener's own (``$XDG_STATE_HOME/graph-gardener/prefect``,
+  ``~/.local/state/...`` by default), so its run history does not mix with, or lock, another
+  project's Prefect database.
+- No analytics: the temporary server would otherwise send a telemetry heartbeat to
+  prefect.io at start-up. Nothing here reaches out to the internet.
+- Logging: Prefect's task-run INFO lines and the temporary server's shutdown tracebacks
+  (``task_run_recorder`` flushing into a database being closed, ``CancelledError``) go to a
+  log file under ``PREFECT_HOME/logs``, not the terminal, and only from WARNING up (an INFO
+  line per task costs a lock and an API record). So do instructor's and openai's error lines
+  about a failed call: that failure is the pattern's outcome, shown in the summary. The root
+  logger keeps its console handler at WARNING, so the gardener's own warnings and errors,
+  and any other library's, still show. ``verbose`` gives Prefect's own console logging back.
+- For one-off runs, the server's background services that only matter to deployments and
+  workers (scheduler, late runs, foreman...) are off: they do nothing for a single flow run
+  but poll the SQLite database, competing with the run for its lock. So is the event
+  persister (the UI's event feed), half the server's CPU in a gardening pass; task runs are
+  still recorded. ``serving`` keeps them all.
+- The server records task runs from the client's events in batches
+  (``TASK_RUN_RECORDER_BATCH_SIZE``), not one database transaction per event as Prefect
+  does by default. One event at a time costs the server about 25 ms of CPU per task run, so
+  a pass of many short tasks outruns it: at 1,000 patterns it fell minutes behind and lost
+  a third of the task runs when the run ended and the server was stopped. In batches it
+  spends a third of that and keeps up; the batch waits at most the flush interval (5 s).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from gardener.pipeline.reaper import end_with_this_process
+
+LOG_CONFIG_FILE = "gardener-logging.yml"
+LOG_FILE = "logs/prefect.log"
+SERVER_LOG_FILE = "logs/server.log"
+TEMPORARY_SERVER_OUTPUT = "logs/temporary-server.log"
+"""The temporary server's own output (its launch's only); its Prefect logging goes to
+``LOG_FILE`` like the gardener's."""
+SERVER_PORT = 4200
+"""Prefect's usual port for a local server; another free one is taken when it is in use."""
+
+TASK_RUN_BATCH = 100
+"""Task-run events the server records per database transaction (Prefect's default is 1)."""
+
+ONE_OFF_IDLE_SERVICES = (
+    "SCHEDULER",
+    "LATE_RUNS",
+    "FOREMAN",
+    "PAUSE_EXPIRATIONS",
+    "CANCELLATION_CLEANUP",
+    "REPOSSESSOR",
+    "TRIGGERS",
+)
+"""Server services that serve deployments, workers and automations, not a single local run."""
+
+ONE_OFF_UNKEPT_SERVICES = ("EVENT_PERSISTER",)
+"""Services whose record a single local run does without: the event feed. Storing every
+client event (three per task run, each with its related resources) cost the temporary
+server about 5 ms of CPU per task, half its work in a gardening pass. Task runs, their
+states, flow runs, logs and artifacts are recorded all the same (not from stored events)."""
+
+QUIET_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
+                 "websockets", "asyncio", "instructor", "openai", "httpx", "httpcore",
+                 "EventsWorker", "APILogWorker")
+"""Prefect, the server it starts, and the model client's libraries. Prefect's background
+queue services log under their class names, outside ``prefect``. In quiet mode their
+warnings and errors go to the log file only: the gardener uses no asyncio of its own, and
+every model failure instructor or openai logs is also the failed pattern's outcome, which
+the summary shows."""
+
+OURS = "GARDENER_PREFECT_DEFAULTS"
+"""Names of the variables the gardener set (rather than the user), comma-separated, kept in
+the environment itself: a later call, or a child process (a served flow run), may change
+them, never the user's."""
+_current: Runtime | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where Prefect keeps its state and logs for this process."""
+
+    home: Path
+    log_file: Path | None
+    """None when the user's own logging config is in charge (or ``verbose``)."""
+    verbose: bool
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """``$XDG_STATE_HOME/graph-gardener/prefect``; a temp folder when HOME is not writable."""
+    state = environ.get("XDG_STATE_HOME", "").strip()
+    base = Path(state) if state else Path.home() / ".local" / "state"
+    home = base / "graph-gardener" / "prefect"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        home = Path(tempfile.gettempdir()) / f"graph-gardener-{os.getuid()}" / "prefect"
+        home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def logging_config() -> dict[str, Any]:
+    """Prefect's logging config for quiet runs (``${PREFECT_HOME}`` is filled in by Prefect).
+
+    Prefect's loggers do not propagate to the root logger, so its records reach only the file
+    (and, for run loggers, the API, where the Prefect UI shows them).
+    """
+    file_handler = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "formatter": "file",
+        "filename": "${PREFECT_HOME}/" + LOG_FILE,
+        "maxBytes": 5_000_000,
+        "backupCount": 2,
+        "encoding": "utf-8",
+        "delay": True,
+    }
+    quiet = {"level": "WARNING", "handlers": ["file"], "propagate": False}
+    loggers: dict[str, Any] = {name: dict(quiet) for name in QUIET_LOGGERS}
+    loggers.update({
+        "prefect.server": {**quiet, "level": "${PREFECT_SERVER_LOGGING_LEVEL}"},
+        "prefect._internal": {**quiet, "level": "${PREFECT_INTERNAL_LOGGING_LEVEL}"},
+        # Run loggers also feed the API; their records go up to "prefect" for the file.
+        # A flow run logs a few INFO lines (start, end); a task run's "Finished in state
+        # Completed()" per pattern would cost a lock and an API record each: warnings only.
+        "prefect.flow_runs": {"level": "INFO", "handlers": ["api"]},
+        "prefect.task_runs": {"level": "WARNING", "handlers": ["api"]},
+        "prefect.workers": {"level": "NOTSET", "handlers": ["worker_api"]},
+        "prefect.extra": {"level": "INFO", "handlers": ["api"], "propagate": False},
+    })
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "file": {"format": "%(asctime)s %(process)d %(levelname)-7s %(name)s - %(message)s"},
+            "console": {"format": "%(levelname)s %(name)s: %(message)s"},
+        },
+        "handlers": {
+            "file": file_handler,
+            "console": {"class": "logging.StreamHandler", "formatter": "console",
+                        "stream": "ext://sys.stderr", "level": "WARNING"},
+            "api": {"class": "prefect.logging.handlers.APILogHandler", "level": 0},
+            "worker_api": {"class": "prefect.logging.handlers.WorkerAPILogHandler", "level": 0},
+        },
+        "loggers": loggers,
+        "root": {"level": "WARNING", "handlers": ["console"]},
+    }
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomic, and untouched when equal: several processes may configure at once."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _ours(environ: Mapping[str, str]) -> set[str]:
+    return {n for n in environ.get(OURS, "").split(",") if n}
+
+
+def _mark(environ: MutableMapping[str, str], name: str, ours: bool) -> None:
+    names = _ours(environ) | {name} if ours else _ours(environ) - {name}
+    environ[OURS] = ",".join(sorted(names))
+
+
+def _user_set(environ: Mapping[str, str], name: str) -> bool:
+    return name in environ and name not in _ours(environ)
+
+
+def _default(environ: MutableMapping[str, str], name: str, value: str) -> None:
+    """Set ``name`` unless the user did; values the gardener set earlier may change."""
+    if _user_set(environ, name):
+        return
+    environ[name] = value
+    _mark(environ, name, True)
+
+
+def _drop(environ: MutableMapping[str, str], name: str) -> None:
+    if name in _ours(environ):
+        environ.pop(name, None)
+        _mark(environ, name, False)
+
+
+def configure(*, verbose: bool = False, serving: bool = False,
+              environ: MutableMapping[str, str] | None = None) -> Runtime:
+    """Prepare Prefect's environment; call before ``prefect`` is imported.
+
+    Called again (tests, or ``--verbose`` after a quiet import), it updates what it set
+    before and re-applies Prefect's logging config if Prefect is already loaded.
+    """
+    env = os.environ if environ is None else environ
+    if _user_set(env, "PREFECT_HOME"):
+        home = Path(env["PREFECT_HOME"]).expanduser()
+    else:
+        home = default_home(env)
+        _default(env, "PREFECT_HOME", str(home))
+        # A user of Prefect keeps their profiles (an API URL set with `prefect config set`)
+        # in Prefect's own home; moving the home must not lose them.
+        profiles = Path.home() / ".prefect" / "profiles.toml"
+        if profiles.is_file():
+            _default(env, "PREFECT_PROFILES_PATH", str(profiles))
+    _default(env, "PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    _default(env, "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
+    _default(env, "PREFECT_SERVER_EPHEMERAL_ENABLED", "true")
+    _default(env, "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    _default(env, "PREFECT_LOGGING_EXTRA_LOGGERS", "gardener")
+    _default(env, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", str(TASK_RUN_BATCH))
+    for service in ONE_OFF_IDLE_SERVICES + ONE_OFF_UNKEPT_SERVICES:
+        name = f"PREFECT_SERVER_SERVICES_{service}_ENABLED"
+        if serving:
+            _drop(env, name)
+        else:
+            _default(env, name, "false")
+
+    log_file: Path | None = None
+    user_logging = (_user_set(env, "PREFECT_LOGGING_CONFIG_PATH")
+                    or "PREFECT_LOGGING_SETTINGS_PATH" in env)
+    if verbose:
+        _drop(env, "PREFECT_LOGGING_CONFIG_PATH")
+    elif not user_logging:
+        config_path = home / LOG_CONFIG_FILE
+        _write_if_changed(config_path, yaml.safe_dump(logging_config(), sort_keys=False))
+        (home / LOG_FILE).parent.mkdir(parents=True, exist_ok=True)
+        _default(env, "PREFECT_LOGGING_CONFIG_PATH", str(config_path))
+        log_file = home / LOG_FILE
+    if env is os.environ and "prefect" in sys.modules:
+        _reapply_logging()
+    done = Runtime(home=home, log_file=log_file, verbose=verbose)
+    if env is os.environ:
+        global _current
+        _current = done
+    return done
+
+
+def ensure() -> Runtime:
+    """The configured runtime; the quiet default when no caller chose one before.
+
+    When Prefect was imported first, the process belongs to Prefect (a worker or a served
+    deployment running a flow, or a program of the user's own importing the flows): its
+    settings are left exactly as they are.
+    """
+    if _current is not None:
+        return _current
+    if "prefect" in sys.modules:
+        env = os.environ
+        home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+        ours = "PREFECT_LOGGING_CONFIG_PATH" in _ours(env)
+        return Runtime(home=home, log_file=home / LOG_FILE if ours else None, verbose=False)
+    return configure()
+
+
+def _reapply_logging() -> None:
+    """Prefect is loaded already: make it read the environment again, then its logging."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.logging.configuration import setup_logging
+
+    refresh_global_settings_context()
+    setup_logging(incremental=False)
+
+
+class ServerError(RuntimeError):
+    """The local Prefect server for ``serve`` did not come up; the message says why."""
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            found: int = probe.getsockname()[1]
+            return found
+    raise ServerError("no free local port for the Prefect server")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:]) or "(empty)"
+    except OSError as exc:
+        return f"(its log {path} could not be read: {exc})"
+
+
+@contextmanager
+def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
+    """A local Prefect server with all its services, for as long as the block runs.
+
+    Schedules need the server's scheduler service, which Prefect's temporary server (started
+    for one-off runs) does not run. Yields the UI address, or None when the user points
+    ``PREFECT_API_URL`` at a server of their own (then nothing is started).
+    """
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        yield None
+        return
+    home = ensure().home
+    port = _free_port(SERVER_PORT)
+    address = f"http://127.0.0.1:{port}"
+    log_path = home / SERVER_LOG_FILE
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+               "--port", str(port), "--analytics-off"]
+    process = _start_server(command, log_path, append=True)
+    try:
+        _wait_for(address, process, log_path, timeout_s)
+        _default(os.environ, "PREFECT_API_URL", f"{address}/api")
+        if "prefect" in sys.modules:
+            from prefect.context import refresh_global_settings_context
+
+            refresh_global_settings_context()
+        yield address
+    finally:
+        _drop(os.environ, "PREFECT_API_URL")
+        _stop(process, grace_s=10)
+
+
+def _start_server(command: list[str], log_path: Path, *, append: bool,
+                  env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A server process writing to ``log_path``, ended with this process even if killed.
+
+    In a session of its own: Ctrl-C in a terminal goes to our process group, and a server
+    stopped along with us left an interrupted run a minute of retries to record its end.
+    """
+    with log_path.open("ab" if append else "wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=None if env is None else dict(env))
+    end_with_this_process(process.pid)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Terminate a server, killing it if it has not ended after ``grace_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+EPHEMERAL_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+"""What Prefect starts its own temporary server with: no UI, the ephemeral set of services."""
+
+
+@dataclass
+class _Temporary:
+    process: subprocess.Popen[bytes]
+    address: str
+    log_path: Path
+    ready: bool = False
+
+
+_temporary: _Temporary | None = None
+
+
+def launch_temporary_server() -> None:
+    """Start this process's temporary Prefect API server now, without waiting for it.
+
+    It is the server Prefect itself starts on a flow's first call (the same app, with the
+    same ephemeral settings), started by the gardener instead, for two reasons: it comes up
+    while the gardener imports its libraries and reads the library, rather than after; and
+    this process never imports Prefect's server package just to start it (3 s of CPU on a
+    2-core machine, a third of a run's start-up there). :func:`temporary_server` waits for
+    it. Nothing is started when the user set ``PREFECT_API_URL`` or turned Prefect's
+    temporary servers off.
+    """
+    global _temporary
+    if _temporary is not None or _user_set(os.environ, "PREFECT_API_URL"):
+        return
+    if os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "true").strip().lower() in (
+            "0", "false", "no", "off"):
+        return
+    _temporary = _spawn_temporary()
+
+
+def _spawn_temporary() -> _Temporary:
+    port = _free_port(0)
+    address = f"http://127.0.0.1:{port}"
+    log_path = ensure().home / TEMPORARY_SERVER_OUTPUT
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    spec = importlib.util.find_spec("prefect")
+    where = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not where:
+        raise ServerError("Prefect is not installed: no temporary server can be started")
+    # An address the gardener set for another process's temporary server (inherited from a
+    # parent) must not reach this one; the user's own never gets here.
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(where[0]).parent),
+               "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    # This launch's output only (not appended): what a failure to start shows.
+    process = _start_server(command, log_path, append=False, env={**env, **EPHEMERAL_SERVER_ENV})
+    # At exit, after Prefect's own exit handlers (registered later, so run earlier) have sent
+    # the server what they still held.
+    atexit.register(_stop, process)
+    return _Temporary(process=process, address=address, log_path=log_path)
+
+
+def temporary_api_url() -> str | None:
+    """The API address of this process's temporary server, once it answered."""
+    t = _temporary
+    return f"{t.address}/api" if t is not None and t.ready else None
+
+
+def temporary_server() -> None:
+    """This process's temporary Prefect API server, answering, with Prefect pointed at it.
+
+    Launches it if :func:`launch_temporary_server` did not. When Prefect's settings name a
+    server of the user's own (``PREFECT_API_URL`` in the environment, a profile, a
+    ``prefect.toml``...), that one is used and a launched temporary server is stopped
+    unused. The server ends with this process, even a killed one (``gardener.pipeline.reaper``).
+    Raises :class:`ServerError`, with the end of its log, when it does not come up.
+    """
+    global _temporary
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
+
+    if _temporary is not None and _temporary.ready:
+        return
+    if _user_set(os.environ, "PREFECT_API_URL") or (
+            PREFECT_API_URL.value() and "PREFECT_API_URL" not in _ours(os.environ)):
+        if _temporary is not None:
+            _stop(_temporary.process)
+            _temporary = None
+        return
+    if _temporary is None:
+        if not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+            return
+        _temporary = _spawn_temporary()
+    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    for attempt in range(3):
+        try:
+            _wait_for(_temporary.address, _temporary.process, _temporary.log_path, timeout,
+                      interval_s=0.05, what="Prefect's temporary server")
+            break
+        except ServerError as exc:
+            _stop(_temporary.process)
+            failed, _temporary = _temporary, None
+            # The free port found was taken before the server could bind it: another one.
+            if attempt < 2 and _port_taken(failed.log_path):
+                _temporary = _spawn_temporary()
+                continue
+            raise ServerError(_with_prefect_log(str(exc))) from None
+    _temporary.ready = True
+    _default(os.environ, "PREFECT_API_URL", f"{_temporary.address}/api")
+    refresh_global_settings_context()
+
+
+def _port_taken(output: Path) -> bool:
+    text = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
+    return "address already in use" in text.lower() or "error while attempting to bind" in text
+
+
+def _with_prefect_log(message: str) -> str:
+    """A server failure's message, with the end of Prefect's log file when Prefect's own
+    logging (the server's included) goes there, as it does unless ``--verbose``."""
+    log_file = ensure().log_file
+    if log_file is None or not log_file.is_file():
+        return message
+    return f"{message}\nThe end of Prefect's log, {log_file}:\n{_tail(log_file)}"
+
+
+def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
+              timeout_s: float, interval_s: float = 0.25,
+              what: str = "the local Prefect server") -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code = process.poll()
+        if code is not None:
+            raise ServerError(f"{what} exited with code {code} before answering; the end "
+                              f"of its output, {log_path}:\n{_tail(log_path)}")
+        try:
+            if httpx.get(f"{address}/api/health", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() >= deadline:
+            raise ServerError(f"{what} at {address} did not answer within {timeout_s:g} s; "
+                              f"the end of its output, {log_path}:\n{_tail(log_path)}")
+        time.sleep(interval_s)

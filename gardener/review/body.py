@@ -1,0 +1,385 @@
+"""The pull-request body for a gardening pass: what changed, why, and how to say no.
+
+Maintainers decide on the gardener's proposals in a pull request, so the body has to carry
+everything a decision needs without opening the files: a summary, then per pattern the links
+added (with type, confidence and the model's reason), removed (with pruning's reason),
+retyped, the clashes with human relationships, the proposed vitality reasoning beside the
+human score, a Mermaid picture of the neighbourhood and the diff. Pure: data in, Markdown out.
+
+Model text ends up here, so every cell is flattened to one line, HTML and table pipes are
+escaped and ``@`` mentions are defused: a reason must not ping anyone on GitHub.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from gardener.model import Garden, HumanLink, Link, Outcome, Status
+from gardener.review.decisions import Decision
+
+MAX_BODY = 60_000
+"""GitHub refuses bodies over 65,536 characters; diffs are left out past this budget."""
+
+MARKER = "<!-- graph-gardener review -->"
+"""First line of every body: how a later run (or a person) knows who wrote it."""
+
+
+@dataclass(frozen=True)
+class PatternChange:
+    """One pattern the pass looked at, with what a reviewer needs to judge it."""
+
+    slug: str
+    path: str
+    """Relative to the repository, as GitHub shows it."""
+    title: str
+    outcome: Outcome
+    old: Garden | None
+    new: Garden | None
+    human: tuple[HumanLink, ...] = ()
+    vitality: float | None = None
+    """The human vitality score (``ontology.commons_assessment.vitality``)."""
+    human_reasoning: str | None = None
+    """The human vitality reasoning (``ontology.commons_assessment.vitality_reasoning``)."""
+
+
+@dataclass(frozen=True)
+class PassInfo:
+    """What the whole pass was: where, on what, with which model and prompt."""
+
+    library: str
+    base: str
+    branch: str
+    model: str
+    prompt_version: str
+    today: dt.date
+    base_sha: str = ""
+    learned: tuple[Decision, ...] = ()
+    """Rejections read from history in this run (links deleted by hand)."""
+    honoured: int = 0
+    """Rejections in force (ledger and history) during the pass."""
+
+
+@dataclass(frozen=True)
+class LinkDelta:
+    added: tuple[Link, ...] = ()
+    removed: tuple[tuple[Link, str], ...] = ()
+    """Each removed link and why it went (pruning's reason code and detail)."""
+    retyped: tuple[tuple[Link, Link], ...] = ()
+
+
+@dataclass(frozen=True)
+class ItemDelta:
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Totals:
+    changed: int = 0
+    failed: int = 0
+    links_added: int = 0
+    links_removed: int = 0
+    links_retyped: int = 0
+    entities: ItemDelta = field(default_factory=ItemDelta)
+    communities: ItemDelta = field(default_factory=ItemDelta)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# What changed
+
+
+def link_delta(old: Garden | None, new: Garden | None, outcome: Outcome) -> LinkDelta:
+    """Links by target: added, removed (with the pass's reason), retyped."""
+    before = {lk.target: lk for lk in (old.inferred_links if old else ())}
+    after = {lk.target: lk for lk in (new.inferred_links if new else ())}
+    why = {r.item: f"{r.reason.value}" + (f": {r.detail}" if r.detail else "")
+           for r in outcome.removals if r.kind == "link"}
+    added = tuple(lk for t, lk in after.items() if t not in before)
+    removed = tuple((lk, why.get(t, "removed by the pass"))
+                    for t, lk in before.items() if t not in after)
+    retyped = tuple((before[t], lk) for t, lk in after.items()
+                    if t in before and before[t].type != lk.type)
+    return LinkDelta(added, removed, retyped)
+
+
+def item_delta(old: Iterable[str], new: Iterable[str]) -> ItemDelta:
+    a, b = list(dict.fromkeys(old)), list(dict.fromkeys(new))
+    return ItemDelta(tuple(x for x in b if x not in a), tuple(x for x in a if x not in b))
+
+
+def _entities(g: Garden | None) -> list[str]:
+    return [e.id for e in g.entities] if g else []
+
+
+def _communities(g: Garden | None) -> list[str]:
+    return [c.id for c in g.communities] if g else []
+
+
+def totals(changes: Sequence[PatternChange], outcomes: Sequence[Outcome]) -> Totals:
+    ents_added: list[str] = []
+    ents_removed: list[str] = []
+    coms_added: list[str] = []
+    coms_removed: list[str] = []
+    added = removed = retyped = 0
+    for c in changes:
+        if c.outcome.status is not Status.CHANGED:
+            continue
+        d = link_delta(c.old, c.new, c.outcome)
+        added, removed, retyped = (added + len(d.added), removed + len(d.removed),
+                                   retyped + len(d.retyped))
+        e = item_delta(_entities(c.old), _entities(c.new))
+        m = item_delta(_communities(c.old), _communities(c.new))
+        ents_added += e.added
+        ents_removed += e.removed
+        coms_added += m.added
+        coms_removed += m.removed
+    return Totals(
+        changed=sum(1 for o in outcomes if o.status is Status.CHANGED),
+        failed=sum(1 for o in outcomes if o.status is Status.FAILED),
+        links_added=added, links_removed=removed, links_retyped=retyped,
+        entities=ItemDelta(tuple(ents_added), tuple(ents_removed)),
+        communities=ItemDelta(tuple(coms_added), tuple(coms_removed)),
+        prompt_tokens=sum(o.usage.get("prompt_tokens", 0) for o in outcomes),
+        completion_tokens=sum(o.usage.get("completion_tokens", 0) for o in outcomes),
+        requests=sum(o.requests for o in outcomes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Safe Markdown
+
+
+def cell(text: object, limit: int = 300) -> str:
+    """Model or file text as one table cell: one line, no HTML, no pipes, no mentions."""
+    flat = " ".join(str(text).split())
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    flat = flat.replace("|", "\\|").replace("@", "@&#8203;")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def code(text: str) -> str:
+    """Inline code that survives backticks in the text."""
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def fenced(text: str, lang: str) -> str:
+    run = max((len(m) for m in re.findall(r"`{3,}", text)), default=0)
+    fence = "`" * max(3, run + 1)
+    return f"{fence}{lang}\n{text.rstrip(chr(10))}\n{fence}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Mermaid
+
+
+def _mermaid_label(text: str) -> str:
+    """A quoted Mermaid label: quotes and angle brackets as entities, one line."""
+    flat = " ".join(text.split())
+    return (flat.replace("#", "#35;").replace("&", "#amp;").replace('"', "#quot;")
+            .replace("<", "#lt;").replace(">", "#gt;"))
+
+
+def neighbourhood(change: PatternChange, delta: LinkDelta) -> str:
+    """The changed pattern, its human relationships (solid), inferred links kept (dotted),
+    added (thick, green) and removed (dashed, red), as a Mermaid flowchart.
+
+    Node ids are generated (``n0``, ``n1``...), never slugs: a slug like ``end`` or one with
+    odd characters would break the graph; slugs appear only inside quoted labels.
+    """
+    ids: dict[str, str] = {}
+
+    def node(slug: str) -> str:
+        if slug not in ids:
+            ids[slug] = f"n{len(ids)}"
+        return ids[slug]
+
+    center = node(change.slug)
+    edges: list[tuple[str, str]] = []  # (line, colour or "")
+    added = {lk.target for lk in delta.added}
+    retyped = {new.target for _, new in delta.retyped}
+    for h in change.human:
+        if h.resolved:
+            edges.append((f'{center} -- "{_mermaid_label(h.type)}" --> {node(h.target)}', ""))
+    for lk in (change.new.inferred_links if change.new else ()):
+        label = _mermaid_label(lk.type or "?")
+        if lk.target in added or lk.target in retyped:
+            colour = "stroke:#2da44e,stroke-width:3px"
+            edges.append((f'{center} == "{label} (new)" ==> {node(lk.target)}', colour))
+        else:
+            edges.append((f'{center} -. "{label}" .-> {node(lk.target)}', ""))
+    for lk, _why in delta.removed:
+        label = _mermaid_label(lk.type or "?")
+        edges.append((f'{center} -. "{label} (removed)" .-> {node(lk.target)}',
+                      "stroke:#cf222e,stroke-dasharray:4 4"))
+    lines = ["flowchart LR"]
+    for slug, nid in ids.items():
+        lines.append(f'  {nid}["{_mermaid_label(slug)}"]')
+    lines += [f"  {line}" for line, _ in edges]
+    lines += ["  classDef focus fill:#ddf4ff,stroke:#0969da,stroke-width:2px",
+              f"  class {center} focus"]
+    lines += [f"  linkStyle {i} {colour}" for i, (_, colour) in enumerate(edges) if colour]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The body
+
+
+def title(info: PassInfo, t: Totals) -> str:
+    n = t.changed
+    return (f"graph-gardener: {n} pattern{'s' if n != 1 else ''} gardened in {info.library}"
+            f" ({info.today.isoformat()})")
+
+
+def _summary(t: Totals) -> list[str]:
+    return [
+        "| | |", "|---|---:|",
+        f"| patterns changed | {t.changed} |",
+        *([f"| patterns failed | {t.failed} |"] if t.failed else []),
+        f"| links added | {t.links_added} |",
+        f"| links removed | {t.links_removed} |",
+        f"| links retyped | {t.links_retyped} |",
+        f"| entities added / removed | {len(t.entities.added)} / {len(t.entities.removed)} |",
+        f"| communities added / removed | {len(t.communities.added)} / "
+        f"{len(t.communities.removed)} |",
+        f"| tokens used (prompt + completion) | {t.prompt_tokens + t.completion_tokens:,} "
+        f"({t.prompt_tokens:,} + {t.completion_tokens:,}, {t.requests} requests) |",
+    ]
+
+
+def _how(info: PassInfo) -> list[str]:
+    lib = info.library
+    return [
+        "<details><summary>How to review this pull request</summary>", "",
+        "- **Accept**: merge it. Only `graph_garden` blocks change (and the gardener's state "
+        "and decisions files under `.gardener/`); every other byte of each file is verified "
+        "unchanged.",
+        "- **Reject a link**: run "
+        f"`gardener reject SLUG TARGET --library {lib} --reason \"...\"` and commit "
+        f"`{lib}/.gardener/decisions.yaml`; or delete the link's lines, here or after merging. "
+        "A link deleted by hand after the gardener's commit counts as rejected too: it is "
+        "never proposed again.",
+        "- **Make a link human**: `gardener promote SLUG TARGET --library "
+        f"{lib}` moves it into the `relationships` group (group 5), which only people write.",
+        "- **Refresh**: `gardener review` again replaces this branch's single commit.", "",
+        "</details>",
+    ]
+
+
+def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
+    """A pattern's section, and its diff block (added later, while the budget allows)."""
+    o = c.outcome
+    d = link_delta(c.old, c.new, o)
+    lines = [f"### {cell(c.title, 120)} ({code(c.slug)})", "", f"{code(c.path)}", ""]
+    if d.added:
+        lines += ["**Links added**", "", "| target | type | confidence | reason |",
+                  "|---|---|---:|---|"]
+        lines += [f"| {code(lk.target)} | {cell(lk.type or '?')} | {_pct(lk.confidence)} "
+                  f"| {cell(lk.reason or '')} |" for lk in d.added]
+        lines.append("")
+    if d.removed:
+        lines += ["**Links removed**", "", "| target | type | why |", "|---|---|---|"]
+        lines += [f"| {code(lk.target)} | {cell(lk.type or '?')} | {cell(why)} |"
+                  for lk, why in d.removed]
+        lines.append("")
+    if d.retyped:
+        lines += ["**Links retyped**", "", "| target | was | now | confidence |",
+                  "|---|---|---|---:|"]
+        lines += [f"| {code(new.target)} | {cell(old.type or '?')} | {cell(new.type or '?')} "
+                  f"| {_pct(new.confidence)} |" for old, new in d.retyped]
+        lines.append("")
+    if o.conflicts:
+        lines += ["**Conflicts with human-curated relationships** (the human one wins)", ""]
+        lines += [f"- {cell(x)}" for x in o.conflicts]
+        lines.append("")
+    refused = o.detail.get("rejected") or []
+    if refused:
+        lines += ["**Not proposed again** (rejected earlier): "
+                  + ", ".join(code(str(t)) for t in refused), ""]
+    new_reasoning = c.new.vitality_reasoning if c.new else None
+    old_reasoning = c.old.vitality_reasoning if c.old else None
+    if new_reasoning and new_reasoning != old_reasoning:
+        score = "none" if c.vitality is None else f"{c.vitality:g}"
+        lines += ["**Vitality**", "", "| | |", "|---|---|",
+                  f"| human score | {score} |"]
+        if c.human_reasoning:
+            lines.append(f"| human reasoning | {cell(c.human_reasoning, 600)} |")
+        lines += [f"| proposed reasoning | {cell(new_reasoning, 600)} |", ""]
+    ents = item_delta(_entities(c.old), _entities(c.new))
+    coms = item_delta(_communities(c.old), _communities(c.new))
+    for name, delta in (("Entities", ents), ("Communities", coms)):
+        if delta.added or delta.removed:
+            parts = [*(f"+{code(x)}" for x in delta.added), *(f"−{code(x)}" for x in delta.removed)]
+            lines += [f"**{name}**: " + " ".join(parts), ""]
+    lines += [fenced(neighbourhood(c, d), "mermaid"), ""]
+    diff = o.diff or None
+    block = None
+    if diff:
+        block = "\n".join(["<details><summary>Diff</summary>", "", fenced(diff, "diff"), "",
+                           "</details>", ""])
+    return lines, block
+
+
+def body(info: PassInfo, changes: Sequence[PatternChange],
+         outcomes: Sequence[Outcome], *, limit: int = MAX_BODY) -> str:
+    """The whole pull-request body, in Markdown that reads well on GitHub."""
+    t = totals(changes, outcomes)
+    head = [MARKER, f"## {cell(title(info, t), 200)}", "",
+            "The gardener proposes, people decide. This branch holds one commit with a "
+            f"gardening pass over {code(info.library)}, made on {code(info.base)}"
+            + (f" ({code(info.base_sha[:12])})" if info.base_sha else "") + ". It never "
+            "pushes to the main line: nothing lands until someone merges this pull request.",
+            "", *_summary(t), ""]
+    if info.learned:
+        head += ["**Rejections learned from history** (links deleted by hand after the "
+                 "gardener's last commit; now in `.gardener/decisions.yaml`):", ""]
+        head += [f"- {code(d.describe())}" for d in info.learned]
+        head.append("")
+    if info.honoured:
+        head += [f"{info.honoured} rejection{'s' if info.honoured != 1 else ''} in force; "
+                 "rejected links are never proposed again.", ""]
+    dropped = sorted(f"{o.slug} -> {target}" for o in outcomes
+                     for target in o.detail.get("rejected") or ())
+    if dropped:
+        head += ["**Proposed again and dropped** (rejected earlier): "
+                 + ", ".join(code(x) for x in dropped), ""]
+    failed = [o for o in outcomes if o.status in (Status.FAILED, Status.CONFLICT)]
+    if failed:
+        head += ["**Failed or conflicting patterns** (left as they were):", ""]
+        head += [f"- {cell(o.error or o.path, 400)}" for o in failed]
+        head.append("")
+    head += [*_how(info), ""]
+    foot = ["---", f"Made by graph-gardener with model {code(info.model)}, prompt version "
+            f"{code(info.prompt_version)}, on {info.today.isoformat()}."]
+    changed = sorted((c for c in changes if c.outcome.status is Status.CHANGED),
+                     key=lambda c: c.path)
+    sections = [_pattern_section(c) for c in changed]
+    parts = [*head, "## Patterns", ""] if changed else [*head, "No pattern changed.", ""]
+    text_without = "\n".join(parts + [x for lines, _ in sections for x in lines] + foot)
+    budget = limit - len(text_without)
+    omitted = 0
+    out = list(parts)
+    for lines, block in sections:
+        out += lines
+        if block is not None:
+            if len(block) + 1 <= budget:
+                out.append(block)
+                budget -= len(block) + 1
+            else:
+                omitted += 1
+    if omitted:
+        out += [f"_{omitted} diff{'s' if omitted != 1 else ''} left out to keep this body "
+                "under GitHub's size limit; see the commit._", ""]
+    return "\n".join(out + foot) + "\n"

@@ -1,0 +1,288 @@
+"""A gardening pass as one commit on the gardener's own branch, beside the user's checkout.
+
+``gardener review`` must never touch the checked-out branch, the index or uncommitted work:
+the pass runs in a separate worktree (a temporary folder) checked out at the base commit,
+is committed there by the gardener's identity, and only the gardener's branch ref moves,
+with a compare-and-swap so a concurrent change is never lost. Each run replaces the
+branch's single commit over the base, so re-running updates the same branch.
+
+Before the pass, history says what people rejected: links present in the gardener's last
+commit on the base and absent now were deleted by hand. They are added to the library's
+decisions ledger in the new commit (so the memory survives the next gardener commit) and
+filtered out of the pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from gardener.library import load as library_mod
+from gardener.library import pattern as pattern_mod
+from gardener.library.document import ReadError, decode, read_text
+from gardener.library.garden import read_garden
+from gardener.library.load import Entry
+from gardener.model import Outcome, Status
+from gardener.review import decisions, git
+from gardener.review.body import PassInfo, PatternChange, body, title, totals
+from gardener.steps.diff import unified_diff
+
+DEFAULT_BRANCH = "gardener/garden"
+TRAILER = "Gardener-Pass"
+LIBRARY_TRAILER = "Gardener-Library"
+
+
+class ReviewError(Exception):
+    """The review cannot go on safely; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class PassRun:
+    """What running the pass in the worktree gave back."""
+
+    outcomes: list[Outcome]
+    model: str
+    prompt_version: str
+
+
+RunPass = Callable[[Path, Path | None], PassRun]
+"""Runs the gardening pass on a library folder, honouring an extra decisions ledger."""
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    branch: str
+    base: str
+    base_sha: str
+    commit: str | None
+    """The new commit of the branch; None when the pass changed nothing (branch untouched)."""
+    previous: str | None
+    """What the branch pointed at before; None when it is new."""
+    title: str
+    body: str
+    outcomes: list[Outcome]
+    learned: list[decisions.Decision]
+    library: PurePosixPath
+
+
+def working_tree_pass(user_library: Path) -> RunPass:
+    """The last pass's results instead of a new pass: the gardens a ``gardener run`` wrote in
+    the user's working files, spliced into the clean checkout (nothing else of those files
+    travels), with the state that run recorded. No model is asked.
+    """
+    from gardener.library.write import write_atomic
+    from gardener.pipeline.state import load_state, state_path
+    from gardener.steps.passes import render
+
+    def run(folder: Path, ledger: Path | None) -> PassRun:
+        rejections = decisions.Rejections.of(decisions.load(decisions.ledger_path(folder)).union(
+            decisions.load(ledger) if ledger is not None else decisions.Ledger()))
+        mine = {e.pattern.path.relative_to(user_library): e
+                for e in library_mod.load(user_library).entries}
+        outcomes: list[Outcome] = []
+        for entry in library_mod.load(folder).entries:
+            p = entry.pattern
+            theirs = mine.get(p.path.relative_to(folder))
+            garden = theirs.pattern.garden if theirs is not None else None
+            outcome = Outcome(path=str(p.path), slug=p.slug, status=Status.UNCHANGED)
+            if garden is not None:
+                garden, removed = decisions.without_rejected(p.slug, garden, rejections)
+                outcome.removals = removed
+            if garden is None or (p.garden is not None and garden == p.garden):
+                outcomes.append(outcome)
+                continue
+            try:
+                text = render(entry, garden)
+            except Exception as exc:  # one pattern never stops the others
+                outcomes.append(outcome.model_copy(update={
+                    "status": Status.FAILED, "error": f"{p.path}: {exc}"}))
+                continue
+            write_atomic(p.path, text)
+            known = {lk.target for lk in p.garden.inferred_links} if p.garden else set()
+            outcome.status = Status.CHANGED
+            outcome.added = [lk.target for lk in garden.inferred_links if lk.target not in known]
+            outcomes.append(outcome)
+        recorded = state_path(user_library)
+        if recorded.is_file():
+            state_path(folder).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(recorded, state_path(folder))
+        seen = load_state(user_library).snapshot().values()
+        models = sorted({s.model for s in seen}) or ["unknown"]
+        prompts = sorted({s.prompt_version for s in seen}) or ["unknown"]
+        return PassRun(outcomes, ", ".join(models), ", ".join(prompts))
+
+    return run
+
+
+def is_gardener_commit(commit: git.Commit) -> bool:
+    return any(line.startswith(f"{TRAILER}:") for line in commit.message.splitlines())
+
+
+def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, decisions.Links]:
+    out: dict[str, decisions.Links] = {}
+    for path, raw in blobs.items():
+        if raw is None or not path.endswith(".md"):
+            continue
+        try:
+            doc = read_text(decode(raw, path), path)
+        except ReadError:
+            continue
+        if doc is None:
+            continue
+        garden, warnings = read_garden(doc)
+        p = pattern_mod.build(doc, garden, warnings)
+        out[p.slug] = decisions.links_of(garden, (h.target for h in p.relationships))
+    return out
+
+
+def learn_from_history(repo: git.Repo, rel: PurePosixPath, since: str, later: str,
+                       today: dt.date) -> list[decisions.Decision]:
+    """Links in gardener commit ``since`` that a person deleted by commit ``later``."""
+    paths = [p for p in repo.changed_paths(since, later, rel) if p.endswith(".md")]
+    if not paths:
+        return []
+    before = _links_from_blobs(repo.read_blobs(since, paths))
+    # whether a target still exists is a question about the whole library at ``later``
+    everything = [p for p in repo.out("ls-tree", "-r", "--name-only", later, "--",
+                                      str(rel)).splitlines() if p.endswith(".md")]
+    after = _links_from_blobs(repo.read_blobs(later, everything))
+    return decisions.deleted_by_hand(before, after, set(after), commit=since, today=today)
+
+
+def _base(repo: git.Repo, base: str | None) -> tuple[str, str]:
+    name = base or repo.current_branch() or repo.default_branch()
+    if name is None:
+        raise ReviewError("HEAD is detached and the remote has no default branch: say which "
+                          "branch the proposals are for with --base")
+    sha = repo.resolve(name)
+    if sha is None:
+        raise ReviewError(f"--base {name}: no such branch or commit in {repo.root}")
+    return name, sha
+
+
+def _check_branch(repo: git.Repo, branch: str, base_name: str, base_sha: str,
+                  force: bool) -> tuple[str | None, list[git.Commit]]:
+    if not repo.valid_branch_name(branch):
+        raise ReviewError(f"--branch {branch!r} is not a valid git branch name")
+    if branch == base_name:
+        raise ReviewError(f"--branch {branch} is the base branch; the gardener never commits "
+                          "to the branch it proposes to")
+    where = repo.checked_out().get(branch)
+    if where is not None:
+        raise ReviewError(f"branch {branch} is checked out in {where}; the gardener never "
+                          "commits to a checked-out branch: switch away or pick another "
+                          "--branch")
+    old = repo.branch_sha(branch)
+    if old is None:
+        return None, []
+    foreign = [c for c in repo.commits(f"{base_sha}..{old}") if not is_gardener_commit(c)]
+    if foreign and not force:
+        shown = ", ".join(f"{c.sha[:10]} by {c.author}" for c in foreign[:3])
+        raise ReviewError(f"branch {branch} has commits the gardener did not make ({shown}); "
+                          "merge or delete the branch, or pass --force to replace it (links "
+                          "those commits deleted are remembered as rejected)")
+    return old, foreign
+
+
+@contextmanager
+def worktree(repo: git.Repo, commit: str) -> Iterator[Path]:
+    """A detached worktree at ``commit`` in a temporary folder, removed afterwards."""
+    holder = Path(tempfile.mkdtemp(prefix="gardener-review-"))
+    path = holder / "tree"
+    try:
+        repo.add_worktree(path, commit)
+        yield path
+    finally:
+        repo.remove_worktree(path)
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def _changes(entries: Sequence[Entry], outcomes: Sequence[Outcome],
+             repo_rel: Callable[[Path], str]) -> list[PatternChange]:
+    by_path = {str(e.pattern.path): e for e in entries}
+    out: list[PatternChange] = []
+    for o in outcomes:
+        entry = by_path.get(o.path)
+        if entry is None or o.status is not Status.CHANGED:
+            continue
+        p = entry.pattern
+        rel = repo_rel(Path(o.path))
+        new_text = decode(Path(o.path).read_bytes(), o.path)
+        new_doc = read_text(new_text, o.path)
+        # the pass's own diff names the temporary worktree; reviewers want the repository path
+        o = o.model_copy(update={"diff": unified_diff(rel, entry.doc.text, new_text)})
+        new_garden = read_garden(new_doc)[0] if new_doc is not None else None
+        assessment = entry.doc.data.get("ontology")
+        assessment = assessment.get("commons_assessment") if isinstance(assessment, dict) else None
+        reasoning = assessment.get("vitality_reasoning") if isinstance(assessment, dict) else None
+        out.append(PatternChange(
+            slug=p.slug, path=rel, title=p.title, outcome=o, old=p.garden,
+            new=new_garden, human=p.relationships, vitality=p.vitality,
+            human_reasoning=reasoning if isinstance(reasoning, str) else None))
+    return out
+
+
+def commit_message(info: PassInfo, subject: str, summary: str) -> str:
+    return (f"{subject}\n\n{summary}\n\n"
+            f"{TRAILER}: {info.today.isoformat()} model={info.model} "
+            f"prompt={info.prompt_version}\n"
+            f"{LIBRARY_TRAILER}: {info.library}\n")
+
+
+def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
+           base: str | None = None, force: bool = False,
+           today: dt.date | None = None) -> ReviewResult:
+    """Garden ``library`` on a clean checkout of ``base`` and commit it as ``branch``."""
+    day = today or dt.date.today()
+    repo, rel = git.open_repo(library)
+    base_name, base_sha = _base(repo, base)
+    old, foreign = _check_branch(repo, branch, base_name, base_sha, force)
+    learned: list[decisions.Decision] = []
+    gardener = repo.last_commit_with(base_sha, [f"{TRAILER}:", f"{LIBRARY_TRAILER}: {rel}"])
+    if gardener is not None:
+        learned += learn_from_history(repo, rel, gardener, base_sha, day)
+    if foreign and old is not None:
+        mine = [c for c in repo.commits(f"{base_sha}..{old}") if is_gardener_commit(c)]
+        if mine:
+            learned += learn_from_history(repo, rel, mine[-1].sha, old, day)
+    user_ledger = decisions.ledger_path(library)
+    user = decisions.load(user_ledger)  # a broken ledger stops the review before any work
+    with worktree(repo, base_sha) as wt:
+        wt_lib = wt / rel
+        if not wt_lib.is_dir():
+            raise ReviewError(f"{rel} is not in {base_name} ({base_sha[:10]}): commit the "
+                              "library first")
+        ledger_file = decisions.ledger_path(wt_lib)
+        ledger, added = decisions.load(ledger_file).add(learned)
+        if added:
+            decisions.save(ledger_file, ledger)
+        entries = library_mod.load(wt_lib).entries
+        ran = run_pass(wt_lib, user_ledger if user_ledger.is_file() else None)
+        info = PassInfo(library=str(rel), base=base_name, branch=branch, model=ran.model,
+                        prompt_version=ran.prompt_version, today=day, base_sha=base_sha,
+                        learned=tuple(added), honoured=len(ledger.union(user).decisions))
+
+        def repo_rel(path: Path) -> str:
+            return path.resolve().relative_to(wt.resolve()).as_posix()
+
+        changes = _changes(entries, ran.outcomes, repo_rel)
+        t = totals(changes, ran.outcomes)
+        subject = title(info, t)
+        text = body(info, changes, ran.outcomes)
+        commit = None
+        if t.changed or added:
+            summary = (f"{t.changed} patterns changed: {t.links_added} links added, "
+                       f"{t.links_removed} removed, {t.links_retyped} retyped; "
+                       f"{len(added)} rejections learned from history.")
+            commit = repo.commit_all(wt, rel, commit_message(info, subject, summary),
+                                     git.identity(repo))
+        if commit is not None:
+            repo.set_branch(branch, commit, old)
+    return ReviewResult(branch=branch, base=base_name, base_sha=base_sha, commit=commit,
+                        previous=old, title=subject, body=text, outcomes=ran.outcomes,
+                        learned=added, library=rel)

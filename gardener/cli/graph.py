@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gardener.cli import flows as cli_flows
+from gardener.cli.errors import fail
 from gardener.graph import communities as communities_mod
 from gardener.graph import entities as entities_mod
 from gardener.graph import health as health_mod
@@ -26,6 +27,7 @@ from gardener.graph import library_graph as graph_mod
 from gardener.library import load as library_mod
 from gardener.library.load import Library
 from gardener.library.tables import TableError
+from gardener.library.write import WriteError, write_atomic
 
 out = Console()
 err = Console(stderr=True)
@@ -39,9 +41,6 @@ communities_app = typer.Typer(
     help="The library's shared community vocabulary (LIBRARY/.gardener/communities.yaml).")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _load(library: Path) -> Library:
@@ -55,7 +54,7 @@ def _registry(library: Path) -> communities_mod.Registry | None:
     try:
         return communities_mod.load_registry(library)
     except TableError as exc:
-        raise _fail("the community registry cannot be used:\n" + "\n".join(exc.problems)) \
+        raise fail("the community registry cannot be used:\n" + "\n".join(exc.problems)) \
             from None
 
 
@@ -63,7 +62,7 @@ def _aliases(library: Path) -> entities_mod.AliasTable:
     try:
         return entities_mod.load_aliases(library)
     except TableError as exc:
-        raise _fail("the entity alias table cannot be used:\n" + "\n".join(exc.problems)) \
+        raise fail("the entity alias table cannot be used:\n" + "\n".join(exc.problems)) \
             from None
 
 
@@ -157,13 +156,12 @@ def health(
     written: list[Path] = []
     if json_path is not None:
         data = {"library": str(library), "date": dt.date.today().isoformat(), **h.as_dict()}
-        json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+        write_atomic(json_path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         written.append(json_path)
     if html_path is not None:
         from gardener.graph.page import render
 
-        html_path.write_text(render(g, h, title=title), encoding="utf-8")
+        write_atomic(html_path, render(g, h, title=title))
         written.append(html_path)
     if graphml_path is not None:
         graph_mod.write_graphml(g, graphml_path)
@@ -186,7 +184,7 @@ def communities_check(library: LibraryArg) -> None:
     lib = _load(library)
     registry = _registry(library)
     if registry is None:
-        raise _fail(f"{communities_mod.registry_path(library)}: no registry; build one with "
+        raise fail(f"{communities_mod.registry_path(library)}: no registry; build one with "
                     "'gardener communities build'")
     problems = communities_mod.unknown_members(registry, lib.slugs)
     outside = 0
@@ -279,7 +277,6 @@ def communities_build(
         sys.stdout.write(text)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-        from gardener.library.write import write_atomic
 
         write_atomic(target, text)
         err.print(f"registry written to {target}", markup=False, highlight=False)
@@ -294,7 +291,7 @@ def communities_build(
             "patterns": result.patterns, "assigned": result.assigned,
             "merges": {c.id: list(c.aliases) for c in result.registry.communities},
         }
-        report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_atomic(report_path, json.dumps(report, indent=2) + "\n")
     if failed:
         raise typer.Exit(1)
 
@@ -319,14 +316,13 @@ def _named(result: communities_mod.BuildResult, model: str | None, mode: str | N
             named = name_communities(result.drafts, llm)
             who = llm.settings.model
     except (LLMError, LocalModelError) as exc:
-        raise _fail(f"{exc}\n(use --no-llm to name communities without a model)", 1) from None
+        raise fail(f"{exc}\n(use --no-llm to name communities without a model)", 1) from None
     return (communities_mod.renamed(result, named.drafts),
             f"model {who}, prompt {named.prompt_version}", named.kept)
 
 
 def _apply(lib: Library, result: communities_mod.BuildResult, dry_run: bool) -> int:
     """Rewrite gardens' communities onto the registry through the verified splice path."""
-    from gardener.library.write import WriteError, write_atomic
     from gardener.steps.diff import unified_diff
     from gardener.steps.passes import render
 

@@ -26,6 +26,7 @@ from gardener import __version__
 from gardener.cli import flows as cli_flows
 from gardener.cli import graph as cli_graph
 from gardener.cli import review as cli_review
+from gardener.cli.errors import HandledGroup
 from gardener.library import load as library_mod
 from gardener.library.load import Library
 from gardener.model import Outcome, Status
@@ -33,6 +34,7 @@ from gardener.pipeline import report
 
 app = typer.Typer(
     name="gardener",
+    cls=HandledGroup,
     help="Tend the machine-written graph_garden of a Markdown pattern library.\n\n"
     "Only the graph_garden block of each file is ever rewritten; every other byte stays as "
     "it was, and each write is verified before it lands.",

@@ -20,7 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from gardener.cli import flows as cli_flows
+from gardener.cli.errors import fail
 from gardener.library.load import Entry
+from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
 from gardener.pipeline import runtime
 from gardener.review import decisions, git, github
@@ -36,9 +38,6 @@ TypeOpt = Annotated[str | None, typer.Option(
     "--type", help="Only the link of this type (default: any type).", show_default=False)]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def _say(message: str) -> None:
@@ -52,7 +51,7 @@ def _entry(library: Path, slug: str) -> tuple[Entry, frozenset[str]]:
     lib = library_mod.load(library)
     found = lib.by_slug().get(slug)
     if found is None:
-        raise _fail(f"{library}: no pattern has slug '{slug}'")
+        raise fail(f"{library}: no pattern has slug '{slug}'")
     return found, lib.slugs
 
 
@@ -60,7 +59,7 @@ def _link_type(value: str | None) -> str | None:
     from gardener.model import LINK_TYPES
 
     if value is not None and value not in LINK_TYPES:
-        raise _fail(f"--type {value!r} is not a link type ({', '.join(LINK_TYPES)})")
+        raise fail(f"--type {value!r} is not a link type ({', '.join(LINK_TYPES)})")
     return value
 
 
@@ -117,7 +116,6 @@ def review(
         fixtures_dir = Path("fixtures").resolve()
     day = cli_flows._today(today) or dt.date.today()
 
-    from gardener.llm.local_model import LocalModelError
     from gardener.llm.prompts import default_prompts
     from gardener.pipeline.garden import GardenOptions, model_client, run_garden
     from gardener.review.branch import review as review_library
@@ -128,7 +126,7 @@ def review(
             result = review_library(library, working_tree_pass(library.resolve()),
                                     branch=branch, base=base, force=force, today=day)
         except (ReviewError, git.GitError, ValueError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         _publish(library, result, branch, body_file, open_pr)
         return
     options = GardenOptions(
@@ -146,10 +144,8 @@ def review(
 
             result = review_library(library, run_pass, branch=branch, base=base, force=force,
                                     today=day)
-    except (ReviewError, git.GitError, decisions.LedgerError, LocalModelError) as exc:
-        raise _fail(str(exc)) from None
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    except ValueError as exc:  # a bad --only or option value; GardenerErrors go to the handler
+        raise fail(str(exc)) from None
     _publish(library, result, branch, body_file, open_pr)
 
 
@@ -159,7 +155,7 @@ def _publish(library: Path, result: ReviewResult, branch: str, body_file: Path |
     repo, _ = git.open_repo(library)
     target = body_file or repo.git_dir() / "gardener" / f"{branch.replace('/', '-')}.md"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(result.body, encoding="utf-8")
+    write_atomic(target, result.body)
     sys.stdout.write(result.body)
     sys.stdout.flush()
     _report(result, target)
@@ -207,7 +203,7 @@ def _open(repo: git.Repo, result: ReviewResult, body_file: Path) -> None:
             repo.push(remote, result.branch, env=github.push_env(route.token))
             link = github.rest_upsert(pr, route.token)
     except (git.GitError, github.GitHubError) as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     _say(f"pull request: {link}")
 
 
@@ -233,10 +229,7 @@ def reject(
     kind = _link_type(type_)
     entry, slugs = _entry(library, slug)
     path = decisions.ledger_path(library)
-    try:
-        ledger = decisions.load(path)
-    except decisions.LedgerError as exc:
-        raise _fail(str(exc)) from None
+    ledger = decisions.load(path)
     decision = decisions.Decision(slug=slug, target=target, type=kind, reason=reason.strip(),
                                   date=cli_flows._today(today) or dt.date.today())
     ledger, added = ledger.add([decision])
@@ -251,7 +244,6 @@ def reject(
 
 
 def _drop_from_garden(entry: Entry, decision: decisions.Decision) -> None:
-    from gardener.library.write import WriteError, write_atomic
     from gardener.steps.passes import render
 
     garden = entry.pattern.garden
@@ -265,7 +257,7 @@ def _drop_from_garden(entry: Entry, decision: decisions.Decision) -> None:
         text = render(entry, kept)
         write_atomic(entry.pattern.path, text)
     except (WriteError, OSError, ValueError) as exc:
-        raise _fail(f"{entry.pattern.path}: the link stays in the garden: {exc}", 1) from None
+        raise fail(f"{entry.pattern.path}: the link stays in the garden: {exc}", 1) from None
     _say(f"removed the link from {entry.pattern.path}'s graph_garden")
 
 
@@ -284,7 +276,6 @@ def promote(
     top-level TYPE list in the older flat layout), weighted by the link's confidence; every
     other byte of the file stays as it was, verified before writing.
     """
-    from gardener.library.write import WriteError, write_atomic
     from gardener.review.promote import PromoteError
     from gardener.review.promote import promote as promote_link
     from gardener.steps.splice import SpliceError
@@ -295,7 +286,7 @@ def promote(
     try:
         done = promote_link(entry.doc, entry.pattern, target, kind)
     except (PromoteError, SpliceError, VerifyError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     sys.stdout.write(unified_diff(entry.pattern.path, entry.doc.text, done.new_text))
     sys.stdout.flush()
     if dry_run:
@@ -303,5 +294,5 @@ def promote(
     try:
         write_atomic(entry.pattern.path, done.new_text)
     except (WriteError, OSError) as exc:
-        raise _fail(f"{entry.pattern.path}: cannot write: {exc}", 1) from None
+        raise fail(f"{entry.pattern.path}: cannot write: {exc}", 1) from None
     _say(f"promoted {slug} -> {target} to {'.'.join(done.keys)} in {entry.pattern.path}")

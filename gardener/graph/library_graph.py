@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import networkx as nx
 
+from gardener.library.write import write_atomic
 from gardener.model import Pattern
 
 Origin = Literal["human", "inferred"]
@@ -129,7 +130,7 @@ def undirected(graph: LibraryGraph, origins: Sequence[Origin] = ("human", "infer
 
 
 def write_graphml(graph: LibraryGraph, path: Path) -> None:
-    nx.write_graphml(to_networkx(graph), str(path))
+    write_atomic(path, "\n".join(nx.generate_graphml(to_networkx(graph))) + "\n")
 
 
 def graph_json(graph: LibraryGraph) -> dict[str, Any]:
@@ -147,5 +148,4 @@ def graph_json(graph: LibraryGraph) -> dict[str, Any]:
 
 
 def write_graph_json(graph: LibraryGraph, path: Path) -> None:
-    path.write_text(json.dumps(graph_json(graph), indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    write_atomic(path, json.dumps(graph_json(graph), indent=1, ensure_ascii=False) + "\n")

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from gardener.errors import GardenerError
+
 try:  # the C loader is ~10x faster; fall back where libyaml is missing
     _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
@@ -35,8 +37,10 @@ _OPEN = re.compile(r"---[ \t]*(\r\n|\n|\r)")
 _CLOSE = re.compile(r"^(---|\.\.\.)[ \t]*(\r\n|\n|\r|$)", re.MULTILINE)
 
 
-class ReadError(Exception):
+class ReadError(GardenerError):
     """A file that cannot be read as a pattern; the message names file, line and column."""
+
+    exit_code = 1  # a file could not be processed
 
     def __init__(self, path: Path | str, message: str, line: int | None = None,
                  column: int | None = None) -> None:

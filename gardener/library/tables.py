@@ -12,8 +12,10 @@ from typing import Any
 
 import yaml
 
+from gardener.errors import GardenerError
 
-class TableError(Exception):
+
+class TableError(GardenerError):
     """A vocabulary file that cannot be used; ``problems`` are ``file:line: what`` lines."""
 
     def __init__(self, problems: list[str]) -> None:

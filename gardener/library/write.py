@@ -17,6 +17,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from gardener.errors import GardenerError
+
 TEMP_SUFFIX = ".tmp"
 _LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 """``.NAME.XXXXXXXX.tmp``: what ``tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")`` makes,
@@ -24,8 +26,10 @@ here and in ``gardener.pipeline.state``."""
 _NOT_SEARCHED = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 
 
-class WriteError(OSError):
+class WriteError(GardenerError, OSError):
     """A file that could not be replaced; the old file is still there, untouched."""
+
+    exit_code = 1  # a file could not be processed
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{path}: cannot write: {problem}")

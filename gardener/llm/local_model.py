@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from gardener.errors import GardenerError
 from gardener.llm.settings import LOCAL_MODEL
 
 log = logging.getLogger("gardener.llm.local_model")
@@ -92,7 +93,7 @@ STRICT_CHAR_RULE = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] 
 SpecFinder = Callable[[str], ModuleSpec | None]
 
 
-class LocalModelError(RuntimeError):
+class LocalModelError(GardenerError, RuntimeError):
     """The bundled model cannot be served; the message says why and what to do."""
 
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import jinja2
 
+from gardener.errors import GardenerError
 from gardener.llm.registry_schema import MAX_NEW_COMMUNITIES
 from gardener.llm.schemas import (
     DEFAULT_CAPS,
@@ -44,7 +45,7 @@ PROPOSE = "propose"
 ELLIPSIS = " […]"
 
 
-class PromptError(Exception):
+class PromptError(GardenerError):
     """A template that is missing or does not compile; the message names the file."""
 
 

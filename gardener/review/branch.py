@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from gardener.errors import GardenerError
 from gardener.library import load as library_mod
 from gardener.library import pattern as pattern_mod
 from gardener.library.document import ReadError, decode, read_text
@@ -37,7 +38,7 @@ TRAILER = "Gardener-Pass"
 LIBRARY_TRAILER = "Gardener-Library"
 
 
-class ReviewError(Exception):
+class ReviewError(GardenerError):
     """The review cannot go on safely; the message says why and what to do."""
 
 

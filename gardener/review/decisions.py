@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gardener.errors import GardenerError
+from gardener.library.write import write_atomic
 from gardener.model import LINK_TYPES, Garden, Link, Reason, Removal
 
 LEDGER_NAME = "decisions.yaml"
@@ -36,7 +38,7 @@ HEADER = """\
 """
 
 
-class LedgerError(ValueError):
+class LedgerError(GardenerError, ValueError):
     """A ledger that cannot be trusted; the message names the file and line.
 
     A ``ValueError``: like a bad ``--only``, it stops a run before any pattern is touched.
@@ -285,8 +287,6 @@ def load(path: Path) -> Ledger:
 
 
 def save(path: Path, ledger: Ledger) -> None:
-    """Write the ledger whole (it is the gardener's own file), through a temporary file."""
+    """Write the ledger whole (it is the gardener's own file), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(ledger), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, render(ledger))

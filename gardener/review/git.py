@@ -14,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from gardener.errors import GardenerError
+
 ZERO = "0" * 40
 DEFAULT_NAME = "graph-gardener"
 DEFAULT_EMAIL = "gardener@localhost"
 
 
-class GitError(Exception):
+class GitError(GardenerError):
     """A git command failed; the message names the command, the folder and git's own words."""
 
 

@@ -20,13 +20,15 @@ from typing import Any, Literal
 
 import httpx
 
+from gardener.errors import GardenerError
+
 API = "https://api.github.com"
 _REMOTE = re.compile(
     r"^(?:https://(?:[^@/]+@)?github\.com/|(?:ssh://)?git@github\.com[:/])"
     r"(?P<owner>[A-Za-z0-9_.-]+)/(?P<repo>[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
 
-class GitHubError(Exception):
+class GitHubError(GardenerError):
     """GitHub refused; the message says what GitHub said, never the token."""
 
 

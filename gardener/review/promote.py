@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gardener.errors import GardenerError
 from gardener.library.document import Document, read_text
 from gardener.library.garden import read_garden
 from gardener.model import LINK_TYPES, Link, Pattern
@@ -19,7 +20,7 @@ from gardener.steps.splice import relationship_append, splice
 from gardener.steps.verify import verify, verify_append
 
 
-class PromoteError(ValueError):
+class PromoteError(GardenerError, ValueError):
     """A promotion that cannot be made; the message names the file and why."""
 
 

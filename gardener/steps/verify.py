@@ -13,14 +13,17 @@ from typing import Any
 
 import yaml
 
+from gardener.errors import GardenerError
 from gardener.library.document import Document, ReadError, guard, read_text
 from gardener.library.garden import read_garden
 from gardener.model import Garden
 from gardener.steps import splice
 
 
-class VerifyError(Exception):
+class VerifyError(GardenerError):
     """A spliced text that must not be written; the message names the file and the problem."""
+
+    exit_code = 1  # a file could not be processed
 
     def __init__(self, doc: Document, problem: str) -> None:
         super().__init__(f"{doc.path}: refusing to write: {problem}")

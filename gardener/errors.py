@@ -1,0 +1,18 @@
+"""One root for every error the gardener raises on purpose, as httpx has ``HTTPError``.
+
+Each carries a message that names the file (and line, where there is one) and says what to
+do; the CLI's one handler (`gardener.cli.errors`) prints it and exits with ``exit_code``:
+1 when patterns or files could not be processed, 2 for usage and set-up problems. A caller
+of the library catches ``GardenerError`` to catch them all.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GardenerError(Exception):
+    """Something the gardener refused or could not do; the message says what and why."""
+
+    exit_code: ClassVar[int] = 2
+    """What the command line exits with when this error ends a command."""

@@ -191,13 +191,31 @@ def test_write_atomic_leaves_no_temp_file_on_error(tmp_path: Path,
     assert target.read_text(encoding="utf-8") == "old"
 
 
-def test_write_atomic_writes_through_a_symlink(tmp_path: Path) -> None:
-    real = tmp_path / "real.md"
+def test_write_atomic_refuses_to_write_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "bashrc"
     real.write_text("old", encoding="utf-8")
-    link = tmp_path / "link.md"
+    link = tmp_path / "decisions.yaml"
     link.symlink_to(real)
-    write_atomic(link, "new")
-    assert link.is_symlink() and real.read_text(encoding="utf-8") == "new"
+    with pytest.raises(WriteError, match=r"decisions\.yaml: cannot write: it is a symbolic link"):
+        write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "old"
+    assert sorted(os.listdir(tmp_path)) == ["bashrc", "decisions.yaml"]
+
+
+def test_write_atomic_refuses_a_symlinked_folder_inside_the_library(tmp_path: Path) -> None:
+    library = tmp_path / "lib"
+    library.mkdir()
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    (library / ".gardener").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(WriteError, match=r"\.gardener is a symbolic link"):
+        write_atomic(library / ".gardener" / "state.json", "{}", within=library)
+    assert os.listdir(elsewhere) == []
+    with pytest.raises(WriteError, match="outside"):
+        write_atomic(tmp_path / "x.json", "{}", within=library)
+    (library / "sub").mkdir()
+    write_atomic(library / "sub" / "ok.json", "{}", within=library)
+    assert (library / "sub" / "ok.json").read_text(encoding="utf-8") == "{}"
 
 
 @pytest.mark.parametrize("edited", ["old text, and more", "old", "ol", "", "old texT"])

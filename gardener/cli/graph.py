@@ -277,8 +277,7 @@ def communities_build(
         sys.stdout.write(text)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-
-        write_atomic(target, text)
+        write_atomic(target, text, within=library if output is None else None)
         err.print(f"registry written to {target}", markup=False, highlight=False)
     failed = _apply(lib, result, dry_run) if apply else 0
     if report_path is not None:
@@ -348,7 +347,8 @@ def _apply(lib: Library, result: communities_mod.BuildResult, dry_run: bool) -> 
             sys.stdout.write(unified_diff(p.path, entry.doc.text, text))
             continue
         try:
-            write_atomic(p.path, text)
+            # The same check as the pass: an edit made while the model named communities stays.
+            write_atomic(p.path, text, expected=entry.doc.text)
         except (WriteError, OSError) as exc:
             failed += 1
             err.print(f"[red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)

@@ -255,7 +255,7 @@ def _drop_from_garden(entry: Entry, decision: decisions.Decision) -> None:
         return
     try:
         text = render(entry, kept)
-        write_atomic(entry.pattern.path, text)
+        write_atomic(entry.pattern.path, text, expected=entry.doc.text)
     except (WriteError, OSError, ValueError) as exc:
         raise fail(f"{entry.pattern.path}: the link stays in the garden: {exc}", 1) from None
     _say(f"removed the link from {entry.pattern.path}'s graph_garden")
@@ -292,7 +292,7 @@ def promote(
     if dry_run:
         return
     try:
-        write_atomic(entry.pattern.path, done.new_text)
+        write_atomic(entry.pattern.path, done.new_text, expected=entry.doc.text)
     except (WriteError, OSError) as exc:
         raise fail(f"{entry.pattern.path}: cannot write: {exc}", 1) from None
     _say(f"promoted {slug} -> {target} to {'.'.join(done.keys)} in {entry.pattern.path}")

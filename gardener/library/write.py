@@ -128,8 +128,28 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def write_atomic(path: Path, text: str, *, expected: str | None = None) -> None:
+def _refuse_linked_folders(within: Path, path: Path) -> None:
+    """Refuse when a folder between ``within`` and ``path`` is a link (``.gardener -> /etc``)."""
+    try:
+        below = path.parent.relative_to(within)
+    except ValueError:
+        raise WriteError(path, f"it is outside {within}; refusing to write it") from None
+    folder = within
+    for part in below.parts:
+        folder = folder / part
+        found = _status(folder, follow=False, shown=path)
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            raise WriteError(path, f"{folder} is a symbolic link; the gardener never writes "
+                             "through links")
+
+
+def write_atomic(path: Path, text: str, *, expected: str | None = None,
+                 within: Path | None = None) -> None:
     """Replace ``path`` with ``text`` (UTF-8, bytes exactly as given), atomically.
+
+    The one writer of every file the tool writes. A symlinked ``path`` is refused, and with
+    ``within`` (the library) so is a symlinked folder between it and ``path``; the temporary
+    file is made with a unique name (``O_EXCL``, which never follows a link) beside the target.
 
     With ``expected`` (the text the file was read with), raise `ConflictError` instead when
     the file no longer holds exactly that. The check runs after the new text is on disk,
@@ -140,11 +160,14 @@ def write_atomic(path: Path, text: str, *, expected: str | None = None) -> None:
     of Python's GIL and waits to get it back, a wait that grows with the threads of a pass
     writing at once (Python's file objects and ``Path`` helpers made it some thirty).
     """
+    if within is not None:
+        _refuse_linked_folders(within, path)
     found = _status(path, follow=False, shown=path)
     target = path
     if found is not None and stat.S_ISLNK(found.st_mode):
-        target = path.resolve()
-        found = _status(target, follow=True, shown=path)
+        # A link may lead anywhere (a committed `.gardener/x -> ~/.bashrc`): never through it.
+        raise WriteError(path, "it is a symbolic link; the gardener never writes through "
+                         "links (replace it with the file itself)")
     mode = stat.S_IMODE(found.st_mode) if found is not None else default_mode()
     if found is not None and not mode & stat.S_IWUSR:
         # A rename would replace it anyway; a read-only file says "do not touch".

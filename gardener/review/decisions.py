@@ -289,4 +289,4 @@ def load(path: Path) -> Ledger:
 def save(path: Path, ledger: Ledger) -> None:
     """Write the ledger whole (it is the gardener's own file), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, render(ledger))
+    write_atomic(path, render(ledger), within=path.parent.parent)  # refuses a linked .gardener/

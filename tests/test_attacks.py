@@ -34,8 +34,8 @@ def test_a_committed_ledger_symlink_does_not_redirect_the_write(library: Path,
     (library / ".gardener").mkdir()
     (library / ".gardener" / "decisions.yaml").symlink_to(victim)
     code, stderr = _reject(library)
-    assert code == 1  # a file could not be written
-    assert "decisions.yaml: cannot write: it is a symbolic link" in stderr
+    assert code == 2
+    assert "decisions.yaml: a symbolic link; the gardener never reads or writes" in stderr
     assert victim.read_text(encoding="utf-8") == "export PATH=/usr/bin\n"
 
 

@@ -276,7 +276,11 @@ def render(ledger: Ledger) -> str:
 
 
 def load(path: Path) -> Ledger:
-    """The ledger at ``path``; an empty one when there is no such file."""
+    """The ledger at ``path``; an empty one when there is no such file. A link is refused:
+    a committed ``decisions.yaml -> ~/.bashrc`` would be read, then written, through it."""
+    if path.is_symlink():
+        raise LedgerError(f"{path}: a symbolic link; the gardener never reads or writes its "
+                          "files through links (replace it with the file itself)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+import subprocess
+from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
 from gardener.cli.main import app
+from gardener.review import git as gitmod
+from gardener.review.branch import ReviewError, remote_lease
+
+BRANCH = "gardener/garden"
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -60,3 +66,109 @@ def test_a_stale_temporary_name_cannot_be_planted(library: Path, tmp_path: Path)
     assert victim.read_text(encoding="utf-8") == "safe\n"
     assert "adaptive-facilitation" in (library / ".gardener" / "decisions.yaml").read_text(
         encoding="utf-8")
+
+
+# --- git: hooks, fsmonitor, secrets, injected names, people's pushes --------------------------
+
+
+def _git(where: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=where, capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "lib").mkdir(parents=True)
+    (root / "lib" / "a.md").write_text("a\n", encoding="utf-8")
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "config", "user.name", "A Person")
+    _git(root, "config", "user.email", "person@example.org")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "the library")
+    return root
+
+
+def _spy(path: Path, seen: Path) -> None:
+    path.write_text(f"#!/bin/sh\nenv >> {seen}\n", encoding="utf-8")
+    path.chmod(0o755)
+
+
+def test_hooks_and_fsmonitor_never_run_and_git_sees_no_secret(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = tmp_path / "seen"
+    hooks = repo / ".git" / "hooks"
+    for name in ("post-checkout", "prepare-commit-msg", "post-commit",
+                 "reference-transaction", "pre-commit", "commit-msg"):
+        _spy(hooks / name, seen)
+    _spy(tmp_path / "monitor", seen)
+    _git(repo, "config", "core.fsmonitor", str(tmp_path / "monitor"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-model-key-0123456789")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secretsecretsecretsecret0123")
+    r = gitmod.Repo(repo)
+    work = tmp_path / "wt"
+    r.add_worktree(work, r.resolve("main") or "")
+    (work / "lib" / "a.md").write_text("gardened\n", encoding="utf-8")
+    sha = r.commit_all(work, PurePosixPath("lib"), "garden\n\nGardener-Pass: x\n",
+                       gitmod.Identity("graph-gardener", "gardener@localhost"))
+    assert sha is not None
+    r.set_branch("gardener/garden", sha, None)
+    r.remove_worktree(work)
+    assert not seen.exists(), seen.read_text(encoding="utf-8")
+    env = gitmod._env()
+    assert "OPENAI_API_KEY" not in env and "GITHUB_TOKEN" not in env
+
+
+def test_a_file_name_with_a_newline_cannot_fetch_another_file(repo: Path) -> None:
+    lib = repo / "lib"
+    (repo / "secret.md").write_text("not yours\n", encoding="utf-8")  # outside the library
+    evil = "b.md\nHEAD:secret.md"  # the old request line "HEAD:lib/<name>" asked for it too
+    (lib / evil).write_text("b\n", encoding="utf-8")
+    (lib / "café.md").write_text("c\n", encoding="utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "names")
+    r = gitmod.Repo(repo)
+    names = r.files("HEAD", PurePosixPath("lib"))
+    assert {"lib/a.md", "lib/café.md", f"lib/{evil}"} == set(names)  # -z: names verbatim
+    blobs = r.read_blobs("HEAD", [f"lib/{evil}", "lib/café.md", "lib/gone.md"])
+    assert blobs == {f"lib/{evil}": None, "lib/café.md": b"c\n", "lib/gone.md": None}
+
+
+def test_people_s_commits_on_the_remote_branch_are_never_overwritten(
+        repo: Path, tmp_path: Path) -> None:
+    remote = tmp_path / "origin.git"
+    _git(tmp_path, "init", "-q", "--bare", str(remote))
+    _git(repo, "remote", "add", "origin", str(remote))
+    r = gitmod.Repo(repo)
+    base = r.resolve("main") or ""
+    _git(repo, "push", "-q", "origin", "main")
+
+    def gardener_commit(text: str, parent: str) -> str:
+        work = tmp_path / f"wt-{text}"
+        r.add_worktree(work, parent)
+        (work / "lib" / "a.md").write_text(text, encoding="utf-8")
+        sha = r.commit_all(work, PurePosixPath("lib"), f"garden\n\nGardener-Pass: {text}\n",
+                           gitmod.Identity("graph-gardener", "gardener@localhost"))
+        r.remove_worktree(work)
+        assert sha is not None
+        return sha
+
+    first = gardener_commit("one\n", base)
+    r.set_branch(BRANCH, first, None)
+    result = SimpleNamespace(branch=BRANCH, previous=None, base_sha=base)
+    r.push("origin", BRANCH, expected=remote_lease(r, "origin", result))  # type: ignore[arg-type]
+    # A person adds a commit to the pull request's branch on the remote.
+    clone = tmp_path / "clone"
+    _git(tmp_path, "clone", "-q", "-b", BRANCH, str(remote), str(clone))
+    (clone / "lib" / "a.md").write_text("fixed by hand\n", encoding="utf-8")
+    _git(clone, "-c", "user.name=B", "-c", "user.email=b@example.org", "commit", "-qam", "fix")
+    _git(clone, "push", "-q", "origin", BRANCH)
+    theirs = _git(clone, "rev-parse", "HEAD").strip()
+    second = gardener_commit("two\n", base)
+    r.set_branch(BRANCH, second, first)
+    result = SimpleNamespace(branch=BRANCH, previous=first, base_sha=base)
+    with pytest.raises(ReviewError, match="has commits people pushed"):
+        remote_lease(r, "origin", result)  # type: ignore[arg-type]
+    with pytest.raises(gitmod.GitError):  # and a push leasing the old tip is refused by git
+        r.push("origin", BRANCH, expected=first)
+    assert _git(remote, "rev-parse", BRANCH).strip() == theirs

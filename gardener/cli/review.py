@@ -25,6 +25,7 @@ from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
 from gardener.pipeline import runtime
+from gardener.review import branch as branch_mod
 from gardener.review import decisions, git, github
 from gardener.review.branch import DEFAULT_BRANCH, PassRun, ReviewError, ReviewResult
 from gardener.steps.diff import unified_diff
@@ -194,13 +195,14 @@ def _open(repo: git.Repo, result: ReviewResult, body_file: Path) -> None:
     if route.kind == "none" or url is None:
         _say(github.would_do(pr, body_file, remote, route.why))
         return
+    env = github.push_env(route.token) if route.kind != "gh" and route.token else None
     try:
+        expected = branch_mod.remote_lease(repo, remote, result, env=env)
+        repo.push(remote, result.branch, expected=expected, env=env)
         if route.kind == "gh":
-            repo.push(remote, result.branch)
             link = github.gh_upsert(pr, body_file, repo.root)
         else:
             assert route.token is not None
-            repo.push(remote, result.branch, env=github.push_env(route.token))
             link = github.rest_upsert(pr, route.token)
     except (git.GitError, github.GitHubError) as exc:
         raise fail(str(exc), 1) from None

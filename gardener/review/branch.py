@@ -120,8 +120,53 @@ def working_tree_pass(user_library: Path) -> RunPass:
     return run
 
 
+def trailers(message: str) -> dict[str, str]:
+    """The trailers of a commit message: ``Key: value`` lines of its last paragraph."""
+    paragraphs = [p for p in message.strip().split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return {}
+    found: dict[str, str] = {}
+    for line in paragraphs[-1].splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep or not key or " " in key:
+            return {}  # not a trailer block
+        found[key] = value.strip()
+    return found
+
+
 def is_gardener_commit(commit: git.Commit) -> bool:
-    return any(line.startswith(f"{TRAILER}:") for line in commit.message.splitlines())
+    return TRAILER in trailers(commit.message)
+
+
+def _gardener_commit_for(repo: git.Repo, rev: str, rel: PurePosixPath) -> str | None:
+    """The newest gardener commit of library ``rel`` reachable from ``rev``; trailers are
+    compared whole (``Gardener-Library: lib`` is not ``lib2``)."""
+    for sha in repo.grep_commits(rev, f"{LIBRARY_TRAILER}: {rel}"):
+        found = trailers(repo.message(sha))
+        if TRAILER in found and found.get(LIBRARY_TRAILER) == str(rel):
+            return sha
+    return None
+
+
+def remote_lease(repo: git.Repo, remote: str, result: ReviewResult, *,
+                 env: Mapping[str, str] | None = None) -> str | None:
+    """Where the branch is on ``remote``, checked to hold only the gardener's commits.
+
+    As Renovate does, a bot's branch that people pushed to is theirs: the push stops with a
+    message instead of replacing their commits. The push then leases this value.
+    """
+    there = repo.remote_sha(remote, result.branch, env=env)
+    if there is None or there == result.previous:
+        return there
+    repo.fetch(remote, there, env=env)
+    foreign = [c for c in repo.commits(f"{result.base_sha}..{there}")
+               if not is_gardener_commit(c)]
+    if foreign:
+        shown = ", ".join(f"{c.sha[:10]} by {c.author}" for c in foreign[:3])
+        raise ReviewError(f"{remote}/{result.branch} has commits people pushed ({shown}); the "
+                          "gardener does not replace them: merge or close the pull request, "
+                          "or delete the remote branch, and run the review again")
+    return there
 
 
 def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, decisions.Links]:
@@ -149,8 +194,7 @@ def learn_from_history(repo: git.Repo, rel: PurePosixPath, since: str, later: st
         return []
     before = _links_from_blobs(repo.read_blobs(since, paths))
     # whether a target still exists is a question about the whole library at ``later``
-    everything = [p for p in repo.out("ls-tree", "-r", "--name-only", later, "--",
-                                      str(rel)).splitlines() if p.endswith(".md")]
+    everything = [p for p in repo.files(later, rel) if p.endswith(".md")]
     after = _links_from_blobs(repo.read_blobs(later, everything))
     return decisions.deleted_by_hand(before, after, set(after), commit=since, today=today)
 
@@ -244,7 +288,7 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
     base_name, base_sha = _base(repo, base)
     old, foreign = _check_branch(repo, branch, base_name, base_sha, force)
     learned: list[decisions.Decision] = []
-    gardener = repo.last_commit_with(base_sha, [f"{TRAILER}:", f"{LIBRARY_TRAILER}: {rel}"])
+    gardener = _gardener_commit_for(repo, base_sha, rel)
     if gardener is not None:
         learned += learn_from_history(repo, rel, gardener, base_sha, day)
     if foreign and old is not None:

@@ -4,10 +4,16 @@
 separate worktree for the pass, commits there and moves only its own branch ref. Everything
 goes through the ``git`` program (no library), with prompts and pagers off, so the user's own
 configuration (hooks, signing) does not leak into the gardener's commits.
+
+git runs with no hooks and no fsmonitor (``SAFE``), and without the model key or any token in
+its environment (``_env``): a hook or helper from the repository's configuration would
+otherwise run with them. Only ``push`` is given the push credentials. File names come from
+``ls-tree -z`` and blobs are asked for by object id, so no name can inject a request.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -16,9 +22,16 @@ from pathlib import Path, PurePosixPath
 
 from gardener.errors import GardenerError
 
+log = logging.getLogger("gardener.git")
+
 ZERO = "0" * 40
 DEFAULT_NAME = "graph-gardener"
 DEFAULT_EMAIL = "gardener@localhost"
+SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+        "-c", "core.sshCommand=ssh", "-c", "credential.helper=")
+"""Options before every git command: nothing from the repository's config runs as a program."""
+_SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+_SECRET_NAMES = frozenset({"OPENAI_API_KEY", "GITHUB_TOKEN", "GH_TOKEN", "OPENAI_BASE_URL"})
 
 
 class GitError(GardenerError):
@@ -41,10 +54,17 @@ class Commit:
     message: str
 
 
+def is_secret(name: str) -> bool:
+    """Variables git never needs and a hook must never see: keys, tokens, the endpoint."""
+    upper = name.upper()
+    return upper in _SECRET_NAMES or upper.endswith(_SECRET_SUFFIXES)
+
+
 def _env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GIT_") or k in ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS",
-                                                "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
+           if (not k.startswith("GIT_") or k in ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_ASKPASS",
+                                                 "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"))
+           and not is_secret(k)}
     env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "LC_ALL": "C"})
     if extra:
         env.update(extra)
@@ -62,7 +82,7 @@ class Repo:
             check: bool = True) -> subprocess.CompletedProcess[bytes]:
         where = cwd or self.root
         try:
-            done = subprocess.run(["git", *args], cwd=where, input=input,
+            done = subprocess.run(["git", *SAFE, *args], cwd=where, input=input,
                                   capture_output=True, env=_env(env), check=False)
         except FileNotFoundError:
             raise GitError("git is not installed (or not on PATH)") from None
@@ -132,26 +152,54 @@ class Repo:
                 out.append(Commit(sha, author, message))
         return out
 
-    def last_commit_with(self, rev: str, lines: Sequence[str]) -> str | None:
-        """The newest commit reachable from ``rev`` whose message holds every one of ``lines``."""
-        args = ["log", "-1", "--format=%H", "--fixed-strings", "--all-match"]
-        args += [f"--grep={line}" for line in lines]
-        return self.out(*args, rev) or None
+    def grep_commits(self, rev: str, text: str) -> list[str]:
+        """Commits reachable from ``rev`` whose message holds ``text``, newest first."""
+        return self.out("log", "--format=%H", "--fixed-strings", f"--grep={text}",
+                        rev).split()
+
+    def message(self, sha: str) -> str:
+        return self.run("log", "-1", "--format=%B", sha).stdout.decode("utf-8", "replace")
 
     def changed_paths(self, a: str, b: str, under: PurePosixPath) -> list[str]:
-        text = self.run("diff", "--name-only", "-z", "--no-renames", a, b, "--",
+        text = self.run("diff", "--name-only", "-z", "--no-renames", "--no-ext-diff",
+                        "--no-textconv", a, b, "--",
                         str(under)).stdout.decode("utf-8", "surrogateescape")
         return [p for p in text.split("\0") if p]
 
+    def files(self, rev: str, under: PurePosixPath) -> dict[str, str]:
+        """Every file below ``under`` at ``rev`` and its blob id (``ls-tree -z``: names raw)."""
+        text = self.run("ls-tree", "-r", "-z", "--full-tree", rev, "--",
+                        str(under)).stdout.decode("utf-8", "surrogateescape")
+        out: dict[str, str] = {}
+        for record in text.split("\0"):
+            meta, tab, name = record.partition("\t")
+            parts = meta.split()
+            if tab and len(parts) == 3 and parts[1] == "blob":
+                out[name] = parts[2]
+        return out
+
     def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        """Each path's bytes at ``rev`` (None where it does not exist), in one git process."""
+        """Each path's bytes at ``rev`` (None where it does not exist), in one git process.
+
+        Blobs are requested by object id from ``ls-tree``, never by a name written into the
+        request: a name holding a newline cannot ask for a second object.
+        """
         if not paths:
             return {}
-        request = "".join(f"{rev}:{p}\n" for p in paths).encode("utf-8", "surrogateescape")
-        data = self.run("cat-file", "--batch", input=request).stdout
-        out: dict[str, bytes | None] = {}
-        pos = 0
         for path in paths:
+            if has_control(path):
+                log.warning("%r: a file name with control characters; not read", path)
+        ids: dict[str, str] = {}
+        for folder in sorted({str(PurePosixPath(p).parent) for p in paths}):
+            ids.update(self.files(rev, PurePosixPath(folder)))
+        out: dict[str, bytes | None] = {p: None for p in paths}
+        wanted = [p for p in paths if p in ids and not has_control(p)]
+        if not wanted:
+            return out
+        request = "".join(f"{ids[p]}\n" for p in wanted).encode("ascii")
+        data = self.run("cat-file", "--batch", input=request).stdout
+        pos = 0
+        for path in wanted:
             end = data.index(b"\n", pos)
             header = data[pos:end].split()
             pos = end + 1
@@ -189,16 +237,41 @@ class Repo:
         self.run("update-ref", "-m", "graph-gardener review", f"refs/heads/{name}", new,
                  old or ZERO)
 
-    def push(self, remote: str, name: str, *, env: Mapping[str, str] | None = None) -> None:
-        self.run("push", "--quiet", "--force", remote, f"refs/heads/{name}:refs/heads/{name}",
+    def remote_sha(self, remote: str, name: str, *,
+                   env: Mapping[str, str] | None = None) -> str | None:
+        """Where ``name`` is on ``remote`` now (None: not there)."""
+        text = self.out_env("ls-remote", "--heads", remote, f"refs/heads/{name}", env=env)
+        for line in text.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref == f"refs/heads/{name}":
+                return sha
+        return None
+
+    def fetch(self, remote: str, sha: str, *, env: Mapping[str, str] | None = None) -> None:
+        self.run("fetch", "--quiet", "--no-tags", remote, sha, env=env)
+
+    def out_env(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        return self.run(*args, env=env).stdout.decode("utf-8", "replace").strip()
+
+    def push(self, remote: str, name: str, *, expected: str | None,
+             env: Mapping[str, str] | None = None) -> None:
+        """Move ``name`` on ``remote`` only if it is still at ``expected`` (None: absent), so a
+        commit someone pushed meanwhile is never overwritten."""
+        lease = f"--force-with-lease=refs/heads/{name}:{expected or ''}"
+        self.run("push", "--quiet", lease, remote, f"refs/heads/{name}:refs/heads/{name}",
                  env=env)
+
+
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a C0 or C1 control character (a newline or escape included)."""
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
 
 
 def open_repo(path: Path) -> tuple[Repo, PurePosixPath]:
     """The repository holding folder ``path``, and ``path`` relative to its top."""
     folder = path.resolve()
     try:
-        done = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder,
+        done = subprocess.run(["git", *SAFE, "rev-parse", "--show-toplevel"], cwd=folder,
                               capture_output=True, env=_env(), check=False)
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping
@@ -150,9 +151,10 @@ def would_do(pr: PullRequest, body_file: Path, remote: str, why: str) -> str:
             f"It would have: pushed branch {pr.head} to {remote} (replacing its commit), then "
             f"opened or updated the pull request on {where} from {pr.head} into {pr.base}, "
             f"titled {pr.title!r}, with the body in {body_file}.\n"
-            f"By hand: git push --force {remote} {pr.head} && gh pr create --base {pr.base} "
-            f"--head {pr.head} --title {_shell(pr.title)} --body-file {_shell(str(body_file))}")
+            f"By hand: git push --force-with-lease {_shell(remote)} {_shell(pr.head)} && "
+            f"gh pr create --base {_shell(pr.base)} --head {_shell(pr.head)} "
+            f"--title {_shell(pr.title)} --body-file {_shell(str(body_file))}")
 
 
 def _shell(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
+    return shlex.quote(text)

@@ -8,7 +8,8 @@ of the library catches ``GardenerError`` to catch them all.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import reprlib
+from typing import Any, ClassVar
 
 
 class GardenerError(Exception):
@@ -16,3 +17,14 @@ class GardenerError(Exception):
 
     exit_code: ClassVar[int] = 2
     """What the command line exits with when this error ends a command."""
+
+
+_brief = reprlib.Repr()
+_brief.maxstring = _brief.maxother = 60
+_brief.maxlist = _brief.maxdict = 4
+_brief.maxlevel = 2
+
+
+def brief(value: Any) -> str:
+    """A value as an error shows it: a short repr, never the whole of a hostile file."""
+    return _brief.repr(value)

@@ -172,3 +172,24 @@ def test_people_s_commits_on_the_remote_branch_are_never_overwritten(
     with pytest.raises(gitmod.GitError):  # and a push leasing the old tip is refused by git
         r.push("origin", BRANCH, expected=first)
     assert _git(remote, "rev-parse", BRANCH).strip() == theirs
+
+
+# --- alias bombs in the gardener's own files --------------------------------------------------
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 8)}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+
+
+@pytest.mark.parametrize("file", ["decisions.yaml", "communities.yaml", "entities.yaml"])
+def test_an_alias_bomb_in_a_gardener_file_is_refused_briefly(library: Path, file: str) -> None:
+    (library / ".gardener").mkdir()
+    (library / ".gardener" / file).write_text(BOMB + "rejected: *i\n", encoding="utf-8")
+    command = {"decisions.yaml": ["reject", "accountability-partnership",
+                                  "adaptive-facilitation", "-l", str(library)],
+               "communities.yaml": ["communities", "check", str(library)],
+               "entities.yaml": ["health", str(library)]}[file]
+    result = runner.invoke(app, command)
+    assert result.exit_code in (1, 2), result.output
+    assert f".gardener/{file}:1: front matter expands to more than" in result.stderr
+    assert len(result.stderr) < 2000  # the message never dumps the expanded value

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from gardener.errors import GardenerError
+from gardener.library.document import ReadError, guard
 
 
 class TableError(GardenerError):
@@ -52,7 +53,11 @@ def parse(text: str, path: Path) -> Table:
     """The file's data and node tree; a YAML error names the line and column."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            guard(node, path, 0)  # alias bombs and foreign tags, as for pattern files
         data = yaml.safe_load(text)
+    except ReadError as err:
+        raise TableError([str(err)]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
-from gardener.errors import GardenerError
+from gardener.errors import GardenerError, brief
+from gardener.library.document import ReadError, guard
 from gardener.library.write import write_atomic
 from gardener.model import LINK_TYPES, Garden, Link, Reason, Removal
 
@@ -199,14 +200,14 @@ def _field(raw: Mapping[str, Any], name: str, where: str, *, required: bool = Fa
             raise LedgerError(f"{where}: '{name}' is missing")
         return None
     if not isinstance(value, str) or not value.strip():
-        raise LedgerError(f"{where}: '{name}' must be a non-empty text, not {value!r}")
+        raise LedgerError(f"{where}: '{name}' must be a non-empty text, not {brief(value)}")
     return value.strip()
 
 
 def _decision(raw: Any, where: str) -> Decision:
     if not isinstance(raw, Mapping):
         raise LedgerError(f"{where}: a decision is a mapping with slug and target, "
-                          f"not {raw!r}")
+                          f"not {brief(raw)}")
     unknown = sorted(str(k) for k in raw if k not in FIELDS)
     if unknown:
         raise LedgerError(f"{where}: unknown key(s) {', '.join(unknown)}; "
@@ -223,12 +224,12 @@ def _decision(raw: Any, where: str) -> Decision:
         try:
             date = dt.date.fromisoformat(date)
         except ValueError:
-            raise LedgerError(f"{where}: date {date!r} is not like 2026-02-19") from None
+            raise LedgerError(f"{where}: date {brief(date)} is not like 2026-02-19") from None
     if date is not None and (not isinstance(date, dt.date) or isinstance(date, dt.datetime)):
-        raise LedgerError(f"{where}: date {date!r} is not like 2026-02-19")
+        raise LedgerError(f"{where}: date {brief(date)} is not like 2026-02-19")
     reason = raw.get("reason")
     if reason is not None and not isinstance(reason, str):
-        raise LedgerError(f"{where}: reason must be text, not {reason!r}")
+        raise LedgerError(f"{where}: reason must be text, not {brief(reason)}")
     return Decision(slug=_field(raw, "slug", where, required=True) or "",
                     target=_field(raw, "target", where, required=True) or "",
                     type=type_, reason=(reason or "").strip(), date=date,
@@ -240,7 +241,11 @@ def parse(text: str, where: str) -> Ledger:
     """A ledger from its text; ``where`` (the file) starts every error message."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            guard(node, where, 0)  # alias bombs and foreign tags, as for pattern files
         data = yaml.safe_load(text)
+    except ReadError as exc:
+        raise LedgerError(str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -193,3 +193,36 @@ def test_an_alias_bomb_in_a_gardener_file_is_refused_briefly(library: Path, file
     assert result.exit_code in (1, 2), result.output
     assert f".gardener/{file}:1: front matter expands to more than" in result.stderr
     assert len(result.stderr) < 2000  # the message never dumps the expanded value
+
+
+# --- pull-request body and terminal injection -------------------------------------------------
+
+
+def test_a_slug_that_would_escape_its_code_span_is_refused_on_reading(tmp_path: Path) -> None:
+    from gardener.library.load import load
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    text = (ROOT / "patterns" / "adaptive-facilitation.md").read_text(encoding="utf-8")
+    hostile = text.replace("slug: adaptive-facilitation",
+                           'slug: "x\\n\\n@org/team [x](https://evil)"', 1)
+    assert hostile != text
+    (lib / "p.md").write_text(hostile, encoding="utf-8")
+    loaded = load(lib)
+    assert loaded.entries == []
+    (error,) = loaded.errors
+    assert str(error).startswith(f"{lib / 'p.md'}:")
+    assert "which a slug may not; refusing the pattern" in str(error)
+
+
+def test_code_spans_and_cells_stay_one_line_without_controls() -> None:
+    from gardener.review.body import cell, code
+
+    assert code("x\n\n@org/team [x](https://evil)") == "`x @org/team [x](https://evil)`"
+    assert "\x1b" not in cell("label \x1b[2J\x9b31m") and "\n" not in cell("a\nb")
+
+
+def test_printed_text_loses_terminal_escapes() -> None:
+    from gardener.cli.errors import shown
+
+    assert shown("model says \x1b[2J[bold]hi\x07") == "model says [2J\\[bold]hi"

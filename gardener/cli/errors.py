@@ -15,6 +15,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from gardener.errors import GardenerError
+from gardener.text import without_controls
 
 err = Console(stderr=True)
 
@@ -26,9 +27,15 @@ EXIT_INTERRUPTED = 130
 """Ctrl-C, as a shell reports SIGINT."""
 
 
+def shown(text: str) -> str:
+    """Any text from a file or a model, ready for ``Console.print``: control characters
+    (terminal escape sequences) removed, and rich's markup escaped."""
+    return escape(without_controls(text))
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``message`` as an error and return the Exit to raise."""
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/] {shown(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -14,12 +14,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from gardener.cli import flows as cli_flows
-from gardener.cli.errors import fail
+from gardener.cli.errors import fail, shown
 from gardener.graph import communities as communities_mod
 from gardener.graph import entities as entities_mod
 from gardener.graph import health as health_mod
@@ -144,13 +143,13 @@ def health(
         out.print(table)
     if h.flags:
         for f in h.flags:
-            out.print(f"[bold red]{f.code}[/]: {escape(f.message)}", highlight=False,
+            out.print(f"[bold red]{f.code}[/]: {shown(f.message)}", highlight=False,
                       soft_wrap=True)
     else:
         out.print("[green]no problem flagged[/]")
     if registry is not None:
         for problem in communities_mod.unknown_members(registry, lib.slugs):
-            err.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False,
+            err.print(f"[yellow]warning:[/] {shown(problem)}", highlight=False,
                       soft_wrap=True)
     title = f"Health of {library.resolve().name}"
     written: list[Path] = []
@@ -195,7 +194,7 @@ def communities_check(library: LibraryArg) -> None:
             outside += 1
             problems.append(f"{p.path}: {problem}")
     for problem in problems:
-        out.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]problem:[/] {shown(problem)}", highlight=False, soft_wrap=True)
     out.print(f"{len(registry.communities)} registry communities; {outside} garden "
               f"communities outside the registry", highlight=False)
     if problems:
@@ -266,7 +265,7 @@ def communities_build(
         table.add_row(Text(c.id), Text(c.label), str(len(c.members)), str(len(c.aliases)))
     err.print(table)
     for problem in kept:
-        err.print(f"[yellow]kept the deterministic name:[/] {escape(problem)}",
+        err.print(f"[yellow]kept the deterministic name:[/] {shown(problem)}",
                   highlight=False, soft_wrap=True)
     err.print(f"{result.ids_before} community ids before ({result.keys_after_normalising} "
               f"after normalising spelling, {result.groups_after_merging} after merging "
@@ -337,7 +336,7 @@ def _apply(lib: Library, result: communities_mod.BuildResult, dry_run: bool) -> 
             text = render(entry, garden)
         except Exception as exc:  # one file refused must not stop the others
             failed += 1
-            err.print(f"[red]failed:[/] {escape(f'{p.path}: {exc}')}", highlight=False,
+            err.print(f"[red]failed:[/] {shown(f'{p.path}: {exc}')}", highlight=False,
                       soft_wrap=True)
             continue
         if text == entry.doc.text:
@@ -351,7 +350,7 @@ def _apply(lib: Library, result: communities_mod.BuildResult, dry_run: bool) -> 
             write_atomic(p.path, text, expected=entry.doc.text)
         except (WriteError, OSError) as exc:
             failed += 1
-            err.print(f"[red]failed:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err.print(f"[red]failed:[/] {shown(str(exc))}", highlight=False, soft_wrap=True)
     verb = "would change" if dry_run else "changed"
     err.print(f"gardens {verb}: {changed}; failed: {failed}", highlight=False)
     return failed

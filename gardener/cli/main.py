@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -26,7 +25,7 @@ from gardener import __version__
 from gardener.cli import flows as cli_flows
 from gardener.cli import graph as cli_graph
 from gardener.cli import review as cli_review
-from gardener.cli.errors import HandledGroup
+from gardener.cli.errors import HandledGroup, shown
 from gardener.library import load as library_mod
 from gardener.library.load import Library
 from gardener.model import Outcome, Status
@@ -102,7 +101,7 @@ def _today(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]error:[/] --today {escape(repr(value))} is not a date like 2026-02-19",
+        err.print(f"[red]error:[/] --today {shown(repr(value))} is not a date like 2026-02-19",
                   soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
@@ -125,7 +124,7 @@ def print_failures(outcomes: Iterable[Outcome]) -> None:
     for o in outcomes:
         if o.status in (Status.FAILED, Status.CONFLICT):
             label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
-            err.print(f"{label} {escape(o.error or '')}", highlight=False, soft_wrap=True)
+            err.print(f"{label} {shown(o.error or '')}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -136,21 +135,21 @@ def check(library: LibraryArg,
     """Parse every pattern and list problems; exit 1 if any file is unreadable."""
     lib = load_library(library)
     for e in lib.errors:
-        out.print(f"[red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        out.print(f"[red]error:[/] {shown(str(e))}", highlight=False, soft_wrap=True)
     for problem in lib.problems:
-        out.print(f"[yellow]problem:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        out.print(f"[yellow]problem:[/] {shown(problem)}", highlight=False, soft_wrap=True)
     n_warn = 0
     for entry in lib.entries:
         for w in entry.pattern.warnings:
             n_warn += 1
             if warnings:
-                out.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False,
+                out.print(f"[yellow]warning:[/] {shown(str(w))}", highlight=False,
                           soft_wrap=True)
         for rel in entry.pattern.relationships:
             if not rel.resolved:
                 n_warn += 1
                 if warnings:
-                    out.print("[yellow]warning:[/] " + escape(
+                    out.print("[yellow]warning:[/] " + shown(
                         f"{entry.pattern.path}: human relationship {rel.type} -> "
                         f"'{rel.target}' names no pattern in the library"),
                               highlight=False, soft_wrap=True)
@@ -252,7 +251,7 @@ def propose(
     entry = next((e for e in lib.entries if e.pattern.path.resolve() == target), None)
     if entry is None:
         problem = next((str(e) for e in lib.errors if e.path.resolve() == target), None)
-        err.print(f"[red]error:[/] {escape(problem or f'{file}: not a pattern of {root}')}",
+        err.print(f"[red]error:[/] {shown(problem or f'{file}: not a pattern of {root}')}",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1 if problem else 2)
     options = GardenOptions(model=model, mode=mode,
@@ -265,7 +264,7 @@ def propose(
             shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, size)
             result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps)
     except (LLMError, LocalModelError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {shown(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     data = {"pattern": entry.pattern.slug, "prompt_version": result.prompt_version,
             "model": llm.settings.model, "candidates": [c.slug for c in shortlist],
@@ -275,7 +274,7 @@ def propose(
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return
     p = result.proposal
-    out.print(f"[bold]{escape(entry.pattern.slug)}[/]  model {escape(llm.settings.model)}, "
+    out.print(f"[bold]{shown(entry.pattern.slug)}[/]  model {shown(llm.settings.model)}, "
               f"prompt {result.prompt_version}, {len(shortlist)} candidates, "
               f"{_count(result.usage.requests, 'request')}, {result.usage.prompt_tokens}+"
               f"{result.usage.completion_tokens} tokens", highlight=False)
@@ -291,9 +290,9 @@ def propose(
         communities.add_row(Text(c.id), Text(c.label), f"{c.confidence:.2f}")
     out.print(links, entities, communities)
     if p.vitality_reasoning:
-        out.print(f"[bold]vitality[/] ({p.vitality_band}): {escape(p.vitality_reasoning)}")
+        out.print(f"[bold]vitality[/] ({p.vitality_band}): {shown(p.vitality_reasoning)}")
     for reason in result.dropped:
-        err.print(f"[yellow]dropped:[/] {escape(reason)}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]dropped:[/] {shown(reason)}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -17,10 +17,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from gardener.cli import flows as cli_flows
-from gardener.cli.errors import fail
+from gardener.cli.errors import fail, shown
 from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
@@ -181,7 +180,7 @@ def _report(result: ReviewResult, body_file: Path) -> None:
     _say(f"pull-request body written to {body_file}")
     for o in result.outcomes:
         if o.status is Status.FAILED:
-            err.print(f"[red]failed:[/] {escape(o.error or '')}", highlight=False,
+            err.print(f"[red]failed:[/] {shown(o.error or '')}", highlight=False,
                       soft_wrap=True)
 
 

@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gardener.library.document import Document
+from gardener.errors import brief
+from gardener.library.document import Document, ReadError
 from gardener.model import LINK_TYPES, Garden, HumanLink, Pattern, Section
 
 HUMAN_KEYS: tuple[str, ...] = (*LINK_TYPES, "related", "manifests_as", "governed_by")
@@ -134,6 +135,34 @@ def fingerprint(data: Mapping[str, Any], body: str) -> str:
     return hashlib.sha256((blob + "\0" + body).encode("utf-8")).hexdigest()
 
 
+_UNSAFE_IN_SLUG = re.compile(r"[\s\x00-\x1f\x7f-\x9f`|<>\[\]()\\/*\"']")
+"""Whitespace, control characters and what Markdown, shells or paths read as syntax."""
+MAX_SLUG = 200
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why ``slug`` cannot name a pattern, or None: the one slug rule, used on reading."""
+    if len(slug) > MAX_SLUG:
+        return f"is longer than {MAX_SLUG} characters"
+    bad = _UNSAFE_IN_SLUG.search(slug)
+    if bad is not None:
+        return f"holds {bad.group()!r}, which a slug may not"
+    if slug.startswith(("-", ".")):
+        return "starts with '-' or '.'"
+    return None
+
+
+def _key_line(doc: Document, key: str) -> int | None:
+    """The file line of top-level ``key`` in the front matter, when the node tree has it."""
+    if doc.root is None:
+        return None
+    offset = doc.text.count("\n", 0, doc.fm_start)
+    for k, _ in doc.root.value:
+        if getattr(k, "value", None) == key:
+            return int(offset + k.start_mark.line + 1)
+    return None
+
+
 def build(doc: Document, garden: Garden | None = None,
           garden_warnings: Iterable[str] = ()) -> Pattern:
     """The typed view of one document; oddities become warnings, never exceptions."""
@@ -145,6 +174,10 @@ def build(doc: Document, garden: Garden | None = None,
         slug = doc.path.stem
         warnings.append(f"{where}: no 'slug' in front matter; using the file name '{slug}'")
     slug = slug.strip()
+    problem = slug_problem(slug)
+    if problem is not None:
+        raise ReadError(doc.path, f"slug {brief(slug)} {problem}; refusing the pattern (a slug "
+                        "names files, links and pull-request lines)", _key_line(doc, "slug"))
     title = _text(data.get("title")) or slug
     keywords: list[str] = []
     for source in (_get(data, "ontology", "search_hints", "vector_keywords"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from gardener.model import Garden, HumanLink, Link, Outcome, Status
 from gardener.review.decisions import Decision
+from gardener.text import one_line
 
 MAX_BODY = 60_000
 """GitHub refuses bodies over 65,536 characters; diffs are left out past this budget."""
@@ -156,14 +157,16 @@ def totals(changes: Sequence[PatternChange], outcomes: Sequence[Outcome]) -> Tot
 
 def cell(text: object, limit: int = 300) -> str:
     """Model or file text as one table cell: one line, no HTML, no pipes, no mentions."""
-    flat = " ".join(str(text).split())
+    flat = one_line(str(text))
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     flat = flat.replace("|", "\\|").replace("@", "@&#8203;")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def code(text: str) -> str:
-    """Inline code that survives backticks in the text."""
+    """Inline code that survives backticks, newlines and controls in the text: a slug like
+    ``"x\n\n@org/team [x](https://evil)"`` stays inside its span, on one line."""
+    text = one_line(text)
     run = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * (run + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""

@@ -292,6 +292,11 @@ class ReceivedRequest:
     body: dict[str, Any] | None
     authorization: str | None  # kept so a test can check the key was sent, never stored
     header_names: frozenset[str] = frozenset()
+    headers: tuple[tuple[str, str], ...] = ()
+    """Every header but Authorization, names in lower case."""
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name.lower()), None)
 
 
 @dataclass
@@ -366,7 +371,9 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append(ReceivedRequest(
                 self.command, self.path, body, self.headers.get("Authorization"),
-                frozenset(name.lower() for name in self.headers)))
+                frozenset(name.lower() for name in self.headers),
+                tuple((k.lower(), v) for k, v in self.headers.items()
+                      if k.lower() != "authorization")))
 
     def _authorized(self) -> bool:
         state = self.server.state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fake_openai import (
     Behaviour,
@@ -40,7 +42,16 @@ from gardener.llm.client import (
     usage_of,
 )
 from gardener.llm.fixtures import FixtureMissing
-from gardener.llm.settings import DEFAULT_MODEL, LOCAL_MODE, LOCAL_MODEL, LLMSettings, default_mode
+from gardener.llm.settings import (
+    DEFAULT_MODEL,
+    LOCAL_MODE,
+    LOCAL_MODEL,
+    LOOPBACK_TIMEOUT_S,
+    REMOTE_TIMEOUT_S,
+    LLMSettings,
+    default_mode,
+    is_loopback,
+)
 
 
 class Pet(BaseModel):
@@ -208,22 +219,68 @@ def test_wait_beyond_the_time_budget_gives_up_at_once(fake: FakeOpenAI) -> None:
     assert time.monotonic() - started < 1.0
 
 
-def test_timeout_is_retried(fake: FakeOpenAI) -> None:
+REMOTE = "https://models.example/v1"
+
+
+class TimesOut:
+    """A remote endpoint (a transport standing for it) whose first answers never come."""
+
+    def __init__(self, times: int) -> None:
+        self.times = times
+        self.asked = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.asked += 1
+        if self.asked <= self.times:
+            raise httpx.ReadTimeout("timed out", request=request)
+        body = json.loads(request.content)
+        name = body["tools"][0]["function"]["name"]
+        message = {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": name, "arguments": json.dumps(REX)}}]}
+        return httpx.Response(200, json={
+            "id": "c", "object": "chat.completion", "created": 1, "model": "fake-model",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}})
+
+
+def test_a_read_timeout_on_this_machine_is_not_asked_again(fake: FakeOpenAI) -> None:
+    """A local server that took the request may still be computing it: no second copy."""
     fake.script(stall(1.0), answer(REX))
     started = time.monotonic()
-    with LLM(settings_for(fake.url, timeout_s=0.2)) as llm:
-        pet, usage = llm.structured(response_model=Pet, messages=ASK)
-    assert pet.name == "rex"
-    assert usage.requests == 1  # the stalled request was never answered
-    assert 0.2 <= time.monotonic() - started < 1.0
-
-
-def test_persistent_timeout_explains_itself(fake: FakeOpenAI) -> None:
-    fake.script(stall(1.0), stall(1.0))
-    with (LLM(settings_for(fake.url, timeout_s=0.1, max_attempts=2)) as llm,
+    with (LLM(settings_for(fake.url, timeout_s=0.2)) as llm,
           pytest.raises(LLMError) as caught):
         llm.structured(response_model=Pet, messages=ASK)
-    assert f"no answer from {fake.url} within 0.1 s" in str(caught.value)
+    assert len(fake.chat_requests) == 1
+    assert time.monotonic() - started < 1.0
+    error = caught.value
+    assert f"no answer from {fake.url} within 0.2 s (ReadTimeout)" in str(error)
+    assert "raise GARDENER_TIMEOUT_S" in str(error) and "not asked again" in str(error)
+    assert error.attempts == 1 and error.status is None and error.usage.requests == 0
+
+
+def test_a_remote_read_timeout_is_asked_again_with_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    endpoint = TimesOut(1)
+    settings = settings_for(REMOTE, timeout_s=0.2)
+    with (caplog.at_level(logging.WARNING, logger="gardener.llm.client"),
+          LLM(settings, transport=httpx.MockTransport(endpoint)) as llm):
+        pet, usage = llm.structured(response_model=Pet, messages=ASK, tag="pattern=rex")
+    assert pet == Pet(name="rex", legs=4) and endpoint.asked == 2
+    assert usage == Usage(3, 2, requests=1)  # the timed-out request was never answered
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("ReadTimeout" in m and "may still be computing the first answer" in m
+               and "asked again" in m for m in warned), warned
+
+
+def test_persistent_timeout_explains_itself() -> None:
+    endpoint = TimesOut(2)
+    settings = settings_for(REMOTE, timeout_s=0.1, max_attempts=2)
+    with (LLM(settings, transport=httpx.MockTransport(endpoint)) as llm,
+          pytest.raises(LLMError) as caught):
+        llm.structured(response_model=Pet, messages=ASK)
+    assert f"no answer from {REMOTE} within 0.1 s" in str(caught.value)
+    assert "GARDENER_TIMEOUT_S" in str(caught.value)
     assert caught.value.attempts == 2 and caught.value.status is None
     assert caught.value.transient
 
@@ -435,6 +492,25 @@ def test_settings_from_env() -> None:
     assert openai.endpoint == "https://api.openai.com/v1"
     with pytest.raises(ValueError, match="unknown LLM mode 'xml'"):
         LLMSettings.from_env(mode="xml", environ={})
+
+
+def test_a_server_on_this_machine_gets_a_patient_timeout() -> None:
+    for url in ("http://127.0.0.1:8080/v1", "http://localhost:11434/v1", "http://[::1]:8000/v1",
+                "http://127.0.0.2:9/v1"):
+        assert is_loopback(url)
+        assert LLMSettings.from_env(environ={"OPENAI_BASE_URL": url}).timeout_s == (
+            LOOPBACK_TIMEOUT_S)
+    for url in ("https://api.openai.com/v1", "http://10.0.0.5:8000/v1",
+                "http://localhost.example/v1"):
+        assert not is_loopback(url)
+        assert LLMSettings.from_env(environ={"OPENAI_BASE_URL": url}).timeout_s == (
+            REMOTE_TIMEOUT_S)
+    assert LLMSettings.from_env(environ={"OPENAI_API_KEY": "k"}).timeout_s == REMOTE_TIMEOUT_S
+    # No endpoint at all: the bundled model, whose server the pipeline starts with its timeout.
+    assert LLMSettings.from_env(environ={}).timeout_s == REMOTE_TIMEOUT_S
+    chosen = LLMSettings.from_env(environ={"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1",
+                                           "GARDENER_TIMEOUT_S": "30"})
+    assert chosen.timeout_s == 30.0 and chosen.loopback
 
 
 def test_fake_server_runs_as_a_subprocess_for_benchmarks() -> None:

@@ -1,8 +1,9 @@
-"""The client's requests are the ones openai's own client sends for instructor, byte for byte
-in meaning: it posts them itself, without the SDK's request and response layers.
+"""The client's requests are the ones instructor over a bare ``openai.OpenAI`` sends.
 
-The oracle is instructor over ``openai.OpenAI`` (what the client used until it went direct),
-on the same transport; fixtures are keyed by the request, so the two must agree exactly.
+What the client adds (the guarded transport, the tag, a validation context bound to the
+response model, answers as the caller's own class) must not change a byte of meaning in the
+request: fixtures are keyed by it. The oracle is instructor over openai's SDK as instructor's
+documentation sets it up, on the same kind of transport.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import httpx
 import instructor
 import openai
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from gardener.llm.client import LLM, LLMError
 from gardener.llm.settings import LLMSettings
@@ -29,6 +30,14 @@ class Pet(BaseModel):
 
     name: str = Field(description="What it answers to")
     legs: int = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get("known")
+        if known is not None and value not in known:
+            raise ValueError(f"{value!r} is not a known pet")
+        return value
 
 
 def completion(body: dict[str, Any], arguments: dict[str, Any]) -> dict[str, Any]:
@@ -67,29 +76,31 @@ def client_of(mode: str, transport: httpx.BaseTransport) -> LLM:
     return LLM(settings, transport=transport)
 
 
-def through_openai(llm: LLM, mode: str) -> None:
-    """The oracle: the same client, but instructor over openai's SDK on the same transport."""
-    sdk = openai.OpenAI(base_url=llm.settings.endpoint, api_key=KEY, max_retries=0,
-                        http_client=cast(Any, llm._http))
-    llm._create = instructor.from_openai(sdk, mode=MODES[mode]).chat.completions.create
+def through_openai(mode: str, transport: httpx.BaseTransport,
+                   messages: list[dict[str, Any]]) -> Pet:
+    """The oracle: instructor over openai's SDK, on a plain client over ``transport``."""
+    sdk = openai.OpenAI(base_url="http://model.test/v1", api_key=KEY, max_retries=0,
+                        http_client=cast(Any, httpx.Client(transport=transport)))
+    client = instructor.from_openai(sdk, mode=MODES[mode])
+    return client.chat.completions.create(
+        response_model=Pet, messages=cast(Any, messages), max_retries=2, model="pet-model",
+        temperature=0.0, max_tokens=2048)
 
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_requests_and_answers_are_openais_own(mode: str) -> None:
     answers = [{"name": "Rex", "legs": -1}, {"name": "Rex", "legs": 4}]  # one re-ask
     messages = [{"role": "system", "content": "Describe pets."},
-                {"role": "user", "content": "Rex, the dog with {{ braces }} and\n\nblank lines"}]
-    results, sent = [], []
-    for oracle in (False, True):
-        recorder = Recorder(answers)
-        llm = client_of(mode, httpx.MockTransport(recorder))
-        if oracle:
-            through_openai(llm, mode)
-        results.append(llm.structured(response_model=Pet, messages=messages, tag="pet=rex"))
-        sent.append(recorder.requests)
-    (ours, ours_usage), (theirs, theirs_usage) = results
-    assert ours == theirs == Pet(name="Rex", legs=4)
-    assert ours_usage == theirs_usage and ours_usage.requests == 2
+                {"role": "user", "content": "Rex, the dog with {{ braces }} and\n  \nblank lines"}]
+    ours_recorder, theirs_recorder = Recorder(answers), Recorder(answers)
+    with client_of(mode, httpx.MockTransport(ours_recorder)) as llm:
+        ours, usage = llm.structured(response_model=Pet, messages=messages, tag="pet=rex",
+                                     context={"known": ["Rex"]})
+    theirs = through_openai(mode, httpx.MockTransport(theirs_recorder), messages)
+    assert type(ours) is Pet and ours == Pet(name="Rex", legs=4)
+    assert theirs.model_dump() == ours.model_dump()
+    assert usage.requests == 2 and (usage.prompt_tokens, usage.completion_tokens) == (22, 14)
+    sent = (ours_recorder.requests, theirs_recorder.requests)
     assert len(sent[0]) == len(sent[1]) == 2
     for mine, sdk in zip(*sent, strict=True):
         assert (mine.method, mine.url) == (sdk.method, sdk.url)
@@ -97,6 +108,18 @@ def test_requests_and_answers_are_openais_own(mode: str) -> None:
         assert mine.headers["authorization"] == sdk.headers["authorization"] == f"Bearer {KEY}"
         assert mine.headers["content-type"] == sdk.headers["content-type"]
         assert "x-gardener-tag" not in mine.headers
+    # Sent as written, not rendered as a template (md_json appends its instruction).
+    assert messages[1]["content"] in json.loads(sent[0][0].content)["messages"][1]["content"]
+
+
+def test_the_bound_context_reaches_the_validators() -> None:
+    answers = [{"name": "Felix", "legs": 4}, {"name": "Rex", "legs": 4}]
+    recorder = Recorder(answers)
+    with client_of("json_schema", httpx.MockTransport(recorder)) as llm:
+        pet, usage = llm.structured(response_model=Pet, context={"known": ["Rex"]},
+                                    messages=[{"role": "user", "content": "A pet"}])
+    assert pet == Pet(name="Rex", legs=4) and usage.requests == 2
+    assert "'Felix' is not a known pet" in recorder.requests[1].content.decode()
 
 
 def test_an_answer_that_is_not_json_fails_the_call_with_the_endpoint_named() -> None:

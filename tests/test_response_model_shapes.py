@@ -1,9 +1,9 @@
-"""Per-pattern response models are cheap views of shared shapes: the same schema, the same errors.
+"""Per-pattern response models: the schema and the errors of a plain pydantic model.
 
-The oracle is what the model used to be, and what a reader of the schema expects: a pydantic
-model built for the pattern, whose link target is ``Literal[candidates]``. Fixtures are keyed
-by the request, so the schema sent must be that model's, key for key; and a re-ask carries
-the validation errors, so they must read the same too.
+The oracle is what a reader of the schema expects: a pydantic model built from scratch for
+the pattern, whose link target is ``Literal[candidates]``. Fixtures are keyed by the request,
+so the schema sent must be that model's, key for key; and a re-ask carries the validation
+errors, so they must read the same too.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from typing import Any, Literal, cast
 
 import pytest
-from instructor.v2.providers.openai.schema import generate_openai_schema
+from instructor import generate_openai_schema
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from gardener.llm.schemas import (
@@ -95,18 +95,15 @@ def test_each_pattern_gets_a_fresh_schema_of_its_own() -> None:
     assert b.model_json_schema()["$defs"]["LinkDraft"]["properties"]["target"]["const"] == "a"
 
 
-def test_a_patterns_model_is_its_shape_under_its_own_name_and_nothing_more() -> None:
-    """The pattern's model is made without pydantic's metaclass, from the built shape."""
+def test_a_patterns_model_answers_with_instances_of_itself() -> None:
+    """A real pydantic model, made once per grounding: instructor uses it as it is."""
     model = build_response_model("a", ["b", "c"])
-    shape = cast(Any, model).shape
-    assert issubclass(model, shape) and issubclass(model, BaseModel)
-    assert model.__name__ == RESPONSE_MODEL_NAME and model.model_fields == shape.model_fields
-    kin = type("Kin", (shape,), {"__module__": __name__})  # a subclass nobody checked yet
-    assert not issubclass(kin, model) and issubclass(kin, shape)
-    assert issubclass(kin, shape)  # and still, after the check against the model
+    assert model is build_response_model("a", ["b", "c", "a"])  # the same grounding
+    assert model is not build_response_model("a", ["b", "c"], 3.5)
+    assert model.__name__ == RESPONSE_MODEL_NAME and issubclass(model, ResponseModel)
     valid = {"entities": [], "communities": [], "inferred_links": [],
              "vitality_band": BAND_NAMES[0], "vitality_reasoning": "x" * 80}
-    assert not isinstance(model.model_validate(valid), model)
+    assert type(model.model_validate(valid)) is model
 
 
 def errors(model: type[BaseModel], data: Any, context: dict[str, Any] | None = None,
@@ -156,11 +153,13 @@ def test_a_single_candidate_is_named_as_pydantic_names_it() -> None:
 
 def test_a_context_passed_in_overrides_the_grounding_key_by_key() -> None:
     model = build_response_model(SLUG, MANY, 3.5)
-    widened = {"candidates": [*MANY, "later-addition"]}
-    model.model_validate(answer("later-addition"), context=widened)
-    assert "not one of the candidate slugs" in str(errors(model, answer("made-up"), widened))
-    assert "contradicts the human vitality score 3.5" in str(
-        errors(model, answer(band="generative"), widened))
+    narrowed = {"candidates": MANY[:1], "vitality": 4.7}
+    model.model_validate(answer(MANY[0], band="sustaining"))
+    assert "target 'pattern-1-of-the-library' is not one of the candidate slugs" in str(
+        errors(model, answer(MANY[1]), narrowed))
+    # The band stays the schema's (the score's), the message names the context's score.
+    assert "contradicts the human vitality score 4.7" in str(
+        errors(model, answer(band="functional"), narrowed))
 
 
 def test_salvage_judges_items_in_the_patterns_own_shape() -> None:

@@ -38,7 +38,14 @@ from typing import Any
 
 import httpx
 
-from gardener.llm.client import TAG_HEADER, LLMError, scrub, tag_of, usage_of
+from gardener.llm.transport import (
+    TAG_HEADER,
+    EnvironmentTransport,
+    LLMError,
+    scrub,
+    tag_of,
+    usage_of,
+)
 
 VOLATILE = frozenset({"id", "created", "system_fingerprint"})
 """Response fields (at any depth: tool-call ids too) that differ on every call and say nothing
@@ -200,7 +207,11 @@ def exchange_of(*, key: str, tag: str, method: str, path: str, request_body: byt
 
 
 class FixtureTransport(httpx.BaseTransport):
-    """A record/replay httpx transport over a fixtures directory (default ``fixtures/``)."""
+    """A record/replay httpx transport over a fixtures directory (default ``fixtures/``).
+
+    ``inner`` sends what is recorded; None: plain httpx with the environment's proxy settings
+    (`gardener.llm.transport.EnvironmentTransport`), made when first needed.
+    """
 
     def __init__(self, directory: Path | str = "fixtures", mode: FixtureMode | str = "replay", *,
                  inner: httpx.BaseTransport | None = None, secrets: Iterable[str | None] = (),
@@ -277,9 +288,10 @@ class FixtureTransport(httpx.BaseTransport):
 
     # -- parts --------------------------------------------------------------------------------
     def _network(self) -> httpx.BaseTransport:
+        """``inner``, or plain httpx with the environment's proxies when none was given."""
         with self._lock:
             if self._inner is None:
-                self._inner = httpx.HTTPTransport()
+                self._inner = EnvironmentTransport()
             return self._inner
 
     def _save(self, exchange: Exchange) -> None:

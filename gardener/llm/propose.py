@@ -32,7 +32,6 @@ from gardener.llm.schemas import (
     Caps,
     Proposal,
     build_response_model,
-    grounding_context,
     salvage,
     to_garden,
 )
@@ -90,15 +89,13 @@ def propose(
     messages: list[dict[str, Any]] = list(
         render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
                         registry=registry.communities if registry is not None else ()))
-    # The plain per-pattern model validates with the pattern's grounding itself (a context
-    # would make the client derive a model per call); a registry model is built per pattern
-    # anyway and is handed its grounding as the validation context, as instructor intends.
-    context = (grounding_context(pattern.slug, slugs, pattern.vitality)
-               if registry is not None and registry.communities else None)
+    # The response model carries the pattern's grounding (slug, candidates, vitality) and its
+    # validators check it with no validation context (see gardener.llm.schemas), so the
+    # client binds none to the call.
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:
         answer, usage = llm.structured(response_model=response_model, messages=messages,
-                                       context=context, tag=tag)
+                                       tag=tag)
     except StructuredOutputError as err:
         log.warning("%s: %s; salvaging item by item", tag, err.message)
         proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps,

@@ -30,7 +30,6 @@ from gardener.llm.schemas import (
     _duplicates,
     _literal,
     _salvage_items,
-    _with_targets,
     build_response_model,
 )
 
@@ -128,12 +127,6 @@ class RegistryResponse(ResponseModel):
             taken.add(c.id)
         return tuple(kept)
 
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The schema with the link target an enum of the pattern's candidates."""
-        return _with_targets(super().model_json_schema(*args, **kwargs),
-                             cls.grounding.candidates or ())
-
     def to_proposal(self) -> Any:
         proposal = super().to_proposal()
         communities = (*(c.value() for c in self.communities),
@@ -150,13 +143,9 @@ def build_registry_response_model(
     Everything else (entities, link targets, vitality, ``caps``) is as ``build_response_model``
     builds it.
     """
-    view = build_response_model(slug, candidates, vitality, caps)
+    base = build_response_model(slug, candidates, vitality, caps)
     if not registry:
-        return view
-    # ``view`` is a cheap stand-in for a built shape (see proposal._OfPattern); a registry
-    # model is a real pydantic model, so it derives from the shape and carries the pattern's
-    # grounding and link-target enum itself.
-    base: type[ResponseModel] = getattr(view, "shape", view)
+        return base
     picks: type[RegistryPick] = create_model(
         "RegistryPick", __base__=RegistryPick, __doc__=RegistryPick.__doc__,
         id=(_literal(sorted(registry)), Field(description="An id from the community registry")))
@@ -176,6 +165,6 @@ def build_registry_response_model(
     ))
     model.pick_model = picks
     model.new_model = new
-    model.grounding = view.grounding
+    model.grounding = base.grounding
     model.caps = caps
     return model

@@ -14,10 +14,8 @@ bad link never costs the whole proposal.
 
 from __future__ import annotations
 
-import abc
 import datetime as dt
 import functools
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,10 +36,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
-from pydantic_core import PydanticKnownError, core_schema
 
-from gardener.llm import instructor_checks
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 
 log = logging.getLogger(__name__)
@@ -463,132 +458,25 @@ RESPONSE_MODEL_NAME = "GardenProposal"
 CANDIDATE_TARGET = "A slug from the candidate list"
 
 
-def _literal_error(values: Sequence[str]) -> PydanticKnownError:
-    """The error pydantic raises for a value outside ``Literal[values]``, word for word."""
-    shown = [repr(v) for v in values]
-    expected = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
-    return PydanticKnownError("literal_error", {"expected": expected})
-
-
-class _CandidateLink(LinkDraft):
-    """A link whose target must be one of the context's candidates; named LinkDraft in schemas."""
-
-    target: str = Field(description=CANDIDATE_TARGET)
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _a_candidate(cls, value: Any, info: ValidationInfo) -> Any:
-        # Runs before LinkDraft's grounding check (the last "before" validator runs first):
-        # a target that is not even a string gets the answer ``Literal[candidates]`` gave.
-        candidates = cls.grounding.overlaid(info.context).candidates
-        if not isinstance(value, str) and candidates:
-            raise _literal_error(candidates)
-        return value
-
-
-@functools.cache
-def _link_model(linkable: bool, caps: Caps = DEFAULT_CAPS) -> type[LinkDraft]:
-    """The link draft every pattern shares: targets checked against the validation context."""
-    base: type[LinkDraft] = _CandidateLink if linkable else LinkDraft
+def _link_model(grounding: Grounding, caps: Caps) -> type[LinkDraft]:
+    """The pattern's link draft: its target ``Literal[candidates]``, checked against
+    ``grounding`` (which names the pattern itself when a model links to it)."""
     fields: dict[str, Any] = {}
+    if grounding.candidates:
+        fields["target"] = (_literal(grounding.candidates), Field(description=CANDIDATE_TARGET))
     if caps.reason != MAX_REASON:
         reason: Any = Annotated[str, Field(min_length=1, max_length=caps.reason),
                                 AfterValidator(_one_sentence)]
         fields["reason"] = (reason, Field(description=f"One sentence, at most {caps.reason} "
                                                       "characters: why the link holds."))
-    return cast(type[LinkDraft],
-                create_model("LinkDraft", __base__=base, __doc__=LinkDraft.__doc__, **fields))
-
-
-@functools.cache
-def _shape(band: str | None, linkable: bool, caps: Caps = DEFAULT_CAPS) -> type[ResponseModel]:
-    """The built response model of every pattern with this band, links possible or not, caps.
-
-    Only the link targets differ from one pattern to the next: the shape validates them
-    against the grounding in its validation context, and :func:`build_response_model` puts
-    them into the schema as an enum. Building a pydantic model takes milliseconds; a pass
-    builds a handful of shapes.
-    """
-    link_model = _link_model(linkable, caps)
-    band_type = _literal([band]) if band else _literal(BAND_NAMES)
-    entity_model, community_model = _drafts(caps)
-    model: type[ResponseModel] = create_model(
-        RESPONSE_MODEL_NAME,
-        __base__=ResponseModel,
-        __doc__="The graph-garden proposal for one pattern of the library.",
-        entities=(list[entity_model],  # type: ignore[valid-type]  # built at runtime
-                  Field(max_length=caps.entities)),
-        communities=(list[community_model],  # type: ignore[valid-type]
-                     Field(max_length=caps.communities)),
-        inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
-                        Field(max_length=caps.links if linkable else 0)),
-        vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
-        vitality_reasoning=(_reasoning(caps.reasoning), Field(
-            description="A short paragraph grounded in the pattern's Vitality section")),
-    )
-    model.link_model = link_model
-    model.caps = caps
+    model = cast(type[LinkDraft],
+                 create_model("LinkDraft", __base__=LinkDraft, __doc__=LinkDraft.__doc__,
+                              **fields))
+    model.grounding = grounding
     return model
 
 
 @functools.cache
-def _shape_schema(shape: type[ResponseModel]) -> str:
-    """The shape's JSON schema (pydantic's defaults), as text: each pattern parses its own copy."""
-    return json.dumps(shape.model_json_schema())
-
-
-def _with_targets(schema: dict[str, Any], targets: tuple[str, ...]) -> dict[str, Any]:
-    """``schema`` as pydantic gives it when the link target is ``Literal[targets]``."""
-    if targets:
-        properties = schema["$defs"]["LinkDraft"]["properties"]
-        literal = GenerateJsonSchema().literal_schema(core_schema.literal_schema(list(targets)))
-        properties["target"] = dict(sorted({**properties["target"], **literal}.items()))
-    return schema
-
-
-class _OfPattern:
-    """What makes a shape one pattern's response model: its grounding and target enum.
-
-    Mixed into a subclass of the shape that pydantic never builds (``defer_build``), so
-    making one costs a fraction of a millisecond: validation goes to the built shape with
-    the pattern's grounding as context (a context passed in takes precedence, key by key, as
-    ``Grounding.overlaid`` does), and the schema is the shape's with the target enum.
-    """
-
-    shape: ClassVar[type[ResponseModel]]
-    grounding: ClassVar[Grounding]
-
-    @classmethod
-    def _context(cls, context: Any) -> dict[str, Any]:
-        g = cls.grounding
-        own = {"slug": g.slug, "candidates": list(g.candidates or ()), "vitality": g.vitality}
-        return {**own, **context} if isinstance(context, Mapping) else own
-
-    @classmethod
-    def model_validate(cls, obj: Any, *, context: Any | None = None,
-                       **kwargs: Any) -> Any:
-        """An instance of the shape (the fields, validators and ``to_proposal`` are the same)."""
-        return cls.shape.model_validate(obj, context=cls._context(context), **kwargs)
-
-    @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray, *,
-                            context: Any | None = None, **kwargs: Any) -> Any:
-        return cls.shape.model_validate_json(json_data, context=cls._context(context),
-                                             **kwargs)
-
-    @classmethod
-    def model_json_schema(cls, by_alias: bool | None = None,
-                          ref_template: str = DEFAULT_REF_TEMPLATE,
-                          schema_generator: type[GenerateJsonSchema] = GenerateJsonSchema,
-                          mode: JsonSchemaMode = "validation", **kwargs: Any) -> dict[str, Any]:
-        targets = cls.grounding.candidates or ()
-        if (by_alias, ref_template, schema_generator, mode, kwargs) == (
-                None, DEFAULT_REF_TEMPLATE, GenerateJsonSchema, "validation", {}):
-            return _with_targets(json.loads(_shape_schema(cls.shape)), targets)
-        return _with_targets(cls.shape.model_json_schema(
-            by_alias, ref_template, schema_generator, mode, **kwargs), targets)
-
-
 def _drafts(caps: Caps) -> tuple[type[EntityDraft], type[CommunityDraft]]:
     """The entity and community drafts, with ``caps.id_pattern`` as their ids' schema pattern."""
     if caps.id_pattern == KEBAB:
@@ -619,25 +507,41 @@ def build_response_model(
 ) -> type[ResponseModel]:
     """The response model for one pattern: grounded by construction where a schema can say it.
 
-    Link targets are an enum of the candidates (the pattern itself removed); with no candidate
-    left, the link list must be empty. With a human vitality score on the rubric, the band is
-    fixed to that score's band. ``caps`` bound the lists and the lengths. The model validates
-    with this grounding unless a validation context says otherwise; its schema is the one
-    pydantic gives ``Literal`` targets.
+    Link targets are ``Literal[candidates]`` (the pattern itself removed): an enum in the
+    schema; with no candidate left, the link list must be empty. With a human vitality score
+    on the rubric, the band is fixed to that score's band. ``caps`` bound the lists and the
+    lengths. The model carries its grounding (``ResponseModel.grounding``), so its validators
+    check it with no validation context; a context passed in takes precedence, key by key.
     """
-    grounding = Grounding.of(slug, candidates, vitality)
-    band = vitality_band(vitality)
-    shape = _shape(band.name if band else None, bool(grounding.candidates), caps)
-    # Made by ``ABCMeta.__new__`` (the metaclass pydantic's builds on), not by pydantic's:
-    # the class adds no field, validator or setting, so it inherits every piece pydantic
-    # would have collected again from the shape's annotations (a quarter of a millisecond
-    # a pattern, under the GIL), the built core schema, validator and serializer included.
-    # What it changes are classmethods, and its name and grounding.
-    model = cast(type[_OfPattern], abc.ABCMeta.__new__(
-        type(shape), RESPONSE_MODEL_NAME, (_OfPattern, shape),
-        {"__module__": __name__, "__qualname__": RESPONSE_MODEL_NAME, "__doc__": shape.__doc__,
-         instructor_checks.CHECKED_AS: shape, "shape": shape, "grounding": grounding}))
-    return cast(type[ResponseModel], model)
+    return _response_model(Grounding.of(slug, candidates, vitality), caps)
+
+
+@functools.lru_cache(maxsize=256)
+def _response_model(grounding: Grounding, caps: Caps) -> type[ResponseModel]:
+    """The pydantic model for one grounding and caps; the same pattern asks for it again when
+    its answer is salvaged, and a re-run of the same library asks for the same ones."""
+    band = vitality_band(grounding.vitality)
+    band_type = _literal([band.name]) if band else _literal(BAND_NAMES)
+    link_model = _link_model(grounding, caps)
+    entity_model, community_model = _drafts(caps)
+    model: type[ResponseModel] = create_model(
+        RESPONSE_MODEL_NAME,
+        __base__=ResponseModel,
+        __doc__="The graph-garden proposal for one pattern of the library.",
+        entities=(list[entity_model],  # type: ignore[valid-type]  # built at runtime
+                  Field(max_length=caps.entities)),
+        communities=(list[community_model],  # type: ignore[valid-type]
+                     Field(max_length=caps.communities)),
+        inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
+                        Field(max_length=caps.links if grounding.candidates else 0)),
+        vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
+        vitality_reasoning=(_reasoning(caps.reasoning), Field(
+            description="A short paragraph grounded in the pattern's Vitality section")),
+    )
+    model.grounding = grounding
+    model.link_model = link_model
+    model.caps = caps
+    return model
 
 
 def grounding_context(slug: str, candidates: Sequence[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,27 @@ LOCAL_MODE = "json_schema"
 """Grammar-constrained decoding from the response's JSON schema, as for any other local server
 (``gardener.llm.local_model`` teaches llama-cpp-python's server OpenAI's json_schema format)."""
 OPENAI_HOST = "api.openai.com"
+REMOTE_TIMEOUT_S = 120.0
+"""Seconds a remote endpoint may take for one answer."""
+LOOPBACK_TIMEOUT_S = 900.0
+"""Seconds a server on this machine may take for one answer: a local model on a CPU (the
+bundled one included) can compute for minutes, and a request cut short is work thrown away."""
+
+
+def is_loopback(base_url: str | None) -> bool:
+    """Whether ``base_url`` is a server on this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = (urlsplit(base_url).hostname or "").lower() if base_url else ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_timeout_s(base_url: str | None) -> float:
+    """The request timeout for ``base_url`` when GARDENER_TIMEOUT_S does not set one."""
+    return LOOPBACK_TIMEOUT_S if is_loopback(base_url) else REMOTE_TIMEOUT_S
 
 
 def default_mode(base_url: str | None) -> str:
@@ -73,7 +95,7 @@ class LLMSettings:
     mode: str
     temperature: float = 0.0
     max_tokens: int = 2048
-    timeout_s: float = 120.0
+    timeout_s: float = REMOTE_TIMEOUT_S  # from_env: LOOPBACK_TIMEOUT_S on this machine
     max_attempts: int = 6  # transport attempts per HTTP request (first try included)
     max_wait_s: float = 300.0  # no retry starts once this much time has gone on one request
     max_retries: int = 2  # instructor re-asks after a validation failure
@@ -96,6 +118,11 @@ class LLMSettings:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
 
     @property
+    def loopback(self) -> bool:
+        """Whether the endpoint runs on this machine (see ``is_loopback``)."""
+        return is_loopback(self.base_url)
+
+    @property
     def endpoint(self) -> str:
         """Where requests go, for messages (never carries credentials)."""
         return self.base_url or f"https://{OPENAI_HOST}/v1"
@@ -106,16 +133,18 @@ class LLMSettings:
                  environ: Mapping[str, str] | None = None) -> LLMSettings:
         """Settings from arguments, falling back to OPENAI_BASE_URL, OPENAI_API_KEY,
         GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode).
-        GARDENER_TIMEOUT_S, GARDENER_MAX_ATTEMPTS and GARDENER_MAX_WAIT_S bound retries."""
+        GARDENER_TIMEOUT_S (default: ``default_timeout_s``), GARDENER_MAX_ATTEMPTS and
+        GARDENER_MAX_WAIT_S bound retries."""
         env = os.environ if environ is None else environ
         url = base_url or _env(env, "OPENAI_BASE_URL")
         key = _env(env, "OPENAI_API_KEY")
         # No endpoint at all means the bundled local model (and replays of its recordings).
         local = url is None and key is None
+        bounds: dict[str, float | int] = {"timeout_s": default_timeout_s(url), **retry_bounds(env)}
         return cls(
             base_url=url,
             api_key=key,
             model=model or _env(env, "GARDENER_MODEL") or (LOCAL_MODEL if local else DEFAULT_MODEL),
             mode=mode or _env(env, "GARDENER_MODE") or (LOCAL_MODE if local else default_mode(url)),
-            **retry_bounds(env),  # type: ignore[arg-type]
+            **bounds,  # type: ignore[arg-type]
         )

@@ -226,3 +226,22 @@ def test_printed_text_loses_terminal_escapes() -> None:
     from gardener.cli.errors import shown
 
     assert shown("model says \x1b[2J[bold]hi\x07") == "model says [2J\\[bold]hi"
+
+
+# --- two passes over one library ---------------------------------------------------------------
+
+
+def test_a_second_pass_over_a_library_says_who_holds_it(library: Path) -> None:
+    from gardener.library.lock import holding
+
+    (library / ".x.md.abcd1234.tmp").write_text("another pass's half-written file",
+                                                encoding="utf-8")
+    with holding(library, "gardener run"):
+        result = runner.invoke(app, ["prune", str(library)])
+        assert result.exit_code == 2
+        assert f"{library} is being gardened by pid " in result.stderr
+        assert "(gardener run, since " in result.stderr
+        assert (library / ".x.md.abcd1234.tmp").exists()  # its temporary file is left alone
+    after = runner.invoke(app, ["prune", str(library)])
+    assert after.exit_code == 0, after.output
+    assert not (library / ".x.md.abcd1234.tmp").exists()  # now a leftover: cleared

@@ -7,6 +7,7 @@ and cron jobs notice.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -30,6 +31,7 @@ from gardener.library import load as library_mod
 from gardener.library.load import Library
 from gardener.model import Outcome, Status
 from gardener.pipeline import report
+from gardener.steps.prune import PruneSettings
 
 app = typer.Typer(
     name="gardener",
@@ -177,15 +179,24 @@ def prune_cmd(
     ] = None,
 ) -> None:
     """Prune stale, weak, dangling and duplicated garden items (no LLM)."""
+    from gardener.library.lock import holding
     from gardener.library.write import remove_leftovers
-    from gardener.steps.passes import apply, prune_entry
-    from gardener.steps.prune import PruneSettings
 
     day = _today(today)
     settings = PruneSettings(min_confidence=min_confidence, max_links=max_links,
                              max_entities=max_entities, max_communities=max_communities)
-    if not dry_run:
-        remove_leftovers(library)  # of a run killed mid-write
+    cli_flows.library_folder(library)  # a usage error before anything is taken
+    with contextlib.ExitStack() as held:
+        if not dry_run:
+            held.enter_context(holding(library, "gardener prune"))
+            remove_leftovers(library)  # of a run killed mid-write; no other pass is running
+        _prune(library, dry_run, report_path, day, settings)
+
+
+def _prune(library: Path, dry_run: bool, report_path: Path | None, day: dt.date,
+           settings: PruneSettings) -> None:
+    from gardener.steps.passes import apply, prune_entry
+
     lib = load_library(library)
     slugs = lib.slugs
     outcomes: list[Outcome] = report.unreadable(lib.errors)

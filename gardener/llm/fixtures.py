@@ -1,8 +1,8 @@
 """Record and replay model exchanges, so tests and re-runs need no network and cost nothing.
 
-The store is an httpx transport: it sits under the guarded transport of `gardener.llm.client`, so
-every HTTP exchange (first asks and re-asks alike) is recorded or replayed, and the code above
-cannot tell a replay from a live call.
+The store is an httpx transport: it sits under the guarded transport of
+`gardener.llm.transport`, so every HTTP exchange (first asks and re-asks alike) is recorded or
+replayed, and the code above cannot tell a replay from a live call.
 
 An exchange is keyed by the sha256 of its canonical request: method, path and the whole JSON
 body with sorted keys (model, messages, tools / response_format, tool_choice, sampling

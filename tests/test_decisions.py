@@ -123,3 +123,24 @@ def test_the_gardening_step_drops_rejected_links_proposed_or_existing() -> None:
     assert "adaptive-facilitation" not in change.new_text.split("graph_garden:")[1]
     plain = garden_entry(entry, proposed, slugs=lib.slugs, today=TODAY)
     assert "adaptive-facilitation" in plain.outcome.added
+
+
+def test_saving_keeps_what_people_wrote_in_the_ledger(tmp_path: Path) -> None:
+    """An existing ledger is extended through ruamel's round trip: comments, order and
+    hand-written entries stay; new entries come last, quoted where YAML 1.1 needs it."""
+    path = tmp_path / ".gardener" / "decisions.yaml"
+    path.parent.mkdir()
+    hand = ("# our team's rejections\nrejected:\n# the first two came from the March review\n"
+            "- slug: zeta   # keep this one first\n  target: alpha\n  reason: unrelated\n")
+    path.write_text(hand, encoding="utf-8")
+    ledger, added = decisions.load(path).add([
+        decisions.Decision("on", "1:20", None, "no", dt.date(2026, 3, 1)),
+        decisions.Decision("beta", "gamma", "complementary", "it's off-topic: really")])
+    assert len(added) == 2
+    decisions.save(path, ledger)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(hand)
+    assert decisions.load(path) == ledger
+    assert "slug: 'on'" in text and "target: '1:20'" in text and "reason: 'no'" in text
+    decisions.save(path, ledger)  # nothing new: the file is left as it is
+    assert path.read_text(encoding="utf-8") == text

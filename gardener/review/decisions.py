@@ -15,12 +15,16 @@ hand-edited ledger takes effect on the pattern's next pass.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from gardener.errors import GardenerError, brief
 from gardener.library.document import ReadError, guard
@@ -295,7 +299,59 @@ def load(path: Path) -> Ledger:
     return parse(text, str(path))
 
 
+def _plain_safe(value: Any) -> Any:
+    """``value``, quoted where PyYAML (YAML 1.1, which reads the ledger) would not read the
+    plain scalar back as this text: ruamel writes YAML 1.2, where ``no`` or ``1:20`` is text."""
+    if isinstance(value, str) and yaml.safe_load(value or "''") != value:
+        return SingleQuotedScalarString(value)
+    return value
+
+
+def appended(text: str, ledger: Ledger, where: str) -> str:
+    """``text`` (a ledger file) with the decisions of ``ledger`` it lacks added at the end of
+    its ``rejected`` list, through ruamel.yaml's round trip: the comments, order and notes
+    people wrote in the file stay, where rewriting it whole (``render``) would drop them."""
+    present = {d.key for d in parse(text, where).decisions}
+    new = [d for d in ledger.decisions if d.key not in present]
+    if not new:
+        return text
+    rt = YAML(typ="rt")
+    rt.width = 100
+    if "\n  - " in text:  # the file's own list indentation, else PyYAML's (indentless)
+        rt.indent(mapping=2, sequence=4, offset=2)
+    data = rt.load(text)
+    if not isinstance(data, CommentedMap):
+        data = CommentedMap()
+    items = data.get("rejected")
+    if not isinstance(items, CommentedSeq):
+        items = CommentedSeq()
+        data["rejected"] = items
+    for d in new:
+        item = CommentedMap()
+        for key, value in (("slug", d.slug), ("target", d.target), ("type", d.type),
+                           ("reason", d.reason or None), ("date", d.date),
+                           ("source", d.source), ("commit", d.commit)):
+            if value is not None:
+                item[key] = _plain_safe(value)
+        items.append(item)
+    out = io.StringIO()
+    rt.dump(data, out)
+    result = out.getvalue()
+    again = {d.key for d in parse(result, where).decisions}
+    if again != present | {d.key for d in new}:  # what PyYAML reads is what was meant
+        raise LedgerError(f"{where}: the ledger could not be extended safely; not written")
+    return result
+
+
 def save(path: Path, ledger: Ledger) -> None:
-    """Write the ledger whole (it is the gardener's own file), atomically."""
+    """Write the ledger atomically: a new file whole, an existing one extended in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, render(ledger), within=path.parent.parent)  # refuses a linked .gardener/
+    try:
+        text = path.read_text(encoding="utf-8") if not path.is_symlink() else None
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LedgerError(f"{path}: cannot read: {exc}") from None
+    new = render(ledger) if text is None or not text.strip() else appended(text, ledger,
+                                                                           str(path))
+    write_atomic(path, new, within=path.parent.parent)  # refuses a linked .gardener/

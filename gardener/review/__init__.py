@@ -1,0 +1,1 @@
+"""People decide: the rejection ledger, promotion, the review branch, git and GitHub."""

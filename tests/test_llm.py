@@ -565,3 +565,13 @@ def test_a_400_about_something_else_does_not_switch_modes(fake: FakeOpenAI) -> N
             llm.structured(response_model=Pet, messages=ASK)
         assert llm.mode == "json_schema"
     assert len(fake.chat_requests) == 1
+
+
+def test_credentials_in_the_base_url_never_reach_a_message() -> None:
+    from gardener.llm.settings import LLMSettings
+
+    s = LLMSettings.from_env(environ={"OPENAI_BASE_URL":
+                                      "https://bob:hunter2@llm.example/v1?api-key=k3y&region=eu",
+                                      "OPENAI_API_KEY": "x"})
+    assert s.url == "https://bob:hunter2@llm.example/v1?api-key=k3y&region=eu"
+    assert s.endpoint == "https://***@llm.example/v1?api-key=***&region=eu"

@@ -174,7 +174,7 @@ class LLM:
         self._http = httpx.Client(transport=self._transport, timeout=settings.timeout_s)
         # organization and project are left to the SDK: it reads OPENAI_ORG_ID and
         # OPENAI_PROJECT_ID itself.
-        self._openai = openai.OpenAI(base_url=settings.endpoint,
+        self._openai = openai.OpenAI(base_url=settings.url,
                                      api_key=settings.api_key or PLACEHOLDER_KEY,
                                      max_retries=0, timeout=settings.timeout_s,
                                      http_client=cast(Any, self._http))

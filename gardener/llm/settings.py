@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from gardener.text import redact_url
+
 MODES = ("tools", "json_schema", "json", "md_json")
 DEFAULT_MODEL = "gpt-4.1-mini"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
@@ -123,9 +125,15 @@ class LLMSettings:
         return is_loopback(self.base_url)
 
     @property
-    def endpoint(self) -> str:
-        """Where requests go, for messages (never carries credentials)."""
+    def url(self) -> str:
+        """Where requests go, as configured (it may carry credentials: never show it)."""
         return self.base_url or f"https://{OPENAI_HOST}/v1"
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go, for messages, reports and pull requests: credentials in the
+        URL (``https://user:pass@host``, ``?api-key=``) masked."""
+        return redact_url(self.url)
 
     @classmethod
     def from_env(cls, model: str | None = None, mode: str | None = None,

@@ -89,6 +89,18 @@ def test_valid_answer_becomes_a_proposal_in_fractions(model: type[ResponseModel]
     assert proposal.vitality_reasoning == REASONING
 
 
+def test_terminal_escapes_in_model_text_are_stripped(model: type[ResponseModel]) -> None:
+    hostile = answer(
+        entities=[entity(label="Distributed \x1b[2JLeadership\x9b")],
+        inferred_links=[link(reason="Facilitation keeps \x07decisions moving.")],
+        vitality_reasoning=REASONING + "\x1b]0;owned\x07")
+    proposal = model.model_validate(
+        hostile, context=grounding_context(SLUG, CANDIDATES, SCORE)).to_proposal()
+    assert proposal.entities[0].label == "Distributed [2JLeadership"
+    assert proposal.inferred_links[0].reason == "Facilitation keeps decisions moving."
+    assert proposal.vitality_reasoning == REASONING + "]0;owned"
+
+
 def test_schema_grounds_targets_and_bounds_by_construction(model: type[ResponseModel]) -> None:
     schema = model.model_json_schema()
     assert schema["title"] == RESPONSE_MODEL_NAME

@@ -27,6 +27,7 @@ from instructor import OpenAISchema
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -38,6 +39,7 @@ from pydantic import (
 )
 
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
+from gardener.text import without_controls
 
 log = logging.getLogger(__name__)
 
@@ -166,20 +168,25 @@ KebabId = Annotated[
     Field(min_length=1, max_length=MAX_ID, json_schema_extra={"pattern": KEBAB}),
     AfterValidator(_kebab),
 ]
+Clean = BeforeValidator(lambda v: without_controls(v) if isinstance(v, str) else v)
+"""Model-written text loses control characters (terminal escapes) before anything else."""
 Label = Annotated[
     str,
     Field(min_length=1, max_length=MAX_LABEL),
+    Clean,
     AfterValidator(_one_line),
 ]
 LinkReason = Annotated[
     str,
     Field(min_length=1, max_length=MAX_REASON,
           description="One sentence, under 200 characters: why the link holds."),
+    Clean,
     AfterValidator(_one_sentence),
 ]
 VitalityReasoning = Annotated[
     str,
     Field(min_length=MIN_VITALITY_REASONING, max_length=MAX_VITALITY_REASONING),
+    Clean,
 ]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Percent = Annotated[int, Field(ge=0, le=100)]
@@ -465,7 +472,7 @@ def _link_model(grounding: Grounding, caps: Caps) -> type[LinkDraft]:
     if grounding.candidates:
         fields["target"] = (_literal(grounding.candidates), Field(description=CANDIDATE_TARGET))
     if caps.reason != MAX_REASON:
-        reason: Any = Annotated[str, Field(min_length=1, max_length=caps.reason),
+        reason: Any = Annotated[str, Field(min_length=1, max_length=caps.reason), Clean,
                                 AfterValidator(_one_sentence)]
         fields["reason"] = (reason, Field(description=f"One sentence, at most {caps.reason} "
                                                       "characters: why the link holds."))
@@ -498,7 +505,7 @@ def _reasoning(most: int) -> Any:
     """``VitalityReasoning`` with its own upper bound (a field's bound would not override it)."""
     if most == MAX_VITALITY_REASONING:
         return VitalityReasoning
-    return Annotated[str, Field(min_length=MIN_VITALITY_REASONING, max_length=most)]
+    return Annotated[str, Field(min_length=MIN_VITALITY_REASONING, max_length=most), Clean]
 
 
 def build_response_model(

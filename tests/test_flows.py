@@ -16,7 +16,6 @@ the diff:
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
@@ -194,47 +193,21 @@ def test_dry_run_prints_diffs_and_writes_nothing(library: Path, no_endpoint: Non
 # Incremental: unchanged patterns cost no request
 
 
-def test_the_library_is_frozen_from_the_collector_for_the_run_and_handed_back_after(
-        library: Path, endpoint: FakeOpenAI) -> None:
-    """Read with the collector off, then frozen before it is back on (its first young
-    collections would walk the whole library), until the run is over."""
-    frozen_before, thresholds_before = gc.get_freeze_count(), gc.get_threshold()
-    at_start: list[int] = []
-    during: list[int] = []
-    outcomes = run_garden(library, GardenOptions(model="fake-model", today=None),
-                          on_start=lambda _: at_start.append(gc.get_freeze_count()),
-                          on_outcome=lambda _: during.append(gc.get_freeze_count()))
-    assert outcomes and len(during) == len(outcomes)
-    # The files, their parsed front matter and the index were frozen before Prefect started
-    # the flow run, and stayed frozen throughout.
-    assert at_start[0] - frozen_before > 1000
-    assert min(during) >= at_start[0]
-    assert gc.get_freeze_count() == frozen_before
-    assert gc.get_threshold() == thresholds_before
+def test_outcomes_stream_as_patterns_finish(library: Path, endpoint: FakeOpenAI) -> None:
+    """The progress bar hears of each pattern when it is done, not at the end of the pass."""
+    asked_by_then: list[int] = []
+    before = len(endpoint.chat_requests)
 
+    def seen(outcome: Any) -> None:
+        if outcome.status is Status.CHANGED:
+            asked_by_then.append(len(endpoint.chat_requests) - before)
 
-def test_outcomes_arrive_while_later_patterns_are_still_undecided(
-        library: Path, endpoint: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pass submits a few patterns ahead of its results, not the whole library at once."""
-    decided: list[str] = []
-    seen_at_first: list[int] = []
-    real_check = garden_flow.check
-
-    def counting(run: Any, i: int) -> Any:
-        decided.append(run.entries[i].pattern.slug)
-        return real_check(run, i)
-
-    monkeypatch.setattr(garden_flow, "check", counting)
-    def first_outcome(outcome: Any) -> None:
-        if not seen_at_first:
-            seen_at_first.append(len(decided))
-
-    options = GardenOptions(concurrency=1, model="fake-model", today=None)
-    outcomes = run_garden(library, options, on_outcome=first_outcome)
+    outcomes = run_garden(library, GardenOptions(concurrency=1, model="fake-model", today=None),
+                          on_outcome=seen)
     n = len(list(library.glob("*.md")))
-    assert len(outcomes) == n and len(decided) == n
-    ahead = garden_flow.AHEAD_PER_SLOT * options.concurrency
-    assert seen_at_first == [ahead + 1]  # the window was full, the next one waited
+    assert len(outcomes) == n and len(asked_by_then) == n
+    assert asked_by_then[0] < n  # the first was there while others were still to be asked
+    assert asked_by_then == sorted(asked_by_then)
 
 
 def test_second_pass_asks_nothing_and_an_edit_asks_once(library: Path, tmp_path: Path,
@@ -507,10 +480,9 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     chosen = runtime.configure(environ=env)
     assert chosen.home == tmp_path / "mine" and env["PREFECT_HOME"] == str(tmp_path / "mine")
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "true"  # the user's choice stands
-    assert env["PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED"] == "false"
-    assert env["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == str(
-        runtime.TASK_RUN_BATCH)
-    assert env["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED"] == "false"
+    assert env["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] == "true"  # Prefect's temporary server
+    # Only Prefect's documented settings, none of its private PREFECT__ ones.
+    assert [k for k in env if k.startswith("PREFECT__")] == []
     config = Path(env["PREFECT_LOGGING_CONFIG_PATH"])
     assert config.parent == tmp_path / "mine" and config.is_file()
     assert chosen.log_file == tmp_path / "mine" / runtime.LOG_FILE
@@ -519,12 +491,9 @@ def test_runtime_sets_defaults_and_respects_the_user(tmp_path: Path) -> None:
     quiet = runtime.configure(environ=fresh)
     assert quiet.home == tmp_path / "state" / "graph-gardener" / "prefect"
     assert fresh["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
-    serving = runtime.configure(environ=fresh, serving=True)
-    assert "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED" not in fresh  # schedules need it
-    assert "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED" not in fresh
     verbose = runtime.configure(environ=fresh, verbose=True)
     assert "PREFECT_LOGGING_CONFIG_PATH" not in fresh and verbose.log_file is None
-    assert serving.home == verbose.home == quiet.home
+    assert verbose.home == quiet.home
 
     theirs = {"PREFECT_HOME": str(tmp_path / "x"), "PREFECT_LOGGING_CONFIG_PATH": "/etc/l.yml"}
     assert runtime.configure(environ=theirs).log_file is None
@@ -568,7 +537,8 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
     assert "gardener run" in done.stderr and "changed" in done.stderr  # the summary table
     log = tmp_path / "prefect-home" / runtime.LOG_FILE
     assert log.is_file()  # Prefect's own log went here instead
-    # The temporary server recorded every task run, in its final state, before it stopped.
+    # Prefect's temporary server recorded every task run, in its final state, before it
+    # stopped.
     with closing(sqlite3.connect(tmp_path / "prefect-home" / "prefect.db")) as db:
         runs = db.execute("SELECT t.name, t.state_type FROM task_run t JOIN flow_run f "
                           "ON t.flow_run_id = f.id WHERE f.name LIKE 'garden %'").fetchall()

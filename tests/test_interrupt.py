@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
+from processes import descendants, running
 from shell_env import newcomer_env
 
 from bench.concurrency import generate, grounded_responder
-from bench.reliability import descendants, running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
         # Like a terminal's foreground job: its own process group, Ctrl-C sent to the group.
         process = subprocess.Popen(
             [sys.executable, "-m", "gardener", "run", str(library), "--concurrency", "2",
-             "--model", "fake-model", "--workers", "1"],
+             "--model", "fake-model"],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=True, preexec_fn=_default_sigint)
         try:
@@ -47,7 +47,7 @@ def test_ctrl_c_stops_the_run_and_its_server_and_keeps_what_was_written(
             while len(fake.chat_requests) < 6 and time.monotonic() < deadline:
                 assert process.poll() is None, process.communicate()
                 time.sleep(0.1)
-            helpers = descendants(process.pid)  # the temporary server, the workers, a watchdog
+            helpers = descendants(process.pid)  # Prefect's temporary server, its watchdog
             os.killpg(process.pid, signal.SIGINT)
             interrupted = time.monotonic()
             _out, err = process.communicate(timeout=90)

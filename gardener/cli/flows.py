@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -55,7 +55,7 @@ ModeOpt = Annotated[str | None, typer.Option(
     "(default: GARDENER_MODE, else the best one for the endpoint).", show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(
     "--concurrency", min=1, help="Model calls in flight at once (respect the API's rate "
-    "limit); half as many patterns again are prepared and finished around them.")]
+    "limit).")]
 VitalityOpt = Annotated[str, typer.Option(
     "--vitality-target", help="Where the vitality reasoning goes: 'garden' "
     "(graph_garden.vitality_reasoning) or 'assessment' (ontology.commons_assessment).")]
@@ -199,10 +199,6 @@ def run(
     deadline: Annotated[float | None, typer.Option(
         "--deadline", min=1, help="Seconds after which no model call starts; the patterns "
         "left fail and the next run gardens them (default: none).", show_default=False)] = None,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=0, help="Processes that merge, verify and write the patterns the "
-        "model answered (0: all in this one; default: one per core beyond the first two, at "
-        "most 4, for 32 patterns or more; Linux only).", show_default=False)] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.
@@ -213,7 +209,6 @@ def run(
     runtime.configure(verbose=verbose)
     library_folder(library)
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
-    runtime.launch_temporary_server()  # comes up while the rest loads; run_garden waits for it
 
     from gardener.llm.local_model import LocalModelError
     from gardener.pipeline.garden import GardenOptions, model_client, run_garden
@@ -224,7 +219,7 @@ def run(
         fixture_mode=fixture_mode, today=_today(today),
         vitality_target=_vitality(vitality_target),
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
-        report=str(report_path) if report_path else None, workers=workers)
+        report=str(report_path) if report_path else None)
     try:
         with model_client(options, announce=announce) as llm:
             if not verbose:
@@ -237,12 +232,22 @@ def run(
                 "the patterns written so far are kept and recorded; run again to garden the "
                 "rest")
         err.print(f"interrupted: {what}", highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        _exit_now(130)
     except (LocalModelError, runtime.ServerError) as exc:
         raise _fail(str(exc)) from None
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
         raise _fail(str(exc)) from None
     _finish(outcomes, options, report_path)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without waiting for its threads: after Ctrl-C the tasks' threads may
+    still wait on the model, and Prefect's on a temporary server that stopped with the
+    interrupt; Python's exit would join them. The run was stopped and its state saved
+    (``run_garden``), the model client closed, Prefect's log written line by line."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def announce(message: str) -> None:
@@ -312,7 +317,7 @@ def serve(
     gardening monthly by default. The model endpoint is read from the environment, as for
     ``gardener run``.
     """
-    runtime.configure(verbose=verbose, serving=True)
+    runtime.configure(verbose=verbose)
     library_folder(library)
     from gardener.llm.local_model import endpoint_configured, missing_modules
 

@@ -63,29 +63,11 @@ def attached(hooks: Hooks) -> Iterator[str]:
 
 @contextmanager
 def in_process_run() -> Iterator[None]:
-    """Settings for a flow run called in this process, not by a scheduler or a worker.
-
-    With no Prefect server configured, the run gets the gardener's temporary one
-    (``gardener.pipeline.runtime.temporary_server``), waited for here, which ends with this process;
-    so nothing is there to watch flow-run heartbeats for a crash, and Prefect's heartbeat
-    thread, joined when the run ends, sleeps in whole seconds: it added up to a second to
-    every pass (half a second on average, a fifth of a 200-pattern pass at 16 patterns in
-    flight). Such runs send none. With a server of the user's own (``PREFECT_API_URL``),
-    heartbeats are sent as Prefect's settings say.
-    """
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        temporary_settings,
-    )
-
-    runtime.temporary_server()
-    url = PREFECT_API_URL.value()
-    if url and url != runtime.temporary_api_url():
-        yield
-        return
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
+    """Around a flow called in this process (not by a scheduler or a worker): Prefect's API
+    is up first (``gardener.pipeline.runtime.connect``), so a server that cannot start, or a
+    configured one that does not answer, stops the run with its reason before any pattern."""
+    runtime.connect()
+    yield
 
 
 def hooks_for(session: str | None) -> Hooks:

@@ -1,8 +1,13 @@
 """The gardening pass as a Prefect flow: one task per pattern, bounded, retried, incremental.
 
-The flow reads the library and builds the candidate index once; each task gets only a run
-key, an index into that run's pattern list and the slug (for its name), so Prefect hashes and
-records three small values per task instead of a pattern, and no result is persisted.
+The flow reads the library and builds the candidate index once, decides which patterns are
+stale and submits one task per stale pattern to its task runner: Prefect's
+``ThreadPoolTaskRunner`` by default, or any other the flow is given
+(``garden.with_options(task_runner=...)``, e.g. Dask). A task gets a run key, an index into
+that run's pattern list, the slug (for its name), the library and the options: in the flow's
+process the key finds the run the flow built; in another process (a Dask worker) the task
+rebuilds it from the library and the options. No result is persisted. Model calls in flight
+are bounded by a semaphore of ``concurrency`` per process, whatever the number of threads.
 
 A task asks the model only when the pattern is stale (``gardener.pipeline.state``): its content, the
 prompt version, the model or its candidate set changed since it was last gardened. Otherwise
@@ -14,27 +19,22 @@ the task later; any other failure becomes the pattern's FAILED outcome and the o
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 from prefect import flow, task
 from prefect.cache_policies import NONE
-from prefect.context import FlowRunContext
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from gardener.graph.communities import Registry, load_registry
@@ -44,7 +44,6 @@ from gardener.library.load import Entry, Library
 from gardener.library.write import remove_leftovers
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
 from gardener.llm.client import LLM, LLMError, Usage, is_retryable_error
-from gardener.llm.connections import PerThreadTransport
 from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.llm.local_model import Announce, LocalModel, endpoint_configured, start_local_model
 from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
@@ -63,7 +62,6 @@ from gardener.pipeline import (
     in_process_run,
     report,
 )
-from gardener.pipeline import workers as workers_mod
 from gardener.pipeline.state import (
     State,
     content_fingerprint,
@@ -71,7 +69,6 @@ from gardener.pipeline.state import (
     needs_gardening,
     save_state,
 )
-from gardener.pipeline.workers import Workers
 from gardener.review import decisions as decisions_mod
 from gardener.steps.passes import apply, garden_entry
 
@@ -94,9 +91,8 @@ class GardenOptions(BaseModel):
     only: tuple[str, ...] = ()
     """Garden only these slugs (the whole library is still read, for candidates)."""
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
-    """Model calls in flight at once: what an endpoint's rate limit sees. A few more patterns
-    than that are in progress (``task_threads``), so that one pattern's work before and after
-    its call overlaps the others' calls."""
+    """Model calls in flight at once (per process the tasks run in): what an endpoint's rate
+    limit sees."""
     model: str | None = None
     mode: str | None = None
     fixtures: str | None = None
@@ -122,19 +118,16 @@ class GardenOptions(BaseModel):
     decisions: str | None = None
     """A decisions ledger honoured besides the library's own (``gardener.review.decisions``): the
     user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
-    workers: int | None = Field(None, ge=0)
-    """Processes that settle patterns once the model answered (merge, prune, render, verify,
-    write). None: one per core beyond the first two, at most 4, for passes
-    of at least ``workers.MIN_PATTERNS`` patterns; 0: all in the flow's own process."""
 
 
 # ---------------------------------------------------------------------------------------------
 # The model client
 
 
-def network_transport() -> httpx.BaseTransport:
-    """The transport under the client; a seam for tests that need a misbehaving network."""
-    return PerThreadTransport()
+def network_transport() -> httpx.BaseTransport | None:
+    """The transport under the client; None: the client's own default (proxy-aware httpx).
+    A seam for tests that need a misbehaving network."""
+    return None
 
 
 LOCAL_TIMEOUT_S = 900.0
@@ -175,7 +168,7 @@ def model_client(options: GardenOptions, environ: Mapping[str, str] | None = Non
     local = start_local_model(announce=announce) if needs_local_model(options, env) else None
     try:
         settings = model_settings(options, env, local)
-        transport: httpx.BaseTransport
+        transport: httpx.BaseTransport | None
         if options.fixture_mode is None:
             transport = network_transport()
         else:
@@ -237,9 +230,8 @@ class Run:
     spent: dict[int, Usage] = field(default_factory=dict)
     """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
     checks: dict[int, Check] = field(default_factory=dict)
-    """The flow's skip decisions for the patterns it sent to tasks, so no task redoes them."""
-    done: dict[int, Gardened] = field(default_factory=dict)
-    """Results of tasks that ran in the flow's own process, for the flow to take directly."""
+    """The flow's decisions for the patterns it sent to tasks in this process, so no task
+    redoes them."""
     profile: Profile = DEFAULT_PROFILE
     """The model's shortlist, prompt and answer sizes (``gardener.llm.profiles``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -255,20 +247,48 @@ class Run:
     """When each pattern's first model call started, for ``pattern_budget_s``."""
     failing: int = 0
     """Model calls failed transiently in a row, with no success since: see ``give_up_after``."""
-    key: str = ""
-    """The run's key in ``_runs`` (set when the flow registers it)."""
-    workers: Workers | None = None
-    """Worker processes that settle patterns (``gardener.pipeline.workers``), if any."""
+    stopped: str | None = None
+    """Why the run was stopped (Ctrl-C): no model call starts and no file is written after."""
+    writing: int = 0
+    """Patterns being merged and written now: what ``stop`` waits for."""
     slots: threading.BoundedSemaphore = field(init=False)
     """One per model call allowed in flight (``options.concurrency``), held only around it."""
+    idle: threading.Condition = field(init=False)
+    """Notified (under ``lock``) when a pattern's write is done."""
 
     def __post_init__(self) -> None:
         self.slots = threading.BoundedSemaphore(self.options.concurrency)
+        self.idle = threading.Condition(self.lock)
+
+    def stop(self, why: str, timeout_s: float = 30.0) -> None:
+        """Stop the run now, from any thread: no more model calls or writes; the writes
+        under way finish (no file is left half-replaced), then the state records what was
+        written and collected. Answers still to come are dropped, unwritten."""
+        with self.lock:
+            self.stopped = self.stopped or why
+            self.idle.wait_for(lambda: self.writing == 0, timeout=timeout_s)
+        if not self.options.dry_run:
+            save_state(self.root, self.state)
+
+    def writes(self) -> bool:
+        """Count a write in, unless the run was stopped (see ``wrote``)."""
+        with self.lock:
+            if self.stopped is not None:
+                return False
+            self.writing += 1
+            return True
+
+    def wrote(self) -> None:
+        with self.lock:
+            self.writing -= 1
+            self.idle.notify_all()
 
     def halted(self) -> str | None:
         """Why no more model calls may start in this run, if none may."""
         if self.fatal is not None:
             return self.fatal
+        if self.stopped is not None:
+            return self.stopped
         deadline = self.options.deadline_s
         if deadline is not None and time.monotonic() - self.started >= deadline:
             return (f"the run reached its deadline of {deadline:g} s; run again to garden "
@@ -379,18 +399,21 @@ def skipped(run: Run, i: int, reason: str) -> Gardened:
                             warnings=list(p.warnings), detail={"reason": reason}))
 
 
-def _not_asked(run: Run, i: int, halted: str, reason: str) -> Gardened:
+def _not_asked(run: Run, i: int, halted: str, reason: str, *, used: Usage | None = None,
+               what: str = "not asked") -> Gardened:
     p = run.entries[i].pattern
-    used = _usage(run, i, Usage())
+    used = _usage(run, i, used or Usage())
     return Gardened(Outcome(
         path=str(p.path), slug=p.slug, status=Status.FAILED,
-        error=f"{p.path}: not asked: {halted}", warnings=list(p.warnings),
+        error=f"{p.path}: {what}: {halted}", warnings=list(p.warnings),
         usage=_tokens(used), requests=used.requests, detail={"reason": str(reason)}))
 
 
 def garden_one(run: Run, i: int) -> Gardened:
     """Garden pattern ``i`` of ``run``: propose, merge, prune, render, verify, write.
 
+    The flow sends only stale patterns, so this one is asked whatever the state it finds
+    (in another process, a state loaded later may already hold other patterns' records).
     Raises only a transient ``LLMError``, for Prefect to retry; everything else is an outcome.
     """
     entry = run.entries[i]
@@ -398,10 +421,8 @@ def garden_one(run: Run, i: int) -> Gardened:
     options = run.options
     try:
         with run.lock:
-            decided = run.checks.pop(i, None)
+            decided = run.checks.get(i)
         c = decided or check(run, i)
-        if not c.stale:
-            return skipped(run, i, c.reason)
         shortlist, candidates_fp, fingerprint, reason = (
             c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
         halted = run.halted()
@@ -448,11 +469,13 @@ def garden_one(run: Run, i: int) -> Gardened:
                       "again", warnings=list(p.warnings), usage=_tokens(used),
                 requests=used.requests, detail={"reason": str(reason), "salvaged": True,
                                                 "dropped": result.dropped}))
-        workers = run.workers
-        if workers is not None and run.key:
-            outcome, new_garden = workers.call(_settle_forked, run.key, i, result.garden)
-        else:
+        if not run.writes():
+            return _not_asked(run, i, f"{run.stopped}", reason, used=result.usage,
+                              what="answered but not written")
+        try:
             outcome, new_garden = settle(run, i, result.garden)
+        finally:
+            run.wrote()
         used = _usage(run, i, result.usage)
         outcome.usage = _tokens(used)
         outcome.requests = used.requests
@@ -488,12 +511,6 @@ def settle(run: Run, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
     return apply(change, dry_run=options.dry_run, root=run.root), change.garden
 
 
-def _settle_forked(key: str, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
-    """``settle`` in a worker process, on the run it inherited when it was forked (the run
-    is read-only to ``settle``, so the copy is as good as the flow's)."""
-    return settle(_runs[key], i, proposed)
-
-
 def _give_up(run: Run, i: int, exc: LLMError) -> str | None:
     """Why a pattern whose model call failed transiently gets no Prefect retry, if it gets
     none: the endpoint looks down, the pattern's time budget or the run's deadline is spent."""
@@ -516,11 +533,12 @@ def _give_up(run: Run, i: int, exc: LLMError) -> str | None:
 
 
 def _worker_run(key: str, library: str, options: GardenOptions) -> Run:
-    """The run in a process other than the flow's (a Dask or process-pool worker).
+    """The run in a process other than the flow's (a Dask worker, say).
 
     Built once per process from the task's parameters, as the flow built its own: the same
     library read the same way gives the same pattern order. The client comes from the
-    environment and stays open for the life of the worker.
+    environment and the options (fixtures included) and stays open for the life of the
+    worker process.
     """
     with _runs_lock:
         found = _runs.get(key)
@@ -542,10 +560,7 @@ def pattern_in_run(run: str, index: int, slug: str, library: str,
     if shared.entries[index].pattern.slug != slug:
         raise RuntimeError(f"{library} changed while it was being gardened: pattern {index} "
                            f"is no longer '{slug}'")
-    result = garden_one(shared, index)
-    with shared.lock:
-        shared.done[index] = result
-    return result
+    return garden_one(shared, index)
 
 
 @task(name="garden-pattern", task_run_name="garden-{slug}", cache_policy=NONE,
@@ -555,8 +570,7 @@ def garden_pattern(run: str, index: int, slug: str, library: str,
     """One pattern, as a Prefect task: retried by Prefect when its model call failed briefly.
 
     ``run`` keys the flow's shared objects in this process; ``library`` and ``options`` let
-    a worker in another process rebuild them. The body only calls a module-level function:
-    a process-pool or Dask runner pickles this function by value, with the globals it names.
+    a worker in another process rebuild them.
     """
     return pattern_in_run(run, index, slug, library, options)
 
@@ -588,17 +602,16 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
     return chosen, clashes
 
 
-def open_run(root: Path, options: GardenOptions, llm: StructuredLLM, model: str,
-             read: Future[Reading] | None = None) -> tuple[Run, list[Outcome], Library]:
-    """Read and index the library (or take what ``read`` did), load the state: once per run."""
-    reading = read.result() if read is not None else read_library(root)
-    lib = reading.library
+def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
+             model: str) -> tuple[Run, list[Outcome], Library]:
+    """Read and index the library, load the state: once per run and process."""
+    lib = library_mod.load(root)
     entries, clashes = select(lib, options.only)
     ledger = decisions_mod.load(decisions_mod.ledger_path(root))
     if options.decisions:
         ledger = ledger.union(decisions_mod.load(Path(options.decisions)))
     prompts = default_prompts()
-    run = Run(root=root, entries=entries, index=reading.index,
+    run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
               options=options, rejections=decisions_mod.Rejections.of(ledger),
@@ -624,180 +637,44 @@ def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
                    usage=_tokens(used), requests=used.requests)
 
 
-SPARE_PER_SLOT = 0.5
-"""Task threads beyond the model's slots, per slot (at least one)."""
-
-
-def task_threads(concurrency: int) -> int:
-    """Threads for ``concurrency`` model calls in flight.
-
-    A pattern spends a tenth of its time or more outside its model call (Prefect's task
-    run, the prompt, validating the answer, merge to write). With only as many threads as
-    slots, a slot sat idle for all of it; the spare threads have the next patterns waiting
-    at the slots instead.
-    """
-    return concurrency + max(1, round(concurrency * SPARE_PER_SLOT))
-
-
-@contextmanager
-def _task_runner(concurrency: int) -> Iterator[tuple[TaskRunner[Any], bool]]:
-    """The flow's own task runner (Dask, a process pool...) when it was given one; otherwise
-    a thread pool of ``task_threads(concurrency)``, which a deployment can set per run. The
-    flag says whether the tasks run on threads of this process (the pool is ours)."""
-    context = FlowRunContext.get()
-    given = context.task_runner if context is not None else None
-    if given is not None and not isinstance(given, ThreadPoolTaskRunner):
-        yield given, False
-        return
-    threads: ThreadPoolTaskRunner[Any]
-    with ThreadPoolTaskRunner(max_workers=task_threads(concurrency)) as threads:
-        yield threads, True
-
-
-def _worker_count(options: GardenOptions, stale_at_most: int) -> int:
-    """Worker processes for a pass with at most ``stale_at_most`` patterns left to garden."""
-    if options.workers is not None:
-        return options.workers
-    if stale_at_most < workers_mod.MIN_PATTERNS:
-        return 0
-    return workers_mod.auto_workers()
-
-
-AHEAD_PER_SLOT = 2
-"""Patterns submitted ahead of the results, per model call allowed in flight (at least as
-many as the task threads, which would otherwise idle)."""
+def pattern_threads(concurrency: int | None = None) -> TaskRunner[PrefectFuture[Any]]:
+    """Prefect's thread runner; for a pass in this process, a thread per model call allowed
+    in flight, so no task run starts only to wait for a slot. None: Prefect's default."""
+    # A cast only for the type checker: Prefect types its runners' futures invariantly.
+    return cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=concurrency))
 
 
 def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
-    """Decide each pattern here; only stale ones become tasks (a skip costs no task run).
-
-    Patterns are decided and submitted a few at a time, as results come back (at most
-    ``AHEAD_PER_SLOT`` x concurrency waiting): every outcome reaches ``on_result`` (the
-    progress bar, the state) as soon as it is done, and the decisions' CPU is spread over
-    the pass instead of competing with its first patterns.
-    """
+    """Decide each pattern here, submit a task for each stale one, and hand every outcome to
+    ``on_result`` (the progress bar, the state) as soon as it is there: skips at once, the
+    others as their tasks finish."""
     options = run.options
     pattern_task = garden_pattern.with_options(retries=options.retries,
                                                retry_delay_seconds=options.retry_delay_s)
     library = str(run.root)
-    ahead = max(AHEAD_PER_SLOT * options.concurrency, task_threads(options.concurrency))
-    # The workers (if any) end after the task runner, which waits for its threads.
-    with ExitStack() as stack, _task_runner(options.concurrency) as (runner, threaded):
-        futures: dict[PrefectFuture[Gardened], int] = {}
-        finished: queue.SimpleQueue[PrefectFuture[Gardened]] = queue.SimpleQueue()
-
-        def take(future: PrefectFuture[Gardened]) -> None:
-            i = futures.pop(future)
-            with run.lock:
-                mine = run.done.pop(i, None)
-            # A result left in this process is taken as is: asking the future for it goes
-            # through Prefect's event loop thread, about half a millisecond a pattern.
-            value = mine or future.result(raise_on_failure=False)
-            on_result(value if isinstance(value, Gardened) else Gardened(_failed_task(
-                run, i, value if isinstance(value, BaseException) else RuntimeError(str(value)))))
-
-        for i, entry in enumerate(run.entries):
-            try:
-                c = check(run, i)
-            except Exception as exc:  # a bug in one decision must not stop the others
-                log.exception("%s: unexpected error while deciding", entry.pattern.path)
-                on_result(Gardened(_failed_task(run, i, exc)))
-                continue
-            if not c.stale:
-                on_result(skipped(run, i, c.reason))
-                continue
-            if threaded and run.workers is None:
-                # Forked before the first task: no task thread exists yet.
-                count = _worker_count(options, len(run.entries) - i)
-                run.workers = stack.enter_context(workers_mod.forked_workers(count))
-            while len(futures) >= ahead:
-                take(finished.get())
-            with run.lock:
-                run.checks[i] = c
-            # quote: Prefect would otherwise walk the options' fields twice per task, looking
-            # for futures to wait on; the task gets them unwrapped.
-            params = {"run": key, "index": i, "slug": entry.pattern.slug,
-                      "library": library, "options": quote(options)}
-            # runner.submit skips task.submit's input tracking: about 2 ms less per pattern
-            future = runner.submit(pattern_task, params)
-            futures[future] = i
-            # Added before anything waits on the future: Prefect's wrapped futures never call
-            # a callback added after their final state was read (one added to a future that
-            # merely finished is called at once).
-            future.add_done_callback(finished.put)
-        while futures:
-            take(finished.get())
-
-
-@contextmanager
-def _collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while the library is read (see ``_library_frozen``)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-TASK_GC_THRESHOLDS = (20_000, 20, 20)
-"""Garbage collection while the tasks run: young objects every 20,000 allocations, not 700."""
-
-
-@dataclass
-class _Freezes:
-    depth: int = 0
-    thresholds: tuple[int, int, int] = gc.get_threshold()
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_freezes = _Freezes()
-
-
-def _freeze() -> None:
-    """Move every object loaded so far out of the collector's sight (see ``_library_frozen``)."""
-    with _freezes.lock:
-        if _freezes.depth == 0:
-            _freezes.thresholds = gc.get_threshold()
-            gc.set_threshold(*TASK_GC_THRESHOLDS)
-        _freezes.depth += 1
-        gc.freeze()
-
-
-def _thaw() -> None:
-    """Undo one ``_freeze``; the last one hands everything back to the collector."""
-    with _freezes.lock:
-        _freezes.depth -= 1
-        if _freezes.depth == 0:
-            gc.set_threshold(*_freezes.thresholds)
-            gc.unfreeze()
-
-
-@contextmanager
-def _library_frozen() -> Iterator[None]:
-    """Keep the garbage collector off what is already loaded while the tasks run.
-
-    The library's parsed files (their YAML node trees with a mark per node, kept for
-    splicing) are most of the process's objects: over a million at 1,000 patterns. Each
-    full collection walked them all again, while they were read (the heap growing by a
-    quarter triggers one) and while the tasks ran: a fifth of a pass's CPU. Reading them
-    makes no cyclic garbage, so collection waits until they are read; then they are frozen
-    (``read_library(frozen=True)`` does it before the collector is back on: otherwise its
-    first young collections walked the whole library, 0.4 s while Prefect started the flow
-    run at 1,000 patterns), left alone until the run is over, when they are handed back to
-    the collector. Nested uses freeze what was made since; the outermost one thaws.
-
-    Meanwhile each task allocates (and frees) thousands of short-lived objects, and the
-    default threshold ran a young collection every 700 of them, about 500 per 400 patterns:
-    ``TASK_GC_THRESHOLDS`` runs about 30 (the collector's own CPU measured 0.64 -> 0.43 ms
-    a pattern); the thresholds are put back after.
-    """
-    _freeze()
-    try:
-        yield
-    finally:
-        _thaw()
+    futures: dict[PrefectFuture[Gardened], int] = {}
+    for i, entry in enumerate(run.entries):
+        try:
+            c = check(run, i)
+        except Exception as exc:  # a bug in one decision must not stop the others
+            log.exception("%s: unexpected error while deciding", entry.pattern.path)
+            on_result(Gardened(_failed_task(run, i, exc)))
+            continue
+        if not c.stale:
+            on_result(skipped(run, i, c.reason))
+            continue
+        with run.lock:
+            run.checks[i] = c
+        future = pattern_task.submit(run=key, index=i, slug=entry.pattern.slug,
+                                     library=library, options=options)
+        futures[future] = i
+    for future in as_completed(list(futures)):
+        i = futures[future]
+        value = future.result(raise_on_failure=False)
+        if not isinstance(value, Gardened):
+            failure = value if isinstance(value, BaseException) else RuntimeError(str(value))
+            value = Gardened(_failed_task(run, i, failure))
+        on_result(value)
 
 
 def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
@@ -807,8 +684,7 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
     options = within_endpoint(options, llm)
     # Temporary files of a run that was killed mid-write: never patterns, but litter.
     leftovers = [] if options.dry_run else [str(p) for p in remove_leftovers(root)]
-    with _collection_paused():
-        run, outcomes, lib = open_run(root, options, llm, model, hooks.extra.get(READ))
+    run, outcomes, lib = open_run(root, options, llm, model)
     if hooks.on_start is not None:
         hooks.on_start(len(run.entries) + len(outcomes))
     for o in outcomes:
@@ -833,13 +709,18 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
         if hooks.on_outcome is not None:
             hooks.on_outcome(result.outcome)
 
+    opened = hooks.extra.get(OPENED)
+    if isinstance(opened, list):
+        opened.append(run)
     key = uuid.uuid4().hex
-    run.key = key
     with _runs_lock:
         _runs[key] = run
     try:
-        with _library_frozen():
-            _run_tasks(run, key, collect)
+        _run_tasks(run, key, collect)
+    except BaseException:
+        # Ctrl-C: the tasks still waiting for a slot give up instead of asking the model.
+        run.stopped = INTERRUPTED
+        raise
     finally:
         with _runs_lock:
             del _runs[key]
@@ -855,21 +736,24 @@ def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
     }
     if state.problems:
         meta["state_problems"] = list(state.problems)
-    if run.workers is not None and run.workers.processes:
-        meta["workers"] = run.workers.summary()
     if leftovers:
         meta["removed_leftovers"] = leftovers
     finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)
     return outcomes
 
 
-@flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False)
+@flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False,
+      task_runner=pattern_threads())
 def garden(library: str, options: GardenOptions | None = None,
            session: str | None = None) -> Outcomes:
     """Garden a library: ask the model for each stale pattern's garden and write it back.
 
     ``session`` names hooks attached by a caller in this process (``flows.attached``): a
     ready model client, progress callbacks. A scheduled run has none and opens its own client.
+    The tasks run on the flow's task runner: Prefect's thread pool unless the flow was given
+    another (``garden.with_options(task_runner=...)``); the threads wait at the run's slots,
+    so ``options.concurrency`` bounds the model calls either way
+    (``PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS`` bounds the threads of a deployment).
     """
     opts = options or GardenOptions()
     hooks = hooks_for(session)
@@ -881,57 +765,50 @@ def garden(library: str, options: GardenOptions | None = None,
         return Outcomes(garden_library(root, opts, hooks, llm, llm.settings.model))
 
 
+OPENED = "opened-runs"
+"""``Hooks.extra`` key of a list the flow appends its ``Run`` to, for the caller to stop."""
+
+INTERRUPTED = "the run was interrupted"
+
+
 def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
                on_start: Callable[[int], None] | None = None,
                on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run the flow in this process with live hooks: what the CLI and the tests call.
 
-    Without ``llm`` the flow opens its own client from ``options`` and the environment.
+    Without ``llm`` the flow opens its own client from ``options`` and the environment. The
+    flow runs in a thread of its own, so that Ctrl-C (``KeyboardInterrupt``, raised in this
+    thread) stops the run here (``Run.stop``: nothing more asked or written, the state saved)
+    and is raised again at once. Ctrl-C also reaches Prefect's temporary server, a child in
+    the same process group, which stops: Prefect's own handling of the interrupt would wait
+    a minute of retries to record it there. What the caller does next is up to it: the
+    flow's thread is left behind (a daemon), and so are the tasks' threads, which Python's
+    exit waits for (``gardener run`` ends with ``os._exit``).
     """
     hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
                   on_start=on_start, on_outcome=on_outcome)
-    # Read and index the library while Prefect starts the flow run (and, the first time in
-    # a process, its temporary server): time in which this process mostly waits on the
-    # server. (Read earlier, beside the server's own start, it only slowed that down.)
-    with reading_ahead(library) as reading:
-        hooks.extra[READ] = reading
-        with attached(hooks) as session, in_process_run():
-            result: Outcomes = garden(str(library), options, session)
-    return list(result)
+    opened: list[Run] = []
+    hooks.extra[OPENED] = opened
+    flow_here = garden.with_options(task_runner=pattern_threads(options.concurrency))
+    with attached(hooks) as session, in_process_run():
+        done: list[Outcomes] = []
+        failed: list[BaseException] = []
 
+        def call() -> None:
+            try:
+                done.append(flow_here(str(library), options, session))
+            except BaseException as exc:
+                failed.append(exc)
 
-READ = "library-read"
-"""``Hooks.extra`` key of a future of the library's ``Reading``, for the flow to take."""
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What a run needs of the library before its first pattern: the files and their index."""
-
-    library: Library
-    index: CandidateIndex
-
-
-def read_library(root: Path, *, frozen: bool = False) -> Reading:
-    """Read every pattern of ``root`` and index them as link candidates; ``frozen``: and
-    keep them from the garbage collector until a matching ``_thaw`` (``_library_frozen``)."""
-    with _collection_paused():
-        lib = library_mod.load(root)
-        reading = Reading(lib, CandidateIndex(lib.patterns))
-        if frozen:
-            _freeze()
-        return reading
-
-
-@contextmanager
-def reading_ahead(root: Path) -> Iterator[Future[Reading]]:
-    """``read_library(root)`` in a thread of its own, started now, frozen from the garbage
-    collector until the block ends; an error reading it is raised where the flow takes the
-    reading, as if the flow had read it itself."""
-    with ThreadPoolExecutor(1, thread_name_prefix="gardener-read") as reader:
-        future = reader.submit(read_library, root, frozen=True)
+        thread = threading.Thread(target=call, name="gardener-flow", daemon=True)
+        thread.start()
         try:
-            yield future
-        finally:
-            if future.exception() is None:  # waits for the read, however the block ended
-                _thaw()
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            for run in opened:
+                run.stop(INTERRUPTED)
+            raise
+    if failed:
+        raise failed[0]
+    return list(done[0])

@@ -1,10 +1,11 @@
 """Servers this process starts end when it ends, even when it is killed with SIGKILL.
 
-Prefect's temporary API server (and ``gardener serve``'s local server) are child processes
-stopped by an exit handler; SIGKILL runs none, and the server would keep running, holding a
-port and polling its database, until someone stops it by hand. A watchdog process (a few
-lines of Python, in its own session so a signal to our process group does not reach it)
-notices that its parent is gone and terminates the server. A normal exit stops the watchdog
+Prefect's temporary API server (started by Prefect's client) and ``gardener serve``'s
+``prefect server start`` are child processes stopped by an exit handler; SIGKILL runs none,
+and the server would keep running, holding a port and polling its database, until someone
+stops it by hand. A watchdog process (a few lines of Python, in its own session so a signal
+to our process group does not reach it) notices that its parent is gone and terminates the
+server. A normal exit stops the watchdog
 first, and the exit handler stops the server as before.
 """
 
@@ -14,6 +15,7 @@ import atexit
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 WATCHDOG = """
 import os, signal, sys, time
@@ -55,3 +57,21 @@ def _stop(watchdog: subprocess.Popen[bytes]) -> None:
     if watchdog.poll() is None:
         watchdog.kill()
         watchdog.wait()
+
+
+def children_running(marker: str) -> list[int]:
+    """This process's children whose command line holds ``marker``, from Linux's ``/proc``
+    (none elsewhere): how a server that Prefect started for us is found."""
+    me = str(os.getpid())
+    found: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text(encoding="ascii", errors="replace")
+            if text[text.rindex(")") + 2:].split()[1] != me:
+                continue
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, ValueError, IndexError):
+            continue
+        if marker.encode() in command:
+            found.append(int(stat.parent.name))
+    return found

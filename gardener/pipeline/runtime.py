@@ -1,42 +1,34 @@
 """Prefect's environment for the gardener: local, offline and quiet unless asked otherwise.
 
 Prefect reads its settings from the environment once, when it is imported, and hands the same
-environment to the temporary API server it starts on the first flow call. So everything here
-is environment variables, set by :func:`configure` before ``prefect`` is imported (``flows``
-calls it first thing). A value the user set is never overridden: pointing ``PREFECT_API_URL``
-at a real server, or ``PREFECT_HOME`` somewhere else, works as Prefect documents.
+environment to the temporary API server it starts by itself when no ``PREFECT_API_URL`` is
+set. So everything here is one of Prefect's documented settings, set as an environment
+variable by :func:`configure` before ``prefect`` is imported (``gardener.pipeline`` calls it
+first thing). A value the user set is never overridden: pointing ``PREFECT_API_URL`` at a real
+server, or ``PREFECT_HOME`` somewhere else, works as Prefect documents.
 
 What it sets, and why:
 
 - ``PREFECT_HOME``: a folder of the gardener's own (``$XDG_STATE_HOME/graph-gardener/prefect``,
   ``~/.local/state/...`` by default), so its run history does not mix with, or lock, another
   project's Prefect database.
-- No analytics: the temporary server would otherwise send a telemetry heartbeat to
-  prefect.io at start-up. Nothing here reaches out to the internet.
-- Logging: Prefect's task-run INFO lines and the temporary server's shutdown tracebacks
-  (``task_run_recorder`` flushing into a database being closed, ``CancelledError``) go to a
-  log file under ``PREFECT_HOME/logs``, not the terminal, and only from WARNING up (an INFO
-  line per task costs a lock and an API record). So do instructor's and openai's error lines
-  about a failed call: that failure is the pattern's outcome, shown in the summary. The root
-  logger keeps its console handler at WARNING, so the gardener's own warnings and errors,
-  and any other library's, still show. ``verbose`` gives Prefect's own console logging back.
-- For one-off runs, the server's background services that only matter to deployments and
-  workers (scheduler, late runs, foreman...) are off: they do nothing for a single flow run
-  but poll the SQLite database, competing with the run for its lock. So is the event
-  persister (the UI's event feed), half the server's CPU in a gardening pass; task runs are
-  still recorded. ``serving`` keeps them all.
-- The server records task runs from the client's events in batches
-  (``TASK_RUN_RECORDER_BATCH_SIZE``), not one database transaction per event as Prefect
-  does by default. One event at a time costs the server about 25 ms of CPU per task run, so
-  a pass of many short tasks outruns it: at 1,000 patterns it fell minutes behind and lost
-  a third of the task runs when the run ended and the server was stopped. In batches it
-  spends a third of that and keeps up; the batch waits at most the flush interval (5 s).
+- ``PREFECT_SERVER_ALLOW_EPHEMERAL_MODE``: with no server configured, Prefect starts its own
+  temporary server for the run (a new ``PREFECT_HOME`` has no profile that turns it on).
+- No analytics: the server would otherwise send a telemetry heartbeat to prefect.io at
+  start-up. Nothing here reaches out to the internet.
+- Logging: Prefect's task-run INFO lines and the server's shutdown tracebacks go to a log
+  file under ``PREFECT_HOME/logs``, not the terminal, and only from WARNING up. So do
+  instructor's and openai's error lines about a failed call: that failure is the pattern's
+  outcome, shown in the summary. The root logger keeps its console handler at WARNING, so the
+  gardener's own warnings and errors, and any other library's, still show. ``verbose`` gives
+  Prefect's own console logging back.
+
+``gardener serve`` needs a server with Prefect's scheduler, which the temporary one does not
+run: :func:`api_server` starts ``prefect server start`` for as long as it serves.
 """
 
 from __future__ import annotations
 
-import atexit
-import importlib.util
 import os
 import socket
 import subprocess
@@ -52,36 +44,16 @@ from typing import Any
 import httpx
 import yaml
 
-from gardener.pipeline.reaper import end_with_this_process
+from gardener.pipeline.reaper import children_running, end_with_this_process
 
 LOG_CONFIG_FILE = "gardener-logging.yml"
 LOG_FILE = "logs/prefect.log"
 SERVER_LOG_FILE = "logs/server.log"
-TEMPORARY_SERVER_OUTPUT = "logs/temporary-server.log"
-"""The temporary server's own output (its launch's only); its Prefect logging goes to
-``LOG_FILE`` like the gardener's."""
 SERVER_PORT = 4200
 """Prefect's usual port for a local server; another free one is taken when it is in use."""
 
-TASK_RUN_BATCH = 100
-"""Task-run events the server records per database transaction (Prefect's default is 1)."""
-
-ONE_OFF_IDLE_SERVICES = (
-    "SCHEDULER",
-    "LATE_RUNS",
-    "FOREMAN",
-    "PAUSE_EXPIRATIONS",
-    "CANCELLATION_CLEANUP",
-    "REPOSSESSOR",
-    "TRIGGERS",
-)
-"""Server services that serve deployments, workers and automations, not a single local run."""
-
-ONE_OFF_UNKEPT_SERVICES = ("EVENT_PERSISTER",)
-"""Services whose record a single local run does without: the event feed. Storing every
-client event (three per task run, each with its related resources) cost the temporary
-server about 5 ms of CPU per task, half its work in a gardening pass. Task runs, their
-states, flow runs, logs and artifacts are recorded all the same (not from stored events)."""
+EPHEMERAL_SERVER = "prefect.server.api.server:create_app"
+"""What the command line of Prefect's temporary server runs (``ps`` shows it)."""
 
 QUIET_LOGGERS = ("prefect", "docket", "uvicorn", "fastapi", "alembic", "sqlalchemy", "aiosqlite",
                  "websockets", "asyncio", "instructor", "openai", "httpx", "httpcore",
@@ -141,7 +113,6 @@ def logging_config() -> dict[str, Any]:
     loggers: dict[str, Any] = {name: dict(quiet) for name in QUIET_LOGGERS}
     loggers.update({
         "prefect.server": {**quiet, "level": "${PREFECT_SERVER_LOGGING_LEVEL}"},
-        "prefect._internal": {**quiet, "level": "${PREFECT_INTERNAL_LOGGING_LEVEL}"},
         # Run loggers also feed the API; their records go up to "prefect" for the file.
         # A flow run logs a few INFO lines (start, end); a task run's "Finished in state
         # Completed()" per pattern would cost a lock and an API record each: warnings only.
@@ -214,7 +185,7 @@ def _drop(environ: MutableMapping[str, str], name: str) -> None:
         _mark(environ, name, False)
 
 
-def configure(*, verbose: bool = False, serving: bool = False,
+def configure(*, verbose: bool = False,
               environ: MutableMapping[str, str] | None = None) -> Runtime:
     """Prepare Prefect's environment; call before ``prefect`` is imported.
 
@@ -234,16 +205,9 @@ def configure(*, verbose: bool = False, serving: bool = False,
             _default(env, "PREFECT_PROFILES_PATH", str(profiles))
     _default(env, "PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _default(env, "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
-    _default(env, "PREFECT_SERVER_EPHEMERAL_ENABLED", "true")
+    _default(env, "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
     _default(env, "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     _default(env, "PREFECT_LOGGING_EXTRA_LOGGERS", "gardener")
-    _default(env, "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", str(TASK_RUN_BATCH))
-    for service in ONE_OFF_IDLE_SERVICES + ONE_OFF_UNKEPT_SERVICES:
-        name = f"PREFECT_SERVER_SERVICES_{service}_ENABLED"
-        if serving:
-            _drop(env, name)
-        else:
-            _default(env, name, "false")
 
     log_file: Path | None = None
     user_logging = (_user_set(env, "PREFECT_LOGGING_CONFIG_PATH")
@@ -320,8 +284,10 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     """A local Prefect server with all its services, for as long as the block runs.
 
     Schedules need the server's scheduler service, which Prefect's temporary server (started
-    for one-off runs) does not run. Yields the UI address, or None when the user points
-    ``PREFECT_API_URL`` at a server of their own (then nothing is started).
+    for one-off runs) does not run: this is Prefect's own ``prefect server start`` on a free
+    local port, stopped when the block ends (and when this process dies, however it dies).
+    Yields the UI address, or None when the user points ``PREFECT_API_URL`` at a server of
+    their own (then nothing is started).
     """
     if os.environ.get("PREFECT_API_URL", "").strip():
         yield None
@@ -333,7 +299,7 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                "--port", str(port), "--analytics-off"]
-    process = _start_server(command, log_path, append=True)
+    process = _start_server(command, log_path)
     try:
         _wait_for(address, process, log_path, timeout_s)
         _default(os.environ, "PREFECT_API_URL", f"{address}/api")
@@ -347,17 +313,15 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
         _stop(process, grace_s=10)
 
 
-def _start_server(command: list[str], log_path: Path, *, append: bool,
-                  env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A server process writing to ``log_path``, ended with this process even if killed.
+def _start_server(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A server process appending to ``log_path``, ended with this process even if killed.
 
-    In a session of its own: Ctrl-C in a terminal goes to our process group, and a server
-    stopped along with us left an interrupted run a minute of retries to record its end.
+    In a session of its own: Ctrl-C in a terminal goes to our process group, and the served
+    flow runs still report their end to the server while ``serve`` shuts down.
     """
-    with log_path.open("ab" if append else "wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=None if env is None else dict(env))
+                                   stderr=subprocess.STDOUT, start_new_session=True)
     end_with_this_process(process.pid)
     return process
 
@@ -373,125 +337,33 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
             process.wait()
 
 
-EPHEMERAL_SERVER_ENV = {
-    "PREFECT_UI_ENABLED": "0",
-    "PREFECT__SERVER_EPHEMERAL": "1",
-    "PREFECT__SERVER_FINAL": "1",
-}
-"""What Prefect starts its own temporary server with: no UI, the ephemeral set of services."""
+def connect() -> str:
+    """Prefect's API, answering: the user's server, or Prefect's own temporary one.
 
-
-@dataclass
-class _Temporary:
-    process: subprocess.Popen[bytes]
-    address: str
-    log_path: Path
-    ready: bool = False
-
-
-_temporary: _Temporary | None = None
-
-
-def launch_temporary_server() -> None:
-    """Start this process's temporary Prefect API server now, without waiting for it.
-
-    It is the server Prefect itself starts on a flow's first call (the same app, with the
-    same ephemeral settings), started by the gardener instead, for two reasons: it comes up
-    while the gardener imports its libraries and reads the library, rather than after; and
-    this process never imports Prefect's server package just to start it (3 s of CPU on a
-    2-core machine, a third of a run's start-up there). :func:`temporary_server` waits for
-    it. Nothing is started when the user set ``PREFECT_API_URL`` or turned Prefect's
-    temporary servers off.
+    With no ``PREFECT_API_URL``, Prefect's first client starts its temporary server (and
+    stops it when this process exits); it is started here, before the flow, so that a server
+    that cannot start stops the run with its reason rather than as a crashed flow, and so that
+    it ends with this process even when that is killed (``gardener.pipeline.reaper``).
+    Returns the API's address. Raises :class:`ServerError` when it does not answer.
     """
-    global _temporary
-    if _temporary is not None or _user_set(os.environ, "PREFECT_API_URL"):
-        return
-    if os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "true").strip().lower() in (
-            "0", "false", "no", "off"):
-        return
-    _temporary = _spawn_temporary()
+    from prefect import get_client
 
-
-def _spawn_temporary() -> _Temporary:
-    port = _free_port(0)
-    address = f"http://127.0.0.1:{port}"
-    log_path = ensure().home / TEMPORARY_SERVER_OUTPUT
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    spec = importlib.util.find_spec("prefect")
-    where = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not where:
-        raise ServerError("Prefect is not installed: no temporary server can be started")
-    # An address the gardener set for another process's temporary server (inherited from a
-    # parent) must not reach this one; the user's own never gets here.
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(where[0]).parent),
-               "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "error", "--lifespan", "on"]
-    # This launch's output only (not appended): what a failure to start shows.
-    process = _start_server(command, log_path, append=False, env={**env, **EPHEMERAL_SERVER_ENV})
-    # At exit, after Prefect's own exit handlers (registered later, so run earlier) have sent
-    # the server what they still held.
-    atexit.register(_stop, process)
-    return _Temporary(process=process, address=address, log_path=log_path)
-
-
-def temporary_api_url() -> str | None:
-    """The API address of this process's temporary server, once it answered."""
-    t = _temporary
-    return f"{t.address}/api" if t is not None and t.ready else None
-
-
-def temporary_server() -> None:
-    """This process's temporary Prefect API server, answering, with Prefect pointed at it.
-
-    Launches it if :func:`launch_temporary_server` did not. When Prefect's settings name a
-    server of the user's own (``PREFECT_API_URL`` in the environment, a profile, a
-    ``prefect.toml``...), that one is used and a launched temporary server is stopped
-    unused. The server ends with this process, even a killed one (``gardener.pipeline.reaper``).
-    Raises :class:`ServerError`, with the end of its log, when it does not come up.
-    """
-    global _temporary
-    from prefect.context import refresh_global_settings_context
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_SERVER_EPHEMERAL_ENABLED,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-    )
-
-    if _temporary is not None and _temporary.ready:
-        return
-    if _user_set(os.environ, "PREFECT_API_URL") or (
-            PREFECT_API_URL.value() and "PREFECT_API_URL" not in _ours(os.environ)):
-        if _temporary is not None:
-            _stop(_temporary.process)
-            _temporary = None
-        return
-    if _temporary is None:
-        if not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-            return
-        _temporary = _spawn_temporary()
-    timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-    for attempt in range(3):
-        try:
-            _wait_for(_temporary.address, _temporary.process, _temporary.log_path, timeout,
-                      interval_s=0.05, what="Prefect's temporary server")
-            break
-        except ServerError as exc:
-            _stop(_temporary.process)
-            failed, _temporary = _temporary, None
-            # The free port found was taken before the server could bind it: another one.
-            if attempt < 2 and _port_taken(failed.log_path):
-                _temporary = _spawn_temporary()
-                continue
-            raise ServerError(_with_prefect_log(str(exc))) from None
-    _temporary.ready = True
-    _default(os.environ, "PREFECT_API_URL", f"{_temporary.address}/api")
-    refresh_global_settings_context()
-
-
-def _port_taken(output: Path) -> bool:
-    text = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
-    return "address already in use" in text.lower() or "error while attempting to bind" in text
+    try:
+        with get_client(sync_client=True) as client:
+            url = str(client.api_url).rstrip("/")
+            failed = client.api_healthcheck()
+    except (RuntimeError, ValueError) as exc:  # what Prefect raises when it cannot start one
+        said = f"Prefect's temporary server did not start: {exc}"
+        raise ServerError(_with_prefect_log(said)) from None
+    if failed is not None:
+        said = f"Prefect's API at {url} did not answer: {failed}"
+        if _user_set(os.environ, "PREFECT_API_URL"):
+            said += ("; is that Prefect server running? (unset PREFECT_API_URL for a "
+                     "temporary server of this run's own)")
+        raise ServerError(_with_prefect_log(said))
+    for pid in children_running(EPHEMERAL_SERVER):
+        end_with_this_process(pid)
+    return url
 
 
 def _with_prefect_log(message: str) -> str:

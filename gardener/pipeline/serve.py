@@ -1,9 +1,10 @@
 """Long-running schedules: prune weekly, garden monthly, served from this process.
 
 ``prefect.serve`` runs the deployments' scheduled flow runs in subprocesses of this one, so
-no work pool or worker is needed; with no ``PREFECT_API_URL`` the temporary local server
-lives as long as this process. The same flows can be deployed to a Prefect server with a
-work pool instead (see the README).
+no work pool or worker is needed. Schedules need a server with Prefect's scheduler, which the
+temporary server of one-off runs lacks: with no ``PREFECT_API_URL`` set, ``gardener serve``
+starts ``prefect server start`` for as long as it serves (``runtime.api_server``). The same
+flows can be deployed to a Prefect server with a work pool instead (docs/scaling.md).
 """
 
 from __future__ import annotations

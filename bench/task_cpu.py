@@ -1,8 +1,8 @@
 """Where a gardening pass spends the gardener's CPU, per pattern and per component.
 
-The pass runs in this process against the stand-in model of
-``bench/concurrency.py`` answering after 200 ms, at concurrency 16, after a warm-up pass of
-three patterns. Each component is timed with ``time.thread_time`` around its function (in
+The pass runs in this process against the stand-in model of ``bench/concurrency.py``
+answering after 200 ms (``--latency``), at concurrency 16, after a warm-up pass of three
+patterns. Each component is timed with ``time.thread_time`` around its function (in
 whichever thread runs it), each thread's CPU is read from ``/proc``, and the whole
 process's from ``getrusage``. CPU time, not wall time: on a shared machine it is the figure
 that stays put from run to run.
@@ -10,13 +10,13 @@ that stays put from run to run.
     .venv/bin/python bench/task_cpu.py                      # 1,000 patterns
     .venv/bin/python bench/task_cpu.py --patterns 300
     PYTHONPATH=/path/to/other/checkout .venv/bin/python bench/task_cpu.py --code-from-path
-    .venv/bin/python bench/task_cpu.py --threads 16      # a task pool of 16 (one per slot)
+    .venv/bin/python bench/task_cpu.py --threads 32      # 32 task threads for the 16 slots
 
 The last forms measure another checkout (an older commit, say) with this one's environment,
-and another size of the task pool. Besides CPU it reports wall times: from the first task's
-start to the last one's end against the ideal (``N x 0.2 s / 16``), a model call's mean
-(the stand-in answers in 200 ms), and the garbage collector's time from the call to the
-first task (the library read, Prefect starting the flow run) and during the tasks.
+and another size of the task pool (by default one thread per slot). Besides CPU it reports
+wall times: from the first task's start to the last one's end against the ideal
+(``N x latency / 16``), a model call's mean, and the garbage collector's time from the call
+to the first task (the library read, Prefect starting the flow run) and during the tasks.
 Nothing is written to docs: the figures go to docs/benchmarks.md by hand, with the commit.
 """
 
@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="import gardener and flows from PYTHONPATH, not this checkout")
     parser.add_argument("--threads", type=int, default=None,
                         help="task threads for the 16 slots (default: the code's own)")
+    parser.add_argument("--latency", type=float, default=0.2,
+                        help="seconds the stand-in model takes per answer")
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parents[1]
     if not args.code_from_path:
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     import gardener.pipeline.garden as fg
     from gardener.pipeline import runtime
 
-    fake = FakeServer(0.2)
+    fake = FakeServer(args.latency)
     os.environ.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="bench")
     runtime.configure()
     import prefect.task_engine as te
@@ -138,18 +140,16 @@ def main(argv: list[str] | None = None) -> None:
     timer.wrap(fg, "garden_one", "task body (garden_one)")
     timer.wrap(te, "run_task_sync", "Prefect run_task_sync, task body included")
     if args.threads is not None:
-        fg.task_threads = lambda _concurrency: args.threads  # type: ignore[attr-defined]
+        threads = fg.pattern_threads
+        fg.pattern_threads = lambda _concurrency=None: threads(args.threads)
     gc_clock = GcClock()
     n = args.patterns
     base = Path(tempfile.mkdtemp(prefix="task-cpu-"))
     try:
         generate(base / "library", n)
         generate(base / "warm", 3)
-        # workers=0: every component in this one process, where the timers are (worker
-        # processes, gardener.pipeline.workers, would settle patterns out of their sight); older
-        # checkouts, which have no such option, ignore it.
         options = fg.GardenOptions(concurrency=16, model="fake-model",
-                                   today=dt.date(2026, 1, 1), workers=0)
+                                   today=dt.date(2026, 1, 1))
         fg.run_garden(base / "warm", options)
         timer.clear()
         threads_before = thread_cpu()
@@ -180,14 +180,14 @@ def main(argv: list[str] | None = None) -> None:
         "task body (garden_one)"]
     print(f"  {1000 * engine / n:6.2f} ms / pattern  Prefect's task engine besides the body")
     tasks = timer.spans["task body (garden_one)"]
-    ideal = n * 0.2 / 16
+    ideal = n * args.latency / 16
     first, last = min(b for b, _ in tasks), max(e for _, e in tasks)
     calls = timer.calls["propose: instructor + HTTP (LLM.structured)"]
     call_ms = 1000 * timer.wall["propose: instructor + HTTP (LLM.structured)"] / max(calls, 1)
     print(f"wall: first task {first - started:.2f} s after the call; first task to last "
           f"{last - first:.2f} s = {(last - first) / ideal:.2f} x the ideal {ideal:.2f} s")
     print(f"  a model call takes {call_ms:.1f} ms (mean of {calls}; the stand-in answers in "
-          "200 ms)")
+          f"{args.latency * 1000:g} ms)")
     at_first = gc_at_first[0] if gc_at_first else gc_before
     print(f"  garbage collection: {at_first - gc_before:.2f} s before the flow's first pattern "
           f"(reading, Prefect starting the run), {gc_after - at_first:.2f} s after")

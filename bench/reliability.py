@@ -45,7 +45,6 @@ from gardener.library.document import ReadError, read_text  # noqa: E402
 from gardener.library.garden import read_garden  # noqa: E402
 from gardener.library.write import leftovers  # noqa: E402
 from gardener.pipeline.state import load_state  # noqa: E402
-from gardener.pipeline.workers import can_fork  # noqa: E402
 from gardener.steps.verify import verify  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
@@ -59,11 +58,6 @@ FAKE_GITHUB_TOKEN = "ghp_TESTSECRETa1b2c3d4e5f6g7h8i9j0k1l2"
 
 # ---------------------------------------------------------------------------------------------
 # Running a pass
-
-
-CRASH_WORKERS = 1 if can_fork() else None
-"""The crash scenario kills runs that have a worker process (flows/workers.py), where the
-platform has them, so a killed run's workers are checked to end with it too."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +75,6 @@ class RunSpec:
     record: Path | None = None
     """Record every answer into this fixtures folder."""
     extra_env: tuple[tuple[str, str], ...] = ()
-    workers: int | None = None
-    """``--workers``; None: the command's default."""
 
     def command(self, library: Path, report: Path) -> list[str]:
         args = ["run", str(library), "--model", MODEL, "--today", TODAY, "--report",
@@ -94,8 +86,6 @@ class RunSpec:
             args += ["--deadline", f"{self.deadline_s:g}"]
         if self.record is not None:
             args += ["--fixtures", str(self.record), "--record"]
-        if self.workers is not None:
-            args += ["--workers", str(self.workers)]
         return args
 
     def environment(self, url: str) -> dict[str, str | None]:
@@ -529,7 +519,8 @@ def hostile_inputs() -> list[Hostile]:
                 "outside the library"),
         Hostile("slug with `..` and `/` (`../../outside/escape`)", "dot-dot.md",
                 _pattern("dot-dot", "").replace("slug: dot-dot",
-                                                 'slug: "../../outside/escape"').encode(), None),
+                                                 'slug: "../../outside/escape"').encode(),
+                "which a slug may not"),
         Hostile("prompt injection in the body; the model obeys it", "injection.md",
                 _pattern("injection", "status: draft\nrelationships:\n  - target: injection-0\n"
                          "    type: complementary\n", INJECTION).encode(), None),
@@ -715,7 +706,6 @@ class Crashes:
     resumed_requests: int
     final: FileCheck
     recorded: int
-    workers: int | None = None
 
 
 def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed: int,
@@ -739,7 +729,7 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
                       or c.poll() is not None)
             delay = rng.uniform(0.0, work)
             time.sleep(delay)
-            # Its server, workers and watchdogs; the server runs in a session of its own.
+            # Its server and watchdogs; the server runs in a session of its own.
             helpers = descendants(child.pid)
             child.send_signal(signal.SIGKILL)
             child.wait()
@@ -753,7 +743,7 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
         final = check_files(originals, offered_targets(fake), library)
         resumed_requests = len(fake.chat_requests) - asked
     return Crashes(patterns, records, resumed.report["totals"], resumed_requests, final,
-                   len(load_state(library)), spec.workers)
+                   len(load_state(library)))
 
 
 def descendants(pid: int) -> list[int]:
@@ -1033,7 +1023,7 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
     ]
     for k, kill in enumerate(c.kills, 1):
         lines.append(
-            f"| `gardener run{f' --workers {c.workers}' if c.workers else ''}` over "
+            f"| `gardener run` over "
             f"{c.patterns} patterns, kill {k}, {kill.after_s:.2f} s after "
             f"its first model request | 1 | {kill.requests} requests made"
             f"{' (nothing was left to garden: the run had ended)' if not kill.requests else ''}"
@@ -1060,11 +1050,9 @@ def _crash_section(c: Crashes, w: WriteKills, s: CorruptState) -> list[str]:
         "2 s of records: the next run asks again only for what was not yet recorded (files "
         "already written come back unchanged).",
         "",
-        "Prefect's temporary API server (started by the gardener, as Prefect would) is a child "
-        "process stopped at exit; a SIGKILL allows no exit, so a watchdog "
-        "(`gardener/reaper.py`) terminates it once the "
-        "killed run is gone; worker processes (`flows/workers.py`) watch for the same and "
-        "exit (the benchmark ends anything still running 5 s after the kill).",
+        "Prefect's temporary API server (which Prefect starts for the run) is stopped by "
+        "Prefect at exit; a SIGKILL allows no exit, so the benchmark checks what is left "
+        "running after the kill and ends it 5 s later (orphans are counted).",
         "",
     ]
     return lines
@@ -1160,7 +1148,7 @@ def measure(patterns: int, seed: int, rate: float) -> dict[str, Any]:
             ("writes", lambda: kill_writes(work, kills=50, seed=seed)),
             ("crashes", lambda: crash_pass(runner, work, patterns=120, kills=4, seed=seed,
                                            prefect_home=home,
-                                           spec=RunSpec(concurrency=4, workers=CRASH_WORKERS))),
+                                           spec=RunSpec(concurrency=4))),
             ("state", lambda: corrupt_state(runner, work, patterns=20, spec=spec)),
             ("edits", lambda: concurrent_edits(runner, work, patterns=40, edits=8, seed=seed,
                                                spec=spec)),

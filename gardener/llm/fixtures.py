@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from gardener.library.write import write_atomic
 from gardener.llm.transport import (
     TAG_HEADER,
     EnvironmentTransport,
@@ -306,14 +305,7 @@ class FixtureTransport(httpx.BaseTransport):
                         and same_answer(old.response, exchange.response)):
                     return
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    out.write(exchange.to_json())
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(path, exchange.to_json())
             if self._index is not None:
                 self._index[exchange.key[:16]] = path
             self.recorded += 1

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gardener.library.document import ReadError
+from gardener.library.write import write_atomic
 from gardener.model import Outcome, Status
 
 
@@ -57,4 +58,4 @@ def build(outcomes: Iterable[Outcome], *, command: str, library: Path,
 
 def write(path: Path, report: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 import yaml
 
+from gardener.library.write import write_atomic
 from gardener.pipeline.reaper import children_running, end_with_this_process
 
 LOG_CONFIG_FILE = "gardener-logging.yml"
@@ -148,14 +149,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def _ours(environ: Mapping[str, str]) -> set[str]:

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gardener.library import pattern
-from gardener.library.write import default_mode
+from gardener.library.write import write_atomic
 from gardener.model import Garden
 
 STATE_DIR = ".gardener"
@@ -393,17 +392,7 @@ def save_state(library_root: Path, state: State) -> Path | None:
             _mark_saved(state, version)
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, default_mode())  # a file to commit and share, not a private one
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text, within=path.parent.parent)  # refuses a linked .gardener/
         try:
             state._disk = (_signature(os.stat(path)), text)
         except OSError:

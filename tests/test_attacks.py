@@ -245,3 +245,16 @@ def test_a_second_pass_over_a_library_says_who_holds_it(library: Path) -> None:
     after = runner.invoke(app, ["prune", str(library)])
     assert after.exit_code == 0, after.output
     assert not (library / ".x.md.abcd1234.tmp").exists()  # now a leftover: cleared
+
+
+def test_a_gardening_pass_is_refused_while_another_holds_the_library(library: Path) -> None:
+    from gardener.library.lock import holding
+
+    before = {p.name: p.read_bytes() for p in library.glob("*.md")}
+    with holding(library, "gardener prune"):
+        result = runner.invoke(app, ["run", str(library), "--fixtures",
+                                     str(ROOT / "fixtures"), "--replay"])
+    assert result.exit_code == 2, result.output
+    assert "is being gardened by pid" in result.stderr and "(gardener prune, since" in \
+        result.stderr
+    assert {p.name: p.read_bytes() for p in library.glob("*.md")} == before

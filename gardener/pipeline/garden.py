@@ -41,6 +41,7 @@ from gardener.graph.communities import Registry, load_registry
 from gardener.graph.entities import Resolution, load_aliases, resolve_library
 from gardener.library import load as library_mod
 from gardener.library.load import Entry, Library
+from gardener.library.lock import holding
 from gardener.library.write import remove_leftovers
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
 from gardener.llm.client import LLM, LLMError, Usage, is_retryable_error
@@ -679,7 +680,16 @@ def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> Non
 
 def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
                    llm: StructuredLLM, model: str) -> list[Outcome]:
-    """The pass over one library with a ready client; the flow's body."""
+    """The pass over one library with a ready client; the flow's body. A pass that writes
+    holds the library's lock (`gardener.library.lock`): a second one is refused at once."""
+    if options.dry_run:
+        return _garden_library(root, options, hooks, llm, model)
+    with holding(root, "gardener run"):
+        return _garden_library(root, options, hooks, llm, model)
+
+
+def _garden_library(root: Path, options: GardenOptions, hooks: Hooks,
+                    llm: StructuredLLM, model: str) -> list[Outcome]:
     started = time.monotonic()
     options = within_endpoint(options, llm)
     # Temporary files of a run that was killed mid-write: never patterns, but litter.

@@ -7,6 +7,7 @@ Prefect UI, and the per-task overhead stays far below the work.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gardener.library import load as library_mod
 from gardener.library.load import Entry
+from gardener.library.lock import holding
 from gardener.library.write import remove_leftovers
 from gardener.model import Outcome, Outcomes
 from gardener.pipeline import Hooks, attached, finish, hooks_for, in_process_run, report
@@ -81,8 +83,14 @@ def prune(library: str, options: PruneOptions | None = None,
     hooks = hooks_for(session)
     started = time.monotonic()
     root = Path(library)
-    if not opts.dry_run:
-        remove_leftovers(root)  # of a run killed mid-write
+    with contextlib.ExitStack() as held:
+        if not opts.dry_run:
+            held.enter_context(holding(root, "gardener prune (flow)"))
+            remove_leftovers(root)  # of a run killed mid-write; no other pass is running
+        return _prune(root, opts, hooks, started)
+
+
+def _prune(root: Path, opts: PruneOptions, hooks: Hooks, started: float) -> Outcomes:
     lib = library_mod.load(root)
     outcomes = report.unreadable(lib.errors)
     if hooks.on_start is not None:

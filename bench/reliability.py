@@ -48,6 +48,7 @@ from gardener.pipeline.state import load_state  # noqa: E402
 from gardener.steps.verify import verify  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
+ATTACKS = "## Attacks on the bot's edges"
 TODAY = "2026-02-19"
 MODEL = "fake-model"
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE",
@@ -1175,7 +1176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = table(results, time.perf_counter() - started)
     print(text)
     if not options.no_write:
-        DOC.write_text(text, encoding="utf-8")
+        # The attack table (tests/test_attacks.py, by hand) is kept below the measured part.
+        old = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+        kept = old[old.find(ATTACKS):] if ATTACKS in old else ""
+        DOC.write_text(text.rstrip("\n") + "\n\n" + kept if kept else text, encoding="utf-8")
         print(f"written to {DOC}", file=sys.stderr)
     return 0
 

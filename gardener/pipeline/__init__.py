@@ -9,6 +9,8 @@ that Prefect would have to serialize.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gardener.errors import GardenerError
 from gardener.model import Outcome, Status
 from gardener.pipeline import report, runtime
 
@@ -147,3 +150,34 @@ def finish(outcomes: list[Outcome], *, command: str, library: Path,
         description=f"gardener {command} of {library}",
     )
     return built
+
+
+SERVED = "GARDENER_SERVED"
+"""Set by ``gardener serve`` for its flow runs: the one library, and the one reports folder,
+that runs may touch."""
+
+
+class UnservedError(GardenerError):
+    """A served flow run asked for a library or report the deployment was not made for."""
+
+
+def served(library: Path, reports: Path) -> dict[str, str]:
+    """The environment entry ``gardener serve`` sets for its flow runs."""
+    return {SERVED: json.dumps({"library": str(library.resolve()),
+                                "reports": str(reports.resolve())})}
+
+
+def refuse_unserved(library: str, report: str | None,
+                    environ: Mapping[str, str] | None = None) -> None:
+    """In a served run, refuse parameters that point elsewhere: whoever can start a run on
+    the server could otherwise send any folder to the model, or overwrite any file."""
+    raw = (os.environ if environ is None else environ).get(SERVED)
+    if not raw:
+        return
+    fixed = json.loads(raw)
+    if Path(library).resolve() != Path(fixed["library"]):
+        raise UnservedError(f"this server gardens {fixed['library']} only; refusing a run "
+                            f"for {library}")
+    if report is not None and Path(report).resolve().parent != Path(fixed["reports"]):
+        raise UnservedError(f"reports of this server go to {fixed['reports']}; refusing to "
+                            f"write {report}")

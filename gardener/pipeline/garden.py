@@ -61,6 +61,7 @@ from gardener.pipeline import (
     finish,
     hooks_for,
     in_process_run,
+    refuse_unserved,
     report,
 )
 from gardener.pipeline.state import (
@@ -766,6 +767,7 @@ def garden(library: str, options: GardenOptions | None = None,
     (``PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS`` bounds the threads of a deployment).
     """
     opts = options or GardenOptions()
+    refuse_unserved(library, opts.report)
     hooks = hooks_for(session)
     root = Path(library)
     if hooks.llm is not None:

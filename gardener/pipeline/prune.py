@@ -24,7 +24,15 @@ from gardener.library.load import Entry
 from gardener.library.lock import holding
 from gardener.library.write import remove_leftovers
 from gardener.model import Outcome, Outcomes
-from gardener.pipeline import Hooks, attached, finish, hooks_for, in_process_run, report
+from gardener.pipeline import (
+    Hooks,
+    attached,
+    finish,
+    hooks_for,
+    in_process_run,
+    refuse_unserved,
+    report,
+)
 from gardener.steps.passes import apply, prune_entry
 from gardener.steps.prune import PruneSettings
 
@@ -80,6 +88,7 @@ def prune(library: str, options: PruneOptions | None = None,
           session: str | None = None) -> Outcomes:
     """Prune every garden of a library: stale, weak, dangling, duplicated items go, with reasons."""
     opts = options or PruneOptions()
+    refuse_unserved(library, opts.report)
     hooks = hooks_for(session)
     started = time.monotonic()
     root = Path(library)

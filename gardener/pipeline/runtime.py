@@ -30,6 +30,7 @@ run: :func:`api_server` starts ``prefect server start`` for as long as it serves
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -293,9 +294,11 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                "--port", str(port), "--analytics-off"]
-    process = _start_server(command, log_path)
+    auth = f"gardener:{secrets.token_urlsafe(24)}"
+    process = _start_server(command, log_path, env=server_environment(os.environ, auth, address))
     try:
-        _wait_for(address, process, log_path, timeout_s)
+        _wait_for(address, process, log_path, timeout_s, auth=auth)
+        _default(os.environ, "PREFECT_API_AUTH_STRING", auth)  # this process is its client
         _default(os.environ, "PREFECT_API_URL", f"{address}/api")
         if "prefect" in sys.modules:
             from prefect.context import refresh_global_settings_context
@@ -304,10 +307,22 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
         yield address
     finally:
         _drop(os.environ, "PREFECT_API_URL")
+        _drop(os.environ, "PREFECT_API_AUTH_STRING")
         _stop(process, grace_s=10)
 
 
-def _start_server(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def server_environment(environ: Mapping[str, str], auth: str, address: str) -> dict[str, str]:
+    """The environment of the server ``gardener serve`` starts: not open to whoever can reach
+    127.0.0.1 (another user of the machine, a web page the browser lets through). Prefect's
+    documented settings: an API auth string (basic auth, random per start), CSRF protection
+    on, and CORS allowing only the server's own UI."""
+    return {**environ, "PREFECT_SERVER_API_AUTH_STRING": auth,
+            "PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED": "true",
+            "PREFECT_SERVER_API_CORS_ALLOWED_ORIGINS": address}
+
+
+def _start_server(command: list[str], log_path: Path,
+                  env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A server process appending to ``log_path``, ended with this process even if killed.
 
     In a session of its own: Ctrl-C in a terminal goes to our process group, and the served
@@ -315,7 +330,8 @@ def _start_server(command: list[str], log_path: Path) -> subprocess.Popen[bytes]
     """
     with log_path.open("ab") as log:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=dict(env) if env is not None else None)
     end_with_this_process(process.pid)
     return process
 
@@ -371,7 +387,9 @@ def _with_prefect_log(message: str) -> str:
 
 def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
               timeout_s: float, interval_s: float = 0.25,
-              what: str = "the local Prefect server") -> None:
+              what: str = "the local Prefect server", auth: str | None = None) -> None:
+    user, _, password = (auth or "").partition(":")
+    credentials = (user, password) if auth else None
     deadline = time.monotonic() + timeout_s
     while True:
         code = process.poll()
@@ -379,7 +397,8 @@ def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
             raise ServerError(f"{what} exited with code {code} before answering; the end "
                               f"of its output, {log_path}:\n{_tail(log_path)}")
         try:
-            if httpx.get(f"{address}/api/health", timeout=2.0).status_code == 200:
+            if httpx.get(f"{address}/api/health", timeout=2.0,
+                         auth=credentials).status_code == 200:
                 return
         except httpx.TransportError:
             pass

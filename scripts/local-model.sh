@@ -25,8 +25,10 @@ if local_installed; then
   fi
   echo "llama-cpp-python crashes on this machine (a build for another CPU?); rebuilding it" \
        "portable (GGML_NATIVE=OFF), about 9 minutes on 2 cores" >&2
+  # The cached wheel goes, so the portable build takes its place in pip's cache.
+  "$VENV/bin/python" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
   CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_NATIVE=OFF" "$VENV/bin/python" -m pip install -q \
-    --no-cache-dir --force-reinstall --no-deps "llama-cpp-python==0.3.36"
+    --force-reinstall --no-deps "llama-cpp-python==0.3.36"
   local_works || { echo "error: llama-cpp-python still crashes after a rebuild" >&2; exit 2; }
   exit 0
 fi

@@ -109,9 +109,11 @@ def working_tree_pass(user_library: Path) -> RunPass:
             outcome.added = [lk.target for lk in garden.inferred_links if lk.target not in known]
             outcomes.append(outcome)
         recorded = state_path(user_library)
-        if recorded.is_file():
+        if recorded.is_file() and not recorded.is_symlink():
             state_path(folder).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(recorded, state_path(folder))
+            # Not copyfile: a committed state.json link in the worktree would be followed.
+            write_atomic(state_path(folder), recorded.read_text(encoding="utf-8"),
+                         within=folder)
         seen = load_state(user_library).snapshot().values()
         models = sorted({s.model for s in seen}) or ["unknown"]
         prompts = sorted({s.prompt_version for s in seen}) or ["unknown"]

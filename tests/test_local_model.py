@@ -110,7 +110,7 @@ def test_free_port_can_be_bound() -> None:
 
 
 def test_server_command_serves_the_model_on_loopback() -> None:
-    command = server_command(Path("/m/model.gguf"), 41234, "key", python="/py", threads=2)
+    command = server_command(Path("/m/model.gguf"), 41234, python="/py", threads=2)
     assert command[:3] == ["/py", "-m", "gardener.llm.local_model"]
     options = dict(zip(command[3::2], command[4::2], strict=True))
     assert options == {
@@ -118,7 +118,6 @@ def test_server_command_serves_the_model_on_loopback() -> None:
         "--model_alias": MODEL_NAME,
         "--host": "127.0.0.1",
         "--port": "41234",
-        "--api_key": "key",
         "--n_ctx": str(local_model.CONTEXT_TOKENS),
         "--n_threads": "2",
         "--n_threads_batch": "2",
@@ -127,13 +126,20 @@ def test_server_command_serves_the_model_on_loopback() -> None:
     }
 
 
+def test_the_api_key_is_in_the_server_s_environment_not_its_command_line() -> None:
+    command = server_command(Path("/m.gguf"), 1)
+    assert not any("key" in part.lower() for part in command)
+    env = local_model.server_environment({"HOST": "0.0.0.0", "PATH": "/bin"}, "s3cret-key")
+    assert env == {"PATH": "/bin", "API_KEY": "s3cret-key"}
+
+
 @pytest.mark.parametrize(("cores", "threads"), [(None, 1), (1, 1), (2, 1), (8, 7)])
 def test_one_core_is_left_to_the_rest_of_the_tool(cores: int | None, threads: int) -> None:
     assert local_model.default_threads(cores) == threads
 
 
 def test_default_thread_count_reaches_the_command_line() -> None:
-    command = server_command(Path("/m.gguf"), 1, "key")
+    command = server_command(Path("/m.gguf"), 1)
     expected = str(local_model.default_threads(os.cpu_count()))
     assert command[command.index("--n_threads") + 1] == expected
     assert command[command.index("--n_threads_batch") + 1] == expected
@@ -279,6 +285,10 @@ PROMPT = ("Pattern 'distributed-leadership-design': teams share leadership, deci
 def test_bundled_model_answers_within_the_schema() -> None:
     with start_local_model(timeout_s=120) as model:
         endpoint = model.endpoint
+        # The key, given through the server's environment, off its command line, holds.
+        wrong = httpx.get(f"{endpoint.base_url}/models", timeout=30,
+                          headers={"Authorization": "Bearer not-the-key"})
+        assert wrong.status_code == 401
         response = httpx.post(
             f"{endpoint.base_url}/chat/completions",
             headers={"Authorization": f"Bearer {endpoint.api_key}"},

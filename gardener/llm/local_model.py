@@ -145,7 +145,6 @@ def free_port(host: str = "127.0.0.1") -> int:
 def server_command(
     model_path: Path,
     port: int,
-    api_key: str,
     *,
     python: str = sys.executable,
     host: str = "127.0.0.1",
@@ -154,6 +153,8 @@ def server_command(
     """The command line of llama-cpp-python's OpenAI-compatible server for the bundled model.
 
     It runs through this module's ``serve`` (strict JSON strings, see ``strict_json_strings``).
+    The API key is not on it (a command line is visible to every user in ``ps``): the
+    server reads it from its environment (``API_KEY``, see `server_environment`).
     Logits only for the last token: the server's default computes them for every prompt token,
     a vocabulary-wide matrix product per token that structured output never reads.
     """
@@ -165,7 +166,6 @@ def server_command(
         "--model_alias", MODEL_NAME,
         "--host", host,
         "--port", str(port),
-        "--api_key", api_key,
         "--n_ctx", str(CONTEXT_TOKENS),
         "--n_threads", str(workers),
         "--n_threads_batch", str(workers),
@@ -180,9 +180,13 @@ def default_threads(cores: int | None) -> int:
     return max(1, (cores or 1) - 1)
 
 
-def server_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: the caller's, less what would override the command line."""
-    return {name: value for name, value in env.items() if name not in OVERRIDING_VARIABLES}
+def server_environment(env: Mapping[str, str], api_key: str | None = None) -> dict[str, str]:
+    """The child's environment: the caller's, less what would override the command line,
+    and the API key as llama-cpp-python's server settings read it (``API_KEY``)."""
+    child = {name: value for name, value in env.items() if name not in OVERRIDING_VARIABLES}
+    if api_key is not None:
+        child["API_KEY"] = api_key
+    return child
 
 
 def log_tail(path: Path, lines: int = 20) -> str:
@@ -326,7 +330,7 @@ def launch(command: list[str], endpoint: Endpoint, *, timeout_s: float,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=server_environment(os.environ if env is None else env),
+            env=server_environment(os.environ if env is None else env, endpoint.api_key),
             start_new_session=True,
         )
     model = LocalModel(endpoint, process, Path(log_file.name))
@@ -360,7 +364,7 @@ def start_local_model(
     model_path = bundled_model_path(find)
     port = free_port()
     endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", MODEL_NAME, secrets.token_hex(16))
-    command = server_command(model_path, port, endpoint.api_key, threads=threads)
+    command = server_command(model_path, port, threads=threads)
     return launch(command, endpoint, timeout_s=timeout_s, env=env, announce=announce,
                   what=f"the bundled model {MODEL_NAME} (llama.cpp)")
 

@@ -54,7 +54,8 @@ TARGET = 1.3
 TARGET_LATENCY = 1.0
 """The target holds from this model latency up; below it the ratio is only shown."""
 
-_SLUG = re.compile(r'Propose the graph garden of the pattern "([^"]+)"')
+_SLUG = re.compile(r"^slug: (\S+)$", re.MULTILINE)
+"""The pattern's slug, the first line inside the prompt's fence."""
 _TITLE = re.compile(r"^title: (.+)$", re.MULTILINE)
 LINK_TYPES = ("complementary", "enables", "requires")
 

@@ -65,12 +65,18 @@ def main() -> None:
             "commit", "-q", "-m", "the sample library")
         body = Path(tmp) / "body.md"
         review(repo, body)
-        name = "accountability-partnership.md"
-        new = [t for t in links(repo, BRANCH, name) if t not in links(repo, "main", name)]
+        # The first pattern (by file name) to which the review added a link.
+        slug, new = "", []
+        for path in sorted(lib.glob("*.md")):
+            new = [t for t in links(repo, BRANCH, path.name)
+                   if t not in links(repo, "main", path.name)]
+            if new:
+                slug = path.stem
+                break
         if not new:
-            sys.exit(f"the first review proposed no new link for {name}; nothing to reject")
+            sys.exit("the first review proposed no new link; nothing to reject")
         result = CliRunner().invoke(app, [
-            "reject", "accountability-partnership", new[0], "--library", str(lib),
+            "reject", slug, new[0], "--library", str(lib),
             "--reason", "a maintainer sees no real connection", "--today", TODAY])
         if result.exit_code != 0:
             sys.exit(f"gardener reject failed:\n{result.output}")
@@ -80,7 +86,7 @@ def main() -> None:
         "# Example: the pull request of a gardening pass\n\n"
         "What `gardener review` wrote for a copy of the sample library (`patterns/`), with the "
         "model's answers replayed from `fixtures/`, after a maintainer had rejected one "
-        f"proposed link (`gardener reject accountability-partnership {new[0]}`). On GitHub "
+        f"proposed link (`gardener reject {slug} {new[0]}`). On GitHub "
         "the Mermaid blocks render as graphs and the diffs fold away. Regenerate with "
         "`PYTHONPATH=. .venv/bin/python scripts/review_example.py`.\n\n---\n\n" + text,
         encoding="utf-8")

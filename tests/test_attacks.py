@@ -308,3 +308,29 @@ def test_serve_s_server_wants_its_auth_string_and_closes_cors(
         assert preflight.headers.get("access-control-allow-origin") not in (
             "*", "https://evil.example")
     assert "PREFECT_API_AUTH_STRING" not in os.environ
+
+
+# --- a person's edit made while a command works -------------------------------------------------
+
+
+def test_promote_keeps_a_person_s_edit_made_meanwhile(library: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from gardener.library.load import load
+    from gardener.review import promote as promote_mod
+
+    entry = next(e for e in load(library).entries
+                 if e.pattern.garden is not None and e.pattern.garden.inferred_links)
+    path, target = entry.pattern.path, entry.pattern.garden.inferred_links[0].target
+    real = promote_mod.promote
+
+    def slow_promote(*args: object, **kwargs: object) -> object:
+        done = real(*args, **kwargs)  # type: ignore[arg-type]
+        path.write_text(path.read_text(encoding="utf-8") + "\nA person's late edit.\n",
+                        encoding="utf-8")
+        return done
+
+    monkeypatch.setattr(promote_mod, "promote", slow_promote)
+    result = runner.invoke(app, ["promote", entry.pattern.slug, target, "-l", str(library)])
+    assert result.exit_code == 1
+    assert "changed on disk since the pass read it" in result.stderr
+    assert path.read_text(encoding="utf-8").endswith("\nA person's late edit.\n")

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the fake model server
 
 from fake_openai import FakeOpenAI, Faults, link_targets  # noqa: E402
+from processes import descendants, running  # noqa: E402
 
 from bench.common import commit, machine  # noqa: E402
 from bench.concurrency import asked_slug, generate, grounded_responder  # noqa: E402
@@ -745,34 +746,6 @@ def crash_pass(runner: Runner, workdir: Path, *, patterns: int, kills: int, seed
         resumed_requests = len(fake.chat_requests) - asked
     return Crashes(patterns, records, resumed.report["totals"], resumed_requests, final,
                    len(load_state(library)))
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children, their children...), from Linux's /proc."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text(encoding="ascii")
-        except OSError:
-            continue
-        parent = int(text[text.rindex(")") + 2:].split()[1])
-        parents.setdefault(parent, []).append(int(stat.parent.name))
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def running(pid: int) -> bool:
-    """Alive and not a zombie (a dead child that nobody reaped yet has ended)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
 
 
 def end_all(pids: list[int], grace_s: float = 5.0) -> bool:

@@ -18,11 +18,11 @@ import json
 import os
 import socket
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from gardener.errors import GardenerError
+from gardener.paths import state_folder
 
 
 class LockedError(GardenerError):
@@ -31,15 +31,7 @@ class LockedError(GardenerError):
 
 def lock_path(library: Path, environ: dict[str, str] | None = None) -> Path:
     """``$XDG_STATE_HOME/graph-gardener/locks/<sha of the library's real path>.lock``."""
-    env = os.environ if environ is None else environ
-    state = env.get("XDG_STATE_HOME", "").strip()
-    base = Path(state) if state else Path.home() / ".local" / "state"
-    folder = base / "graph-gardener" / "locks"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        folder = Path(tempfile.gettempdir()) / f"graph-gardener-{os.getuid()}" / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
+    folder = state_folder("locks", os.environ if environ is None else environ)
     key = hashlib.sha256(str(library.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
     return folder / f"{key[:32]}.lock"
 

@@ -34,7 +34,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -46,6 +45,7 @@ import httpx
 import yaml
 
 from gardener.library.write import write_atomic
+from gardener.paths import state_folder
 from gardener.pipeline.reaper import children_running, end_with_this_process
 
 LOG_CONFIG_FILE = "gardener-logging.yml"
@@ -85,15 +85,7 @@ class Runtime:
 
 def default_home(environ: Mapping[str, str]) -> Path:
     """``$XDG_STATE_HOME/graph-gardener/prefect``; a temp folder when HOME is not writable."""
-    state = environ.get("XDG_STATE_HOME", "").strip()
-    base = Path(state) if state else Path.home() / ".local" / "state"
-    home = base / "graph-gardener" / "prefect"
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        home = Path(tempfile.gettempdir()) / f"graph-gardener-{os.getuid()}" / "prefect"
-        home.mkdir(parents=True, exist_ok=True)
-    return home
+    return state_folder("prefect", environ)
 
 
 def logging_config() -> dict[str, Any]:

@@ -196,8 +196,9 @@ def learn_from_history(repo: git.Repo, rel: PurePosixPath, since: str, later: st
         return []
     before = _links_from_blobs(repo.read_blobs(since, paths))
     # whether a target still exists is a question about the whole library at ``later``
-    everything = [p for p in repo.files(later, rel) if p.endswith(".md")]
-    after = _links_from_blobs(repo.read_blobs(later, everything))
+    listed = repo.files(later, rel)
+    everything = [p for p in listed if p.endswith(".md")]
+    after = _links_from_blobs(repo.read_blobs(later, everything, ids=listed))
     return decisions.deleted_by_hand(before, after, set(after), commit=since, today=today)
 
 

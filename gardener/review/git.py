@@ -91,8 +91,9 @@ class Repo:
             raise GitError(f"git {' '.join(args[:3])} in {where}: {said}")
         return done
 
-    def out(self, *args: str, cwd: Path | None = None) -> str:
-        return self.run(*args, cwd=cwd).stdout.decode("utf-8", "replace").strip()
+    def out(self, *args: str, cwd: Path | None = None,
+            env: Mapping[str, str] | None = None) -> str:
+        return self.run(*args, cwd=cwd, env=env).stdout.decode("utf-8", "replace").strip()
 
     # -- names -------------------------------------------------------------------------------
 
@@ -178,20 +179,24 @@ class Repo:
                 out[name] = parts[2]
         return out
 
-    def read_blobs(self, rev: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+    def read_blobs(self, rev: str, paths: Sequence[str],
+                   ids: Mapping[str, str] | None = None) -> dict[str, bytes | None]:
         """Each path's bytes at ``rev`` (None where it does not exist), in one git process.
 
         Blobs are requested by object id from ``ls-tree``, never by a name written into the
         request: a name holding a newline cannot ask for a second object.
+        ``ids`` (from `files` at ``rev``) saves listing the tree again.
         """
         if not paths:
             return {}
         for path in paths:
             if has_control(path):
                 log.warning("%r: a file name with control characters; not read", path)
-        ids: dict[str, str] = {}
-        for folder in sorted({str(PurePosixPath(p).parent) for p in paths}):
-            ids.update(self.files(rev, PurePosixPath(folder)))
+        if ids is None:
+            listed: dict[str, str] = {}
+            for folder in sorted({str(PurePosixPath(p).parent) for p in paths}):
+                listed.update(self.files(rev, PurePosixPath(folder)))
+            ids = listed
         out: dict[str, bytes | None] = {p: None for p in paths}
         wanted = [p for p in paths if p in ids and not has_control(p)]
         if not wanted:
@@ -240,7 +245,7 @@ class Repo:
     def remote_sha(self, remote: str, name: str, *,
                    env: Mapping[str, str] | None = None) -> str | None:
         """Where ``name`` is on ``remote`` now (None: not there)."""
-        text = self.out_env("ls-remote", "--heads", remote, f"refs/heads/{name}", env=env)
+        text = self.out("ls-remote", "--heads", remote, f"refs/heads/{name}", env=env)
         for line in text.splitlines():
             sha, _, ref = line.partition("\t")
             if ref == f"refs/heads/{name}":
@@ -249,9 +254,6 @@ class Repo:
 
     def fetch(self, remote: str, sha: str, *, env: Mapping[str, str] | None = None) -> None:
         self.run("fetch", "--quiet", "--no-tags", remote, sha, env=env)
-
-    def out_env(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        return self.run(*args, env=env).stdout.decode("utf-8", "replace").strip()
 
     def push(self, remote: str, name: str, *, expected: str | None,
              env: Mapping[str, str] | None = None) -> None:

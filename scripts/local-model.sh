@@ -10,19 +10,14 @@ local_installed() {
 from gardener.llm.local_model import missing_modules
 sys.exit(1 if missing_modules() else 0)'
 }
-# A prompt of several tokens through llama.cpp, in a child process: a build made for another
-# CPU (a wheel from pip's cache, compiled with -march=native elsewhere) crashes here.
+# The real server and one schema-constrained chat request (scripts/local_model_probe.py): a
+# build made for another CPU (a wheel from pip's cache, compiled with -march=native elsewhere)
+# can load the model and still crash there.
 local_works() {
-  "$VENV/bin/python" -c 'import importlib.util
-from llama_cpp import Llama
-from gardener.llm.local_model import bundled_model_path
-llm = Llama(model_path=str(bundled_model_path(importlib.util.find_spec)), n_ctx=256, verbose=False)
-llm("one two three four five six", max_tokens=1)' >/dev/null 2>&1
+  "$VENV/bin/python" scripts/local_model_probe.py
 }
-if local_installed; then
-  if local_works; then
-    exit 0
-  fi
+# A wheel from pip's cache may come from another machine: the portable build replaces it.
+rebuild_portable() {
   echo "llama-cpp-python crashes on this machine (a build for another CPU?); rebuilding it" \
        "portable (GGML_NATIVE=OFF), about 9 minutes on 2 cores" >&2
   # The cached wheel goes, so the portable build takes its place in pip's cache.
@@ -30,6 +25,9 @@ if local_installed; then
   CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_NATIVE=OFF" "$VENV/bin/python" -m pip install -q \
     --force-reinstall --no-deps "llama-cpp-python==0.3.36"
   local_works || { echo "error: llama-cpp-python still crashes after a rebuild" >&2; exit 2; }
+}
+if local_installed; then
+  local_works || rebuild_portable
   exit 0
 fi
 if ! command -v c++ >/dev/null 2>&1 && ! command -v g++ >/dev/null 2>&1; then
@@ -45,3 +43,4 @@ started=$SECONDS
 # Portable: pip caches the wheel it builds, and a cache may travel to another machine.
 CMAKE_ARGS="${CMAKE_ARGS:-} -DGGML_NATIVE=OFF" "$VENV/bin/python" -m pip install -q -e '.[dev,local]'
 echo "bundled local model installed in $((SECONDS - started)) s" >&2
+local_works || rebuild_portable

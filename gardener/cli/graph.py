@@ -43,10 +43,13 @@ communities_app = typer.Typer(
 
 
 def _load(library: Path) -> Library:
+    """The library as its ``gardener.toml`` scopes it (which files are patterns)."""
     from gardener.cli.flows import library_folder
+    from gardener.config import load_config
 
-    library_folder(library)
-    return library_mod.load(library)
+    scope = load_config(library).scope(library)
+    library_folder(library, scope)
+    return library_mod.load(library, scope=scope)
 
 
 def _registry(library: Path) -> communities_mod.Registry | None:

@@ -8,6 +8,7 @@ and cron jobs notice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -25,8 +26,10 @@ from rich.text import Text
 from gardener import __version__
 from gardener.cli import flows as cli_flows
 from gardener.cli import graph as cli_graph
+from gardener.cli import init as cli_init
 from gardener.cli import review as cli_review
 from gardener.cli.errors import HandledGroup, shown
+from gardener.config import Config, load_config
 from gardener.library import load as library_mod
 from gardener.library.load import Library
 from gardener.model import Outcome, Status
@@ -87,10 +90,12 @@ def progress(total: int, label: str) -> Iterator[Callable[[], None]]:
         yield lambda: bar.advance(task)
 
 
-def load_library(root: Path) -> Library:
-    paths = cli_flows.library_folder(root)
+def load_library(root: Path, config: Config | None = None) -> Library:
+    """The library as ``gardener.toml`` scopes it (``config``: read here when not given)."""
+    scope = (config or load_config(root)).scope(root)
+    paths = cli_flows.library_folder(root, scope)
     with progress(len(paths), "reading") as tick:
-        return library_mod.load(root, on_file=lambda _p: tick())
+        return library_mod.load(root, on_file=lambda _p: tick(), scope=scope)
 
 
 def _count(n: int, noun: str) -> str:
@@ -168,12 +173,14 @@ def prune_cmd(
     library: LibraryArg,
     dry_run: DryRunOpt = False,
     report_path: ReportOpt = None,
-    min_confidence: Annotated[float, typer.Option(
-        "--min-confidence", min=0.0, max=1.0, help="Links below this confidence are 'weak'.")
-    ] = 0.5,
-    max_links: Annotated[int, typer.Option(min=0, help="Keep at most this many links.")] = 12,
-    max_entities: Annotated[int, typer.Option(min=0)] = 12,
-    max_communities: Annotated[int, typer.Option(min=0)] = 5,
+    min_confidence: Annotated[float | None, typer.Option(
+        "--min-confidence", min=0.0, max=1.0, help="Links below this confidence are 'weak' "
+        "(default: gardener.toml's prune.min_confidence, else 0.5).", show_default=False)
+    ] = None,
+    max_links: Annotated[int | None, typer.Option(
+        min=0, help="Keep at most this many links.", show_default="12")] = None,
+    max_entities: Annotated[int | None, typer.Option(min=0, show_default="12")] = None,
+    max_communities: Annotated[int | None, typer.Option(min=0, show_default="5")] = None,
     today: Annotated[str | None, typer.Option(
         "--today", help="Date written to last_pruned (YYYY-MM-DD); default: today.")
     ] = None,
@@ -183,21 +190,26 @@ def prune_cmd(
     from gardener.library.write import remove_leftovers
 
     day = _today(today)
-    settings = PruneSettings(min_confidence=min_confidence, max_links=max_links,
-                             max_entities=max_entities, max_communities=max_communities)
+    config = load_config(library)
+    own = config.prune_settings()  # the options beat gardener.toml
+    settings = dataclasses.replace(
+        own, min_confidence=own.min_confidence if min_confidence is None else min_confidence,
+        max_links=own.max_links if max_links is None else max_links,
+        max_entities=own.max_entities if max_entities is None else max_entities,
+        max_communities=own.max_communities if max_communities is None else max_communities)
     cli_flows.library_folder(library)  # a usage error before anything is taken
     with contextlib.ExitStack() as held:
         if not dry_run:
             held.enter_context(holding(library, "gardener prune"))
             remove_leftovers(library)  # of a run killed mid-write; no other pass is running
-        _prune(library, dry_run, report_path, day, settings)
+        _prune(library, dry_run, report_path, day, settings, config)
 
 
 def _prune(library: Path, dry_run: bool, report_path: Path | None, day: dt.date,
-           settings: PruneSettings) -> None:
+           settings: PruneSettings, config: Config) -> None:
     from gardener.steps.passes import apply, prune_entry
 
-    lib = load_library(library)
+    lib = load_library(library, config)
     slugs = lib.slugs
     outcomes: list[Outcome] = report.unreadable(lib.errors)
     with progress(len(lib.entries), "pruning") as tick:
@@ -337,6 +349,7 @@ def state(library: LibraryArg,
     out.print(table)
 
 
+app.command("init")(cli_init.init)
 app.command("run")(cli_flows.run)
 app.command("serve")(cli_flows.serve)
 app.command("review")(cli_review.review)

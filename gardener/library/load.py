@@ -16,6 +16,7 @@ from pathlib import Path
 from gardener.library import document, pattern
 from gardener.library.document import MAX_FILE_BYTES, Document, ReadError
 from gardener.library.garden import read_garden
+from gardener.library.scope import Scope
 from gardener.model import HumanLink, Pattern
 
 SKIP_DIRS = frozenset({".git", ".gardener", ".venv", "node_modules", "__pycache__"})
@@ -57,8 +58,9 @@ class Library:
         return len(self.entries)
 
 
-def discover(root: Path) -> list[Path]:
-    """Markdown files under ``root`` in a stable order, skipping tool and VCS folders."""
+def discover(root: Path, scope: Scope | None = None) -> list[Path]:
+    """Markdown files under ``root`` in a stable order, skipping tool and VCS folders; with a
+    ``scope``, only those its include and exclude globs admit."""
     if root.is_file():
         return [root]
     if not root.is_dir():
@@ -67,6 +69,8 @@ def discover(root: Path) -> list[Path]:
     for path in root.rglob("*.md"):
         rel = path.relative_to(root)
         if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        if scope is not None and not scope.admits(rel.as_posix()):
             continue
         if path.is_file():
             found.append(path)
@@ -126,10 +130,11 @@ def _link_or_unknown(path: Path) -> bool:
         return True
 
 
-def read_entry(path: Path, *, root: Path | None = None,
-               max_bytes: int = MAX_FILE_BYTES) -> Entry | None:
+def read_entry(path: Path, *, root: Path | None = None, max_bytes: int = MAX_FILE_BYTES,
+               human_types: tuple[str, ...] = ()) -> Entry | None:
     """One file to an Entry; None when it has no front matter; ReadError when unreadable
-    or, given the library ``root``, when it leads out of it."""
+    or, given the library ``root``, when it leads out of it. ``human_types``: top-level
+    keys holding human relationships besides ``pattern.HUMAN_KEYS``."""
     if root is not None:
         real = escape_of(root, path)
         if real is not None:
@@ -139,7 +144,7 @@ def read_entry(path: Path, *, root: Path | None = None,
     if doc is None:
         return None
     garden, warnings = read_garden(doc)
-    return Entry(doc, pattern.build(doc, garden, warnings))
+    return Entry(doc, pattern.build(doc, garden, warnings, human_types=human_types))
 
 
 def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
@@ -173,26 +178,31 @@ def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
 
 
 def iter_read(paths: list[Path], root: Path | None = None, max_bytes: int = MAX_FILE_BYTES,
+              human_types: tuple[str, ...] = (),
               ) -> Iterator[tuple[Path, Entry | ReadError | None]]:
     for path in paths:
         try:
-            yield path, read_entry(path, root=root, max_bytes=max_bytes)
+            yield path, read_entry(path, root=root, max_bytes=max_bytes,
+                                   human_types=human_types)
         except ReadError as exc:
             yield path, exc
 
 
 def load(root: Path, on_file: Callable[[Path], None] | None = None,
-         max_bytes: int | None = None) -> Library:
+         max_bytes: int | None = None, scope: Scope | None = None) -> Library:
     """Read every pattern under ``root``; unreadable files are collected, not raised.
 
     Files over ``max_bytes`` (default: ``max_file_bytes()``) and symlinks leading out of
-    ``root`` are among the unreadable ones, each with a message naming it.
+    ``root`` are among the unreadable ones, each with a message naming it. ``scope`` (the
+    library's ``gardener.toml``) says which Markdown files are patterns and which extra keys
+    hold human relationships; default: every ``*.md`` file, the built-in keys.
     """
-    paths = discover(root)
+    paths = discover(root, scope)
     lib = Library(root=root)
     entries: list[Entry] = []
     limit = max_file_bytes() if max_bytes is None else max_bytes
-    for path, result in iter_read(paths, root, limit):
+    extra = scope.human_types if scope is not None else ()
+    for path, result in iter_read(paths, root, limit, extra):
         if isinstance(result, ReadError):
             lib.errors.append(result)
         elif result is None:

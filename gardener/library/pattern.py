@@ -106,9 +106,12 @@ def _human_items(kind: str, value: Any, where: str, warnings: list[str]) -> Iter
         yield HumanLink(target=ref.strip(), type=kind, weight=weight, resolved=False)
 
 
-def human_relationships(data: Mapping[str, Any], where: str,
-                        warnings: list[str]) -> tuple[HumanLink, ...]:
-    """Human-curated relationships from both layouts, targets still unresolved."""
+def human_relationships(data: Mapping[str, Any], where: str, warnings: list[str],
+                        extra_keys: Iterable[str] = ()) -> tuple[HumanLink, ...]:
+    """Human-curated relationships from both layouts, targets still unresolved.
+
+    ``extra_keys``: top-level keys besides ``HUMAN_KEYS`` that hold them in the flat layout
+    (a library's own kinds, ``relationships.types`` of its ``gardener.toml``)."""
     links: list[HumanLink] = []
     rel = data.get("relationships")
     if isinstance(rel, Mapping):
@@ -116,7 +119,8 @@ def human_relationships(data: Mapping[str, Any], where: str,
             links.extend(_human_items(str(kind), value, where, warnings))
     elif rel is not None:
         warnings.append(f"{where}: 'relationships' is not a mapping; ignored")
-    for kind in HUMAN_KEYS:
+    keys = dict.fromkeys((*HUMAN_KEYS, *extra_keys))
+    for kind in keys:
         if kind in data:
             links.extend(_human_items(kind, data[kind], where, warnings))
     return tuple(links)
@@ -164,8 +168,9 @@ def _key_line(doc: Document, key: str) -> int | None:
 
 
 def build(doc: Document, garden: Garden | None = None,
-          garden_warnings: Iterable[str] = ()) -> Pattern:
-    """The typed view of one document; oddities become warnings, never exceptions."""
+          garden_warnings: Iterable[str] = (), *, human_types: Iterable[str] = ()) -> Pattern:
+    """The typed view of one document; oddities become warnings, never exceptions.
+    ``human_types``: extra top-level relationship keys (see ``human_relationships``)."""
     data = doc.data
     where = str(doc.path)
     warnings: list[str] = list(garden_warnings)
@@ -201,7 +206,7 @@ def build(doc: Document, garden: Garden | None = None,
         keywords=tuple(k for k in keywords if k),
         vitality=_number(_get(data, "ontology", "commons_assessment", "vitality")),
         sections=sections(body),
-        relationships=human_relationships(data, where, warnings),
+        relationships=human_relationships(data, where, warnings, human_types),
         garden=garden,
         warnings=tuple(warnings),
         fingerprint=fingerprint(data, body),

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
@@ -42,11 +42,18 @@ from gardener.graph.entities import Resolution, load_aliases, resolve_library
 from gardener.library import load as library_mod
 from gardener.library.load import Entry, Library
 from gardener.library.lock import holding
+from gardener.library.scope import Scope
 from gardener.library.write import remove_leftovers
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
 from gardener.llm.client import LLM, LLMError, Usage, is_retryable_error
 from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
-from gardener.llm.local_model import Announce, LocalModel, endpoint_configured, start_local_model
+from gardener.llm.local_model import (
+    Announce,
+    Endpoint,
+    LocalModel,
+    endpoint_configured,
+    start_local_model,
+)
 from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.llm.profiles import Profile, profile_for
 from gardener.llm.prompts import PromptSet, default_prompts
@@ -73,6 +80,7 @@ from gardener.pipeline.state import (
 )
 from gardener.review import decisions as decisions_mod
 from gardener.steps.passes import apply, garden_entry
+from gardener.steps.prune import PruneSettings
 
 log = logging.getLogger("gardener.flows")
 
@@ -115,11 +123,21 @@ class GardenOptions(BaseModel):
     deadline_s: float | None = Field(None, gt=0)
     """No model call starts once the run is this old; the patterns left fail, and the next
     run gardens them. None: no deadline (``give_up_after`` still stops a dead endpoint)."""
+    budget_tokens: int | None = Field(None, ge=1)
+    """No model call starts once the run's calls have used this many tokens (prompt and
+    completion, as the endpoint reported them); calls in flight finish. The patterns left are
+    SKIPPED as not asked (``NOT_ASKED``), their state untouched, so the next run asks them."""
     report: str | None = None
     """Write the JSON report here."""
     decisions: str | None = None
     """A decisions ledger honoured besides the library's own (``gardener.review.decisions``): the
     user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
+    scope: Scope = Field(default_factory=Scope)
+    """Which files are patterns, which extra keys hold human relationships (``gardener.toml``)."""
+    prune: PruneSettings = Field(default_factory=PruneSettings)
+    """Pruning's threshold, caps and the library's type renames, after each merge."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Seconds one request may take, when GARDENER_TIMEOUT_S does not say (``gardener.toml``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,17 +155,21 @@ LOCAL_TIMEOUT_S = 900.0
 
 
 def model_settings(options: GardenOptions, environ: Mapping[str, str],
-                   local: LocalModel | None = None) -> LLMSettings:
-    """The endpoint and model a run uses; ``local`` when the bundled model serves it. The
-    model's profile bounds its answer tokens and re-asks."""
+                   local: LocalModel | Endpoint | None = None) -> LLMSettings:
+    """The endpoint and model a run uses; ``local`` when the bundled model serves it (or
+    would: ``--estimate`` passes the endpoint it would have). The model's profile bounds its
+    answer tokens and re-asks."""
     if local is not None:
+        served = local.endpoint if isinstance(local, LocalModel) else local
         # The bundled server answers one request at a time, on CPU: a patient timeout.
-        settings = LLMSettings(base_url=local.endpoint.base_url, api_key=local.endpoint.api_key,
-                               model=options.model or local.endpoint.model,
+        settings = LLMSettings(base_url=served.base_url, api_key=served.api_key,
+                               model=options.model or served.model,
                                mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S,
                                concurrency=1)
     else:
         settings = LLMSettings.from_env(options.model, options.mode, environ=environ)
+    if options.timeout_s is not None and not environ.get("GARDENER_TIMEOUT_S", "").strip():
+        settings = replace(settings, timeout_s=options.timeout_s)
     return profile_for(settings.model).tune(settings)
 
 
@@ -253,6 +275,8 @@ class Run:
     """Why the run was stopped (Ctrl-C): no model call starts and no file is written after."""
     writing: int = 0
     """Patterns being merged and written now: what ``stop`` waits for."""
+    used_tokens: int = 0
+    """Tokens the run's finished model calls used (prompt + completion): ``budget_tokens``."""
     slots: threading.BoundedSemaphore = field(init=False)
     """One per model call allowed in flight (``options.concurrency``), held only around it."""
     idle: threading.Condition = field(init=False)
@@ -296,6 +320,21 @@ class Run:
             return (f"the run reached its deadline of {deadline:g} s; run again to garden "
                     "the patterns left")
         return None
+
+    def over_budget(self) -> str | None:
+        """Why no more model calls may start, if the run's token budget is spent."""
+        budget = self.options.budget_tokens
+        with self.lock:
+            used = self.used_tokens
+        if budget is None or used < budget:
+            return None
+        return (f"token budget spent ({used:,} of {budget:,} tokens); the next run asks "
+                "the patterns left")
+
+    def charge(self, used: Usage) -> None:
+        """Count a finished call's tokens against the budget."""
+        with self.lock:
+            self.used_tokens += used.prompt_tokens + used.completion_tokens
 
 
 def is_fatal(exc: LLMError) -> bool:
@@ -345,6 +384,15 @@ T = TypeVar("T", bound=BaseModel)
 class NotAsked(Exception):
     """The run halted while the pattern waited for a free slot: its model call never started."""
 
+    def __init__(self, why: str, *, budget: bool = False) -> None:
+        super().__init__(why)
+        self.budget = budget
+        """Stopped by the token budget: the pattern is SKIPPED, not failed."""
+
+
+NOT_ASKED = "not asked"
+"""``Outcome.detail["not_asked"]`` of a pattern the token budget left for the next run."""
+
 
 @dataclass(frozen=True)
 class InFlight:
@@ -363,8 +411,17 @@ class InFlight:
             halted = self.run.halted()
             if halted is not None:
                 raise NotAsked(halted)
-            return self.run.llm.structured(response_model=response_model, messages=messages,
-                                           context=context, tag=tag)
+            spent = self.run.over_budget()
+            if spent is not None:
+                raise NotAsked(spent, budget=True)
+            try:
+                answer, used = self.run.llm.structured(
+                    response_model=response_model, messages=messages, context=context, tag=tag)
+            except (LLMError, StructuredOutputError) as exc:
+                self.run.charge(exc.usage)
+                raise
+            self.run.charge(used)
+            return answer, used
 
 
 def _usage(run: Run, i: int, used: Usage) -> Usage:
@@ -411,6 +468,25 @@ def _not_asked(run: Run, i: int, halted: str, reason: str, *, used: Usage | None
         usage=_tokens(used), requests=used.requests, detail={"reason": str(reason)}))
 
 
+def over_budget(run: Run, i: int, why: str, reason: str) -> Gardened:
+    """A pattern the token budget left unasked: SKIPPED, its state untouched, so the next
+    run asks it (the summary and the report count it as not asked)."""
+    p = run.entries[i].pattern
+    used = _usage(run, i, Usage())
+    return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
+                            warnings=list(p.warnings), usage=_tokens(used),
+                            requests=used.requests,
+                            detail={"reason": f"{NOT_ASKED}: {why}", "not_asked": "budget",
+                                    "stale": str(reason)}))
+
+
+def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM) -> ProposalResult:
+    """Pattern ``i``'s proposal from ``llm``, asked as every pass asks it (``--estimate``
+    builds its requests through this too)."""
+    return propose(run.entries[i].pattern, shortlist, llm, today=run.today, prompts=run.prompts,
+                   limits=run.profile.limits, caps=run.profile.caps, registry=run.registry)
+
+
 def garden_one(run: Run, i: int) -> Gardened:
     """Garden pattern ``i`` of ``run``: propose, merge, prune, render, verify, write.
 
@@ -430,13 +506,16 @@ def garden_one(run: Run, i: int) -> Gardened:
         halted = run.halted()
         if halted is not None:
             return _not_asked(run, i, halted, reason)
+        spent = run.over_budget()
+        if spent is not None:
+            return over_budget(run, i, spent, reason)
         with run.lock:
             run.first_try.setdefault(i, time.monotonic())
         try:
-            result = propose(p, shortlist, InFlight(run), today=run.today, prompts=run.prompts,
-                             limits=run.profile.limits, caps=run.profile.caps,
-                             registry=run.registry)
+            result = ask(run, i, shortlist, InFlight(run))
         except NotAsked as exc:
+            if exc.budget:
+                return over_budget(run, i, str(exc), reason)
             return _not_asked(run, i, str(exc), reason)
         except LLMError as exc:
             if is_transient(exc):
@@ -507,7 +586,7 @@ def settle(run: Run, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
     the outcome, and the garden the file now holds when it changed."""
     options = run.options
     change = garden_entry(run.entries[i], proposed, slugs=run.slugs, today=run.today,
-                          vitality_target=options.vitality_target,
+                          settings=options.prune, vitality_target=options.vitality_target,
                           rejections=run.rejections, entities=run.entities,
                           diff=options.dry_run)
     return apply(change, dry_run=options.dry_run, root=run.root), change.garden
@@ -607,7 +686,7 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
 def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
              model: str) -> tuple[Run, list[Outcome], Library]:
     """Read and index the library, load the state: once per run and process."""
-    lib = library_mod.load(root)
+    lib = library_mod.load(root, scope=options.scope)
     entries, clashes = select(lib, options.only)
     ledger = decisions_mod.load(decisions_mod.ledger_path(root))
     if options.decisions:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gardener.library import load as library_mod
 from gardener.library.load import Entry
 from gardener.library.lock import holding
+from gardener.library.scope import Scope
 from gardener.library.write import remove_leftovers
 from gardener.model import Outcome, Outcomes
 from gardener.pipeline import (
@@ -51,13 +52,17 @@ class PruneOptions(BaseModel):
     max_links: int = Field(12, ge=0)
     max_entities: int = Field(12, ge=0)
     max_communities: int = Field(5, ge=0)
+    renames: tuple[tuple[str, str], ...] = ()
+    """The library's own link type renames (``gardener.toml``), besides the built-in ones."""
+    scope: Scope = Field(default_factory=Scope)
+    """Which files are patterns, which extra keys hold human relationships."""
     report: str | None = None
 
     @property
     def settings(self) -> PruneSettings:
         return PruneSettings(min_confidence=self.min_confidence, max_links=self.max_links,
                              max_entities=self.max_entities,
-                             max_communities=self.max_communities)
+                             max_communities=self.max_communities, renames=self.renames)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def prune(library: str, options: PruneOptions | None = None,
 
 
 def _prune(root: Path, opts: PruneOptions, hooks: Hooks, started: float) -> Outcomes:
-    lib = library_mod.load(root)
+    lib = library_mod.load(root, scope=opts.scope)
     outcomes = report.unreadable(lib.errors)
     if hooks.on_start is not None:
         hooks.on_start(len(lib.entries) + len(outcomes))

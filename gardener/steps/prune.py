@@ -59,6 +59,9 @@ class PruneSettings:
     max_links: int = 12
     max_entities: int = 12
     max_communities: int = 5
+    renames: tuple[tuple[str, str], ...] = ()
+    """A library's own off-vocabulary link types and what they mean, as (old, new) pairs,
+    besides ``TYPE_RENAMES`` (``relationships.renames`` of its ``gardener.toml``)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -66,6 +69,10 @@ class PruneSettings:
         for name in ("max_links", "max_entities", "max_communities"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        for old, new in self.renames:
+            if new not in LINK_TYPES:
+                raise ValueError(f"rename {old!r} -> {new!r}: {new!r} is not a link type "
+                                 f"({', '.join(LINK_TYPES)})")
 
 
 @dataclass(frozen=True)
@@ -78,18 +85,26 @@ class PruneResult:
     changed: bool
 
 
-def canonical_type(raw: str | None) -> str | None:
+def type_key(raw: str) -> str:
+    """A link type as renames are looked up: lower case, words joined by underscores."""
+    return "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
+
+
+def canonical_type(raw: str | None,
+                   renames: tuple[tuple[str, str], ...] = ()) -> str | None:
     """The vocabulary type a link type means, or None when its intent is not clear.
 
     Tolerates case, surrounding whitespace and hyphens or spaces for underscores
-    (``"Specializes-To"`` means ``specializes_to``), then the known legacy names.
+    (``"Specializes-To"`` means ``specializes_to``), then the known legacy names and the
+    library's own ``renames`` (which win over the built-in ones).
     """
     if raw is None:
         return None
-    key = "_".join(raw.strip().lower().replace("-", " ").replace("_", " ").split())
+    key = type_key(raw)
     if key in LINK_TYPES:
         return key
-    return TYPE_RENAMES.get(key)
+    own = {type_key(old): new for old, new in renames}
+    return own.get(key) or TYPE_RENAMES.get(key)
 
 
 def _strength(value: float | None) -> float:
@@ -172,7 +187,7 @@ def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
         elif link.target not in library:
             out.remove("link", link.target, Reason.DANGLING,
                        f"no pattern '{link.target}' in the library")
-        elif (new_type := canonical_type(link.type)) is None:
+        elif (new_type := canonical_type(link.type, settings.renames)) is None:
             out.remove("link", link.target, Reason.BAD_TYPE,
                        "no type" if link.type is None
                        else f"type '{link.type}' is not in the vocabulary")

@@ -58,9 +58,11 @@ class PassInfo:
     today: dt.date
     base_sha: str = ""
     learned: tuple[Decision, ...] = ()
-    """Rejections read from history in this run (links deleted by hand)."""
+    """Rejections learned in this run: links deleted by hand, links of closed pull requests."""
     honoured: int = 0
     """Rejections in force (ledger and history) during the pass."""
+    schedule: str = ""
+    """When the bot runs (a cron line, or words); empty: when someone runs it."""
 
 
 @dataclass(frozen=True)
@@ -281,6 +283,35 @@ def _how(info: PassInfo) -> list[str]:
     ]
 
 
+def _when(schedule: str) -> str:
+    text = one_line(schedule).strip()
+    if not text:
+        return "when someone runs `gardener review --open` (no schedule is set)."
+    if len(text.split()) == 5 and not any(ch.isalpha() and ch not in "LW" for ch in text):
+        return f"cron {code(text)} (UTC), and whenever someone runs the workflow by hand."
+    return cell(text, 200) + "."
+
+
+def configuration(info: PassInfo) -> list[str]:
+    """The footer, in Renovate's manner: when the bot runs, how to say no, how to stop it."""
+    lib = info.library
+    return [
+        "---", "", "### Configuration", "",
+        f"📅 **Schedule**: {_when(info.schedule)}", "",
+        f"♻ **Updating**: each run replaces the one commit on {code(info.branch)} with a "
+        f"fresh pass over {code(info.base)} and updates this pull request; there is never a "
+        "second one. Once people push to the branch, the gardener leaves it alone.", "",
+        "🚫 **Reject a link**: run "
+        f"`gardener reject SLUG TARGET --library {lib}` and commit "
+        f"`{lib}/.gardener/decisions.yaml`, or delete the link's lines in this branch and "
+        "merge: either way it is never proposed again.", "",
+        "🔕 **Ignore**: close this pull request without merging, and every link it adds is "
+        "recorded as rejected on the next run and never proposed again.", "",
+        "⏹ **Stop**: disable the workflow that runs the gardener (Actions → its workflow → "
+        "Disable workflow) or delete its file under `.github/workflows/`.", "",
+    ]
+
+
 def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
     """A pattern's section, and its diff block (added later, while the budget allows)."""
     o = c.outcome
@@ -346,9 +377,11 @@ def body(info: PassInfo, changes: Sequence[PatternChange],
             "pushes to the main line: nothing lands until someone merges this pull request.",
             "", *_summary(t), ""]
     if info.learned:
-        head += ["**Rejections learned from history** (links deleted by hand after the "
-                 "gardener's last commit; now in `.gardener/decisions.yaml`):", ""]
-        head += [f"- {code(d.describe())}" for d in info.learned]
+        head += ["**Rejections learned** (links deleted by hand after the gardener's last "
+                 "commit, and links of its pull requests closed without merging; now in "
+                 "`.gardener/decisions.yaml`):", ""]
+        head += [f"- {code(d.describe())}" + (f": {cell(d.reason)}" if d.reason else "")
+                 for d in info.learned]
         head.append("")
     if info.honoured:
         head += [f"{info.honoured} rejection{'s' if info.honoured != 1 else ''} in force; "
@@ -364,7 +397,8 @@ def body(info: PassInfo, changes: Sequence[PatternChange],
         head += [f"- {cell(o.error or o.path, 400)}" for o in failed]
         head.append("")
     head += [*_how(info), ""]
-    foot = ["---", f"Made by graph-gardener with model {code(info.model)}, prompt version "
+    foot = [*configuration(info), "---",
+            f"Made by graph-gardener with model {code(info.model)}, prompt version "
             f"{code(info.prompt_version)}, on {info.today.isoformat()}."]
     changed = sorted((c for c in changes if c.outcome.status is Status.CHANGED),
                      key=lambda c: c.path)

@@ -202,6 +202,31 @@ def learn_from_history(repo: git.Repo, rel: PurePosixPath, since: str, later: st
     return decisions.deleted_by_hand(before, after, set(after), commit=since, today=today)
 
 
+def learn_from_closed(repo: git.Repo, rel: PurePosixPath, number: int, sha: str,
+                      today: dt.date) -> list[decisions.Decision]:
+    """The links the gardener's pull request ``number`` added (its head ``sha``, already
+    fetched, against that commit's parent): it was closed without merging, so each is a "no".
+
+    The head commit is read rather than the pull request's diff from the API: it is exactly
+    what was proposed (GitHub keeps it as ``refs/pull/N/head`` after the branch moves or is
+    deleted), its files are whole (the API truncates patches of large files) and it is read
+    with the same code as every other garden. A head that is not the gardener's commit for
+    this library (people pushed to the branch) teaches nothing: who added what is unclear.
+    """
+    if repo.resolve(sha) is None:
+        return []
+    found = trailers(repo.message(sha))
+    if TRAILER not in found or found.get(LIBRARY_TRAILER) != str(rel):
+        return []
+    parent = f"{sha}^"
+    paths = [p for p in repo.changed_paths(parent, sha, rel) if p.endswith(".md")]
+    if not paths:
+        return []
+    before = _links_from_blobs(repo.read_blobs(parent, paths))
+    after = _links_from_blobs(repo.read_blobs(sha, paths))
+    return decisions.closed_unmerged(before, after, number=number, commit=sha, today=today)
+
+
 def _base(repo: git.Repo, base: str | None) -> tuple[str, str]:
     name = base or repo.current_branch() or repo.default_branch()
     if name is None:
@@ -284,13 +309,18 @@ def commit_message(info: PassInfo, subject: str, summary: str) -> str:
 
 def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
            base: str | None = None, force: bool = False,
-           today: dt.date | None = None) -> ReviewResult:
-    """Garden ``library`` on a clean checkout of ``base`` and commit it as ``branch``."""
+           today: dt.date | None = None, rejected: Sequence[decisions.Decision] = (),
+           schedule: str = "") -> ReviewResult:
+    """Garden ``library`` on a clean checkout of ``base`` and commit it as ``branch``.
+
+    ``rejected``: decisions learned elsewhere (pull requests closed without merging), kept
+    in the new commit's ledger like those learned from history. ``schedule``: when the bot
+    runs, for the body's footer."""
     day = today or dt.date.today()
     repo, rel = git.open_repo(library)
     base_name, base_sha = _base(repo, base)
     old, foreign = _check_branch(repo, branch, base_name, base_sha, force)
-    learned: list[decisions.Decision] = []
+    learned: list[decisions.Decision] = list(rejected)
     gardener = _gardener_commit_for(repo, base_sha, rel)
     if gardener is not None:
         learned += learn_from_history(repo, rel, gardener, base_sha, day)
@@ -313,7 +343,8 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
         ran = run_pass(wt_lib, user_ledger if user_ledger.is_file() else None)
         info = PassInfo(library=str(rel), base=base_name, branch=branch, model=ran.model,
                         prompt_version=ran.prompt_version, today=day, base_sha=base_sha,
-                        learned=tuple(added), honoured=len(ledger.union(user).decisions))
+                        learned=tuple(added), honoured=len(ledger.union(user).decisions),
+                        schedule=schedule)
 
         def repo_rel(path: Path) -> str:
             return path.resolve().relative_to(wt.resolve()).as_posix()
@@ -326,7 +357,7 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
         if t.changed or added:
             summary = (f"{t.changed} patterns changed: {t.links_added} links added, "
                        f"{t.links_removed} removed, {t.links_retyped} retyped; "
-                       f"{len(added)} rejections learned from history.")
+                       f"{len(added)} rejections learned from history and closed pull requests.")
             commit = repo.commit_all(wt, rel, commit_message(info, subject, summary),
                                      git.identity(repo))
         if commit is not None:

@@ -4,7 +4,9 @@ The gardener proposes and people decide. A link a person turned down must never 
 the next pass, or every review would re-litigate it. The decisions live in one small YAML
 file inside the library (``LIBRARY/.gardener/decisions.yaml``, committed with it), written
 by ``gardener reject`` or by hand, and by ``gardener review`` for links a person deleted
-from a garden after the gardener's last commit (``source: history``).
+from a garden after the gardener's last commit (``source: history``) and for the links a
+pull request of the gardener's added when it was closed without merging
+(``source: pull-request``, ``commit``: its head, so each closed pull request is read once).
 
 A rejection names a pattern (``slug``), a link ``target`` and, optionally, a ``type``:
 without one, every type of link from that pattern to that target is rejected. Rejected links
@@ -32,8 +34,10 @@ from gardener.library.write import write_atomic
 from gardener.model import LINK_TYPES, Garden, Link, Reason, Removal
 
 LEDGER_NAME = "decisions.yaml"
-Source = Literal["person", "history"]
-SOURCES: tuple[str, ...] = ("person", "history")
+Source = Literal["person", "history", "pull-request"]
+SOURCES: tuple[Source, ...] = ("person", "history", "pull-request")
+_SAID: dict[str, str] = {"person": "a person", "history": "history",
+                         "pull-request": "closing the pull request"}
 FIELDS: tuple[str, ...] = ("slug", "target", "type", "reason", "date", "source", "commit")
 
 HEADER = """\
@@ -61,7 +65,8 @@ class Decision:
     date: dt.date | None = None
     source: Source = "person"
     commit: str | None = None
-    """For ``history``: the gardener commit after which a person deleted the link."""
+    """For ``history``: the gardener commit after which a person deleted the link; for
+    ``pull-request``: the head commit of the pull request closed without merging."""
 
     @property
     def key(self) -> tuple[str, str, str | None]:
@@ -134,7 +139,7 @@ def without_rejected(slug: str, garden: Garden,
         if d is None:
             kept.append(link)
             continue
-        said = f"rejected by {'a person' if d.source == 'person' else 'history'}"
+        said = f"rejected by {_SAID[d.source]}"
         removals.append(Removal(kind="link", item=link.target, reason=Reason.REJECTED,
                                 detail=said + (f": {d.reason}" if d.reason else "")))
     if not removals:
@@ -185,6 +190,32 @@ def deleted_by_hand(before: Mapping[str, Links], after: Mapping[str, Links],
     return out
 
 
+def closed_unmerged(before: Mapping[str, Links], after: Mapping[str, Links], *, number: int,
+                    commit: str, today: dt.date) -> list[Decision]:
+    """The links pull request ``number`` added (in its head ``after``, not in its parent
+    ``before``): closed without merging, each is a "no". A link it retyped rejects only the
+    new type, so the link people had stays."""
+    out: list[Decision] = []
+    for slug in sorted(after):
+        old = before.get(slug, Links(frozenset(), frozenset()))
+        old_targets = {t for t, _ in old.inferred}
+        for target, type_ in sorted(after[slug].inferred - old.inferred,
+                                    key=lambda x: (x[0], x[1] or "")):
+            if target == slug:
+                continue
+            out.append(Decision(
+                slug=slug, target=target, type=type_ if target in old_targets else None,
+                reason=f"pull request #{number} was closed without merging",
+                date=today, source="pull-request", commit=commit))
+    return out
+
+
+def read_pull_requests(ledger: Ledger) -> frozenset[str]:
+    """Head commits of the closed pull requests already recorded in ``ledger``."""
+    return frozenset(d.commit for d in ledger.decisions
+                     if d.source == "pull-request" and d.commit)
+
+
 # ---------------------------------------------------------------------------------------------
 # The file
 
@@ -222,7 +253,8 @@ def _decision(raw: Any, where: str) -> Decision:
                           f"({', '.join(LINK_TYPES)})")
     source = _field(raw, "source", where) or "person"
     if source not in SOURCES:
-        raise LedgerError(f"{where}: source must be person or history, not '{source}'")
+        raise LedgerError(f"{where}: source must be person or history (or pull-request, "
+                          f"which gardener review writes), not '{source}'")
     date = raw.get("date")
     if isinstance(date, str):
         try:
@@ -237,7 +269,7 @@ def _decision(raw: Any, where: str) -> Decision:
     return Decision(slug=_field(raw, "slug", where, required=True) or "",
                     target=_field(raw, "target", where, required=True) or "",
                     type=type_, reason=(reason or "").strip(), date=date,
-                    source="history" if source == "history" else "person",
+                    source=next(s for s in SOURCES if s == source),
                     commit=_field(raw, "commit", where))
 
 

@@ -10,6 +10,7 @@ override what the file says; the file overrides the built-in defaults (docs/conf
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
@@ -50,9 +51,9 @@ class _Section(BaseModel):
 class LibrarySection(_Section):
     """Which Markdown files are patterns: globs relative to the config file's folder."""
 
-    include: list[str] = Field(default_factory=lambda: [ALL_MARKDOWN],
+    include: list[str] = Field([ALL_MARKDOWN],
                                description="Globs of the pattern files ('**' spans folders).")
-    exclude: list[str] = Field(default_factory=list,
+    exclude: list[str] = Field([],
                                description="Globs of Markdown files that are no patterns.")
 
     @field_validator("include", "exclude")
@@ -68,10 +69,10 @@ class LibrarySection(_Section):
 class RelationshipSection(_Section):
     """The library's relationship vocabulary beyond the built-in one."""
 
-    types: list[str] = Field(default_factory=list, description=(
+    types: list[str] = Field([], description=(
         "Human relationship keys besides the built-in ones (e.g. manifests_as); also read "
         "as top-level front-matter keys."))
-    renames: dict[str, str] = Field(default_factory=dict, description=(
+    renames: dict[str, str] = Field({}, description=(
         "Off-vocabulary link type -> vocabulary type: pruning renames instead of removing."))
 
     @field_validator("types")
@@ -134,7 +135,7 @@ class ReviewSection(_Section):
     """The review branch and pull request (``gardener review``)."""
 
     branch: str = Field(DEFAULT_BRANCH, min_length=1, description="The one rolling branch.")
-    labels: list[str] = Field(default_factory=lambda: ["gardener"],
+    labels: list[str] = Field(["gardener"],
                               description="Labels of the pull request.")
     base: str | None = Field(None, min_length=1,
                              description="Base branch (default: the repository's default).")
@@ -169,14 +170,14 @@ class Config(_Section):
 
     path: SkipJsonSchema[Path | None] = Field(None, exclude=True)
     """The gardener.toml it came from; None when none was found."""
-    library: LibrarySection = Field(default_factory=LibrarySection)
-    relationships: RelationshipSection = Field(default_factory=RelationshipSection)
-    prune: PruneSection = Field(default_factory=PruneSection)
-    model: ModelSection = Field(default_factory=ModelSection)
-    prices: dict[str, Price] = Field(default_factory=dict, description=(
+    library: LibrarySection = LibrarySection()
+    relationships: RelationshipSection = RelationshipSection()
+    prune: PruneSection = PruneSection()
+    model: ModelSection = ModelSection()
+    prices: dict[str, Price] = Field({}, description=(
         "Model family -> price, over the built-in price table of --estimate."))
-    review: ReviewSection = Field(default_factory=ReviewSection)
-    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+    review: ReviewSection = ReviewSection()
+    schedule: ScheduleSection = ScheduleSection()
 
     def scope(self, library: Path) -> Scope:
         """Which files of ``library`` are patterns, the globs seen from the config's folder."""
@@ -350,3 +351,10 @@ def _common(key: tuple[str, ...], loc: tuple[str, ...]) -> int:
             break
         n += 1
     return n
+
+
+def schema_text() -> str:
+    """The JSON schema of ``gardener.toml`` as ``gardener.schema.json`` holds it (for editors
+    with a TOML language server; ``scripts/config_schema.py`` writes it)."""
+    schema = Config.model_json_schema(mode="validation")
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"

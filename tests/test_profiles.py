@@ -81,7 +81,9 @@ def small_answer(**kw: Any) -> dict[str, Any]:
                           "label": "Distributed Leadership", "relevance_pct": 95}],
             "communities": [],
             "inferred_links": [{"target": "adaptive-facilitation", "type": "complementary",
-                                "confidence_pct": 80, "reason": "They reinforce each other."}],
+                                "confidence_pct": 80,
+                                "evidence": "Leadership spread across the commons.",
+                                "reason": "They reinforce each other."}],
             "vitality_band": "sustaining", "vitality_reasoning": REASONING} | kw
 
 
@@ -117,7 +119,8 @@ def test_an_answer_beyond_the_caps_is_refused_with_the_bound() -> None:
     with pytest.raises(ValidationError, match=f"at most {SMALL.caps.reasoning} characters"):
         model.model_validate(small_answer(vitality_reasoning="x" * (SMALL.caps.reasoning + 1)))
     long_reason = [{"target": "adaptive-facilitation", "type": "complementary",
-                    "confidence_pct": 80, "reason": "y" * (SMALL.caps.reason + 1)}]
+                    "confidence_pct": 80, "evidence": "Leadership spread across the commons.",
+                    "reason": "y" * (SMALL.caps.reason + 1)}]
     with pytest.raises(ValidationError, match=f"at most {SMALL.caps.reason} characters"):
         model.model_validate(small_answer(inferred_links=long_reason))
     # The id pattern only guides a grammar; the validator still takes any kebab-case id.
@@ -127,6 +130,7 @@ def test_an_answer_beyond_the_caps_is_refused_with_the_bound() -> None:
 
 def test_salvage_keeps_no_more_than_the_caps() -> None:
     links = [{"target": t, "type": "complementary", "confidence_pct": 70,
+              "evidence": "Leadership spread across the commons.",
               "reason": "They reinforce each other."} for t in TARGETS]
     raw = json.dumps(small_answer(inferred_links=links, entities="not a list"))
     caps = Caps(links=2)

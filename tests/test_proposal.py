@@ -47,6 +47,7 @@ def community(id: str = "organizational-design", **kw: Any) -> dict[str, Any]:
 
 def link(target: str = "adaptive-facilitation", **kw: Any) -> dict[str, Any]:
     return {"target": target, "type": "complementary", "confidence_pct": 88,
+            "evidence": "leadership capacity is distributed across the commons",
             "reason": "Real-time facilitation keeps distributed decisions moving."} | kw
 
 

@@ -53,12 +53,14 @@ def good_answer(**kw: Any) -> dict[str, Any]:
     return {
         "entities": [{"id": "distributed-leadership", "type": "concept",
                       "label": "Distributed Leadership", "relevance_pct": 95}],
-        "communities": [{"id": "organizational-design", "label": "Organizational Design",
+        "communities": [{"id": "commons-leadership", "label": "Commons Leadership",
                          "confidence_pct": 90}],
         "inferred_links": [
             {"target": "adaptive-facilitation", "type": "complementary", "confidence_pct": 88,
+             "evidence": "Signs of life: new people lead.",
              "reason": "Real-time facilitation keeps distributed decisions moving."},
             {"target": "accountability-partnership", "type": "enables", "confidence_pct": 80,
+             "evidence": "leadership capacity is distributed across the commons",
              "reason": "Clear decision rights give partners something to hold each other to."},
         ],
         "vitality_band": "sustaining",
@@ -67,6 +69,7 @@ def good_answer(**kw: Any) -> dict[str, Any]:
 
 
 INVENTED = {"target": "abundance-vs-scarcity-mindset", "type": "enables", "confidence_pct": 76,
+            "evidence": "Signs of life: new people lead.",
             "reason": "Distributed leadership assumes capacity is not zero-sum."}
 
 
@@ -146,7 +149,7 @@ def test_always_invalid_answer_is_salvaged_item_by_item(fake: FakeOpenAI, llm: L
                    "relevance_pct": 80}],
         inferred_links=[*good_answer()["inferred_links"], INVENTED,
                         {"target": SLUG, "type": "enables", "confidence_pct": 50,
-                         "reason": "Itself."}],
+                         "evidence": "Signs of life: new people lead.", "reason": "Itself."}],
     )
     fake.script(*[answer(bad)] * (MAX_RETRIES + 1))
     result = propose(PATTERN, CANDIDATES, llm)

@@ -122,6 +122,7 @@ def answer(*targets: Any, band: str = "sustaining") -> dict[str, Any]:
                       "label": "Distributed Leadership", "relevance_pct": 95}],
         "communities": [],
         "inferred_links": [{"target": t, "type": "enables", "confidence_pct": 80,
+                            "evidence": "roles rotate with teaching",
                             "reason": "It helps."} for t in targets],
         "vitality_band": band,
         "vitality_reasoning": "It renews leadership capacity while roles rotate with teaching.",

@@ -80,6 +80,21 @@ T = TypeVar("T", bound=BaseModel)
 PLACEHOLDER_KEY = "no-key-set"
 """Sent when OPENAI_API_KEY is unset: local servers accept anything, OpenAI answers 401."""
 
+CONTEXT_EXCEEDED = re.compile(
+    r"context[ _-]?(length|window|size)|maximum context|exceeds? (the )?(available )?context|"
+    r"too many tokens|prompt is too long", re.IGNORECASE)
+"""How endpoints say a request does not fit the model's context: OpenAI and vLLM ("maximum
+context length", code ``context_length_exceeded``), llama.cpp ("exceeds the available context
+size"), llama-cpp-python ("exceed context window")."""
+
+
+def context_exceeded(exc: LLMError) -> bool:
+    """The endpoint refused the request because it does not fit the model's context."""
+    return exc.status in (400, 413, 422, 500) and (
+        CONTEXT_EXCEEDED.search(exc.server_said) is not None
+        or CONTEXT_EXCEEDED.search(exc.message) is not None)
+
+
 _MODES = {"tools": "TOOLS", "json_schema": "JSON_SCHEMA", "json": "JSON", "md_json": "MD_JSON"}
 """Our mode names → instructor.Mode members (instructor and openai load on first LLM: slow)."""
 
@@ -260,10 +275,21 @@ class LLM:
 
     def _failure(self, exc: InstructorRetryException, usage: Usage, tag: str) -> Exception:
         found = _llm_error_in(exc)
+        attempts = list(exc.failed_attempts or [])
+        if found is not None and attempts and context_exceeded(found):
+            # A re-ask carries the first answer and its errors: on a small local context it
+            # may not fit. The answers already received are still there to salvage.
+            log.warning("%s: the re-ask was refused, context exceeded (%s); salvaging the "
+                        "answer already received", tag, found.server_said[:200])
+            return StructuredOutputError(
+                f"model '{self.settings.model}' gave no valid answer in {len(attempts)} "
+                f"attempt{'s' if len(attempts) != 1 else ''}, and the re-ask did not fit its "
+                f"context ({scrub(found.server_said[:200], (self.settings.api_key,))})",
+                last_json=_completion_json(attempts[-1].completion), usage=usage, tag=tag,
+                attempts=len(attempts))
         if found is not None:
             found.usage = usage
             return found
-        attempts = list(exc.failed_attempts or [])
         if not attempts:
             unexpected = LLMError(f"unexpected failure talking to {self.settings.endpoint}: "
                                   f"{scrub(str(exc), (self.settings.api_key,))}", tag=tag,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 
 from gardener.graph.communities import Registry
 from gardener.llm.client import StructuredOutputError, Usage
+from gardener.llm.grounding import PatternText, pattern_text, prompt_phrases, task_phrases
 from gardener.llm.prompts import (
     DEFAULT_LIMITS,
     Candidate,
@@ -28,14 +30,17 @@ from gardener.llm.prompts import (
 )
 from gardener.llm.registry_schema import build_registry_response_model
 from gardener.llm.schemas import (
+    BAND_NAMES,
     DEFAULT_CAPS,
     Caps,
     Proposal,
     build_response_model,
     salvage,
+    schema_text,
+    task_names,
     to_garden,
 )
-from gardener.model import Garden, Pattern
+from gardener.model import ENTITY_TYPES, LINK_TYPES, Garden, Pattern
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,31 @@ class ProposalResult:
     garden: Garden = field(default_factory=Garden)
     """The proposal as garden items, dated with ``propose``'s ``today``; input to merge."""
 
+    @property
+    def evidence(self) -> dict[str, str]:
+        """Each proposed link's quote of the pattern, by target: for the report and review."""
+        return {lk.target: lk.evidence for lk in self.proposal.inferred_links if lk.evidence}
+
+
+_KEY_LINE = re.compile(r"^(\w+): \{\{", re.MULTILINE)
+
+
+def grounding_text(pattern: Pattern, candidates: Sequence[Candidate],
+                   prompts: PromptSet, system: str) -> PatternText:
+    """What ``pattern``'s answer is checked against: its title, summary and body (its domain
+    and keywords as words); the text
+    shown of each candidate; the rendered ``system`` prompt's examples; the task's own words
+    (the schema's field names, the keys the prompt quotes, the pattern's fields, the types)."""
+    keys = _KEY_LINE.findall(prompts.user)
+    task = task_phrases((*task_names(), *keys, *Pattern.model_fields, *ENTITY_TYPES,
+                         *LINK_TYPES, *BAND_NAMES))
+    return pattern_text(
+        (pattern.title, pattern.summary,
+         *(f"{s.heading}\n{s.text}" for s in pattern.sections)),
+        terms=(pattern.domain or "", *pattern.keywords),
+        candidates={c.slug: f"{c.title} {c.summary}" for c in candidates},
+        prompt=prompt_phrases(system, schema_text()), task=task)
+
 
 def propose(
     pattern: Pattern,
@@ -81,15 +111,16 @@ def propose(
     """
     prompts = prompts or default_prompts()
     slugs = [c.slug for c in candidates]
-    response_model = build_response_model(pattern.slug, slugs, pattern.vitality, caps)
-    if registry is not None and registry.communities:
-        response_model = build_registry_response_model(
-            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
-            caps)
     messages: list[dict[str, Any]] = list(
         render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
                         registry=registry.communities if registry is not None else ()))
-    # The response model carries the pattern's grounding (slug, candidates, vitality) and its
+    text = grounding_text(pattern, candidates, prompts, messages[0]["content"])
+    response_model = build_response_model(pattern.slug, slugs, pattern.vitality, caps, text=text)
+    if registry is not None and registry.communities:
+        response_model = build_registry_response_model(
+            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
+            caps, text=text)
+    # The response model carries the pattern's grounding (slug, candidates, vitality, text) and its
     # validators check it with no validation context (see gardener.llm.schemas), so the
     # client binds none to the call.
     tag = f"pattern={pattern.slug} prompt={prompts.version}"

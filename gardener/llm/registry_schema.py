@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field, ValidationInfo, create_model, field_valid
 from pydantic import model_validator as after_model
 
 from gardener.graph.spelling import key as spelling_key
+from gardener.llm.grounding import PatternText
+from gardener.llm.salvage import salvage_items as _salvage_items
 from gardener.llm.schemas import (
     DEFAULT_CAPS,
     MAX_COMMUNITIES,
@@ -29,7 +31,6 @@ from gardener.llm.schemas import (
     ResponseModel,
     _duplicates,
     _literal,
-    _salvage_items,
     build_response_model,
 )
 
@@ -136,14 +137,14 @@ class RegistryResponse(ResponseModel):
 
 def build_registry_response_model(
     slug: str, candidates: Sequence[str], vitality: float | None,
-    registry: Mapping[str, str], caps: Caps = DEFAULT_CAPS,
+    registry: Mapping[str, str], caps: Caps = DEFAULT_CAPS, *, text: PatternText | None = None,
 ) -> type[ResponseModel]:
     """The per-pattern response model with communities drawn from ``registry`` (id -> label).
 
-    Everything else (entities, link targets, vitality, ``caps``) is as ``build_response_model``
-    builds it.
+    Everything else (entities, link targets, vitality, ``caps``, the pattern's ``text``) is as
+    ``build_response_model`` builds it.
     """
-    base = build_response_model(slug, candidates, vitality, caps)
+    base = build_response_model(slug, candidates, vitality, caps, text=text)
     if not registry:
         return base
     picks: type[RegistryPick] = create_model(
@@ -166,5 +167,6 @@ def build_registry_response_model(
     model.pick_model = picks
     model.new_model = new
     model.grounding = base.grounding
+    model.entity_model = base.entity_model
     model.caps = caps
     return model

@@ -8,21 +8,23 @@ minimum/maximum on integers but not on floats. Every check that cannot be expres
 JSON schema (no duplicate targets, unique ids, a vitality reasoning that agrees with the human
 score) is a validator whose message tells the model how to fix its answer on a re-ask.
 
+Built with the pattern's text (``gardener.llm.grounding``), the drafts also check what no
+schema can: an entity or community is found in that text and copies nothing from the prompt,
+and every link quotes that text as its ``evidence``.
+
 When re-asks are exhausted, :func:`salvage` keeps every item that is valid on its own, so one
-bad link never costs the whole proposal.
+bad link never costs the whole proposal (helpers in ``gardener.llm.salvage``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
 
-import pydantic_core
 from instructor import OpenAISchema
 from pydantic import (
     AfterValidator,
@@ -30,18 +32,22 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
     model_validator,
 )
 
+from gardener.llm.grounding import BAND_NAMES as BAND_NAMES
+from gardener.llm.grounding import VITALITY_BANDS as VITALITY_BANDS
+from gardener.llm.grounding import Band as Band
+from gardener.llm.grounding import Grounding as Grounding
+from gardener.llm.grounding import PatternText, targets
+from gardener.llm.grounding import vitality_band as vitality_band
+from gardener.llm.salvage import lenient_json, logged, salvage_field
+from gardener.llm.salvage import salvage_items as _salvage_items
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 from gardener.text import without_controls
-
-log = logging.getLogger(__name__)
 
 MAX_ENTITIES = 12
 MAX_COMMUNITIES = 5
@@ -50,6 +56,8 @@ MAX_ID = 64
 MAX_LABEL = 80
 MAX_REASON = 199
 """A link reason is one sentence under 200 characters."""
+MAX_EVIDENCE = 160
+"""A link's evidence is a short quote of the pattern's own text."""
 MIN_VITALITY_REASONING = 40
 MAX_VITALITY_REASONING = 600
 
@@ -96,31 +104,6 @@ DEFAULT_CAPS = Caps()
 
 _KEBAB = re.compile(KEBAB)
 _SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]?\s+[A-Z]")
-
-
-@dataclass(frozen=True)
-class Band:
-    """One band of the v7.1 vitality rubric; ``low`` inclusive, ``high`` as written there."""
-
-    name: str
-    low: float
-    high: float
-
-
-VITALITY_BANDS: tuple[Band, ...] = (
-    Band("generative", 4.5, 5.0),
-    Band("sustaining", 3.5, 4.4),
-    Band("functional", 2.0, 3.4),
-    Band("extractive", 0.0, 1.9),
-)
-BAND_NAMES: tuple[str, ...] = tuple(b.name for b in VITALITY_BANDS)
-
-
-def vitality_band(score: float | None) -> Band | None:
-    """The rubric band of a human vitality score; None when absent or off the 0-5 scale."""
-    if score is None or not 0.0 <= score <= 5.0:
-        return None
-    return next(b for b in VITALITY_BANDS if score >= b.low)
 
 
 def _literal(values: Iterable[str]) -> Any:
@@ -183,6 +166,14 @@ LinkReason = Annotated[
     Clean,
     AfterValidator(_one_sentence),
 ]
+EVIDENCE_DESCRIPTION = (f"A short quote, at most {MAX_EVIDENCE} characters, copied word for word "
+                        "from this pattern's text, that supports the link")
+Evidence = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_EVIDENCE, description=EVIDENCE_DESCRIPTION),
+    Clean,
+    AfterValidator(_one_line),
+]
 VitalityReasoning = Annotated[
     str,
     Field(min_length=MIN_VITALITY_REASONING, max_length=MAX_VITALITY_REASONING),
@@ -190,67 +181,6 @@ VitalityReasoning = Annotated[
 ]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Percent = Annotated[int, Field(ge=0, le=100)]
-
-
-# --- grounding: what a proposal is checked against -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Grounding:
-    """The facts of one pattern that its proposal must agree with."""
-
-    slug: str | None = None
-    candidates: tuple[str, ...] | None = None
-    vitality: float | None = None
-
-    @classmethod
-    def of(cls, slug: str, candidates: Iterable[str], vitality: float | None = None) -> Grounding:
-        """Candidates in order, without the pattern itself and without repeats."""
-        return cls(slug, _targets(slug, candidates), vitality)
-
-    def overlaid(self, context: Mapping[str, Any] | None) -> Grounding:
-        """This grounding with whatever the validation context supplies taking precedence."""
-        if not context:
-            return self
-        candidates = context.get("candidates", self.candidates)
-        return Grounding(
-            slug=context.get("slug", self.slug),
-            candidates=None if candidates is None else tuple(candidates),
-            vitality=context.get("vitality", self.vitality),
-        )
-
-    def target_problem(self, target: str) -> str | None:
-        if self.slug is not None and target == self.slug:
-            return (f"target {target!r} is the pattern itself; link only to other patterns "
-                    "from the candidate list")
-        if self.candidates is not None and target not in self.candidates:
-            return (f"target {target!r} is not one of the candidate slugs; choose from the "
-                    "list or leave the link out")
-        return None
-
-    def band_problem(self, reasoning: str) -> str | None:
-        """The reasoning names rubric bands, none of them the band of the human score."""
-        band = vitality_band(self.vitality)
-        if band is None:
-            return None
-        named = {name for name in BAND_NAMES
-                 if re.search(rf"\b{name}\b", reasoning, re.IGNORECASE)}
-        if named and band.name not in named:
-            return (f"vitality_reasoning calls the pattern {' / '.join(sorted(named))}, but its "
-                    f"human vitality score {self.vitality:g} is in the {band.name} band "
-                    f"({band.low:g}-{band.high:g}); reason within the {band.name} band")
-        return None
-
-    def band_mismatch(self, claimed: str | None) -> str | None:
-        band = vitality_band(self.vitality)
-        if band is None or claimed is None or claimed == band.name:
-            return None
-        return (f"vitality_band {claimed!r} contradicts the human vitality score "
-                f"{self.vitality:g}, which is in the {band.name} band; use {band.name!r}")
-
-
-def _targets(slug: str, candidates: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(c for c in candidates if c != slug))
 
 
 def _duplicates(values: Sequence[str]) -> list[tuple[int, str]]:
@@ -311,6 +241,9 @@ class ProposedLink(BaseModel):
     type: LinkType
     confidence: Fraction
     reason: LinkReason
+    evidence: str | None = None
+    """The model's quote of the pattern that supports the link: for the report and the review,
+    never written into the pattern file (the spec's link has four fields)."""
 
 
 class Proposal(BaseModel):
@@ -360,13 +293,29 @@ def _vitality_problems(band: str | None, reasoning: str | None,
 # --- the per-pattern response model -------------------------------------------------------
 
 
+def _text_of(cls: type[Any], info: ValidationInfo) -> PatternText | None:
+    grounding: Grounding = cls.grounding
+    return grounding.overlaid(info.context).text
+
+
 class EntityDraft(BaseModel):
     """A concept, practice, framework, person, organization, tool or role the pattern is about."""
+
+    grounding: ClassVar[Grounding] = Grounding()
+    """Set on each pattern's subclass: its label or id must be found in the pattern's text."""
 
     id: KebabId = Field(description="kebab-case id, e.g. 'shared-responsibility'")
     type: EntityType
     label: Label = Field(description="Human-readable name, at most 80 characters")
     relevance_pct: Percent = Field(description="How central to the pattern, 0-100")
+
+    @model_validator(mode="after")
+    def _in_text(self, info: ValidationInfo) -> EntityDraft:
+        text = _text_of(type(self), info)
+        problem = text.entity_problem(self.id, self.label) if text else None
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def value(self) -> ProposedEntity:
         return ProposedEntity(id=self.id, type=self.type, label=self.label,
@@ -376,9 +325,19 @@ class EntityDraft(BaseModel):
 class CommunityDraft(BaseModel):
     """A broad, reusable thematic community the pattern belongs to."""
 
+    grounding: ClassVar[Grounding] = Grounding()
+
     id: KebabId = Field(description="kebab-case id, e.g. 'commons-governance'")
     label: Label
     confidence_pct: Percent = Field(description="Confidence of membership, 0-100")
+
+    @model_validator(mode="after")
+    def _in_text(self, info: ValidationInfo) -> CommunityDraft:
+        text = _text_of(type(self), info)
+        problem = text.community_problem(self.id, self.label) if text else None
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def value(self) -> ProposedCommunity:
         return ProposedCommunity(id=self.id, label=self.label,
@@ -393,7 +352,17 @@ class LinkDraft(BaseModel):
     target: str
     type: LinkType
     confidence_pct: Percent = Field(description="Confidence in the relationship, 0-100")
+    evidence: Evidence
     reason: LinkReason
+
+    @field_validator("evidence")
+    @classmethod
+    def _quoted(cls, value: str, info: ValidationInfo) -> str:
+        text = _text_of(cls, info)
+        problem = text.evidence_problem(value) if text else None
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("target", mode="before")
     @classmethod
@@ -406,7 +375,8 @@ class LinkDraft(BaseModel):
 
     def value(self) -> ProposedLink:
         return ProposedLink(target=self.target, type=self.type,
-                            confidence=self.confidence_pct / 100, reason=self.reason)
+                            confidence=self.confidence_pct / 100, reason=self.reason,
+                            evidence=self.evidence)
 
 
 class ResponseModel(OpenAISchema):
@@ -418,6 +388,8 @@ class ResponseModel(OpenAISchema):
 
     grounding: ClassVar[Grounding] = Grounding()
     link_model: ClassVar[type[LinkDraft]] = LinkDraft
+    entity_model: ClassVar[type[EntityDraft]] = EntityDraft
+    community_model: ClassVar[type[CommunityDraft]] = CommunityDraft
     caps: ClassVar[Caps] = DEFAULT_CAPS
 
     entities: list[EntityDraft] = Field(max_length=MAX_ENTITIES)
@@ -444,7 +416,7 @@ class ResponseModel(OpenAISchema):
     def salvage_communities(cls, data: Mapping[str, Any], context: Mapping[str, Any],
                             dropped: list[str]) -> tuple[ProposedCommunity, ...]:
         """The valid communities of a failed answer (registry models override this)."""
-        kept = _salvage_items(data, "communities", CommunityDraft, cls.caps.communities,
+        kept = _salvage_items(data, "communities", cls.community_model, cls.caps.communities,
                               lambda c: c.id, context, dropped)
         return tuple(c.value() for c in kept)
 
@@ -456,6 +428,21 @@ class ResponseModel(OpenAISchema):
             vitality_band=self.vitality_band,
             vitality_reasoning=self.vitality_reasoning,
         )
+
+
+def task_names() -> tuple[str, ...]:
+    """Every field name of the response models, the words a label must not be: a small model
+    that answers ``title`` or ``entities`` names the task, not the pattern."""
+    models: tuple[type[BaseModel], ...] = (ResponseModel, EntityDraft, CommunityDraft,
+                                           LinkDraft, ProposedCommunity)
+    return tuple(dict.fromkeys(name for m in models for name in m.model_fields))
+
+
+def schema_text() -> str:
+    """The descriptions the schema carries, where examples such as 'shared-responsibility'
+    reach the model besides the prompt."""
+    models: tuple[type[BaseModel], ...] = (EntityDraft, CommunityDraft, LinkDraft)
+    return "\n".join(f.description or "" for m in models for f in m.model_fields.values())
 
 
 RESPONSE_MODEL_NAME = "GardenProposal"
@@ -483,21 +470,26 @@ def _link_model(grounding: Grounding, caps: Caps) -> type[LinkDraft]:
     return model
 
 
-@functools.cache
-def _drafts(caps: Caps) -> tuple[type[EntityDraft], type[CommunityDraft]]:
-    """The entity and community drafts, with ``caps.id_pattern`` as their ids' schema pattern."""
-    if caps.id_pattern == KEBAB:
+def _drafts(grounding: Grounding,
+            caps: Caps) -> tuple[type[EntityDraft], type[CommunityDraft]]:
+    """The entity and community drafts of one pattern: checked against its text, with
+    ``caps.id_pattern`` as their ids' schema pattern (the plain classes when neither applies)."""
+    if caps.id_pattern == KEBAB and grounding.text is None:
         return EntityDraft, CommunityDraft
-    kebab_id: Any = Annotated[str, Field(min_length=1, max_length=MAX_ID,
-                                         json_schema_extra={"pattern": caps.id_pattern}),
-                              AfterValidator(_kebab)]
-    described = "kebab-case id, e.g. '{}'"
-    entities = create_model(
-        "EntityDraft", __base__=EntityDraft, __doc__=EntityDraft.__doc__,
-        id=(kebab_id, Field(description=described.format("shared-responsibility"))))
-    communities = create_model(
-        "CommunityDraft", __base__=CommunityDraft, __doc__=CommunityDraft.__doc__,
-        id=(kebab_id, Field(description=described.format("commons-governance"))))
+    fields: dict[str, Any] = {}
+    if caps.id_pattern != KEBAB:
+        kebab_id: Any = Annotated[str, Field(min_length=1, max_length=MAX_ID,
+                                             json_schema_extra={"pattern": caps.id_pattern}),
+                                  AfterValidator(_kebab)]
+        fields["entity"] = {"id": (kebab_id, Field(
+            description="kebab-case id, e.g. 'shared-responsibility'"))}
+        fields["community"] = {"id": (kebab_id, Field(
+            description="kebab-case id, e.g. 'commons-governance'"))}
+    entities = create_model("EntityDraft", __base__=EntityDraft, __doc__=EntityDraft.__doc__,
+                            **fields.get("entity", {}))
+    communities = create_model("CommunityDraft", __base__=CommunityDraft,
+                               __doc__=CommunityDraft.__doc__, **fields.get("community", {}))
+    entities.grounding = communities.grounding = grounding
     return entities, communities
 
 
@@ -510,7 +502,7 @@ def _reasoning(most: int) -> Any:
 
 def build_response_model(
     slug: str, candidates: Sequence[str], vitality: float | None = None,
-    caps: Caps = DEFAULT_CAPS,
+    caps: Caps = DEFAULT_CAPS, *, text: PatternText | None = None,
 ) -> type[ResponseModel]:
     """The response model for one pattern: grounded by construction where a schema can say it.
 
@@ -519,8 +511,10 @@ def build_response_model(
     on the rubric, the band is fixed to that score's band. ``caps`` bound the lists and the
     lengths. The model carries its grounding (``ResponseModel.grounding``), so its validators
     check it with no validation context; a context passed in takes precedence, key by key.
+    With the pattern's ``text`` (``gardener.llm.grounding``), entities and communities must be
+    found in it and every link must quote it as its evidence.
     """
-    return _response_model(Grounding.of(slug, candidates, vitality), caps)
+    return _response_model(Grounding.of(slug, candidates, vitality, text), caps)
 
 
 @functools.lru_cache(maxsize=256)
@@ -530,7 +524,7 @@ def _response_model(grounding: Grounding, caps: Caps) -> type[ResponseModel]:
     band = vitality_band(grounding.vitality)
     band_type = _literal([band.name]) if band else _literal(BAND_NAMES)
     link_model = _link_model(grounding, caps)
-    entity_model, community_model = _drafts(caps)
+    entity_model, community_model = _drafts(grounding, caps)
     model: type[ResponseModel] = create_model(
         RESPONSE_MODEL_NAME,
         __base__=ResponseModel,
@@ -547,6 +541,8 @@ def _response_model(grounding: Grounding, caps: Caps) -> type[ResponseModel]:
     )
     model.grounding = grounding
     model.link_model = link_model
+    model.entity_model = entity_model
+    model.community_model = community_model
     model.caps = caps
     return model
 
@@ -554,70 +550,10 @@ def _response_model(grounding: Grounding, caps: Caps) -> type[ResponseModel]:
 def grounding_context(slug: str, candidates: Sequence[str],
                       vitality: float | None = None) -> dict[str, Any]:
     """The validation context that instructor passes to the validators."""
-    return {"slug": slug, "candidates": list(_targets(slug, candidates)), "vitality": vitality}
+    return {"slug": slug, "candidates": list(targets(slug, candidates)), "vitality": vitality}
 
 
 # --- salvage --------------------------------------------------------------------------------
-
-
-_FENCED = re.compile(r"```[a-zA-Z]*\s*\n(.*?)```", re.DOTALL)
-
-
-def _lenient_json(raw: str) -> Any:
-    """The first JSON object in ``raw``, tolerating code fences, chatter and truncation."""
-    fenced = _FENCED.search(raw)
-    text = fenced.group(1) if fenced else raw
-    start = text.find("{")
-    if start < 0:
-        raise ValueError("no JSON object in the model's last answer")
-    return pydantic_core.from_json(text[start:], allow_partial=True)
-
-
-def _error_text(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in e["loc"])
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
-
-
-_D = TypeVar("_D", bound=BaseModel)
-
-
-def _label(item: Any, key: str) -> str:
-    if isinstance(item, Mapping) and isinstance(item.get(key), str):
-        return f" {item[key]!r}"
-    return ""
-
-
-def _salvage_items(
-    data: Mapping[str, Any], key: str, draft: type[_D], limit: int, ident: Callable[[_D], str],
-    context: Mapping[str, Any], dropped: list[str],
-) -> list[_D]:
-    raw = data.get(key, [])
-    if not isinstance(raw, list):
-        dropped.append(f"{key}: not a list ({type(raw).__name__}); dropped whole")
-        return []
-    kept: list[_D] = []
-    seen: set[str] = set()
-    id_key = "target" if key == "inferred_links" else "id"
-    for i, item in enumerate(raw):
-        where = f"{key}[{i}]{_label(item, id_key)}"
-        try:
-            value = draft.model_validate(item, context=dict(context))
-        except ValidationError as err:
-            dropped.append(f"{where}: {_error_text(err)}")
-            continue
-        if ident(value) in seen:
-            dropped.append(f"{where}: duplicate of an earlier item")
-            continue
-        if len(kept) >= limit:
-            dropped.append(f"{where}: beyond the limit of {limit}")
-            continue
-        seen.add(ident(value))
-        kept.append(value)
-    return kept
 
 
 def salvage(
@@ -636,24 +572,24 @@ def salvage(
     dropped: list[str] = []
     if raw_json is None or not raw_json.strip():
         dropped.append("no answer to salvage")
-        return _logged(slug, Proposal(), dropped)
+        return logged(slug, Proposal(), dropped)
     try:
-        data = _lenient_json(raw_json)
+        data = lenient_json(raw_json)
     except ValueError as err:
         dropped.append(f"answer is not JSON: {err}")
-        return _logged(slug, Proposal(), dropped)
+        return logged(slug, Proposal(), dropped)
     if not isinstance(data, dict):
         dropped.append(f"answer is a JSON {type(data).__name__}, not an object")
-        return _logged(slug, Proposal(), dropped)
+        return logged(slug, Proposal(), dropped)
 
-    entities = _salvage_items(data, "entities", EntityDraft, caps.entities,
+    entities = _salvage_items(data, "entities", model.entity_model, caps.entities,
                               lambda e: e.id, context, dropped)
     communities = model.salvage_communities(data, context, dropped)
     links = _salvage_items(data, "inferred_links", model.link_model,
                            caps.links if model.grounding.candidates else 0,
                            lambda lk: lk.target, context, dropped)
-    band = _salvage_field(data, "vitality_band", model, context, dropped)
-    reasoning = _salvage_field(data, "vitality_reasoning", model, context, dropped)
+    band = salvage_field(data, "vitality_band", model, context, dropped)
+    reasoning = salvage_field(data, "vitality_reasoning", model, context, dropped)
     if reasoning is not None:
         problem = model.grounding.band_problem(reasoning)
         if problem:
@@ -666,28 +602,7 @@ def salvage(
         vitality_band=band,
         vitality_reasoning=reasoning,
     )
-    return _logged(slug, proposal, dropped)
-
-
-def _salvage_field(data: Mapping[str, Any], key: str, model: type[ResponseModel],
-                   context: Mapping[str, Any], dropped: list[str]) -> str | None:
-    if key not in data:
-        dropped.append(f"{key}: missing")
-        return None
-    field = model.model_fields[key]
-    adapter: TypeAdapter[Any] = TypeAdapter(cast(Any, Annotated)[field.annotation, field])
-    try:
-        value = adapter.validate_python(data[key], context=dict(context))
-    except ValidationError as err:
-        dropped.append(f"{key}: {_error_text(err)}")
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _logged(slug: str, proposal: Proposal, dropped: list[str]) -> tuple[Proposal, list[str]]:
-    for reason in dropped:
-        log.warning("salvage %s: dropped %s", slug, reason)
-    return proposal, dropped
+    return logged(slug, proposal, dropped)
 
 
 # --- into the garden ------------------------------------------------------------------------

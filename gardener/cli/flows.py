@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from gardener.cli import cost
 from gardener.cli.errors import fail, shown
 from gardener.config import (  # the crons' defaults, under their old names here too
     DEFAULT_GARDEN_CRON,
@@ -39,6 +40,7 @@ from gardener.model import Outcome, Status
 from gardener.pipeline import DEFAULT_CONCURRENCY, report, runtime
 
 if TYPE_CHECKING:
+    from gardener.llm.prices import Price
     from gardener.pipeline.garden import GardenOptions
 
 out = Console()
@@ -171,7 +173,7 @@ def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[
         yield start, advance
 
 
-def summary_table(outcomes: list[Outcome], title: str) -> Table:
+def summary_table(outcomes: list[Outcome], title: str, price: Price | None = None) -> Table:
     """Totals of a gardening pass, one per row so that no narrow terminal cuts a name."""
     totals = report.totals(outcomes)
     usage = totals["usage"]
@@ -181,7 +183,8 @@ def summary_table(outcomes: list[Outcome], title: str) -> Table:
             ("items removed", totals["removals"]),
             ("model requests", totals["requests"]),
             ("prompt tokens", usage.get("prompt_tokens", 0)),
-            ("completion tokens", usage.get("completion_tokens", 0))]
+            ("completion tokens", usage.get("completion_tokens", 0)),
+            *cost.cost_rows(outcomes, price)]
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -219,12 +222,15 @@ def run(
     deadline: Annotated[float | None, typer.Option(
         "--deadline", min=1, help="Seconds after which no model call starts; the patterns "
         "left fail and the next run gardens them (default: none).", show_default=False)] = None,
+    estimate: cost.EstimateOpt = False,
+    budget_tokens: cost.BudgetOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.
 
     Patterns unchanged since they were last gardened (same content, prompt, model and
-    candidates) are skipped without a model call. Exits 1 when any pattern failed.
+    candidates) are skipped without a model call. Exits 1 when any pattern failed, 3 when
+    none failed but the token budget left patterns unasked.
     """
     runtime.configure(verbose=verbose)
     config = load_config(library)
@@ -241,7 +247,12 @@ def run(
         fixture_mode=fixture_mode, today=_today(today),
         vitality_target=_vitality(vitality_target),
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
-        report=str(report_path) if report_path else None)
+        report=str(report_path) if report_path else None,
+        **cost.cost_options(config, budget_tokens))
+    if estimate:
+        cost.print_estimate(library, options, config, report_path)
+        return
+    price: Price | None = None
     try:
         with model_client(options, announce=announce) as llm:
             if not verbose:
@@ -249,6 +260,7 @@ def run(
                           f"{_where(options, llm.settings.endpoint)}", highlight=False,
                           markup=False, soft_wrap=True)
             outcomes = _run_flow(library, options, llm, run_garden, verbose)
+            price = cost.run_price(llm.settings, options, config)
     except KeyboardInterrupt:
         what = ("nothing was written" if options.dry_run else
                 "the patterns written so far are kept and recorded; run again to garden the "
@@ -259,7 +271,7 @@ def run(
         raise fail(str(exc)) from None
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
         raise fail(str(exc)) from None
-    _finish(outcomes, options, report_path)
+    _finish(outcomes, options, report_path, price)
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -292,14 +304,15 @@ def _run_flow(library: Path, options: GardenOptions, llm: Any,
         return run_garden(library, options, llm=llm, on_start=start, on_outcome=advance)
 
 
-def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path | None) -> None:
+def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path | None,
+            price: Price | None = None) -> None:
     if options.dry_run:
         for o in sorted(outcomes, key=lambda o: o.path):
             if o.diff:
                 sys.stdout.write(o.diff)
         sys.stdout.flush()
     title = "gardener run" + (" (dry run)" if options.dry_run else "")
-    err.print(summary_table(outcomes, title))
+    err.print(summary_table(outcomes, title, price))
     for o in sorted(outcomes, key=lambda o: o.path):
         if o.status in (Status.FAILED, Status.CONFLICT):
             label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
@@ -313,6 +326,7 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
             err.print(f"Prefect's log of this run: {log_file}", highlight=False, markup=False,
                       soft_wrap=True)
         raise typer.Exit(1)
+    cost.stop_if_not_asked(outcomes)
 
 
 def serve(

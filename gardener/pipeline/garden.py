@@ -45,7 +45,7 @@ from gardener.library.lock import holding
 from gardener.library.scope import Scope
 from gardener.library.write import remove_leftovers
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
-from gardener.llm.client import LLM, LLMError, Usage, is_retryable_error
+from gardener.llm.client import LLM, LLMError, StructuredOutputError, Usage, is_retryable_error
 from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.llm.local_model import (
     Announce,
@@ -54,10 +54,12 @@ from gardener.llm.local_model import (
     endpoint_configured,
     start_local_model,
 )
+from gardener.llm.prices import Rate, price_for
+from gardener.llm.prices import as_dict as cost_of
 from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.llm.profiles import Profile, profile_for
 from gardener.llm.prompts import PromptSet, default_prompts
-from gardener.llm.propose import StructuredLLM, propose
+from gardener.llm.propose import ProposalResult, StructuredLLM, propose
 from gardener.llm.schemas import Proposal
 from gardener.llm.settings import LOCAL_MODE, LLMSettings
 from gardener.model import Garden, Outcome, Outcomes, Status
@@ -127,6 +129,9 @@ class GardenOptions(BaseModel):
     """No model call starts once the run's calls have used this many tokens (prompt and
     completion, as the endpoint reported them); calls in flight finish. The patterns left are
     SKIPPED as not asked (``NOT_ASKED``), their state untouched, so the next run asks them."""
+    prices: dict[str, Rate] = Field(default_factory=dict)
+    """Model family -> dollars per million tokens over the built-in table
+    (``gardener.llm.prices``), for the report's estimated cost (``gardener.toml``)."""
     report: str | None = None
     """Write the JSON report here."""
     decisions: str | None = None
@@ -565,6 +570,7 @@ def garden_one(run: Run, i: int) -> Gardened:
         outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
                           **({"dropped": result.dropped} if result.dropped else {}),
                           **({"new_communities": new} if new else {})}
+        outcome.evidence = {t: result.evidence[t] for t in outcome.added if t in result.evidence}
         if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
             return Gardened(outcome)
         written = new_garden if outcome.status is Status.CHANGED else p.garden
@@ -823,13 +829,26 @@ def _garden_library(root: Path, options: GardenOptions, hooks: Hooks,
         "fixtures": options.fixture_mode.value if options.fixture_mode else None,
         "vitality_target": options.vitality_target,
         "only": list(options.only), "seconds": round(time.monotonic() - started, 2),
+        "cost": pass_cost(outcomes, model, options, llm),
     }
+    if options.budget_tokens is not None:
+        meta["budget_tokens"] = options.budget_tokens
     if state.problems:
         meta["state_problems"] = list(state.problems)
     if leftovers:
         meta["removed_leftovers"] = leftovers
     finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)
     return outcomes
+
+
+def pass_cost(outcomes: list[Outcome], model: str, options: GardenOptions,
+              llm: StructuredLLM) -> dict[str, object]:
+    """The pass's tokens (as the endpoint reported them) and their estimated price."""
+    settings = getattr(llm, "settings", None)
+    local = isinstance(settings, LLMSettings) and settings.loopback
+    used = report.totals(outcomes)["usage"]
+    return cost_of(price_for(model, options.prices, local=local),
+                   used.get("prompt_tokens", 0), used.get("completion_tokens", 0))
 
 
 @flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False,

@@ -1,7 +1,10 @@
 """The JSON report of a pass: every pattern, what happened to it, and totals.
 
 Maintainers and CI read this file rather than logs, so it is complete (failed and unreadable
-files included), stable (sorted by path) and free of secrets (only outcome data goes in).
+files included), stable (sorted by path) and free of secrets (only outcome data goes in). A
+gardening pass adds its tokens and their estimated price under ``cost``
+(``gardener.llm.prices.as_dict``) and the patterns its token budget left under
+``totals.not_asked``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "added_links": sum(len(o.added) for o in outcomes),
         "requests": sum(o.requests for o in outcomes),
         "usage": dict(sorted(usage.items())),
+        # Skipped because the token budget was spent (``GardenOptions.budget_tokens``): the
+        # next run asks them; counted apart from the patterns skipped as up to date.
+        "not_asked": sum(1 for o in outcomes if o.detail.get("not_asked")),
     }
 
 

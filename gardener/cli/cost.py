@@ -1,0 +1,103 @@
+"""``gardener run``'s cost options: ``--estimate`` (count, send nothing) and ``--budget-tokens``.
+
+A module of its own so that ``gardener.cli.flows`` stays the shell of the flow: these are the
+options' help, how ``gardener.toml`` fills them in, the estimate's printing, and what the
+summary and the exit status say about tokens and money.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from gardener.cli.errors import fail, shown
+from gardener.config import Config
+from gardener.llm.prices import Price, Rate, dollars, price_for
+from gardener.model import Outcome
+from gardener.pipeline import report
+
+if TYPE_CHECKING:
+    from gardener.llm.settings import LLMSettings
+    from gardener.pipeline.garden import GardenOptions
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_NOT_ASKED = 3
+"""``gardener run``'s exit status when nothing failed but the token budget left patterns
+unasked: the pass did what it was allowed to; running it again carries on."""
+
+EstimateOpt = Annotated[bool, typer.Option(
+    "--estimate", help="Print the calls, tokens (counted offline) and estimated price the "
+    "pass would spend, then stop: no model call, no file written.")]
+BudgetOpt = Annotated[int | None, typer.Option(
+    "--budget-tokens", min=1, help="Start no model call once the pass used this many tokens "
+    "(prompt + completion); the patterns left are not asked, and the next run asks them "
+    "(default: [model] budget_tokens of gardener.toml, else none).", show_default=False)]
+
+
+def cost_options(config: Config, budget_tokens: int | None) -> dict[str, Any]:
+    """GardenOptions fields from the options and ``gardener.toml``: the option wins."""
+    return {"budget_tokens": budget_tokens or config.model.budget_tokens,
+            "prices": {family: Rate(p.input_per_mtok, p.output_per_mtok)
+                       for family, p in config.prices.items()}}
+
+
+def prices_from(config: Config) -> str:
+    return str(config.path) if config.path is not None else "gardener.toml"
+
+
+def print_estimate(library: Path, options: GardenOptions, config: Config,
+                   report_path: Path | None) -> None:
+    """``gardener run --estimate``: the estimate on stdout, and as JSON with ``--report``."""
+    from gardener.pipeline.estimate import estimate, lines
+
+    try:
+        found = estimate(library, options, prices=options.prices,
+                         prices_from=prices_from(config))
+    except ValueError as exc:  # --only naming no pattern
+        raise fail(str(exc)) from None
+    for line in lines(found):
+        out.print(shown(line), highlight=False, soft_wrap=True)
+    if report_path is not None:
+        report.write(report_path, {"command": "estimate", "library": str(library),
+                                   **found.as_dict()})
+        err.print(f"estimate written to {report_path}", highlight=False, markup=False,
+                  soft_wrap=True)
+
+
+def run_price(settings: LLMSettings, options: GardenOptions, config: Config) -> Price | None:
+    """The price of the pass's tokens: the config's, else the built-in table's."""
+    return price_for(settings.model, options.prices, local=settings.loopback,
+                     overrides_from=prices_from(config))
+
+
+def not_asked(outcomes: list[Outcome]) -> int:
+    """Patterns the token budget left for the next run."""
+    return sum(1 for o in outcomes if o.detail.get("not_asked"))
+
+
+def cost_rows(outcomes: list[Outcome], price: Price | None) -> list[tuple[str, object]]:
+    """Summary rows: the patterns not asked (when any) and the estimated cost."""
+    usage = report.totals(outcomes)["usage"]
+    rows: list[tuple[str, object]] = []
+    left = not_asked(outcomes)
+    if left:
+        rows.append(("not asked (budget)", left))
+    if price is not None:
+        rows.append(("estimated cost", dollars(price.cost(usage.get("prompt_tokens", 0),
+                                                          usage.get("completion_tokens", 0)))))
+    return rows
+
+
+def stop_if_not_asked(outcomes: list[Outcome]) -> None:
+    """Exit with ``EXIT_NOT_ASKED`` when the budget left patterns unasked."""
+    left = not_asked(outcomes)
+    if left:
+        err.print(f"the token budget was spent: {left} pattern{'s' if left != 1 else ''} not "
+                  "asked; run again to garden them", highlight=False, markup=False,
+                  soft_wrap=True)
+        raise typer.Exit(EXIT_NOT_ASKED)

@@ -1,0 +1,200 @@
+"""What a gardening pass would cost, before it runs: calls, tokens and dollars, offline.
+
+Why this way: an estimate is only worth having if it counts what the pass will really send.
+So it takes the pass's own steps: the library read and the staleness decided exactly as the
+flow does (``gardener.pipeline.garden.open_run`` and ``check``: a pattern the pass would skip
+is skipped here too), and each stale pattern's request built by the pass's own call
+(``garden.ask``: the prompt, the per-pattern response model, instructor's request with its
+schema or tools). That call goes to a client whose transport keeps the request body and
+answers it locally, so no model is called and no server is started; the body's prompt tokens
+are then counted offline (``gardener.llm.tokens``).
+
+What the count leaves out, and the output says: re-asks after an invalid answer (up to
+``max_retries`` more requests a pattern, each resending the prompt) and Prefect's retries of
+a failed call. Completion tokens are bounded by ``max_tokens`` a call, not predicted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gardener.llm.client import LLM, LLMError
+from gardener.llm.local_model import Endpoint, endpoint_configured, served_model
+from gardener.llm.prices import PerMillion, Price, dollars, price_for
+from gardener.llm.settings import LLMSettings
+from gardener.llm.tokens import Counter, counter_for
+from gardener.pipeline.garden import GardenOptions, ask, check, model_settings, open_run
+
+NOT_SENT = "gardener --estimate: this request was counted, not sent"
+PLACEHOLDER_URL = "http://127.0.0.1:9/v1"
+"""Where the bundled model would be served; never contacted (the transport answers)."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model call the pass would make: the pattern and its prompt's tokens."""
+
+    slug: str
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A pass's calls and tokens as counted, and their price as known."""
+
+    model: str
+    endpoint: str
+    mode: str
+    method: str
+    """How the tokens were counted (``gardener.llm.tokens``)."""
+    exact: bool
+    calls: list[Call]
+    skipped: int
+    """Patterns the pass would skip: up to date."""
+    failed: list[str] = field(default_factory=list)
+    """Patterns the pass could not ask about (unreadable, clashing slugs), with why."""
+    max_tokens: int = 0
+    """The answer bound of one call."""
+    max_retries: int = 0
+    """Re-asks a call may add after an invalid answer (not counted)."""
+    price: Price | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(c.prompt_tokens for c in self.calls)
+
+    @property
+    def completion_bound(self) -> int:
+        return len(self.calls) * self.max_tokens
+
+    def cost(self) -> tuple[float, float] | None:
+        """Dollars for the prompts alone, and with every answer as long as allowed."""
+        if self.price is None:
+            return None
+        return (self.price.cost(self.prompt_tokens, 0),
+                self.price.cost(self.prompt_tokens, self.completion_bound))
+
+    def as_dict(self) -> dict[str, Any]:
+        cost = self.cost()
+        return {
+            "model": self.model, "endpoint": self.endpoint, "mode": self.mode,
+            "counted_with": self.method, "exact_tokenizer": self.exact,
+            "calls": len(self.calls), "skipped": self.skipped, "failed": self.failed,
+            "prompt_tokens": self.prompt_tokens, "max_tokens_per_call": self.max_tokens,
+            "completion_tokens_at_most": self.completion_bound,
+            "reasks_per_call_not_counted": self.max_retries,
+            "usd_prompt": None if cost is None else round(cost[0], 6),
+            "usd_at_most": None if cost is None else round(cost[1], 6),
+            "price": None if self.price is None else {
+                "family": self.price.family, "input_per_mtok": self.price.input_per_mtok,
+                "output_per_mtok": self.price.output_per_mtok, "source": self.price.source},
+            "patterns": [{"slug": c.slug, "prompt_tokens": c.prompt_tokens}
+                         for c in self.calls],
+        }
+
+
+def lines(e: Estimate) -> list[str]:
+    """The estimate as a person reads it."""
+    out = [f"estimate for model '{e.model}' at {e.endpoint} (mode {e.mode}); nothing was sent",
+           f"  model calls:        {len(e.calls)}  ({e.skipped} patterns up to date, skipped)",
+           f"  prompt tokens:      {e.prompt_tokens:,}  counted with {e.method}",
+           f"  completion tokens:  at most {e.completion_bound:,}  "
+           f"({e.max_tokens:,} max_tokens a call)"]
+    cost = e.cost()
+    if cost is None or e.price is None:
+        out.append(f"  price:              unknown for '{e.model}'; add it under [prices] in "
+                   "gardener.toml")
+    else:
+        low, high = cost
+        out.append(f"  estimated price:    {dollars(low)} for the prompts, at most "
+                   f"{dollars(high)} with every answer at max_tokens")
+        out.append(f"  price used:         {e.price.family}: ${e.price.input_per_mtok:g} in, "
+                   f"${e.price.output_per_mtok:g} out per million tokens ({e.price.source})")
+    if e.max_retries:
+        out.append(f"  not counted:        re-asks after an invalid answer (up to "
+                   f"{e.max_retries} a call, each resending the prompt) and retries of "
+                   "failed calls")
+    out += [f"  cannot be asked:    {why}" for why in e.failed]
+    return out
+
+
+class Capture(httpx.BaseTransport):
+    """Keeps each request body and answers it here, so nothing leaves the process."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.bodies.append(json.loads(request.read()))
+        return httpx.Response(400, json={"error": {"message": NOT_SENT}})
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """instructor logs every failed call as an error; here each call fails on purpose."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def planned(options: GardenOptions, environ: Mapping[str, str]) -> tuple[LLMSettings, Path | None]:
+    """The settings the pass would use, and the GGUF file of a local model it would serve,
+    decided as ``garden.model_client`` decides but without starting anything."""
+    if endpoint_configured(environ):
+        return model_settings(options, environ), None
+    served = served_model(environ)
+    endpoint = Endpoint(PLACEHOLDER_URL, served.name, "not-used")
+    return model_settings(options, environ, endpoint), served.path
+
+
+def estimate(root: Path, options: GardenOptions, *,
+             prices: Mapping[str, PerMillion] | None = None, prices_from: str = "gardener.toml",
+             environ: Mapping[str, str] | None = None,
+             counter: Counter | None = None) -> Estimate:
+    """Count what a pass over ``root`` with ``options`` would send; send nothing.
+
+    ``prices`` override the built-in table (a config's ``[prices]``, read from
+    ``prices_from``); ``counter`` overrides
+    the tokenizer chosen by the model's name.
+    """
+    env = os.environ if environ is None else environ
+    settings, gguf = planned(options, env)
+    count = counter or counter_for(settings.model, gguf)
+    capture = Capture()
+    calls: list[Call] = []
+    skipped = 0
+    with LLM(settings, transport=capture) as llm:
+        run, outcomes, _lib = open_run(root, options, llm, settings.model)
+        failed = [o.error or o.path for o in outcomes]
+        for i, entry in enumerate(run.entries):
+            c = check(run, i)
+            if not c.stale:
+                skipped += 1
+                continue
+            before = len(capture.bodies)
+            with _quiet("instructor"), suppress(LLMError):
+                ask(run, i, c.shortlist, llm)
+            if len(capture.bodies) == before:
+                failed.append(f"{entry.pattern.path}: no request was built")
+                continue
+            calls.append(Call(entry.pattern.slug, count.prompt_tokens(capture.bodies[before])))
+    return Estimate(model=settings.model, endpoint=settings.endpoint if gguf is None else
+                    f"the local model server ({gguf.name})", mode=llm.mode,
+                    method=count.method, exact=count.exact, calls=calls, skipped=skipped,
+                    failed=failed, max_tokens=settings.max_tokens,
+                    max_retries=settings.max_retries,
+                    price=price_for(settings.model, prices, overrides_from=prices_from,
+                                    local=gguf is not None or settings.loopback))

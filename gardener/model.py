@@ -220,6 +220,9 @@ class Outcome(BaseModel):
     renames: list[Rename] = Field(default_factory=list)
     conflicts: list[str] = Field(default_factory=list)
     added: list[str] = Field(default_factory=list)
+    evidence: dict[str, str] = Field(default_factory=dict)
+    """Each added link's evidence by target: the model's quote of the pattern's own text,
+    for the report and the review (pattern files keep the spec's four link fields)."""
     warnings: list[str] = Field(default_factory=list)
     diff: str | None = Field(default=None, exclude=True)
     usage: dict[str, int] = Field(default_factory=dict)

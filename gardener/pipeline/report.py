@@ -41,6 +41,8 @@ def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "renames": sum(len(o.renames) for o in outcomes),
         "conflicts": sum(len(o.conflicts) for o in outcomes),
         "added_links": sum(len(o.added) for o in outcomes),
+        "added_links_with_evidence": sum(1 for o in outcomes for t in o.added
+                                         if o.evidence.get(t)),
         "requests": sum(o.requests for o in outcomes),
         "usage": dict(sorted(usage.items())),
         # Skipped because the token budget was spent (``GardenOptions.budget_tokens``): the

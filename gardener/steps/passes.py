@@ -8,7 +8,7 @@ the others. Writing is a separate edge step (``apply``) so dry runs share every 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,10 +16,11 @@ from gardener.graph.entities import Resolution, canonical_entities
 from gardener.library.document import read_text
 from gardener.library.load import Entry, escape_of
 from gardener.library.write import ConflictError, WriteError, write_atomic
-from gardener.model import Garden, Outcome, Status
+from gardener.llm.grounding import PatternText, pattern_text
+from gardener.model import Garden, Outcome, Pattern, Status
 from gardener.review.decisions import Rejections, without_rejected
 from gardener.steps.diff import unified_diff
-from gardener.steps.merge import VitalityTarget, merge
+from gardener.steps.merge import VitalityTarget, merge_pass, unchanged
 from gardener.steps.prune import PruneResult, PruneSettings, prune
 from gardener.steps.splice import splice, splice_scalar
 from gardener.steps.verify import verify, verify_scalar
@@ -57,6 +58,15 @@ def _outcome(entry: Entry, result: PruneResult | None, status: Status) -> Outcom
     )
 
 
+def own_text(pattern: Pattern) -> PatternText:
+    """The pattern's own words, as pruning's ``stale`` rule reads them: title, summary and
+    sections (domain and keywords as words), folded as the response model's grounding
+    folds them (``gardener.llm.propose.grounding_text`` adds the prompt's words to these)."""
+    return pattern_text((pattern.title, pattern.summary,
+                         *(f"{s.heading}\n{s.text}" for s in pattern.sections)),
+                        terms=(pattern.domain or "", *pattern.keywords))
+
+
 def render(entry: Entry, garden: Garden, *, vitality: str | None = None) -> str:
     """The file's new text with ``garden`` spliced in, verified byte for byte outside it.
 
@@ -83,13 +93,14 @@ def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
         return Change(_outcome(entry, None, Status.UNCHANGED), entry.doc.text)
     try:
         result = prune(p.garden, slug=p.slug, library=slugs, human=p.relationships,
-                       today=today, settings=settings or PruneSettings())
+                       today=today, settings=settings or PruneSettings(), text=own_text(p))
         if not result.changed:
             return Change(_outcome(entry, result, Status.UNCHANGED), entry.doc.text)
         new_text = render(entry, result.garden)
     except Exception as exc:  # one bad pattern never stops the pass
         return _failed(entry, exc)
     outcome = _outcome(entry, result, Status.CHANGED)
+    outcome.unchanged = unchanged(p.garden, result.garden)
     if diff:  # only dry runs and reviews read it; a pass over thousands of files need not pay
         outcome.diff = unified_diff(p.path, entry.doc.text, new_text)
     return Change(outcome, entry.doc.text, new_text)
@@ -99,13 +110,17 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
                  settings: PruneSettings | None = None,
                  vitality_target: VitalityTarget = "garden",
                  rejections: Rejections | None = None,
-                 entities: Resolution | None = None, diff: bool = True) -> Change:
+                 entities: Resolution | None = None, diff: bool = True,
+                 evidence: Mapping[str, str] | None = None) -> Change:
     """The gardening step for one pattern once its proposal is in: merge, prune, render.
 
     Links people rejected (``rejections``) never get in: proposed ones are dropped before
     the merge (listed in the outcome's ``detail["rejected"]``), existing ones after it (as
     removals with reason ``rejected``). With the library's entity ``entities`` resolution,
     proposed entities take the library's id for their concept first (one id per concept).
+    ``evidence`` (a proposed link's quote of the pattern, by target) lets a proposed type
+    replace an existing link's (reason ``retyped``); pruning gets the pattern's own text, so
+    an entity or community none of whose words is left in it goes as ``stale``.
     ``diff`` as in :func:`prune_entry`: only a dry run shows it.
     """
     p = entry.pattern
@@ -114,12 +129,15 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
         proposed, refused = without_rejected(p.slug, proposed, rejections)
         if entities is not None:
             proposed = canonical_entities(proposed, entities)
-        merged = merge(p.garden, proposed, vitality_target=vitality_target)
-        merged, rejected = without_rejected(p.slug, merged, rejections)
+        merging = merge_pass(p.garden, proposed, evidence=evidence,
+                             vitality_target=vitality_target)
+        merged, rejected = without_rejected(p.slug, merging.garden, rejections)
         result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,
-                       today=today, settings=settings or PruneSettings())
-        if rejected:
-            result = replace(result, removals=(*rejected, *result.removals))
+                       today=today, settings=settings or PruneSettings(), text=own_text(p))
+        kept = {link.target for link in result.garden.inferred_links}
+        retyped = tuple(r for r in merging.retyped if r.item in kept)  # else pruning says why
+        if rejected or retyped:
+            result = replace(result, removals=(*retyped, *rejected, *result.removals))
         garden = result.garden
         vitality = None
         if vitality_target == "assessment" and proposed.vitality_reasoning:
@@ -129,6 +147,7 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
             if old != proposed.vitality_reasoning:
                 vitality = proposed.vitality_reasoning
         outcome = _outcome(entry, result, Status.UNCHANGED)
+        outcome.unchanged = unchanged(p.garden, garden)
         if refused:
             outcome.detail["rejected"] = [r.item for r in refused]
         known = {x.target for x in p.garden.inferred_links} if p.garden else set()

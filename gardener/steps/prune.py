@@ -22,9 +22,22 @@ carries exactly one reason):
    (missing or not a number) is weak too, since nothing vouches for it.
 7. ``cap``: more than ``max_links`` links; the strongest stay (ties: the earlier).
 
-Entities and communities: ``duplicate`` ids (the strongest stays), then ``cap``. Legacy
-plain-string items have no strength: they are kept (pruning never invents a relevance for
-them), but they rank as strength 0 for duplicates and caps.
+Entities and communities: ``stale`` (given the pattern's text), then ``duplicate`` ids (the
+strongest stays), then ``cap``. Legacy plain-string items have no strength: they are kept
+(pruning never invents a relevance for them), but they rank as strength 0 for duplicates and
+caps.
+
+``stale``: an item with a label of which no word, nor any word of its id, occurs in the
+pattern's title, summary, body, domain or keywords (case, punctuation and plurals folded by
+``gardener.llm.grounding``). Only items with a label: a legacy plain string or an item
+without a label is never stale. Why this loose a rule, and not the stricter one new entities
+must pass (the label as a phrase, or every word of the id): the stricter rule would take
+367 of the 1,132 labelled entities of ``../shared/corpus`` (Commons OS, Commons Engineering)
+and 7 of the seed's 8, curated abstractions such as "Shared Responsibility" that the text
+says in other words; a garden does not record the text it was written against, so only an
+item the text has no word of left is known to be about something that is no longer there
+(78 of 1,686 labelled entities and communities there, "Ronald Heifetz" in a pattern that
+never names him among them).
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, TypeVar
 
+from gardener.llm.grounding import PatternText
 from gardener.model import (
     LINK_TYPES,
     TYPE_RENAMES,
@@ -50,6 +64,7 @@ from gardener.model import (
 
 Kind = Literal["link", "entity", "community"]
 _T = TypeVar("_T", Link, Entity, Community)
+_E = TypeVar("_E", Entity, Community)
 _PLURAL: dict[Kind, str] = {"link": "links", "entity": "entities", "community": "communities"}
 
 
@@ -243,6 +258,28 @@ def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
     return kept, renames, conflicts
 
 
+def stale_detail(item: Entity | Community, text: PatternText) -> str | None:
+    """Why ``item`` is stale in the pattern's ``text`` (see the module doc), or None."""
+    if item.legacy or not item.label:
+        return None
+    if text.share(item.label) > 0 or text.share(item.id) > 0:
+        return None
+    return (f"no word of its label '{item.label}' or id '{item.id}' is left in the "
+            "pattern's title, summary or body")
+
+
+def _fresh(items: Sequence[_E], kind: Kind, text: PatternText | None, out: _Pass) -> list[_E]:
+    """The items that are not stale in ``text`` (all of them without a text)."""
+    kept: list[_E] = []
+    for item in items:
+        detail = stale_detail(item, text) if text is not None else None
+        if detail is None:
+            kept.append(item)
+        else:
+            out.remove(kind, item.id, Reason.STALE, detail)
+    return kept
+
+
 def _entity_id(item: Entity) -> str:
     return item.id
 
@@ -260,11 +297,14 @@ def _community_strength(item: Community) -> float:
 
 
 def prune(garden: Garden, *, slug: str, library: Collection[str], human: Sequence[HumanLink],
-          today: date, settings: PruneSettings = PruneSettings()) -> PruneResult:
+          today: date, settings: PruneSettings = PruneSettings(),
+          text: PatternText | None = None) -> PruneResult:
     """Prune ``garden`` of the pattern ``slug``; a garden with nothing to prune comes back as is.
 
     ``library`` holds every slug of the library (pass a set: it is probed once per link);
-    ``human`` holds the pattern's human relationships with targets resolved to slugs.
+    ``human`` holds the pattern's human relationships with targets resolved to slugs;
+    ``text`` the pattern's own words, which entities and communities are checked against
+    (``stale``; without it, nothing is).
     ``last_pruned`` becomes ``today`` only when something was removed or renamed, so pruning
     a pruned garden changes nothing, not even the date.
     Renames are reported only for links that survive: a link renamed and then removed is
@@ -273,10 +313,12 @@ def prune(garden: Garden, *, slug: str, library: Collection[str], human: Sequenc
     out = _Pass()
     links, renames, conflicts = _prune_links(garden.inferred_links, slug, library, human,
                                              settings, out)
-    entities = _cap(_dedupe(list(garden.entities), _entity_id, _entity_strength, "entity", out),
+    entities = _cap(_dedupe(_fresh(garden.entities, "entity", text, out), _entity_id,
+                            _entity_strength, "entity", out),
                     settings.max_entities, _entity_id, _entity_strength, "entity", out)
     communities = _cap(
-        _dedupe(list(garden.communities), _community_id, _community_strength, "community", out),
+        _dedupe(_fresh(garden.communities, "community", text, out), _community_id,
+                _community_strength, "community", out),
         settings.max_communities, _community_id, _community_strength, "community", out)
     if not out.removals and not renames:
         return PruneResult(garden=garden, removals=(), renames=(), conflicts=(), changed=False)

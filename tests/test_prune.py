@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gardener.llm.grounding import PatternText, pattern_text
 from gardener.model import (
     HUMAN_ONLY_TYPES,
     LINK_TYPES,
@@ -336,6 +337,68 @@ def test_communities_over_the_cap_keep_the_strongest() -> None:
     assert [c.id for c in result.garden.communities] == ["a", "b", "c", "e", "f"]
     assert [(r.item, r.reason) for r in result.removals] == [
         ("plain", Reason.CAP), ("d", Reason.CAP)]
+
+
+# --- stale: entities and communities the pattern's text has no word of left -----------------
+
+BEFORE = pattern_text(["Distributed Leadership Design",
+                       "Leadership spread across roles, as in Sociocracy's consent rounds.",
+                       "Stewardship of the commons needs shared responsibility."])
+AFTER = pattern_text(["Distributed Leadership Design",
+                      "Leadership spread across roles, decided by consent rounds.",
+                      "Stewardship of the commons needs shared responsibility."])
+"""The same pattern before and after a person took Sociocracy out of its text."""
+
+
+def stale_run(text: PatternText, entities: tuple[Entity, ...] = (),
+              communities: tuple[Community, ...] = ()) -> PruneResult:
+    garden = Garden(entities=entities, communities=communities)
+    return prune(garden, slug=SLUG, library=LIBRARY, human=(), today=TODAY, text=text)
+
+
+def test_an_entity_whose_label_left_the_text_is_stale() -> None:
+    items = (Entity(id="sociocracy", type="framework", label="Sociocracy", relevance=0.9,
+                    text="s\n"),
+             Entity(id="shared-responsibility", label="Shared Responsibility", relevance=0.8))
+    assert not stale_run(BEFORE, items).changed
+    result = stale_run(AFTER, items)
+    assert result.garden.entities == items[1:]
+    assert [(r.kind, r.item, r.reason, r.detail) for r in result.removals] == [
+        ("entity", "sociocracy", Reason.STALE,
+         "no word of its label 'Sociocracy' or id 'sociocracy' is left in the pattern's "
+         "title, summary or body")]
+
+
+def test_one_word_left_in_the_text_keeps_an_item() -> None:
+    # Curated abstractions say in one word what the text says in others; see prune's doc.
+    items = (Entity(id="commons-governance", label="Commons Governance", relevance=0.9),
+             Entity(id="resilience", label="Organizational Resilience (Walker)", relevance=0.6),
+             Entity(id="stewards", label="Stewards", relevance=0.5))  # plural folded
+    assert stale_run(AFTER, items).garden.entities == items[:1] + items[2:]
+    assert not stale_run(AFTER, items[:1] + items[2:]).changed
+
+
+def test_unlabelled_and_legacy_items_are_never_stale() -> None:
+    items = (Entity(id="sociocracy", legacy=True, text="    - sociocracy\n"),
+             Entity(id="holacracy", relevance=0.7))
+    comms = (Community(id="holacracy-circles", confidence=0.8),)
+    assert not stale_run(AFTER, items, comms).changed
+
+
+def test_a_community_whose_words_left_the_text_is_stale_and_comes_before_the_cap() -> None:
+    comms = (Community(id="commons", label="Commons & Governance", confidence=0.9),
+             Community(id="sociocratic-circles", label="Sociocracy Circles", confidence=0.95))
+    result = stale_run(AFTER, communities=comms)
+    assert result.garden.communities == comms[:1]
+    assert [(r.kind, r.item, r.reason) for r in result.removals] == [
+        ("community", "sociocratic-circles", Reason.STALE)]
+
+
+def test_without_a_text_nothing_is_stale() -> None:
+    items = (Entity(id="kebab-case", label="kebab-case", relevance=0.9),)
+    garden = Garden(entities=items)
+    result = prune(garden, slug=SLUG, library=LIBRARY, human=(), today=TODAY)
+    assert result.garden is garden and not result.changed
 
 
 # --- the garden as a whole -------------------------------------------------------------------

@@ -43,7 +43,8 @@ def library(tmp_path: Path) -> list[Spec]:
         Spec("p1", entities=[("feedback-loops", 0.9), ("elinor-ostrom", 0.8)]),
         Spec("p2", entities=[("feedback-loops", 0.7), ("systemic-thinking", 0.6)]),
         Spec("p3", entities=[("Feedback_Loop", 0.5), ("ostrom-elinor", 0.9)]),
-        Spec("p4", entities=[("systems-thinking", 0.9), ("commons", 0.9)]),
+        Spec("p4", summary="Feedback loops keep the commons going.",
+             entities=[("systems-thinking", 0.9), ("commons", 0.9)]),
     ]
 
 

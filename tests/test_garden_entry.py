@@ -18,10 +18,12 @@ SAMPLE_LIBRARY = Path(__file__).resolve().parents[1] / "patterns"
 TODAY = dt.date(2026, 3, 1)
 
 
-def proposal(targets: list[str]) -> Garden:
+def proposal(targets: list[str], label: str = "Shared Practice") -> Garden:
+    """A proposal whose entity is ``label`` (pruning takes an entity none of whose words is in
+    the pattern's text as ``stale``)."""
     return Garden(
         last_pruned=TODAY,
-        entities=(Entity(id="shared-practice", type="practice", label="Shared Practice",
+        entities=(Entity(id="-".join(label.lower().split()), type="practice", label=label,
                          relevance=0.9),),
         communities=(Community(id="practice-patterns", label="Practice patterns",
                                source="inferred", confidence=0.7),),
@@ -40,7 +42,8 @@ def test_a_changed_file_comes_with_the_garden_it_holds(vitality_target: str) -> 
     changed = 0
     for entry in lib.entries:
         others = sorted(lib.slugs - {entry.pattern.slug})[:3]
-        change = garden_entry(entry, proposal(others), slugs=lib.slugs, today=TODAY,
+        change = garden_entry(entry, proposal(others, entry.pattern.title), slugs=lib.slugs,
+                              today=TODAY,
                               vitality_target=vitality_target)  # type: ignore[arg-type]
         assert change.outcome.status is Status.CHANGED, change.outcome.error
         assert change.new_text is not None and change.garden is not None
@@ -49,7 +52,7 @@ def test_a_changed_file_comes_with_the_garden_it_holds(vitality_target: str) -> 
         written, _ = read_garden(doc)
         assert written == change.garden
         assert garden_hash(written) == garden_hash(change.garden)
-        assert "shared-practice" in {e.id for e in change.garden.entities}
+        assert entry.pattern.title in {e.label for e in change.garden.entities}
         changed += 1
     assert changed == len(lib.entries)
 

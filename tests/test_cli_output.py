@@ -31,10 +31,11 @@ def bracketed_responder(body: dict[str, Any]) -> dict[str, Any]:
     link = next(d for name, d in defs.items() if "target" in d.get("properties", {}))
     first = link["properties"]["target"]["enum"][0]
     return {
-        "entities": [{"id": "shared-commitment", "type": "concept",
-                      "label": "[red]Commitment[/red]", "relevance_pct": 80}],
+        "entities": [{"id": "reasoned-objection", "type": "concept",
+                      "label": "[red]Reasoned objection[/red]", "relevance_pct": 80}],
         "communities": [{"id": "governance", "label": "[Governance]", "confidence_pct": 70}],
         "inferred_links": [{"target": first, "type": "complementary", "confidence_pct": 80,
+                            "evidence": "no member has a reasoned objection",
                             "reason": BRACKETED}],
         "vitality_band": "sustaining",
         "vitality_reasoning": "Widely practised [see field notes] and still taught in new "
@@ -73,7 +74,8 @@ def test_square_brackets_in_a_proposal_are_printed_as_written(endpoint: FakeOpen
     result = propose()
     assert result.exit_code == 0, result.output
     assert not result.stdout.startswith("\n")
-    for text in (BRACKETED, "[red]Commitment[/red]", "[Governance]", "[see field notes]"):
+    for text in (BRACKETED, "[red]Reasoned objection[/red]", "[Governance]",
+                 "[see field notes]"):
         assert text in result.stdout, text
 
 

@@ -14,7 +14,9 @@ Leadership" matches "distributed leadership" and "leaderships"):
   there (a word also matches one that extends it by a suffix of up to four letters:
   "organizational" and "organizations"; the domain and keywords count as words of the
   pattern) and at least half of its label's words do;
-- a **community** is broad by design, so one word of its id or label in the text grounds it;
+- a **community** is broad by design, so one word of its id and one of its label in the
+  text ground it;
+- refused always: an id that is a candidate's slug (a link target, not an entity);
 - refused outright, whatever the text: an id or label that names the task's own fields
   (``title``, ``domain``, ``slug``, ``summary``, ``entities``...; derived from the response
   schema's field names, the front-matter keys and the type names);
@@ -120,6 +122,8 @@ class PatternText:
     """Folded examples and tokens of the prompt (:func:`prompt_phrases`)."""
     task: frozenset[str] = frozenset()
     """Folded names of the task's fields (:func:`task_phrases`)."""
+    slugs: frozenset[str] = frozenset()
+    """The candidates' slugs: link targets, never entities or communities."""
 
     def has_phrase(self, text: str) -> bool:
         folded = phrase(text)
@@ -135,7 +139,11 @@ class PatternText:
 
     def copied(self, ident: str, label: str) -> str | None:
         """Why ``ident``/``label`` are refused, or None: a field name of the task always; a
-        prompt example or a run of digits unless the pattern's own words have it too."""
+        prompt example or a run of digits unless the pattern's own words have it too; a
+        candidate's slug always (the prompt lists them as link targets)."""
+        if ident in self.slugs:
+            return (f"id {ident!r} is a candidate's slug, a link target; name what the pattern "
+                    "itself is about")
         for what, value in (("id", ident), ("label", label)):
             folded = phrase(value)
             if folded in self.task:
@@ -163,12 +171,13 @@ class PatternText:
                 "label, or every word of its id, must occur in the title, summary or body")
 
     def community_problem(self, ident: str, label: str) -> str | None:
-        """Why a community is not grounded: copied, or no word of it in the pattern's text."""
+        """Why a community is not grounded: copied, or its id or its label has no word of the
+        pattern's text."""
         problem = self.copied(ident, label)
-        if problem or self.share(ident) > 0 or self.share(label) > 0:
+        if problem or (self.share(ident) > 0 and self.share(label) > 0):
             return problem
-        return (f"community {ident!r} ({label!r}) shares no word with the pattern's text; "
-                "choose a community the pattern's own words point to")
+        return (f"community {ident!r} ({label!r}) is not grounded in the pattern's text; both "
+                "its id and its label need a word of the pattern")
 
     def evidence_problem(self, evidence: str) -> str | None:
         """Why ``evidence`` is not a quote of this pattern's text, or None when it is."""
@@ -204,7 +213,8 @@ def pattern_text(
         words=f" {' '.join(words)} ", vocabulary=vocabulary,
         quote=fold_quote(" \n ".join(parts)),
         others=tuple((slug, fold_quote(text)) for slug, text in (candidates or {}).items()),
-        prompt=prompt, task=task)
+        prompt=prompt, task=task,
+        slugs=frozenset(candidates or {}))
 
 
 # --- the grounding of one proposal -----------------------------------------------------------

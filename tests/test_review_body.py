@@ -10,7 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gardener.model import Garden, HumanLink, Link, Outcome, Reason, Removal, Status
+from gardener.model import (
+    Community,
+    Entity,
+    Garden,
+    HumanLink,
+    Link,
+    Outcome,
+    Reason,
+    Removal,
+    Status,
+)
 from gardener.review import github
 from gardener.review.body import (
     PassInfo,
@@ -212,3 +222,26 @@ def test_would_do_is_exact_enough_to_do_by_hand() -> None:
     said = github.would_do(pr(), Path("/x/pr body.md"), "origin", "no gh")
     assert "from gardener/garden into main" in said
     assert "--body-file '/x/pr body.md'" in said
+
+
+def test_body_names_each_removal_code_and_the_unchanged_count() -> None:
+    c = change()
+    assert c.old is not None and c.new is not None
+    old = c.old.model_copy(update={
+        "entities": (Entity(id="kept-e"), Entity(id="gone-e", label="Gone")),
+        "communities": (Community(id="gone-c", label="Gone"),)})
+    new = c.new.model_copy(update={"entities": (Entity(id="kept-e"),)})
+    c.outcome.removals += [
+        Removal(kind="entity", item="gone-e", reason=Reason.STALE, detail="no word left"),
+        Removal(kind="community", item="gone-c", reason=Reason.CAP, detail="over the cap"),
+        Removal(kind="link", item="retyped", reason=Reason.RETYPED,
+                detail="was 'enables', now 'requires' with evidence: \"a quote\"")]
+    c.outcome.unchanged = {"links": 1, "entities": 1, "communities": 0}
+    moved = PatternChange(slug=c.slug, path=c.path, title=c.title, outcome=c.outcome,
+                          old=old, new=new)
+    text = body(INFO, [moved], [c.outcome])
+    assert "2 unchanged: 1 links, 1 entities, 0 communities" in text
+    assert "**Entities**: −`gone-e` (stale)" in text
+    assert "**Communities**: −`gone-c` (cap)" in text
+    assert ("| `retyped` | enables | requires | 0.80 | retyped: was 'enables', now 'requires' "
+            "with evidence: \"a quote\" |") in text

@@ -3,7 +3,10 @@
 Maintainers decide on the gardener's proposals in a pull request, so the body has to carry
 everything a decision needs without opening the files: a summary, then per pattern the links
 added (with type, confidence, the model's reason and its evidence, a quote of the
-pattern's own text), removed (with pruning's reason), retyped, the clashes with human relationships, the proposed vitality reasoning beside the
+pattern's own text), removed (with pruning's reason), retyped (``retyped``: a proposed type
+with evidence; else a vocabulary rename), the entities and communities added and removed
+(each removal with its reason code, ``stale``, ``cap``...), how many items the pass left
+unchanged, the clashes with human relationships, the proposed vitality reasoning beside the
 human score, a Mermaid picture of the neighbourhood and the diff. Pure: data in, Markdown out.
 
 Model text ends up here, so every cell is flattened to one line, HTML and table pipes are
@@ -322,6 +325,10 @@ def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
     o = c.outcome
     d = link_delta(c.old, c.new, o)
     lines = [f"### {cell(c.title, 120)} ({code(c.slug)})", "", f"{code(c.path)}", ""]
+    if o.unchanged:
+        u = o.unchanged
+        lines += [f"{sum(u.values())} unchanged: {u.get('links', 0)} links, "
+                  f"{u.get('entities', 0)} entities, {u.get('communities', 0)} communities", ""]
     if d.added:
         lines += ["**Links added**", "",
                   "| target | type | confidence | reason | evidence (quoted from the pattern) |",
@@ -336,10 +343,13 @@ def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
                   for lk, why in d.removed]
         lines.append("")
     if d.retyped:
-        lines += ["**Links retyped**", "", "| target | was | now | confidence |",
-                  "|---|---|---|---:|"]
+        retyped = {r.item: r for r in o.removals if r.kind == "link" and r.reason == "retyped"}
+        lines += ["**Links retyped**", "", "| target | was | now | confidence | why |",
+                  "|---|---|---|---:|---|"]
         lines += [f"| {code(new.target)} | {cell(old.type or '?')} | {cell(new.type or '?')} "
-                  f"| {_pct(new.confidence)} |" for old, new in d.retyped]
+                  f"| {_pct(new.confidence)} | "
+                  + (cell(f"retyped: {retyped[new.target].detail}") if new.target in retyped
+                     else "renamed to the vocabulary") + " |" for old, new in d.retyped]
         lines.append("")
     if o.conflicts:
         lines += ["**Conflicts with human-curated relationships** (the human one wins)", ""]
@@ -360,9 +370,11 @@ def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
         lines += [f"| proposed reasoning | {cell(new_reasoning, 600)} |", ""]
     ents = item_delta(_entities(c.old), _entities(c.new))
     coms = item_delta(_communities(c.old), _communities(c.new))
-    for name, delta in (("Entities", ents), ("Communities", coms)):
+    for name, kind, delta in (("Entities", "entity", ents), ("Communities", "community", coms)):
         if delta.added or delta.removed:
-            parts = [*(f"+{code(x)}" for x in delta.added), *(f"−{code(x)}" for x in delta.removed)]
+            why = {r.item: r.reason.value for r in o.removals if r.kind == kind}
+            parts = [*(f"+{code(x)}" for x in delta.added),
+                     *(f"−{code(x)} ({why.get(x, 'removed')})" for x in delta.removed)]
             lines += [f"**{name}**: " + " ".join(parts), ""]
     lines += [fenced(neighbourhood(c, d), "mermaid"), ""]
     diff = o.diff or None

@@ -559,7 +559,7 @@ def garden_one(run: Run, i: int) -> Gardened:
             return _not_asked(run, i, f"{run.stopped}", reason, used=result.usage,
                               what="answered but not written")
         try:
-            outcome, new_garden = settle(run, i, result.garden)
+            outcome, new_garden = settle(run, i, result.garden, result.evidence)
         finally:
             run.wrote()
         used = _usage(run, i, result.usage)
@@ -587,14 +587,16 @@ def garden_one(run: Run, i: int) -> Gardened:
             warnings=list(p.warnings)))
 
 
-def settle(run: Run, i: int, proposed: Garden) -> tuple[Outcome, Garden | None]:
+def settle(run: Run, i: int, proposed: Garden, evidence: Mapping[str, str] | None = None,
+           ) -> tuple[Outcome, Garden | None]:
     """Merge pattern ``i``'s proposal with its garden, prune, render, verify and write it:
-    the outcome, and the garden the file now holds when it changed."""
+    the outcome, and the garden the file now holds when it changed. ``evidence`` (each
+    proposed link's quote, by target) lets a proposed type retype an existing link."""
     options = run.options
     change = garden_entry(run.entries[i], proposed, slugs=run.slugs, today=run.today,
                           settings=options.prune, vitality_target=options.vitality_target,
                           rejections=run.rejections, entities=run.entities,
-                          diff=options.dry_run)
+                          diff=options.dry_run, evidence=evidence)
     return apply(change, dry_run=options.dry_run, root=run.root), change.garden
 
 

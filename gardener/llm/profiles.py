@@ -54,7 +54,7 @@ SMALL = Profile(
     limits=PromptLimits(summary=240, keywords=5, sections=3, section=300, body=700,
                         vitality_section=300, relationships=6, candidate_title=60,
                         candidate_summary=60),
-    caps=Caps(entities=2, communities=1, links=3, reasoning=160, reason=120,
+    caps=Caps(entities=2, communities=1, links=3, reasoning=160, reason=120, evidence=80,
               id_pattern=r"^[a-z0-9]{1,15}(-[a-z0-9]{1,15}){0,3}$"),  # at most 63 characters
     max_tokens=400,
     max_retries=0,

@@ -24,7 +24,6 @@ from gardener.errors import GardenerError
 from gardener.llm.registry_schema import MAX_NEW_COMMUNITIES
 from gardener.llm.schemas import (
     DEFAULT_CAPS,
-    MAX_EVIDENCE,
     MAX_LABEL,
     MIN_VITALITY_REASONING,
     Caps,
@@ -350,7 +349,7 @@ def render_messages(
         "max_links": caps.links,
         "max_label": MAX_LABEL,
         "max_reason": caps.reason,
-        "max_evidence": MAX_EVIDENCE,
+        "max_evidence": caps.evidence,
         "min_reasoning": MIN_VITALITY_REASONING,
         "max_reasoning": caps.reasoning,
     }

@@ -80,6 +80,9 @@ class Caps:
     """Most characters of ``vitality_reasoning``."""
     reason: int = MAX_REASON
     """Most characters of a link's ``reason``."""
+    evidence: int = MAX_EVIDENCE
+    """Most characters of a link's ``evidence`` (a small model's answer-token budget also
+    has to hold the quotes)."""
     id_pattern: str = KEBAB
     """The schema's pattern for entity and community ids. A grammar enforces it and, given a
     pattern, ignores ``maxLength`` (llama.cpp does): a bounded pattern is what stops a small
@@ -90,7 +93,8 @@ class Caps:
                                   ("communities", self.communities, MAX_COMMUNITIES),
                                   ("links", self.links, MAX_LINKS),
                                   ("reasoning", self.reasoning, MAX_VITALITY_REASONING),
-                                  ("reason", self.reason, MAX_REASON)):
+                                  ("reason", self.reason, MAX_REASON),
+                                  ("evidence", self.evidence, MAX_EVIDENCE)):
             if not 0 <= value <= most:
                 raise ValueError(f"caps: {name} must be between 0 and {most}, got {value}")
         if not self.id_pattern.startswith("^") or not self.id_pattern.endswith("$"):
@@ -463,6 +467,11 @@ def _link_model(grounding: Grounding, caps: Caps) -> type[LinkDraft]:
                                 AfterValidator(_one_sentence)]
         fields["reason"] = (reason, Field(description=f"One sentence, at most {caps.reason} "
                                                       "characters: why the link holds."))
+    if caps.evidence != MAX_EVIDENCE:
+        evidence: Any = Annotated[str, Field(min_length=1, max_length=caps.evidence), Clean,
+                                  AfterValidator(_one_line)]
+        fields["evidence"] = (evidence, Field(description=EVIDENCE_DESCRIPTION.replace(
+            str(MAX_EVIDENCE), str(caps.evidence))))
     model = cast(type[LinkDraft],
                  create_model("LinkDraft", __base__=LinkDraft, __doc__=LinkDraft.__doc__,
                               **fields))

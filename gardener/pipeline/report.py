@@ -43,6 +43,9 @@ def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "added_links": sum(len(o.added) for o in outcomes),
         "added_links_with_evidence": sum(1 for o in outcomes for t in o.added
                                          if o.evidence.get(t)),
+        # Items the pass left exactly as they were, per kind (issue 19: "N unchanged").
+        "items_unchanged": {kind: sum(o.unchanged.get(kind, 0) for o in outcomes)
+                            for kind in ("links", "entities", "communities")},
         "requests": sum(o.requests for o in outcomes),
         "usage": dict(sorted(usage.items())),
         # Skipped because the token budget was spent (``GardenOptions.budget_tokens``): the

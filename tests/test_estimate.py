@@ -8,6 +8,7 @@ is a crude characters/4 while llama.cpp's server reports the true prompt tokens.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -31,7 +32,8 @@ from gardener.llm.tokens import (
     encoding_for,
     openai_prompt_tokens,
 )
-from gardener.model import Status
+from gardener.model import Outcome, Status
+from gardener.review.body import PassInfo, body
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -275,3 +277,15 @@ def test_the_estimate_is_within_ten_percent_of_what_the_bundled_model_reports(
         assert asked["requests"] == 1, asked
         real = asked["usage"]["prompt_tokens"]
         assert abs(p["prompt_tokens"] - real) <= 0.10 * real, (p, real)
+
+
+def test_the_pull_request_body_shows_the_estimated_cost() -> None:
+    used = [Outcome(
+        path="a.md", slug="a", status=Status.UNCHANGED,
+        usage={"prompt_tokens": 1_000_000, "completion_tokens": 500_000}, requests=1)]
+    info = PassInfo(library="lib", base="main", branch="gardener/garden", model="gpt-4.1-mini",
+                    prompt_version="propose@x", today=dt.date(2026, 2, 19))
+    assert "| estimated cost | $1.20 (gpt-4.1-mini, built-in table as of" in body(info, [], used)
+    unknown = PassInfo(library="lib", base="main", branch="b", model="m-1",
+                       prompt_version="propose@x", today=dt.date(2026, 2, 19))
+    assert "estimated cost" not in body(unknown, [], used)

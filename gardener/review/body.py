@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gardener.llm.prices import Price, dollars, price_for
 from gardener.model import Garden, HumanLink, Link, Outcome, Status
 from gardener.review.decisions import Decision
 from gardener.text import one_line
@@ -66,6 +67,8 @@ class PassInfo:
     """Rejections in force (ledger and history) during the pass."""
     schedule: str = ""
     """When the bot runs (a cron line, or words); empty: when someone runs it."""
+    price: Price | None = None
+    """What the model's tokens cost (``gardener.llm.prices``); None: the built-in table's."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ def title(info: PassInfo, t: Totals) -> str:
             f" ({info.today.isoformat()})")
 
 
-def _summary(t: Totals) -> list[str]:
+def _summary(t: Totals, price: Price | None) -> list[str]:
     return [
         "| | |", "|---|---:|",
         f"| patterns changed | {t.changed} |",
@@ -269,6 +272,8 @@ def _summary(t: Totals) -> list[str]:
         f"{len(t.communities.removed)} |",
         f"| tokens used (prompt + completion) | {t.prompt_tokens + t.completion_tokens:,} "
         f"({t.prompt_tokens:,} + {t.completion_tokens:,}, {t.requests} requests) |",
+        *([f"| estimated cost | {dollars(price.cost(t.prompt_tokens, t.completion_tokens))} "
+           f"({cell(price.family)}, {cell(price.source)}) |"] if price is not None else []),
     ]
 
 
@@ -394,7 +399,7 @@ def body(info: PassInfo, changes: Sequence[PatternChange],
             f"gardening pass over {code(info.library)}, made on {code(info.base)}"
             + (f" ({code(info.base_sha[:12])})" if info.base_sha else "") + ". It never "
             "pushes to the main line: nothing lands until someone merges this pull request.",
-            "", *_summary(t), ""]
+            "", *_summary(t, info.price or price_for(info.model)), ""]
     if info.learned:
         head += ["**Rejections learned** (links deleted by hand after the gardener's last "
                  "commit, and links of its pull requests closed without merging; now in "

@@ -376,7 +376,7 @@ def serve(
             library.resolve(), prune_cron=prune_cron or config.schedule.prune,
             garden_cron=garden_cron or config.schedule.garden,
             timezone=timezone, reports=reports.resolve(),
-            garden_options=GardenOptions(**defaults,
+            garden_options=GardenOptions(**defaults, **cost.cost_options(config, None),
                                          vitality_target=_vitality(vitality_target)),
             prune_options=PruneOptions(**config.prune.model_dump(), renames=config.renames,
                                        scope=defaults["scope"]))

@@ -28,7 +28,12 @@ from typing import Any
 import httpx
 
 from gardener.llm.client import LLM, LLMError
-from gardener.llm.local_model import Endpoint, endpoint_configured, served_model
+from gardener.llm.local_model import (
+    Endpoint,
+    LocalModelError,
+    endpoint_configured,
+    served_model,
+)
 from gardener.llm.prices import PerMillion, Price, dollars, price_for
 from gardener.llm.settings import LLMSettings
 from gardener.llm.tokens import Counter, counter_for
@@ -152,10 +157,14 @@ def _quiet(name: str) -> Iterator[None]:
 
 def planned(options: GardenOptions, environ: Mapping[str, str]) -> tuple[LLMSettings, Path | None]:
     """The settings the pass would use, and the GGUF file of a local model it would serve,
-    decided as ``garden.model_client`` decides but without starting anything."""
+    decided as ``garden.model_client`` decides but without starting anything. Without the
+    ``local`` extra there is no file to read a tokenizer from: None, and an approximation."""
     if endpoint_configured(environ):
         return model_settings(options, environ), None
-    served = served_model(environ)
+    try:
+        served = served_model(environ)
+    except LocalModelError:  # the local extra is missing: count its prompts approximately
+        return model_settings(options, environ), None
     endpoint = Endpoint(PLACEHOLDER_URL, served.name, "not-used")
     return model_settings(options, environ, endpoint), served.path
 

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -69,15 +70,15 @@ def gold_of(pattern: Pattern, slugs: frozenset[str]) -> Gold:
     return {target: frozenset(k) for target, k in kinds.items()}
 
 
-def resolving(pattern: Pattern, slugs: frozenset[str]) -> int:
-    """How many of the pattern's human relationships resolve to another pattern."""
-    return sum(1 for r in pattern.relationships
-               if r.resolved and r.target != pattern.slug and r.target in slugs)
+def unique_slugs(patterns: Sequence[Pattern]) -> frozenset[str]:
+    """Slugs of exactly one file: the gardener refuses to garden a slug two files use."""
+    counts = Counter(p.slug for p in patterns)
+    return frozenset(slug for slug, n in counts.items() if n == 1)
 
 
 def choose(counts: Mapping[str, int], n: int, seed: int, least: int = MIN_LINKS) -> list[str]:
-    """N slugs with at least ``least`` resolving human relationships (``counts``), the same
-    for the same seed and library."""
+    """N slugs with at least ``least`` hidden targets (``counts``), the same for the same
+    seed and library."""
     eligible = sorted(slug for slug, count in counts.items() if count >= least)
     return sorted(random.Random(seed).sample(eligible, min(n, len(eligible))))
 
@@ -214,6 +215,16 @@ def written_links(pattern: Pattern) -> Proposed:
     return [(link.target, link.type) for link in garden.inferred_links] if garden else []
 
 
+DROPPED_LINK = re.compile(r"^inferred_links\[\d+\] '([^']+)'")
+"""How salvage names a link it dropped (``gardener.llm.schemas``): its index and target."""
+
+
+def dropped_targets(detail: Mapping[str, Any]) -> list[str]:
+    """Targets of the links the validators dropped from a pattern's answer (report detail)."""
+    found = (DROPPED_LINK.match(str(line)) for line in detail.get("dropped") or ())
+    return [m.group(1) for m in found if m]
+
+
 def garden_copy(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | None,
                 model: str | None) -> dict[str, Any]:
     """Run ``gardener run COPY --only ...`` and return its JSON report."""
@@ -245,6 +256,8 @@ class Measured:
     guess: str
     shortlist: Totals
     """The hidden targets among the candidates the model was shown (its ceiling)."""
+    picks: Totals
+    """The model's link targets before validation: written plus dropped (salvage's log)."""
     candidates: int
     rows: list[dict[str, Any]]
 
@@ -256,7 +269,7 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
     index = CandidateIndex(copy_patterns)
     size = profile_for(str(report.get("model", ""))).candidates
     outcomes = {o.get("slug"): o for o in report.get("patterns", [])}
-    mine, theirs, shown, rows = [], [], [], []
+    mine, theirs, shown, picked, rows = [], [], [], [], []
     typed_guess = 0
     for slug in slugs:
         pattern, gold = by_slug[slug], golds[slug]
@@ -269,11 +282,16 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
         typed_guess += base.agreeing
         shown.append(score([(t, None) for t in index.ranked(pattern, size)], gold))
         outcome = outcomes.get(slug, {})
+        picks = [t for t, _ in links] + dropped_targets(outcome.get("detail") or {})
+        picked.append(score([(t, None) for t in picks], gold))
         rows.append({"slug": slug, "status": outcome.get("status"), "links": m,
                      "hits": ours.hits, "ranker_hits": base.hits, "targets": len(gold),
-                     "in_shortlist": shown[-1].hits, "usage": outcome.get("usage", {}),
+                     "in_shortlist": shown[-1].hits,
+                     "picks": picked[-1].proposed, "pick_hits": picked[-1].hits,
+                     "usage": outcome.get("usage", {}),
                      "error": outcome.get("error")})
-    return Measured(total(mine), total(theirs), typed_guess, guess, total(shown), size, rows)
+    return Measured(total(mine), total(theirs), typed_guess, guess, total(shown),
+                    total(picked), size, rows)
 
 
 def pct(x: float) -> str:
@@ -282,7 +300,7 @@ def pct(x: float) -> str:
 
 def section(result: Measured, report: Mapping[str, Any], *, library_name: str, n: int,
             seed: int, shown_command: str, model_file: str) -> str:
-    t, r, s = result.model, result.ranker, result.shortlist
+    t, r, s, k = result.model, result.ranker, result.shortlist, result.picks
     usage = report.get("totals", {}).get("usage", {})
     failed = sum(1 for row in result.rows if row["status"] == "failed")
     per = max(1, len(result.rows))
@@ -303,20 +321,26 @@ def section(result: Measured, report: Mapping[str, Any], *, library_name: str, n
         f"| ranker alone, top m | {r.proposed} | {r.proposed / per:.1f} | "
         f"{pct(r.precision)} ({r.hits}) | {pct(r.recall)} | {pct(r.agreement)} "
         f"({r.agreeing}/{r.typed_hits}, all `{result.guess}`) | 0 | 0 | 0 |",
+        f"| model's picks before validation (distinct targets) | {k.proposed} | "
+        f"{k.proposed / per:.1f} | {pct(k.precision)} ({k.hits}) | {pct(k.recall)} | "
+        "- | - | - | - |",
         f"| shortlist shown ({result.candidates} candidates) | {s.proposed} | "
         f"{s.proposed / per:.1f} | {pct(s.precision)} ({s.hits}) | {pct(s.recall)} | "
         "- | - | - | - |",
         "",
-        "Per pattern (links written, hits, ranker hits at the same m, hidden targets among "
-        "the candidates shown / hidden targets):",
+        "Per pattern (links written, hits, ranker hits at the same m, the model's picks before "
+        "validation and their hits, hidden targets among the candidates shown / hidden "
+        "targets):",
         "",
-        "| pattern | status | links | hits | ranker hits | in shortlist / targets | tokens |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| pattern | status | links | hits | ranker hits | picks (hits) "
+        "| in shortlist / targets | tokens |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result.rows:
         u = row["usage"]
         lines.append(f"| {row['slug']} | {row['status']} | {row['links']} | {row['hits']} "
-                     f"| {row['ranker_hits']} | {row['in_shortlist']} / {row['targets']} "
+                     f"| {row['ranker_hits']} | {row['picks']} ({row['pick_hits']}) "
+                     f"| {row['in_shortlist']} / {row['targets']} "
                      f"| {u.get('prompt_tokens', 0):,} + {u.get('completion_tokens', 0):,} |")
     errors = [f"- {row['slug']}: {str(row['error'])[:300]}" for row in result.rows
               if row["error"]]
@@ -334,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="model name at --endpoint")
     parser.add_argument("--heading", help="section heading (default: from the model)")
     parser.add_argument("--out", type=Path, help=f"Markdown file to write into ({DOC})")
+    parser.add_argument("--keep", type=Path,
+                        help="folder to keep the copy and the run's report in, to look into")
     args = parser.parse_args(argv)
     if not args.library.is_dir():
         print(f"skipped: {args.library} is not there (see ../shared/gold/README.md)")
@@ -341,11 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     original = library.load(args.library).patterns
     slugs_all = frozenset(p.slug for p in original)
     golds = {p.slug: gold_of(p, slugs_all) for p in original}
-    chosen = choose({p.slug: resolving(p, slugs_all) for p in original}, args.n, args.seed)
+    unique = unique_slugs(original)
+    chosen = choose({s: len(g) for s, g in golds.items() if s in unique}, args.n, args.seed)
     before = {p.slug: p for p in original}
     guess = most_common_type(original)
     with tempfile.TemporaryDirectory(prefix="gardener-quality-") as tmp:
-        folder = Path(tmp)
+        folder = args.keep or Path(tmp)
         copy = writable_copy(args.library, folder / "library")
         for slug in chosen:
             hide(copy / before[slug].path.relative_to(args.library))

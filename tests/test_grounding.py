@@ -178,13 +178,17 @@ def test_labels_naming_the_task_are_refused(text: PatternText, label: str) -> No
 
 def test_a_candidate_slug_is_no_entity_or_community(text: PatternText) -> None:
     problem = text.community_problem("adaptive-facilitation", "Adaptive Facilitation")
-    assert problem is not None and "candidate's slug" in problem
+    assert problem is not None and "another pattern's slug" in problem
     assert text.entity_problem("active-listening-depth", "Active Listening") is not None
+    # A human relationship's target is shown too (the seed enables achievement-celebration).
+    assert text.community_problem("achievement-celebration", "Achievement") is not None
 
 
 def test_a_community_needs_a_word_of_the_text_in_its_id_and_its_label(
         text: PatternText) -> None:
     assert text.community_problem("commons-governance", "Civic Cuisine") is not None
+    assert text.community_problem("commons-governance",
+                                  "Sustainability Leaders Advocacy Inclusive Proposal") is not None
     assert text.community_problem("commons-governance", "Commons & Governance") is None
 
 

@@ -14,9 +14,10 @@ Leadership" matches "distributed leadership" and "leaderships"):
   there (a word also matches one that extends it by a suffix of up to four letters:
   "organizational" and "organizations"; the domain and keywords count as words of the
   pattern) and at least half of its label's words do;
-- a **community** is broad by design, so one word of its id and one of its label in the
-  text ground it;
-- refused always: an id that is a candidate's slug (a link target, not an entity);
+- a **community** is broad by design: one word of its id and half of its label's words in
+  the text ground it;
+- refused always: an id that is another pattern's slug shown in the prompt (a candidate or
+  a human relationship's target: a link target, not an entity);
 - refused outright, whatever the text: an id or label that names the task's own fields
   (``title``, ``domain``, ``slug``, ``summary``, ``entities``...; derived from the response
   schema's field names, the front-matter keys and the type names);
@@ -123,7 +124,8 @@ class PatternText:
     task: frozenset[str] = frozenset()
     """Folded names of the task's fields (:func:`task_phrases`)."""
     slugs: frozenset[str] = frozenset()
-    """The candidates' slugs: link targets, never entities or communities."""
+    """The slugs the prompt shows (candidates, human relationships' targets): link targets,
+    never entities or communities."""
 
     def has_phrase(self, text: str) -> bool:
         folded = phrase(text)
@@ -140,10 +142,10 @@ class PatternText:
     def copied(self, ident: str, label: str) -> str | None:
         """Why ``ident``/``label`` are refused, or None: a field name of the task always; a
         prompt example or a run of digits unless the pattern's own words have it too; a
-        candidate's slug always (the prompt lists them as link targets)."""
+        slug of another pattern always (the prompt lists them as link targets)."""
         if ident in self.slugs:
-            return (f"id {ident!r} is a candidate's slug, a link target; name what the pattern "
-                    "itself is about")
+            return (f"id {ident!r} is another pattern's slug, a link target; name what the "
+                    "pattern itself is about")
         for what, value in (("id", ident), ("label", label)):
             folded = phrase(value)
             if folded in self.task:
@@ -171,13 +173,13 @@ class PatternText:
                 "label, or every word of its id, must occur in the title, summary or body")
 
     def community_problem(self, ident: str, label: str) -> str | None:
-        """Why a community is not grounded: copied, or its id or its label has no word of the
-        pattern's text."""
+        """Why a community is not grounded: copied, its id without a word of the pattern's
+        text, or its label with less than half."""
         problem = self.copied(ident, label)
-        if problem or (self.share(ident) > 0 and self.share(label) > 0):
+        if problem or (self.share(ident) > 0 and self.share(label) >= 0.5):
             return problem
-        return (f"community {ident!r} ({label!r}) is not grounded in the pattern's text; both "
-                "its id and its label need a word of the pattern")
+        return (f"community {ident!r} ({label!r}) is not grounded in the pattern's text; its "
+                "id needs a word of the pattern and its label mostly the pattern's words")
 
     def evidence_problem(self, evidence: str) -> str | None:
         """Why ``evidence`` is not a quote of this pattern's text, or None when it is."""
@@ -197,7 +199,7 @@ class PatternText:
 
 def pattern_text(
     texts: Iterable[str], *, terms: Iterable[str] = (),
-    candidates: Mapping[str, str] | None = None,
+    candidates: Mapping[str, str] | None = None, slugs: Iterable[str] = (),
     prompt: frozenset[str] = frozenset(), task: frozenset[str] = frozenset(),
 ) -> PatternText:
     """The :class:`PatternText` of a pattern whose title, summary and body are ``texts``.
@@ -205,7 +207,7 @@ def pattern_text(
     ``terms`` (the pattern's domain and keywords) count as its words, never as a quote: the
     curated entity "collective-decision-making" takes "collective" from the domain
     "collective-intelligence". ``candidates`` maps each candidate's slug to the text the prompt
-    shows of it."""
+    shows of it; ``slugs`` are other slugs the prompt shows (human relationships)."""
     parts = [t for t in texts if t]
     words = fold_words("\n".join(parts))
     vocabulary = frozenset(words) | frozenset(w for t in terms for w in fold_words(t))
@@ -214,7 +216,7 @@ def pattern_text(
         quote=fold_quote(" \n ".join(parts)),
         others=tuple((slug, fold_quote(text)) for slug, text in (candidates or {}).items()),
         prompt=prompt, task=task,
-        slugs=frozenset(candidates or {}))
+        slugs=frozenset((*(candidates or {}), *slugs)))
 
 
 # --- the grounding of one proposal -----------------------------------------------------------

@@ -89,7 +89,8 @@ def grounding_text(pattern: Pattern, candidates: Sequence[Candidate],
         (pattern.title, pattern.summary,
          *(f"{s.heading}\n{s.text}" for s in pattern.sections)),
         terms=(pattern.domain or "", *pattern.keywords),
-        candidates={c.slug: f"{c.title} {c.summary}" for c in candidates},
+        candidates={c.slug: f"{c.title} {c.summary}" for c in candidates if c.slug != pattern.slug},
+        slugs=(r.target for r in pattern.relationships if r.target != pattern.slug),
         prompt=prompt_phrases(system, schema_text()), task=task)
 
 

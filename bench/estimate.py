@@ -112,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.copytree(ROOT / "patterns", library)
         env = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARIABLES}
         env["PREFECT_HOME"] = str(folder / "prefect-home")
+        # Prefect's own setting: on a busy machine its temporary server takes more than the
+        # default 20 s to start, and the pass would stop before asking anything.
+        env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
         estimate, est_wall = gardener(command, [str(library), "--estimate"], env,
                                       folder / "estimate.json")
         passed, pass_wall = gardener(command, [str(library)], env, folder / "report.json")

@@ -272,10 +272,11 @@ def test_the_estimate_is_within_ten_percent_of_what_the_bundled_model_reports(
     ran = gardener(str(lib), *only, "--today", "2026-02-19", "--report", str(reported))
     assert ran.exit_code in (0, 1), ran.output  # a 135M model may fail a pattern; tokens count
     outcomes = {p["slug"]: p for p in json.loads(reported.read_text())["patterns"]}
-    for p in guess["patterns"]:
-        asked = outcomes[p["slug"]]
-        assert asked["requests"] == 1, asked
-        real = asked["usage"]["prompt_tokens"]
+    # A pattern that took re-asks resent its prompt with the failed answer: not comparable.
+    once = [(p, outcomes[p["slug"]]["usage"]["prompt_tokens"]) for p in guess["patterns"]
+            if outcomes[p["slug"]]["requests"] == 1]
+    assert once, outcomes
+    for p, real in once:
         assert abs(p["prompt_tokens"] - real) <= 0.10 * real, (p, real)
 
 

@@ -269,7 +269,8 @@ def propose(
     from gardener.pipeline.garden import GardenOptions, model_client
 
     root = library or file.parent
-    lib = load_library(root)
+    config = load_config(root)
+    lib = load_library(root, config)
     target = file.resolve()
     entry = next((e for e in lib.entries if e.pattern.path.resolve() == target), None)
     if entry is None:
@@ -277,7 +278,9 @@ def propose(
         err.print(f"[red]error:[/] {shown(problem or f'{file}: not a pattern of {root}')}",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1 if problem else 2)
-    options = GardenOptions(model=model, mode=mode,
+    given = cli_flows.garden_defaults(config, root, model=model, mode=mode, concurrency=None)
+    options = GardenOptions(model=given["model"], mode=given["mode"],
+                            timeout_s=given["timeout_s"],
                             fixtures=str(fixtures) if fixtures else None,
                             fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
     try:

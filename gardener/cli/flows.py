@@ -333,10 +333,10 @@ def serve(
     library: LibraryArg,
     prune_cron: Annotated[str | None, typer.Option(
         "--prune-cron", help="When to prune (cron, in --timezone; default: gardener.toml's "
-        "schedule.prune).", show_default=DEFAULT_PRUNE_CRON)] = None,
+        f"schedule.prune, else '{DEFAULT_PRUNE_CRON}').", show_default=False)] = None,
     garden_cron: Annotated[str | None, typer.Option(
         "--garden-cron", help="When to garden (cron, in --timezone; default: gardener.toml's "
-        "schedule.garden).", show_default=DEFAULT_GARDEN_CRON)] = None,
+        f"schedule.garden, else '{DEFAULT_GARDEN_CRON}').", show_default=False)] = None,
     timezone: Annotated[str, typer.Option(
         "--timezone", help="Time zone of the cron schedules (IANA name).")] = "UTC",
     concurrency: ConcurrencyOpt = None,

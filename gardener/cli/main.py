@@ -178,9 +178,14 @@ def prune_cmd(
         "(default: gardener.toml's prune.min_confidence, else 0.5).", show_default=False)
     ] = None,
     max_links: Annotated[int | None, typer.Option(
-        min=0, help="Keep at most this many links.", show_default="12")] = None,
-    max_entities: Annotated[int | None, typer.Option(min=0, show_default="12")] = None,
-    max_communities: Annotated[int | None, typer.Option(min=0, show_default="5")] = None,
+        min=0, help="Keep at most this many links (default: gardener.toml's prune.max_links, "
+        "else 12).", show_default=False)] = None,
+    max_entities: Annotated[int | None, typer.Option(
+        min=0, help="Keep at most this many entities (default: prune.max_entities, else 12).",
+        show_default=False)] = None,
+    max_communities: Annotated[int | None, typer.Option(
+        min=0, help="Keep at most this many communities (default: prune.max_communities, "
+        "else 5).", show_default=False)] = None,
     today: Annotated[str | None, typer.Option(
         "--today", help="Date written to last_pruned (YYYY-MM-DD); default: today.")
     ] = None,

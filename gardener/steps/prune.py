@@ -9,8 +9,9 @@ carries exactly one reason):
 
 1. ``self``: the link points at the pattern itself.
 2. ``dangling``: the target is not a slug of the library.
-3. type: an off-vocabulary type is renamed when its intent is clear (``TYPE_RENAMES``, and
-   case, whitespace and hyphen variants of vocabulary words), else ``bad_type``.
+3. type: an off-vocabulary type is renamed when its intent is clear (``TYPE_RENAMES``, the
+   library's own ``PruneSettings.renames``, and case, whitespace and hyphen variants of
+   vocabulary words), else ``bad_type``.
 4. human relationships: a target the humans already relate to is redundant. It is
    ``human_confirmed`` when the types agree and ``human_conflict`` when they do not (the human
    relationship wins, and the clash is reported in ``conflicts``). A human relationship whose

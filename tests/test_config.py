@@ -447,3 +447,23 @@ def test_the_schema_accepts_the_full_example_and_refuses_an_unknown_key() -> Non
     jsonschema.validate(tomllib.loads(FULL), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"prune": {"colour": 1}}, schema)
+
+
+SEED = REPO.parent / "shared" / "seed" / "distributed-leadership-design.md"
+
+
+@pytest.mark.skipif(not SEED.is_file(), reason=f"{SEED} is absent: no real pattern file to copy")
+def test_init_on_real_pattern_files_beside_readmes(tmp_path: Path) -> None:
+    real = SEED.read_text(encoding="utf-8")
+    files: dict[str, str] = {"README.md": "# Commons\n", "extensions/a/README.md": "# A\n"}
+    for rel, slug in (("commons/patterns/x.md", "x"), ("extensions/a/patterns/y.md", "y"),
+                      ("extensions/b/patterns/z.md", "z")):
+        files[rel] = real.replace("slug: distributed-leadership-design", f"slug: {slug}").replace(
+            "relationships:\n", "relationships:\n  manifests_as: [x]\n", 1)
+    write(tmp_path, files)
+    result = invoke("init", tmp_path)
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path)
+    assert config.library.include == ["commons/patterns/*.md", "extensions/*/patterns/*.md"]
+    assert config.library.exclude == [] and config.relationships.types == ["manifests_as"]
+    assert library_mod.load(tmp_path, scope=config.scope(tmp_path)).slugs == {"x", "y", "z"}

@@ -34,6 +34,8 @@ DEFAULT_LIBRARIES = (CORPUS / "commons-engineering", CORPUS / "commons-os-patter
 BEGIN = "<!-- recall:begin -->"
 END = "<!-- recall:end -->"
 PLAIN_FIELDS = {"title": 1, "summary": 1, "keywords": 1, "headings": 1}
+TITLE_HEAVY_FIELDS = {"title": 3, "keywords": 2, "domain": 2, "summary": 1, "headings": 1}
+"""The weights before 2026-12-03 (title words 3, no title phrase): kept to show the change."""
 
 Ranker = Callable[[Pattern, int], list[str]]
 
@@ -64,7 +66,10 @@ METHODS: dict[str, Callable[[Sequence[Pattern]], Ranker]] = {
     "alphabetical prefix (old tool)": alphabetical,
     "BM25 plain: title+summary+keywords+headings": indexed(
         field_weights=PLAIN_FIELDS, weights=Weights(1.0, 0.0, 0.0), max_query_terms=10**6),
-    "BM25 fielded (+aliases, domain, weights)": indexed(
+    "BM25 fielded, title words x3 (before 2026-12-03)": indexed(
+        field_weights=TITLE_HEAVY_FIELDS, weights=Weights(1.0, 0.0, 0.0)),
+    "combined, title words x3 (before 2026-12-03)": indexed(field_weights=TITLE_HEAVY_FIELDS),
+    "BM25 fielded (+aliases, domain, title pairs)": indexed(
         weights=Weights(1.0, 0.0, 0.0)),
     "fielded + in-links": indexed(weights=Weights(two_hop=0.0)),
     "fielded + 2-hop": indexed(weights=Weights(in_link=0.0)),

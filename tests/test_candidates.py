@@ -18,6 +18,7 @@ from gardener.llm.candidates import (
     bm25_scores,
     stem,
     tokenize,
+    word_pairs,
 )
 from gardener.model import HumanLink, Pattern, Section
 
@@ -325,3 +326,21 @@ def test_array_ranking_equals_reference_on_the_corpus() -> None:
         patterns = list(library.load(folder).patterns)
         if patterns:
             assert_same_shortlists(patterns, CandidateIndex(patterns), ks=(10, 40))
+
+
+
+@pytest.mark.skipif(not (CORPUS / "commons-os-patterns").is_dir(),
+                    reason="../shared/corpus/commons-os-patterns is absent")
+def test_the_seed_is_shown_the_pattern_sharing_its_title_phrase() -> None:
+    """The reported miss: the seed shares "distributed leadership" with two patterns; with
+    title words weighted 3 the lexical ranking put the Spillane one sixth, behind patterns
+    sharing only everyday words (docs/candidates.md, 2026-12-03)."""
+    from gardener.library import load as library
+
+    patterns = library.load(CORPUS / "commons-os-patterns").patterns
+    seed = next(p for p in patterns if p.slug == "distributed-leadership-design")
+    lexical = CandidateIndex(patterns, weights=Weights(1.0, 0.0, 0.0))
+    top = lexical.ranked(seed, 3, hide_relationships=True)
+    assert {"distributed-leadership-spillane", "distributed-leadership-in-complexity"} <= set(top)
+    assert word_pairs(["distribut", "leadership", "design"]) == ["distribut_leadership",
+                                                               "leadership_design"]

@@ -57,6 +57,7 @@ TARGET_LATENCY = 1.0
 _SLUG = re.compile(r"^slug: (\S+)$", re.MULTILINE)
 """The pattern's slug, the first line inside the prompt's fence."""
 _TITLE = re.compile(r"^title: (.+)$", re.MULTILINE)
+_SUMMARY = re.compile(r"^summary: (.+)$", re.MULTILINE)
 LINK_TYPES = ("complementary", "enables", "requires")
 
 
@@ -69,6 +70,24 @@ def _user_text(body: dict[str, Any]) -> str:
                      if m.get("role") == "user")
 
 
+def _evidence(text: str, title: str, most: int = 80) -> str:
+    """A quote of the pattern the prompt shows: the opening words of its summary (of its
+    body's first paragraph when it has none), at most ``most`` characters, as a link's
+    evidence must be."""
+    found = _SUMMARY.search(text)
+    summary = found.group(1).removesuffix(" […]").strip() if found else ""
+    if not summary or summary == "(none)":
+        after = text[found.end():] if found else text
+        summary = next((line for line in after.splitlines()
+                        if len(line.split()) >= 4 and line[:1] not in "#>[`"), title)
+    quote = ""
+    for word in summary.split()[:10]:
+        if len(quote) + len(word) + 1 > most:
+            break
+        quote = f"{quote} {word}".strip()
+    return quote
+
+
 def asked_slug(body: dict[str, Any]) -> str | None:
     """The slug of the pattern a gardening request is about."""
     found = _SLUG.search(_user_text(body))
@@ -79,7 +98,8 @@ def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
     """A valid, grounded proposal for whatever pattern the request is about.
 
     Links go to the first three candidates the schema allows (its ``target`` enum), so they
-    are grounded by construction; the band is the one the schema fixes, if it fixes one; the
+    are grounded by construction, each quoting the opening words of the pattern's summary as
+    its evidence; the band is the one the schema fixes, if it fixes one; the
     rest is derived from the pattern's slug and title, so the same request always gets the
     same answer (what recorded fixtures need).
     """
@@ -93,9 +113,14 @@ def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
     band = band_schema.get("const") or (band_schema.get("enum") or ["functional"])[0]
     digest = int(hashlib.sha256(slug.encode()).hexdigest()[:8], 16)
     head = re.sub(r"[^a-z0-9]+", "-", slug.split("-")[0].lower()).strip("-") or "core"
+    evidence = _evidence(text, title)
+    # The second entity pairs the slug's head with a word of the summary, so both its words
+    # are in the pattern's text (gardener.llm.grounding refuses it otherwise).
+    word = next((w for w in re.findall(r"[a-z]{4,}", evidence.lower()) if w != head),
+                "practice")
     links = [
         {"target": target, "type": LINK_TYPES[(digest + n) % len(LINK_TYPES)],
-         "confidence_pct": 85 - 10 * n,
+         "confidence_pct": 85 - 10 * n, "evidence": evidence,
          "reason": f"Both patterns address {head} practice in overlapping situations"}
         for n, target in enumerate(targets[:3])
     ]
@@ -103,7 +128,7 @@ def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
         "entities": [
             {"id": slug[:64].strip("-"), "type": "practice", "label": title,
              "relevance_pct": 90},
-            {"id": f"{head}-practice", "type": "concept", "label": f"{head.title()} practice",
+            {"id": f"{head}-{word}", "type": "concept", "label": f"{head.title()} {word}",
              "relevance_pct": 60 + digest % 30},
         ],
         "communities": [

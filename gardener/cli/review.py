@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -26,11 +27,12 @@ from gardener.model import Status
 from gardener.pipeline import runtime
 from gardener.review import branch as branch_mod
 from gardener.review import decisions, git, github
-from gardener.review.branch import DEFAULT_BRANCH, PassRun, ReviewError, ReviewResult
+from gardener.review.branch import PassRun, ReviewError, ReviewResult, RunPass
 from gardener.steps.diff import unified_diff
 
 out = Console()
 err = Console(stderr=True)
+REMOTE = "origin"
 
 LibraryOpt = Annotated[Path, typer.Option(
     "--library", "-l", help="The library folder holding the pattern.", file_okay=False)]
@@ -69,25 +71,40 @@ def _link_type(value: str | None) -> str | None:
 
 def review(
     library: cli_flows.LibraryArg,
-    branch: Annotated[str, typer.Option(
-        "--branch", help="The gardener's branch: created, or its one commit replaced.")
-    ] = DEFAULT_BRANCH,
-    base: Annotated[str | None, typer.Option(
-        "--base", help="Branch the proposals are for (default: the checked-out branch).",
+    branch: Annotated[str | None, typer.Option(
+        "--branch", help="The gardener's branch: created, or its one commit replaced "
+        "(default: gardener.toml's review.branch, else gardener/garden).",
         show_default=False)] = None,
+    base: Annotated[str | None, typer.Option(
+        "--base", help="Branch the proposals are for (default: gardener.toml's review.base, "
+        "else the checked-out branch).", show_default=False)] = None,
     body_file: Annotated[Path | None, typer.Option(
         "--body-file", help="Write the pull-request body here (default: inside .git, "
         "gardener/BRANCH.md).", dir_okay=False, show_default=False)] = None,
     open_pr: Annotated[bool, typer.Option(
         "--open", help="Push the branch and open or update its pull request on GitHub "
-        "(gh, or GITHUB_TOKEN); says what it would do when neither is available.")] = False,
+        "(GITHUB_TOKEN with GITHUB_API_URL, gh, or GITHUB_TOKEN); first, the links of its "
+        "pull requests closed without merging are recorded as rejected. Says what it would "
+        "do when it cannot reach GitHub.")] = False,
+    labels: Annotated[list[str] | None, typer.Option(
+        "--label", help="A label of the pull request (repeatable; default: gardener.toml's "
+        "review.labels, else gardener).", show_default=False)] = None,
+    schedule: Annotated[str | None, typer.Option(
+        "--schedule", help="When the bot runs, for the body's footer: a cron line or words "
+        "(default: gardener.toml's schedule.garden when the file sets one).",
+        show_default=False)] = None,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="Garden only this slug (repeatable).", show_default=False)] = None,
+    budget_tokens: Annotated[int | None, typer.Option(
+        "--budget-tokens", min=1, help="Start no model call once this many tokens are spent; "
+        "the patterns left wait for the next run.", show_default=False)] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the branch even when people added commits to it.")] = False,
     no_pass: Annotated[bool, typer.Option(
         "--no-pass", help="Take the last pass's results instead of running one: the gardens "
         "`gardener run` wrote in the working files (only their graph_garden travels); no "
         "model is asked.")] = False,
-    concurrency: cli_flows.ConcurrencyOpt = 8,
+    concurrency: cli_flows.ConcurrencyOpt = None,
     model: cli_flows.ModelOpt = None,
     mode: cli_flows.ModeOpt = None,
     fixtures: cli_flows.FixturesOpt = None,
@@ -103,34 +120,52 @@ def review(
     """Garden LIBRARY into one commit on the gardener's branch, ready for a pull request.
 
     The pass runs in a separate worktree at the base commit: the checked-out branch, the
-    index and uncommitted edits are never touched. Links rejected with `gardener reject`, or
-    deleted by hand after the gardener's last commit, are not proposed again. The body
-    (summary, per-pattern links with reasons, conflicts, vitality, a Mermaid graph, the diff)
-    is printed and written to --body-file.
+    index and uncommitted edits are never touched. Links rejected with `gardener reject`,
+    deleted by hand after the gardener's last commit, or added by a gardener pull request
+    closed without merging (with --open) are not proposed again. The body (summary,
+    per-pattern links with reasons, conflicts, vitality, a Mermaid graph, the diff, and a
+    footer on the schedule and how to say no) is printed and written to --body-file.
     """
+    from gardener.config import load_config
+
     runtime.configure(verbose=verbose)
-    cli_flows.library_folder(library)
+    config = load_config(library)
+    defaults = cli_flows.garden_defaults(config, library, model=model, mode=mode,
+                                         concurrency=concurrency)
+    cli_flows.library_folder(library, defaults["scope"])
     fixture_mode = cli_flows._fixture_mode(fixtures, replay, record, auto)
     fixtures_dir = fixtures.resolve() if fixtures else None
     if fixture_mode is not None and fixtures_dir is None:
         fixtures_dir = Path("fixtures").resolve()
     day = cli_flows._today(today) or dt.date.today()
+    publish = Publish(
+        branch=branch or config.review.branch,
+        labels=tuple(labels if labels is not None else config.review.labels),
+        schedule=(schedule if schedule is not None
+                  else config.schedule.garden if config.path is not None else ""),
+        body_file=body_file, open_pr=open_pr)
+    base = base or config.review.base
+    rejected = _closed_rejections(library, publish, day) if open_pr else []
 
     from gardener.llm.prompts import default_prompts
     from gardener.pipeline.garden import GardenOptions, model_client, run_garden
     from gardener.review.branch import review as review_library
     from gardener.review.branch import working_tree_pass
 
+    def go(run_pass: RunPass) -> ReviewResult:
+        return review_library(library, run_pass, branch=publish.branch, base=base,
+                              force=force, today=day, rejected=rejected,
+                              schedule=publish.schedule)
+
     if no_pass:
         try:
-            result = review_library(library, working_tree_pass(library.resolve()),
-                                    branch=branch, base=base, force=force, today=day)
+            result = go(working_tree_pass(library.resolve()))
         except (ReviewError, git.GitError, ValueError) as exc:
             raise fail(str(exc)) from None
-        _publish(library, result, branch, body_file, open_pr)
+        _publish(library, result, publish)
         return
     options = GardenOptions(
-        concurrency=concurrency, model=model, mode=mode,
+        **defaults, only=tuple(only or ()), budget_tokens=budget_tokens,
         fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
         today=day, vitality_target=cli_flows._vitality(vitality_target))
     try:
@@ -142,26 +177,83 @@ def review(
                 outcomes = run_garden(folder, opts, llm=llm)
                 return PassRun(outcomes, llm.settings.model, default_prompts().version)
 
-            result = review_library(library, run_pass, branch=branch, base=base, force=force,
-                                    today=day)
+            result = go(run_pass)
     except ValueError as exc:  # a bad --only or option value; GardenerErrors go to the handler
         raise fail(str(exc)) from None
-    _publish(library, result, branch, body_file, open_pr)
+    _publish(library, result, publish)
 
 
-def _publish(library: Path, result: ReviewResult, branch: str, body_file: Path | None,
-             open_pr: bool) -> None:
+@dataclass(frozen=True)
+class Publish:
+    """Where the review goes: the branch, the pull request's labels, the footer's schedule."""
+
+    branch: str
+    labels: tuple[str, ...]
+    schedule: str
+    body_file: Path | None
+    open_pr: bool
+
+
+def _route(repo: git.Repo) -> tuple[github.Route, str | None]:
+    url = repo.remote_url(REMOTE)
+    return github.choose(url, os.environ, gh=github.gh_logged_in()), url
+
+
+def _closed_rejections(library: Path, publish: Publish, day: dt.date) -> list[decisions.Decision]:
+    """Links of the gardener's pull requests closed without merging, as rejections.
+
+    Each closed pull request is read once: one whose head commit a ledger already names
+    (the base's, or the user's working copy) was recorded by an earlier run.
+    """
+    repo, rel = git.open_repo(library)
+    route, url = _route(repo)
+    if route.kind == "none" or url is None:
+        return []
+    try:
+        if route.kind == "rest" and route.repository is not None and route.token:
+            owner, name = route.repository
+            closed = github.closed_unmerged(owner, name, publish.branch, route.token,
+                                            api=route.api)
+        elif route.kind == "gh":
+            closed = github.gh_closed_unmerged(publish.branch, repo.root)
+        else:
+            return []
+    except github.GitHubError as exc:
+        raise fail(str(exc), 1) from None
+    known = decisions.read_pull_requests(decisions.load(decisions.ledger_path(library)))
+    env = github.push_env(route.token, route.server) if route.token else None
+    out: list[decisions.Decision] = []
+    for pr in closed:
+        if pr.sha in known:
+            continue
+        try:
+            repo.fetch(REMOTE, pr.ref, env=env)
+        except git.GitError as exc:
+            _say(f"closed pull request #{pr.number}: its head {pr.ref} cannot be fetched "
+                 f"({exc}); its links are not recorded as rejected")
+            continue
+        found = branch_mod.learn_from_closed(repo, rel, pr.number, pr.sha, day)
+        for d in found:
+            _say(f"rejected (pull request #{pr.number} closed without merging): "
+                 f"{d.describe()}")
+        out += found
+    return out
+
+
+def _publish(library: Path, result: ReviewResult, publish: Publish) -> None:
     """Write and print the body, say what happened, and open the pull request if asked."""
     repo, _ = git.open_repo(library)
-    target = body_file or repo.git_dir() / "gardener" / f"{branch.replace('/', '-')}.md"
+    branch = publish.branch
+    target = (publish.body_file
+              or repo.git_dir() / "gardener" / f"{branch.replace('/', '-')}.md")
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, result.body)
     sys.stdout.write(result.body)
     sys.stdout.flush()
     _report(result, target)
-    if open_pr and result.commit is not None:
-        _open(repo, result, target)
-    elif open_pr:
+    if publish.open_pr and result.commit is not None:
+        _open(repo, result, target, publish.labels)
+    elif publish.open_pr:
         _say("--open: nothing new to propose, so no pull request was opened or updated")
     if any(o.status is Status.FAILED for o in result.outcomes):
         raise typer.Exit(1)
@@ -184,28 +276,30 @@ def _report(result: ReviewResult, body_file: Path) -> None:
                       soft_wrap=True)
 
 
-def _open(repo: git.Repo, result: ReviewResult, body_file: Path) -> None:
-    remote = "origin"
-    url = repo.remote_url(remote)
-    owner, name = github.parse_remote(url) or ("", "")
+def _open(repo: git.Repo, result: ReviewResult, body_file: Path,
+          labels: tuple[str, ...]) -> None:
+    route, url = _route(repo)
+    owner, name = route.repository or ("", "")
     pr = github.PullRequest(owner=owner, repo=name, head=result.branch, base=result.base,
                             title=result.title, body=result.body)
-    route = github.choose(url, os.environ, gh=github.gh_logged_in())
     if route.kind == "none" or url is None:
-        _say(github.would_do(pr, body_file, remote, route.why))
+        _say(github.would_do(pr, body_file, REMOTE, route.why))
         return
-    env = github.push_env(route.token) if route.kind != "gh" and route.token else None
+    env = (github.push_env(route.token, route.server)
+           if route.kind != "gh" and route.token else None)
     try:
-        expected = branch_mod.remote_lease(repo, remote, result, env=env)
-        repo.push(remote, result.branch, expected=expected, env=env)
+        expected = branch_mod.remote_lease(repo, REMOTE, result, env=env)
+        repo.push(REMOTE, result.branch, expected=expected, env=env)
         if route.kind == "gh":
-            link = github.gh_upsert(pr, body_file, repo.root)
-        else:
-            assert route.token is not None
-            link = github.rest_upsert(pr, route.token)
+            link = github.gh_upsert(pr, body_file, repo.root, labels=labels)
+            _say(f"pull request: {link}")
+            return
+        assert route.token is not None
+        done = github.rest_open(pr, route.token, labels=labels, api=route.api)
     except (git.GitError, github.GitHubError) as exc:
         raise fail(str(exc), 1) from None
-    _say(f"pull request: {link}")
+    _say(f"pull request #{done.number} {'created' if done.created else 'updated'}: {done.url}"
+         + (f" (labels: {', '.join(labels)})" if labels else ""))
 
 
 # ---------------------------------------------------------------------------------------------

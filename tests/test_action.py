@@ -1,0 +1,360 @@
+"""The GitHub Action, run without GitHub: ``action.yml``'s own steps, in order, with bash.
+
+The repository is a clone of a local bare repository (its ``origin``, as after
+actions/checkout with fetch-depth 0), GitHub's REST API is ``tests/fake_github.py`` on
+127.0.0.1 (``GITHUB_API_URL``, as Actions sets it) and the model is ``tests/fake_openai.py``.
+The ``uses:`` steps (setup-python, the answers cache) are GitHub's own actions: checked to be
+the expected ones and stood in for (the interpreter is this .venv's, the cache folder simply
+stays between runs). The install step is skipped unless GARDENER_TEST_INSTALL=1: it would
+build and install a wheel of this checkout, which the shared .venv must not get.
+
+Each run is a fresh clone, as each workflow run is: the first opens one pull request with
+the configured labels and the footer; after another change on main the second updates that
+pull request (no second one); a pull request closed without merging turns into rejections in
+``.gardener/decisions.yaml`` on the next run, never proposed again; and once that is merged, a
+run with nothing to change opens nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fake_github import FakeGitHub
+from fake_openai import FakeOpenAI
+from graph_library import Spec
+from graph_library import write as write_library
+
+from bench.concurrency import asked_slug, grounded_responder
+from gardener.library.document import read_text
+from gardener.library.garden import read_garden
+from gardener.review import decisions
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTION = ROOT / "action.yml"
+WORKFLOW = ROOT / "examples" / "github" / "gardener.yml"
+SPECS = (
+    Spec("shared-meals", summary="Commons stewards share meals so that practice of care "
+         "in the commons becomes a weekly habit"),
+    Spec("tool-library", summary="A commons of shared tools where stewards lend and mend "
+         "tools as a practice of care"),
+    Spec("repair-cafe", summary="Stewards of the commons meet to repair things together, a "
+         "practice of care and of shared skill"),
+    Spec("seed-exchange", summary="Gardeners of the commons exchange seeds each season, a "
+         "practice of shared stewardship and care"),
+)
+"""Patterns with no human relationships: every link the model proposes is the gardener's."""
+NAMES = tuple(f"{spec.slug}.md" for spec in SPECS)
+TOKEN = "ghs_fake-token"
+REPOSITORY = "commons/library"
+BRANCH = "gardener/garden"
+USES = {"actions/setup-python@v5", "actions/cache/restore@v4", "actions/cache/save@v4"}
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+CONFIG = """\
+[review]
+labels = ["gardener", "graph"]
+
+[schedule]
+garden = "0 6 * * 1"
+"""
+
+
+def git(where: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=where, capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def action() -> dict[str, Any]:
+    data = yaml.safe_load(ACTION.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with each ``${{ X }}`` replaced by ``values[X]``; an expression the test does
+    not know fails it, so a new one in action.yml is never run unexamined."""
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            pytest.fail(f"action.yml uses ${{{{ {m.group(1)} }}}}, unknown to this test")
+        return values[m.group(1)]
+    return EXPRESSION.sub(one, text)
+
+
+def contexts(inputs: Mapping[str, str], temp: Path) -> dict[str, str]:
+    """The expressions' values: every input (its default unless given), and the few
+    ``github.*``/``runner.*`` values the steps read."""
+    declared = action()["inputs"]
+    unknown = set(inputs) - set(declared)
+    assert not unknown, f"not inputs of action.yml: {unknown}"
+    values = {"github.token": TOKEN, "github.action_path": str(ROOT),
+              "github.event.schedule": "0 6 * * 1", "github.run_id": "1",
+              "runner.temp": str(temp)}
+    for name, spec in declared.items():
+        default = str(spec.get("default", ""))
+        values[f"inputs.{name}"] = inputs.get(name, substitute(default, values))
+    return values
+
+
+def steps() -> list[dict[str, Any]]:
+    data = action()
+    assert data["runs"]["using"] == "composite"
+    found = data["runs"]["steps"]
+    assert {s["uses"] for s in found if "uses" in s} == USES
+    return [s for s in found if "run" in s]
+
+
+def run_steps(workdir: Path, env: Mapping[str, str], inputs: Mapping[str, str],
+              temp: Path) -> subprocess.CompletedProcess[str]:
+    """Every ``run:`` step of the action, as the runner runs them (``bash -e -o pipefail``),
+    in ``workdir``; the install step is skipped (see the module's docstring). The last
+    result, or the first that failed."""
+    values = contexts(inputs, temp)
+    done: subprocess.CompletedProcess[str] | None = None
+    for step in steps():
+        assert step["shell"] == "bash"
+        if step.get("id") == "install" and os.environ.get("GARDENER_TEST_INSTALL") != "1":
+            continue
+        assert "if" not in step, "a run step's condition would need evaluating here"
+        step_env = {**env, **{k: substitute(str(v), values)
+                              for k, v in (step.get("env") or {}).items()}}
+        script = temp / f"step-{step.get('id')}.sh"
+        script.write_text(substitute(step["run"], values), encoding="utf-8")
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail",
+                               str(script)], cwd=workdir, env=step_env, capture_output=True,
+                              text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            return done
+    assert done is not None
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# The world: origin, GitHub, the model
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A bare repository holding a small library under ``lib/`` with a gardener.toml."""
+    seed = tmp_path / "seed"
+    write_library(seed / "lib", SPECS)
+    (seed / "gardener.toml").write_text(CONFIG, encoding="utf-8")
+    git(seed, "init", "-q", "-b", "main")
+    git(seed, "-c", "user.name=A Person", "-c", "user.email=person@example.org", "add", "-A")
+    git(seed, "-c", "user.name=A Person", "-c", "user.email=person@example.org", "commit",
+        "-q", "-m", "the library")
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "clone", "-q", "--bare", str(seed), str(bare))
+    return bare
+
+
+def responder(body: dict[str, Any]) -> dict[str, Any]:
+    """The bench's grounded answer, each link quoting the pattern's summary as evidence."""
+    answer = grounded_responder(body)
+    summary = {spec.slug: spec.summary for spec in SPECS}.get(asked_slug(body) or "", "")
+    for link in answer.get("inferred_links", []):
+        link["evidence"] = " ".join(summary.split()[:6])
+    return answer
+
+
+@pytest.fixture
+def model() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(responder=responder) as server:
+        yield server
+
+
+@pytest.fixture
+def github(origin: Path) -> Iterator[FakeGitHub]:
+    with FakeGitHub(origin, token=TOKEN, repository=REPOSITORY) as server:
+        yield server
+
+
+class Runner:
+    """Workflow runs: a fresh clone of origin each time, the action's steps in it."""
+
+    def __init__(self, tmp: Path, origin: Path, model: FakeOpenAI, github: FakeGitHub) -> None:
+        self.tmp, self.origin, self.runs = tmp, origin, 0
+        self.temp = tmp / "runner-temp"  # survives between runs, as the restored cache does
+        self.temp.mkdir()
+        home = tmp / "home"
+        home.mkdir()
+        keep = {k: v for k, v in os.environ.items()
+                if k in ("LANG", "LC_ALL", "TMPDIR", "XDG_STATE_HOME")}
+        self.env = {**keep, "HOME": str(home),
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                    "GIT_CONFIG_NOSYSTEM": "1",
+                    "GITHUB_ACTIONS": "true", "GITHUB_API_URL": github.url,
+                    "GITHUB_SERVER_URL": "http://127.0.0.1:9", "GITHUB_REPOSITORY": REPOSITORY,
+                    "OPENAI_BASE_URL": model.url, "OPENAI_API_KEY": "test-key",
+                    "NO_PROXY": "127.0.0.1,localhost", "COLUMNS": "200",
+                    # two shared cores: Prefect's temporary server may take a while to start
+                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+        if "XDG_STATE_HOME" not in keep:
+            self.env["XDG_STATE_HOME"] = str(Path.home() / ".local" / "state")
+
+    def clone(self) -> Path:
+        self.runs += 1
+        work = self.tmp / f"run-{self.runs}"
+        git(self.tmp, "clone", "-q", str(self.origin), str(work))
+        return work
+
+    def __call__(self, **inputs: str) -> subprocess.CompletedProcess[str]:
+        work = self.clone()
+        done = run_steps(work, self.env, {"library": "lib", **inputs}, self.temp)
+        return done
+
+    def push_change(self) -> None:
+        """A person's commit on main: one pattern gains a paragraph."""
+        work = self.clone()
+        path = work / "lib" / NAMES[0]
+        path.write_text(path.read_text(encoding="utf-8") + "\nA later thought.\n",
+                        encoding="utf-8")
+        git(work, "-c", "user.name=A Person", "-c", "user.email=person@example.org",
+            "commit", "-q", "-am", "a person's edit")
+        git(work, "push", "-q", "origin", "main")
+
+
+@pytest.fixture
+def runner(tmp_path: Path, origin: Path, model: FakeOpenAI, github: FakeGitHub) -> Runner:
+    return Runner(tmp_path, origin, model, github)
+
+
+def links_at(bare: Path, rev: str) -> set[tuple[str, str]]:
+    """Every inferred link (slug, target) in the library at ``rev`` of origin."""
+    out: set[tuple[str, str]] = set()
+    for name in NAMES:
+        doc = read_text(git(bare, "show", f"{rev}:lib/{name}"), name)
+        assert doc is not None
+        garden = read_garden(doc)[0]
+        slug = name.removesuffix(".md")
+        out |= {(slug, lk.target) for lk in (garden.inferred_links if garden else ())}
+    return out
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The action
+
+
+def test_the_actions_steps_open_update_learn_from_a_closed_pr_and_stay_quiet(
+        runner: Runner, github: FakeGitHub, origin: Path) -> None:
+    # 1. the first run opens one pull request, labelled from gardener.toml, with the footer
+    said = ok(runner())
+    assert "pull request #1 created" in said
+    (pr,) = github.pulls.values()
+    assert (pr.head, pr.base, pr.state) == (BRANCH, "main", "open")
+    assert pr.labels == ["gardener", "graph"]
+    assert "### Configuration" in pr.body
+    assert "cron `0 6 * * 1` (UTC)" in pr.body
+    assert "gardener reject SLUG TARGET --library lib" in pr.body
+    assert "close this pull request without merging" in pr.body
+    assert "Disable workflow" in pr.body
+    assert git(origin, "rev-parse", f"{BRANCH}^").strip() == git(origin, "rev-parse",
+                                                                   "main").strip()
+    first = links_at(origin, BRANCH)
+    assert first
+
+    # 2. after a person's change on main, the next run updates the same pull request
+    runner.push_change()
+    before = len(github.writes())
+    said = ok(runner())
+    assert "pull request #1 updated" in said
+    assert list(github.pulls) == [1]
+    new = github.writes()[before:]
+    assert [(c.method, c.path) for c in new] == [
+        ("PATCH", f"/repos/{REPOSITORY}/pulls/1"),
+        ("POST", f"/repos/{REPOSITORY}/issues/1/labels")]
+    assert git(origin, "rev-parse", f"{BRANCH}^").strip() == git(origin, "rev-parse",
+                                                                   "main").strip()
+    proposed = links_at(origin, BRANCH)
+    closed_head = git(origin, "rev-parse", BRANCH).strip()
+
+    # 3. closed without merging: its links become rejections and are not proposed again
+    github.close(1)
+    said = ok(runner())
+    assert "rejected (pull request #1 closed without merging)" in said
+    assert "pull request #2 created" in said
+    ledger = decisions.parse(git(origin, "show", f"{BRANCH}:lib/.gardener/decisions.yaml"),
+                             "decisions.yaml")
+    from_pr = {(d.slug, d.target) for d in ledger.decisions if d.source == "pull-request"}
+    assert from_pr == proposed
+    assert {d.commit for d in ledger.decisions} == {closed_head}
+    assert all("#1 was closed without merging" in d.reason for d in ledger.decisions)
+    assert not links_at(origin, BRANCH) & proposed
+    assert "Rejections learned" in github.pulls[2].body
+
+    # 4. merged, the next run has nothing to change: no pull request opened or updated,
+    #    and the closed one (already in the ledger) is not read again
+    github.merge(2)
+    before = len(github.writes())
+    said = ok(runner())
+    assert "nothing new to propose, so no pull request was opened or updated" in said
+    assert github.writes()[before:] == []
+    assert "rejected (pull request #1" not in said
+    assert [p.state for p in github.pulls.values()] == ["closed", "closed"]
+
+
+def test_an_input_the_gardener_lacks_stops_the_run_instead_of_being_ignored(
+        runner: Runner, github: FakeGitHub) -> None:
+    done = runner(**{"max-patterns": "2"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--max-patterns" in re.sub(r"\x1b\[[0-9;]*m", "", done.stderr)
+    assert github.writes() == []
+
+
+def test_only_and_labels_inputs_reach_the_gardener(runner: Runner, github: FakeGitHub,
+                                                   origin: Path) -> None:
+    slug = NAMES[1].removesuffix(".md")
+    said = ok(runner(only=f" {slug} ", labels="graph , weekly", **{"answers-cache": "false"}))
+    assert f"--only {slug}" in said
+    (pr,) = github.pulls.values()
+    assert pr.labels == ["graph", "weekly"]
+    changed = git(origin, "diff", "--name-only", "main", BRANCH).split()
+    assert [p for p in changed if p.endswith(".md")] == [f"lib/{NAMES[1]}"]
+    assert not (runner.temp / "graph-gardener" / "answers").exists()
+
+
+def test_the_install_step_installs_the_actions_own_checkout() -> None:
+    (install,) = [s for s in steps() if s.get("id") == "install"]
+    assert install["env"] == {"GARDENER_ACTION_PATH": "${{ github.action_path }}"}
+    assert 'pip install' in install["run"] and '"$GARDENER_ACTION_PATH"' in install["run"]
+    if os.environ.get("GARDENER_TEST_INSTALL") != "1":
+        pytest.skip("the install step builds and installs this checkout; the tests use the "
+                    ".venv's editable install instead (GARDENER_TEST_INSTALL=1 runs it, in a "
+                    "throwaway venv only)")
+
+
+def test_an_unknown_expression_fails_the_substitution() -> None:
+    with pytest.raises(pytest.fail.Exception):
+        substitute("${{ secrets.OTHER }}", {"inputs.library": "lib"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The example workflow
+
+
+def test_the_example_workflow_has_what_the_action_needs() -> None:
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    on = flow[True] if True in flow else flow["on"]  # PyYAML reads a bare `on` as True
+    assert on["schedule"][0]["cron"]
+    assert set(on["workflow_dispatch"]["inputs"]) >= {"only", "max-patterns", "budget-tokens"}
+    assert flow["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert flow["concurrency"]["group"]
+    (job,) = flow["jobs"].values()
+    assert "OPENAI_API_KEY" in job["env"]
+    checkout, gardener = job["steps"]
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["fetch-depth"] == 0
+    assert checkout["with"]["persist-credentials"] is False
+    declared = set(action()["inputs"])
+    assert set(gardener["with"]) <= declared

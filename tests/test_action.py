@@ -5,8 +5,9 @@ actions/checkout with fetch-depth 0), GitHub's REST API is ``tests/fake_github.p
 127.0.0.1 (``GITHUB_API_URL``, as Actions sets it) and the model is ``tests/fake_openai.py``.
 The ``uses:`` steps (setup-python, the answers cache) are GitHub's own actions: checked to be
 the expected ones and stood in for (the interpreter is this .venv's, the cache folder simply
-stays between runs). The install step is skipped unless GARDENER_TEST_INSTALL=1: it would
-build and install a wheel of this checkout, which the shared .venv must not get.
+stays between runs). The install step is not run with them: it would build and install
+this checkout into the interpreter on PATH, which the shared .venv must not get; its own test
+runs it in a throwaway venv when GARDENER_TEST_INSTALL=1, and says it skipped otherwise.
 
 Each run is a fresh clone, as each workflow run is: the first opens one pull request with
 the configured labels and the footer; after another change on main the second updates that
@@ -119,7 +120,7 @@ def run_steps(workdir: Path, env: Mapping[str, str], inputs: Mapping[str, str],
     done: subprocess.CompletedProcess[str] | None = None
     for step in steps():
         assert step["shell"] == "bash"
-        if step.get("id") == "install" and os.environ.get("GARDENER_TEST_INSTALL") != "1":
+        if step.get("id") == "install":  # the gardener under test is this .venv's
             continue
         assert "if" not in step, "a run step's condition would need evaluating here"
         step_env = {**env, **{k: substitute(str(v), values)
@@ -324,14 +325,24 @@ def test_only_and_labels_inputs_reach_the_gardener(runner: Runner, github: FakeG
     assert not (runner.temp / "graph-gardener" / "answers").exists()
 
 
-def test_the_install_step_installs_the_actions_own_checkout() -> None:
+def test_the_install_step_installs_the_actions_own_checkout(tmp_path: Path) -> None:
     (install,) = [s for s in steps() if s.get("id") == "install"]
     assert install["env"] == {"GARDENER_ACTION_PATH": "${{ github.action_path }}"}
-    assert 'pip install' in install["run"] and '"$GARDENER_ACTION_PATH"' in install["run"]
+    assert "pip install" in install["run"] and '"$GARDENER_ACTION_PATH"' in install["run"]
     if os.environ.get("GARDENER_TEST_INSTALL") != "1":
-        pytest.skip("the install step builds and installs this checkout; the tests use the "
-                    ".venv's editable install instead (GARDENER_TEST_INSTALL=1 runs it, in a "
-                    "throwaway venv only)")
+        pytest.skip("the install step builds and installs this checkout with its "
+                    "dependencies (network, minutes); the other tests use the .venv's "
+                    "editable install. GARDENER_TEST_INSTALL=1 runs it in a throwaway venv")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "GARDENER_ACTION_PATH": str(ROOT)}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                    substitute(install["run"], {})], env=env, check=True, timeout=1200)
+    done = subprocess.run([str(venv / "bin" / "gardener"), "review", "--help"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "--open" in done.stdout
 
 
 def test_an_unknown_expression_fails_the_substitution() -> None:

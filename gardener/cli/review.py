@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gardener.cli import cost as cli_cost
 from gardener.cli import flows as cli_flows
 from gardener.cli.errors import fail, shown
 from gardener.library.load import Entry
@@ -95,9 +96,7 @@ def review(
         show_default=False)] = None,
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Garden only this slug (repeatable).", show_default=False)] = None,
-    budget_tokens: Annotated[int | None, typer.Option(
-        "--budget-tokens", min=1, help="Start no model call once this many tokens are spent; "
-        "the patterns left wait for the next run.", show_default=False)] = None,
+    budget_tokens: cli_cost.BudgetOpt = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the branch even when people added commits to it.")] = False,
     no_pass: Annotated[bool, typer.Option(
@@ -165,7 +164,7 @@ def review(
         _publish(library, result, publish)
         return
     options = GardenOptions(
-        **defaults, only=tuple(only or ()), budget_tokens=budget_tokens,
+        **defaults, only=tuple(only or ()), **cli_cost.cost_options(config, budget_tokens),
         fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
         today=day, vitality_target=cli_flows._vitality(vitality_target))
     try:

@@ -369,3 +369,67 @@ def test_the_example_workflow_has_what_the_action_needs() -> None:
     assert checkout["with"]["persist-credentials"] is False
     declared = set(action()["inputs"])
     assert set(gardener["with"]) <= declared
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces: the route inside Actions, closed pull requests, their links
+
+
+def test_inside_actions_rest_goes_to_github_api_url_for_github_repository() -> None:
+    from gardener.review import github as gh
+
+    env = {"GITHUB_TOKEN": "t", "GITHUB_API_URL": "http://127.0.0.1:1/api/",
+           "GITHUB_REPOSITORY": "commons/library", "GITHUB_SERVER_URL": "https://ghe.example"}
+    route = gh.choose("/tmp/origin.git", env, gh=True)  # gh ignores GITHUB_API_URL
+    assert (route.kind, route.api, route.repository) == (
+        "rest", "http://127.0.0.1:1/api", ("commons", "library"))
+    assert gh.push_env("t", route.server)["GIT_CONFIG_KEY_0"] == \
+        "http.https://ghe.example/.extraheader"
+    assert gh.choose("/tmp/origin.git", {"GITHUB_TOKEN": "t"}, gh=False).kind == "none"
+
+
+def test_closed_unmerged_keeps_only_closed_unmerged_heads_of_the_branch() -> None:
+    import httpx
+
+    from gardener.review import github as gh
+
+    sha = "a" * 40
+    listing = [
+        {"number": 3, "state": "closed", "merged_at": None,
+         "head": {"ref": BRANCH, "sha": sha}, "html_url": "u3"},
+        {"number": 2, "state": "closed", "merged_at": "2026-03-01T00:00:00Z",
+         "head": {"ref": BRANCH, "sha": "b" * 40}},
+        {"number": 1, "state": "closed", "merged_at": None,
+         "head": {"ref": "someone/else", "sha": "c" * 40}},
+    ]
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=listing)
+
+    found = gh.closed_unmerged("o", "r", BRANCH, "t", transport=httpx.MockTransport(handler))
+    assert found == [gh.ClosedPR(3, sha, "u3")]
+    assert found[0].ref == "refs/pull/3/head"
+    assert dict(seen[0].url.params)["state"] == "closed"
+    assert dict(seen[0].url.params)["head"] == f"o:{BRANCH}"
+
+
+def test_a_closed_prs_added_and_retyped_links_are_rejected_kept_ones_are_not() -> None:
+    import datetime as dt
+
+    links = decisions.Links
+    before = {"a": links(frozenset({("b", "enables"), ("c", "requires")}), frozenset())}
+    after = {"a": links(frozenset({("b", "enables"), ("c", "tools"), ("d", "enables"),
+                                   ("a", "enables")}), frozenset()),
+             "new": links(frozenset({("a", "complementary")}), frozenset())}
+    found = decisions.closed_unmerged(before, after, number=4, commit="f" * 40,
+                                      today=dt.date(2026, 3, 9))
+    assert [(d.slug, d.target, d.type) for d in found] == [
+        ("a", "c", "tools"), ("a", "d", None), ("new", "a", None)]
+    assert {d.source for d in found} == {"pull-request"}
+    assert decisions.read_pull_requests(decisions.Ledger(tuple(found))) == {"f" * 40}
+    # the ledger file keeps the new source and reads it back
+    text = decisions.render(decisions.Ledger(tuple(found)))
+    assert decisions.parse(text, "d.yaml").decisions == tuple(
+        sorted(found, key=lambda d: (d.slug, d.target, d.type or "")))

@@ -278,7 +278,7 @@ def _report(result: ReviewResult, body_file: Path) -> None:
 def _open(repo: git.Repo, result: ReviewResult, body_file: Path,
           labels: tuple[str, ...]) -> None:
     route, url = _route(repo)
-    owner, name = route.repository or ("", "")
+    owner, name = route.repository or github.repository(url, os.environ) or ("", "")
     pr = github.PullRequest(owner=owner, repo=name, head=result.branch, base=result.base,
                             title=result.title, body=result.body)
     if route.kind == "none" or url is None:

@@ -401,9 +401,9 @@ def body(info: PassInfo, changes: Sequence[PatternChange],
             "pushes to the main line: nothing lands until someone merges this pull request.",
             "", *_summary(t, info.price or price_for(info.model)), ""]
     if info.learned:
-        head += ["**Rejections learned** (links deleted by hand after the gardener's last "
-                 "commit, and links of its pull requests closed without merging; now in "
-                 "`.gardener/decisions.yaml`):", ""]
+        head += ["**Rejections learned from history** (links deleted by hand after the "
+                 "gardener's last commit, and links of its pull requests closed without "
+                 "merging; now in `.gardener/decisions.yaml`):", ""]
         head += [f"- {code(d.describe())}" + (f": {cell(d.reason)}" if d.reason else "")
                  for d in info.learned]
         head.append("")

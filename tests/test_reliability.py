@@ -141,6 +141,32 @@ def test_a_pattern_past_its_time_budget_gets_no_more_retries(work: Path) -> None
     assert "HTTP 503" in (outcome.error or "") and "its budget is 0.001 s" in (outcome.error or "")
 
 
+def test_an_answer_whose_every_item_is_refused_is_an_answer_not_a_failure(work: Path) -> None:
+    """A tiny model's junk (an id from the prompt's instructions, digit runs, a task field)
+    is refused item by item; what is left is "nothing to add", and the pattern is done."""
+    library = work / "lib"
+    generate(library, 2)
+    junk = raw(json.dumps({
+        "entities": [{"id": "kebab-case", "type": "concept", "label": "kebab-case",
+                      "relevance_pct": 90},
+                     {"id": "distribution-style-system-123456789012345", "type": "concept",
+                      "label": "Distribution style", "relevance_pct": 80}],
+        "communities": [{"id": "domain", "label": "domain", "confidence_pct": 70}],
+        "inferred_links": [],
+    }))
+    with FakeOpenAI(responder=grounded_responder) as fake:
+        fake.script(junk, junk, junk)  # the first pattern's answer and its re-asks
+        settings = LLMSettings(base_url=fake.url, api_key="k", model="fake-model",
+                               mode="json_schema")
+        options = GardenOptions(concurrency=1, retries=0)
+        with LLM(settings) as llm:
+            outcomes = sorted(run_garden(library, options, llm=llm), key=lambda o: o.path)
+    assert [o.status for o in outcomes if o.status is Status.FAILED] == []
+    refused = next(o for o in outcomes if o.detail.get("salvaged"))
+    assert refused.added == [] and any("kebab-case" in d for d in refused.detail["dropped"])
+    assert len(load_state(library)) == 2
+
+
 def test_a_proposal_salvaged_to_nothing_fails_and_is_asked_again(work: Path) -> None:
     library = work / "lib"
     generate(library, 3)

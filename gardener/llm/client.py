@@ -66,7 +66,7 @@ from gardener.llm.transport import (
 
 if TYPE_CHECKING:
     from instructor import Instructor, Mode
-    from instructor.exceptions import InstructorRetryException
+    from instructor.core import InstructorRetryException
 
 __all__ = ["LLM", "PLACEHOLDER_KEY", "TAG_EXTENSION", "TAG_HEADER", "EnvironmentTransport",
            "GuardedTransport", "LLMError", "StructuredOutputError", "Usage", "explain_status",
@@ -242,7 +242,7 @@ class LLM:
 
     def _structured(self, response_model: type[T], messages: list[dict[str, Any]],
                     context: dict[str, Any] | None, tag: str) -> tuple[T, Usage]:
-        from instructor.exceptions import IncompleteOutputException, InstructorRetryException
+        from instructor.core import IncompleteOutputException, InstructorRetryException
 
         settings = self.settings
         asked = response_model if context is None else with_context(response_model, context)

@@ -29,6 +29,7 @@ from gardener.llm.prompts import (
     render_messages,
 )
 from gardener.llm.registry_schema import build_registry_response_model
+from gardener.llm.salvage import lenient_json
 from gardener.llm.schemas import (
     BAND_NAMES,
     DEFAULT_CAPS,
@@ -54,6 +55,21 @@ class StructuredLLM(Protocol):
                    context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]: ...
 
 
+ITEM_LISTS = ("entities", "communities", "inferred_links")
+
+
+def has_object(raw_json: str | None) -> bool:
+    """Whether a failed answer is an answer: a JSON object giving at least one of the item
+    lists as a list (``salvage`` judges its items). ``{"entities": "several"}`` is not."""
+    if not raw_json:
+        return False
+    try:
+        data = lenient_json(raw_json)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and any(isinstance(data.get(key), list) for key in ITEM_LISTS)
+
+
 @dataclass(frozen=True)
 class ProposalResult:
     """One pattern's proposal, what it cost, and every item salvage had to drop (and why)."""
@@ -64,6 +80,9 @@ class ProposalResult:
     prompt_version: str
     salvaged: bool = False
     """True when the re-asks were exhausted and the proposal is what salvage kept."""
+    answered: bool = True
+    """False when there was no JSON object to salvage at all. An answer whose every item was
+    refused (ungrounded, no evidence) is an answer: nothing to add, not a failure."""
     garden: Garden = field(default_factory=Garden)
     """The proposal as garden items, dated with ``propose``'s ``today``; input to merge."""
 
@@ -133,6 +152,7 @@ def propose(
         proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps,
                                     model=response_model)
         return ProposalResult(proposal, err.usage, dropped, prompts.version, salvaged=True,
+                              answered=has_object(err.last_json),
                               garden=to_garden(proposal, today))
     proposal = answer.to_proposal()
     return ProposalResult(proposal, usage, [], prompts.version, garden=to_garden(proposal, today))

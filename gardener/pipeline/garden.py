@@ -60,7 +60,6 @@ from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.llm.profiles import Profile, profile_for
 from gardener.llm.prompts import PromptSet, default_prompts
 from gardener.llm.propose import ProposalResult, StructuredLLM, propose
-from gardener.llm.schemas import Proposal
 from gardener.llm.settings import LOCAL_MODE, LLMSettings
 from gardener.model import Garden, Outcome, Outcomes, Status
 from gardener.pipeline import (
@@ -546,7 +545,7 @@ def garden_one(run: Run, i: int) -> Gardened:
                 detail={"reason": str(reason)}))
         with run.lock:
             run.failing = 0
-        if result.salvaged and result.proposal == Proposal():
+        if result.salvaged and not result.answered:
             used = _usage(run, i, result.usage)
             return Gardened(Outcome(
                 path=str(p.path), slug=p.slug, status=Status.FAILED,

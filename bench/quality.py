@@ -10,7 +10,11 @@ on the same copy, m = the links the model wrote for that pattern: a model that d
 it adds nothing.
 
     python bench/quality.py LIBRARY [--n N] [--seed S] [--endpoint URL --model M]
-                            [--heading TEXT] [--out docs/quality.md]
+                            [--budget-s SECONDS] [--heading TEXT] [--out docs/quality.md]
+
+``--budget-s``: a model too slow for N patterns on this machine is measured one pattern per
+run (one local server for all of them), and no pattern starts once the budget is spent; the
+table says how many were measured.
 
 The table goes to stdout and, with ``--out``, into its own section of that file.
 """
@@ -18,6 +22,7 @@ The table goes to stdout and, with ``--out``, into its own section of that file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +52,7 @@ from gardener.library import load as library
 from gardener.library.document import read as read_document
 from gardener.library.pattern import HUMAN_KEYS
 from gardener.llm.candidates import CandidateIndex
+from gardener.llm.local_model import start_local_model
 from gardener.llm.profiles import profile_for
 from gardener.model import LINK_TYPES, TYPE_RENAMES, Pattern
 
@@ -226,9 +233,10 @@ def dropped_targets(detail: Mapping[str, Any]) -> list[str]:
 
 
 def garden_copy(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | None,
-                model: str | None) -> dict[str, Any]:
+                model: str | None, *, key: str | None = None,
+                name: str = "report.json") -> dict[str, Any]:
     """Run ``gardener run COPY --only ...`` and return its JSON report."""
-    report = folder / "report.json"
+    report = folder / name
     env = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARIABLES}
     env["PREFECT_HOME"] = str(folder / "prefect-home")
     # A fresh Prefect home migrates its database at the first start: on a busy machine that
@@ -236,7 +244,7 @@ def garden_copy(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | 
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
     if endpoint:
         env["OPENAI_BASE_URL"] = endpoint
-        env["OPENAI_API_KEY"] = os.environ.get("OPENAI_API_KEY", "none")
+        env["OPENAI_API_KEY"] = key or os.environ.get("OPENAI_API_KEY", "none")
     command = [*gardener_command(), "run", str(copy), "--report", str(report),
                *(arg for slug in slugs for arg in ("--only", slug)),
                *(("--model", model) if model else ())]
@@ -245,6 +253,40 @@ def garden_copy(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | 
         raise SystemExit(f"the run wrote no report (exit {done.returncode}):\n{done.stderr}")
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     return data
+
+
+def merged(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report from per-pattern runs: their patterns, and seconds and usage summed."""
+    usage: Counter[str] = Counter()
+    for r in reports:
+        usage.update(r.get("totals", {}).get("usage", {}))
+    return {"model": reports[0].get("model") if reports else None,
+            "seconds": round(sum(float(r.get("seconds") or 0.0) for r in reports), 2),
+            "totals": {"usage": dict(usage)},
+            "patterns": [p for r in reports for p in r.get("patterns", [])]}
+
+
+def garden_one_by_one(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | None,
+                      model: str | None, budget_s: float) -> tuple[dict[str, Any], list[str]]:
+    """Garden one pattern per run until the budget is spent; the merged report and the slugs
+    measured. With no endpoint the local model is started once, here, and every run is
+    pointed at it (so its prompt cache and start-up are shared, as in one pass)."""
+    started = time.monotonic()
+    reports: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        key = None
+        if endpoint is None:
+            local = stack.enter_context(start_local_model(
+                announce=lambda line: print(line, file=sys.stderr, flush=True)))
+            endpoint, key = local.endpoint.base_url, local.endpoint.api_key
+            model = model or local.endpoint.model
+        for i, slug in enumerate(slugs):
+            if reports and time.monotonic() - started > budget_s:
+                break
+            reports.append(garden_copy(copy, [slug], folder, endpoint, model, key=key,
+                                       name=f"report-{i}.json"))
+            print(f"{slug}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return merged(reports), list(slugs[:len(reports)])
 
 
 @dataclass(frozen=True)
@@ -258,6 +300,8 @@ class Measured:
     """The hidden targets among the candidates the model was shown (its ceiling)."""
     picks: Totals
     """The model's link targets before validation: written plus dropped (salvage's log)."""
+    ranker_picks: Totals
+    """The ranker's top m', m' = the model's distinct picks before validation."""
     candidates: int
     rows: list[dict[str, Any]]
 
@@ -269,7 +313,7 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
     index = CandidateIndex(copy_patterns)
     size = profile_for(str(report.get("model", ""))).candidates
     outcomes = {o.get("slug"): o for o in report.get("patterns", [])}
-    mine, theirs, shown, picked, rows = [], [], [], [], []
+    mine, theirs, shown, picked, baseline, rows = [], [], [], [], [], []
     typed_guess = 0
     for slug in slugs:
         pattern, gold = by_slug[slug], golds[slug]
@@ -284,6 +328,8 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
         outcome = outcomes.get(slug, {})
         picks = [t for t, _ in links] + dropped_targets(outcome.get("detail") or {})
         picked.append(score([(t, None) for t in picks], gold))
+        baseline.append(score([(t, None) for t in index.ranked(pattern, picked[-1].proposed)],
+                              gold))
         rows.append({"slug": slug, "status": outcome.get("status"), "links": m,
                      "hits": ours.hits, "ranker_hits": base.hits, "targets": len(gold),
                      "in_shortlist": shown[-1].hits,
@@ -291,7 +337,7 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
                      "usage": outcome.get("usage", {}),
                      "error": outcome.get("error")})
     return Measured(total(mine), total(theirs), typed_guess, guess, total(shown),
-                    total(picked), size, rows)
+                    total(picked), total(baseline), size, rows)
 
 
 def pct(x: float) -> str:
@@ -299,16 +345,19 @@ def pct(x: float) -> str:
 
 
 def section(result: Measured, report: Mapping[str, Any], *, library_name: str, n: int,
-            seed: int, shown_command: str, model_file: str) -> str:
+            seed: int, shown_command: str, model_file: str, chosen: int) -> str:
     t, r, s, k = result.model, result.ranker, result.shortlist, result.picks
+    b = result.ranker_picks
     usage = report.get("totals", {}).get("usage", {})
     failed = sum(1 for row in result.rows if row["status"] == "failed")
     per = max(1, len(result.rows))
     seconds = float(report.get("seconds") or 0.0)
+    budget = f"; the first {n} of {chosen} chosen, within the budget" if n < chosen else ""
     lines = [
         f"`{shown_command}` on {dt.date.today().isoformat()}, commit {commit()}; model "
         f"`{report.get('model')}` ({model_file}); {library_name}, n={n} held-out patterns "
-        f"(seed {seed}), {t.targets} hidden human targets; {failed} of {len(result.rows)} "
+        f"(seed {seed}{budget}), "
+        f"{t.targets} hidden human targets; {failed} of {len(result.rows)} "
         f"patterns failed. Machine: {machine()}.",
         "",
         "| | links | links/pattern | precision | recall | type agreement on hits "
@@ -324,6 +373,8 @@ def section(result: Measured, report: Mapping[str, Any], *, library_name: str, n
         f"| model's picks before validation (distinct targets) | {k.proposed} | "
         f"{k.proposed / per:.1f} | {pct(k.precision)} ({k.hits}) | {pct(k.recall)} | "
         "- | - | - | - |",
+        f"| ranker alone, top m' (m' = picks) | {b.proposed} | {b.proposed / per:.1f} | "
+        f"{pct(b.precision)} ({b.hits}) | {pct(b.recall)} | - | - | - | - |",
         f"| shortlist shown ({result.candidates} candidates) | {s.proposed} | "
         f"{s.proposed / per:.1f} | {pct(s.precision)} ({s.hits}) | {pct(s.recall)} | "
         "- | - | - | - |",
@@ -358,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="model name at --endpoint")
     parser.add_argument("--heading", help="section heading (default: from the model)")
     parser.add_argument("--out", type=Path, help=f"Markdown file to write into ({DOC})")
+    parser.add_argument("--budget-s", type=float,
+                        help="one pattern per run; start none after this many seconds")
     parser.add_argument("--keep", type=Path,
                         help="folder to keep the copy and the run's report in, to look into")
     args = parser.parse_args(argv)
@@ -377,20 +430,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         for slug in chosen:
             hide(copy / before[slug].path.relative_to(args.library))
         check_hidden(before, {p.slug: p for p in library.load(copy).patterns}, chosen)
-        report = garden_copy(copy, chosen, folder, args.endpoint, args.model)
+        if args.budget_s is None:
+            report, measured = garden_copy(copy, chosen, folder, args.endpoint, args.model), chosen
+        else:
+            report, measured = garden_one_by_one(copy, chosen, folder, args.endpoint,
+                                                 args.model, args.budget_s)
         copy_patterns = library.load(copy).patterns
-        result = measure(copy_patterns, golds, chosen, report, guess)
+        result = measure(copy_patterns, golds, measured, report, guess)
     local_file = os.environ.get("GARDENER_LOCAL_MODEL")
     model_file = (args.endpoint and f"at {args.endpoint}") or (
         f"GARDENER_LOCAL_MODEL={Path(local_file).name}" if local_file else "bundled GGUF")
     shown = " ".join(["python bench/quality.py", str(args.library), "--n", str(args.n),
                       "--seed", str(args.seed),
+                      *(("--budget-s", f"{args.budget_s:g}") if args.budget_s else ()),
                       *(("--endpoint", args.endpoint) if args.endpoint else ()),
                       *(("--model", args.model) if args.model else ())])
     if local_file:
         shown = f"GARDENER_LOCAL_MODEL={local_file} {shown}"
-    body = section(result, report, library_name=args.library.name, n=len(chosen),
-                   seed=args.seed, shown_command=shown, model_file=model_file)
+    body = section(result, report, library_name=args.library.name, n=len(measured),
+                   seed=args.seed, shown_command=shown, model_file=model_file,
+                   chosen=len(chosen))
     heading = args.heading or f"## {report.get('model')}"
     print(heading, body, sep="\n\n")
     if args.out:

@@ -10,7 +10,9 @@ from bench.quality import (
     Score,
     check_hidden,
     choose,
+    dropped_targets,
     hide,
+    merged,
     most_common_type,
     score,
     total,
@@ -101,3 +103,24 @@ def test_hiding_removes_relationships_and_garden_and_keeps_the_rest(tmp_path: Pa
     assert after["beta"] == before["beta"]  # only the held-out pattern changes
     with pytest.raises(SystemExit, match="still in the copy"):
         check_hidden(before, after, ["beta"])
+
+
+def test_the_links_salvage_dropped_are_read_from_the_report() -> None:
+    detail = {"dropped": ["inferred_links[0] 'a': evidence: evidence '1.5' is too short",
+                          "inferred_links[2] 'b': reason: Field required",
+                          "entities[0] 'kebab-case': id 'kebab-case' is copied",
+                          "vitality_reasoning: missing"]}
+    assert dropped_targets(detail) == ["a", "b"]
+    assert dropped_targets({}) == []
+
+
+def test_per_pattern_reports_merge_into_one() -> None:
+    one = {"model": "m", "seconds": 10.5, "totals": {"usage": {"prompt_tokens": 100}},
+           "patterns": [{"slug": "a"}]}
+    two = {"model": "m", "seconds": 4, "totals": {"usage": {"prompt_tokens": 50,
+                                                            "completion_tokens": 7}},
+           "patterns": [{"slug": "b"}]}
+    assert merged([one, two]) == {
+        "model": "m", "seconds": 14.5,
+        "totals": {"usage": {"prompt_tokens": 150, "completion_tokens": 7}},
+        "patterns": [{"slug": "a"}, {"slug": "b"}]}

@@ -39,9 +39,17 @@ BudgetOpt = Annotated[int | None, typer.Option(
     "(default: [model] budget_tokens of gardener.toml, else none).", show_default=False)]
 
 
-def cost_options(config: Config, budget_tokens: int | None) -> dict[str, Any]:
+MaxPatternsOpt = Annotated[int | None, typer.Option(
+    "--max-patterns", min=1, help="Ask the model about at most this many stale patterns; the "
+    "others are not asked, and the next run asks them (default: no limit).",
+    show_default=False)]
+
+
+def cost_options(config: Config, budget_tokens: int | None,
+                 max_patterns: int | None = None) -> dict[str, Any]:
     """GardenOptions fields from the options and ``gardener.toml``: the option wins."""
     return {"budget_tokens": budget_tokens or config.model.budget_tokens,
+            "max_patterns": max_patterns,
             "prices": {family: Rate(p.input_per_mtok, p.output_per_mtok)
                        for family, p in config.prices.items()}}
 

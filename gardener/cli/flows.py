@@ -224,6 +224,7 @@ def run(
         "left fail and the next run gardens them (default: none).", show_default=False)] = None,
     estimate: cost.EstimateOpt = False,
     budget_tokens: cost.BudgetOpt = None,
+    max_patterns: cost.MaxPatternsOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.
@@ -248,7 +249,7 @@ def run(
         vitality_target=_vitality(vitality_target),
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
         report=str(report_path) if report_path else None,
-        **cost.cost_options(config, budget_tokens))
+        **cost.cost_options(config, budget_tokens, max_patterns))
     if estimate:
         cost.print_estimate(library, options, config, report_path)
         return

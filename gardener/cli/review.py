@@ -97,6 +97,7 @@ def review(
     only: Annotated[list[str] | None, typer.Option(
         "--only", help="Garden only this slug (repeatable).", show_default=False)] = None,
     budget_tokens: cli_cost.BudgetOpt = None,
+    max_patterns: cli_cost.MaxPatternsOpt = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the branch even when people added commits to it.")] = False,
     no_pass: Annotated[bool, typer.Option(
@@ -164,7 +165,8 @@ def review(
         _publish(library, result, publish)
         return
     options = GardenOptions(
-        **defaults, only=tuple(only or ()), **cli_cost.cost_options(config, budget_tokens),
+        **defaults, only=tuple(only or ()),
+        **cli_cost.cost_options(config, budget_tokens, max_patterns),
         fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
         today=day, vitality_target=cli_flows._vitality(vitality_target))
     try:

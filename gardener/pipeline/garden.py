@@ -128,6 +128,9 @@ class GardenOptions(BaseModel):
     """No model call starts once the run's calls have used this many tokens (prompt and
     completion, as the endpoint reported them); calls in flight finish. The patterns left are
     SKIPPED as not asked (``NOT_ASKED``), their state untouched, so the next run asks them."""
+    max_patterns: int | None = Field(None, ge=1)
+    """Ask the model about at most this many stale patterns in this run; the others are
+    SKIPPED as not asked, like the token budget's, and the next run asks them."""
     prices: dict[str, Rate] = Field(default_factory=dict)
     """Model family -> dollars per million tokens over the built-in table
     (``gardener.llm.prices``), for the report's estimated cost (``gardener.toml``)."""
@@ -281,6 +284,8 @@ class Run:
     """Patterns being merged and written now: what ``stop`` waits for."""
     used_tokens: int = 0
     """Tokens the run's finished model calls used (prompt + completion): ``budget_tokens``."""
+    asked: int = 0
+    """Patterns this run has started asking the model about: ``max_patterns``."""
     slots: threading.BoundedSemaphore = field(init=False)
     """One per model call allowed in flight (``options.concurrency``), held only around it."""
     idle: threading.Condition = field(init=False)
@@ -334,6 +339,16 @@ class Run:
             return None
         return (f"token budget spent ({used:,} of {budget:,} tokens); the next run asks "
                 "the patterns left")
+
+    def take_pattern(self) -> str | None:
+        """Count one more pattern asked, or say why ``max_patterns`` allows no more."""
+        limit = self.options.max_patterns
+        with self.lock:
+            if limit is not None and self.asked >= limit:
+                return (f"pattern limit reached ({limit} asked this run); the next run asks "
+                        "the patterns left")
+            self.asked += 1
+        return None
 
     def charge(self, used: Usage) -> None:
         """Count a finished call's tokens against the budget."""
@@ -511,6 +526,8 @@ def garden_one(run: Run, i: int) -> Gardened:
         if halted is not None:
             return _not_asked(run, i, halted, reason)
         spent = run.over_budget()
+        if spent is None and i not in run.first_try:
+            spent = run.take_pattern()  # a Prefect retry of this pattern is not a new one
         if spent is not None:
             return over_budget(run, i, spent, reason)
         with run.lock:

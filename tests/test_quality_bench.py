@@ -1,4 +1,4 @@
-"""bench/quality.py's pure parts: choosing held-out patterns, hiding, and the scores."""
+"""bench/quality.py's pure parts (bench/holdout.py): held-out patterns, hiding, scores."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from bench.quality import (
+from bench.holdout import (
     Score,
     check_hidden,
     choose,
     dropped_targets,
     hide,
-    merged,
     most_common_type,
     score,
     total,
     vocabulary_type,
 )
+from bench.quality import merged
 from gardener.library import load as library
 from gardener.model import HumanLink, Pattern
 

@@ -14,6 +14,9 @@ What it sets, and why:
   project's Prefect database.
 - ``PREFECT_SERVER_ALLOW_EPHEMERAL_MODE``: with no server configured, Prefect starts its own
   temporary server for the run (a new ``PREFECT_HOME`` has no profile that turns it on).
+- ``PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS``: 90 rather than Prefect's 20. On a busy
+  2-core machine (CI, or a local model server computing beside it) the temporary server took
+  longer than 20 s to answer and the whole run failed before its first pattern.
 - No analytics: the server would otherwise send a telemetry heartbeat to prefect.io at
   start-up. Nothing here reaches out to the internet.
 - Logging: Prefect's task-run INFO lines and the server's shutdown tracebacks go to a log
@@ -66,6 +69,8 @@ warnings and errors go to the log file only: the gardener uses no asyncio of its
 every model failure instructor or openai logs is also the failed pattern's outcome, which
 the summary shows."""
 
+EPHEMERAL_STARTUP_S = "90"
+"""Seconds the temporary server may take to start (Prefect's default: 20)."""
 OURS = "GARDENER_PREFECT_DEFAULTS"
 """Names of the variables the gardener set (rather than the user), comma-separated, kept in
 the environment itself: a later call, or a child process (a served flow run), may change
@@ -193,6 +198,7 @@ def configure(*, verbose: bool = False,
     _default(env, "PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     _default(env, "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT", "false")
     _default(env, "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    _default(env, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_S)
     _default(env, "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     _default(env, "PREFECT_LOGGING_EXTRA_LOGGERS", "gardener")
 

@@ -1,0 +1,182 @@
+"""Are the gardens a model writes grounded? Garden N patterns of a copy of a library, then check
+every item the pass added against the pattern's own text.
+
+Issue 19's acceptance: no entity whose label (or every word of its id) is absent from its
+pattern's title, summary or body, no link without evidence found in its pattern. The check
+here is independent of the validators that should guarantee it: it reads what was written to
+the files and the JSON report, folds text the way ``gardener.llm.grounding`` does, and counts.
+
+    python bench/grounding.py LIBRARY [--n 100] [--seed 1] [--out docs/grounding.md]
+        [--endpoint URL --model M]   # default: the bundled model (or GARDENER_LOCAL_MODEL)
+
+The library is copied to a temporary folder; nothing under LIBRARY is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gardener.library import load as library  # noqa: E402
+from gardener.llm.grounding import PatternText, pattern_text  # noqa: E402
+from gardener.model import Pattern  # noqa: E402
+
+BEGIN = "<!-- grounding:begin -->"
+END = "<!-- grounding:end -->"
+
+
+def own_text(pattern: Pattern) -> PatternText:
+    """The pattern's title, summary and body (domain and keywords as words), nothing else."""
+    return pattern_text((pattern.title, pattern.summary,
+                         *(f"{s.heading}\n{s.text}" for s in pattern.sections)),
+                        terms=(pattern.domain or "", *pattern.keywords))
+
+
+def label_grounded(text: PatternText, ident: str, label: str) -> bool:
+    """The acceptance's wording: the label occurs in the text, or all of its id's words do."""
+    return bool(label and text.has_phrase(label)) or text.share(ident) == 1.0
+
+
+@dataclass
+class Tally:
+    patterns: int = 0
+    failed: int = 0
+    entities: int = 0
+    communities: int = 0
+    links: int = 0
+    bad: list[str] = field(default_factory=list)
+    bad_entities: int = 0
+    bad_communities: int = 0
+    links_without_evidence: int = 0
+    evidence_not_found: int = 0
+
+
+def check(before: Pattern, after: Pattern, outcome: dict[str, object], tally: Tally) -> None:
+    """Count what this pass added to one pattern's garden, and what of it is not grounded."""
+    text = own_text(before)
+    old_entities = {e.id for e in before.garden.entities}
+    old_communities = {c.id for c in before.garden.communities}
+    for e in after.garden.entities:
+        if e.id in old_entities:
+            continue
+        tally.entities += 1
+        if not label_grounded(text, e.id, e.label or ""):
+            tally.bad_entities += 1
+            tally.bad.append(f"{after.slug}: entity {e.id!r} ({e.label!r})")
+    for c in after.garden.communities:
+        if c.id in old_communities:
+            continue
+        tally.communities += 1
+        if not label_grounded(text, c.id, c.label or ""):
+            tally.bad_communities += 1
+            tally.bad.append(f"{after.slug}: community {c.id!r} ({c.label!r})")
+    added = outcome.get("added") or []
+    evidence = outcome.get("evidence") or {}
+    assert isinstance(added, list) and isinstance(evidence, dict)
+    for target in added:
+        tally.links += 1
+        quote = evidence.get(target)
+        if not quote:
+            tally.links_without_evidence += 1
+            tally.bad.append(f"{after.slug}: link to {target!r} without evidence")
+        elif text.evidence_problem(str(quote)) is not None:
+            tally.evidence_not_found += 1
+            tally.bad.append(f"{after.slug}: link to {target!r}: evidence {quote!r} not found")
+
+
+def garden(copy: Path, slugs: Sequence[str], report: Path, args: argparse.Namespace) -> float:
+    env = dict(os.environ)
+    if args.endpoint:
+        env["OPENAI_BASE_URL"] = args.endpoint
+        env.setdefault("OPENAI_API_KEY", "none")
+    command = [sys.executable, "-m", "gardener", "run", str(copy), "--report", str(report),
+               "--concurrency", "1", *(f"--only={s}" for s in slugs)]
+    if args.model:
+        command += ["--model", args.model]
+    started = time.monotonic()
+    subprocess.run(command, env=env, check=False)
+    return time.monotonic() - started
+
+
+def table(tally: Tally, seconds: float, args: argparse.Namespace, model: str) -> str:
+    rows = [
+        ("patterns gardened (failed)", f"{tally.patterns} ({tally.failed})"),
+        ("entities added / not in the text", f"{tally.entities} / {tally.bad_entities}"),
+        ("communities added / not in the text",
+         f"{tally.communities} / {tally.bad_communities}"),
+        ("links added / without evidence / evidence not in the pattern",
+         f"{tally.links} / {tally.links_without_evidence} / {tally.evidence_not_found}"),
+        ("seconds per pattern", f"{seconds / max(1, tally.patterns):.1f}"),
+    ]
+    head = (f"### {Path(args.library).name}: {tally.patterns} patterns, model {model}\n\n"
+            f"`python bench/grounding.py {args.library} --n {args.n} --seed {args.seed}"
+            f"{' --endpoint ' + args.endpoint if args.endpoint else ''}`, "
+            f"{dt.date.today().isoformat()}\n\n| | |\n|---|---:|\n")
+    body = "\n".join(f"| {name} | {value} |" for name, value in rows)
+    bad = "\n".join(f"- {line}" for line in tally.bad[:20])
+    return head + body + (f"\n\nNot grounded:\n\n{bad}" if bad else "")
+
+
+def splice(doc: str, block: str) -> str:
+    if BEGIN in doc and END in doc:
+        head, rest = doc.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        return f"{head}{BEGIN}\n{block}\n{END}{tail}"
+    return f"{doc.rstrip()}\n\n{BEGIN}\n{block}\n{END}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("library", type=Path)
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--endpoint")
+    parser.add_argument("--model")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    originals = library.load(args.library).patterns
+    chosen = sorted(random.Random(args.seed).sample(sorted(p.slug for p in originals),
+                                                    min(args.n, len(originals))))
+    with tempfile.TemporaryDirectory(prefix="gardener-grounding-") as scratch:
+        copy = Path(scratch) / args.library.name
+        shutil.copytree(args.library, copy, ignore=shutil.ignore_patterns(".gardener", ".git"))
+        report_path = Path(scratch) / "report.json"
+        seconds = garden(copy, chosen, report_path, args)
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        before = {p.slug: p for p in originals}
+        after = {p.slug: p for p in library.load(copy).patterns}
+        tally = Tally()
+        for outcome in report["patterns"]:
+            slug = outcome.get("slug")
+            if slug not in chosen:
+                continue
+            tally.patterns += 1
+            if outcome["status"] == "failed":
+                tally.failed += 1
+                continue
+            check(before[slug], after[slug], outcome, tally)
+    model = str(report.get("model") or args.model or "bundled")
+    block = table(tally, seconds, args, model)
+    print(block)
+    if args.out:
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        args.out.write_text(splice(old, block), encoding="utf-8")
+    return 1 if tally.bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

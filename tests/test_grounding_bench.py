@@ -1,0 +1,42 @@
+"""bench/grounding.py's check: what a pass added, judged against the pattern's own text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.grounding import Tally, check, label_grounded, own_text
+from gardener.model import Community, Entity, Garden, Pattern, Section
+
+
+def pattern(garden: Garden = Garden()) -> Pattern:
+    return Pattern(path=Path("consent.md"), slug="consent-decision-making",
+                   title="Consent Decision-Making",
+                   summary="Groups decide by consent: a proposal passes unless someone objects.",
+                   sections=(Section(heading="Solution", level=2,
+                                     text="Rounds of reaction let every voice shape it."),),
+                   garden=garden)
+
+
+def test_a_label_in_the_text_or_an_id_made_of_its_words_is_grounded() -> None:
+    text = own_text(pattern())
+    assert label_grounded(text, "consent", "Consent")
+    assert label_grounded(text, "reaction-rounds", "")  # every id word occurs ("rounds")
+    assert not label_grounded(text, "kebab-case", "kebab-case")
+    assert not label_grounded(text, "distribution-style-system-123", "Distribution style")
+
+
+def test_only_what_the_pass_added_is_counted_and_ungrounded_items_are_named() -> None:
+    old = Garden(entities=(Entity(id="legacy-thing", label="Legacy Thing"),))
+    new = Garden(entities=(Entity(id="legacy-thing", label="Legacy Thing"),
+                           Entity(id="consent", label="Consent"),
+                           Entity(id="kebab-case", label="kebab-case")),
+                 communities=(Community(id="domain", label="domain"),))
+    tally = Tally()
+    outcome = {"added": ["a", "b", "c"],
+               "evidence": {"a": "a proposal passes unless someone objects",
+                            "b": "words from another pattern entirely"}}
+    check(pattern(old), pattern(new), outcome, tally)
+    assert (tally.entities, tally.bad_entities) == (2, 1)
+    assert (tally.communities, tally.bad_communities) == (1, 1)
+    assert (tally.links, tally.links_without_evidence, tally.evidence_not_found) == (3, 1, 1)
+    assert any("kebab-case" in line for line in tally.bad)

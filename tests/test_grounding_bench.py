@@ -7,8 +7,10 @@ from pathlib import Path
 from bench.grounding import Tally, check, label_grounded, own_text
 from gardener.model import Community, Entity, Garden, Pattern, Section
 
+EMPTY = Garden()
 
-def pattern(garden: Garden = Garden()) -> Pattern:
+
+def pattern(garden: Garden = EMPTY) -> Pattern:
     return Pattern(path=Path("consent.md"), slug="consent-decision-making",
                    title="Consent Decision-Making",
                    summary="Groups decide by consent: a proposal passes unless someone objects.",

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from gardener.library import load as library  # noqa: E402
 from gardener.llm.grounding import PatternText, pattern_text  # noqa: E402
-from gardener.model import Pattern  # noqa: E402
+from gardener.model import Garden, Pattern  # noqa: E402
 
 BEGIN = "<!-- grounding:begin -->"
 END = "<!-- grounding:end -->"
@@ -68,16 +68,17 @@ class Tally:
 def check(before: Pattern, after: Pattern, outcome: dict[str, object], tally: Tally) -> None:
     """Count what this pass added to one pattern's garden, and what of it is not grounded."""
     text = own_text(before)
-    old_entities = {e.id for e in before.garden.entities}
-    old_communities = {c.id for c in before.garden.communities}
-    for e in after.garden.entities:
+    old, new = before.garden or Garden(), after.garden or Garden()
+    old_entities = {e.id for e in old.entities}
+    old_communities = {c.id for c in old.communities}
+    for e in new.entities:
         if e.id in old_entities:
             continue
         tally.entities += 1
         if not label_grounded(text, e.id, e.label or ""):
             tally.bad_entities += 1
             tally.bad.append(f"{after.slug}: entity {e.id!r} ({e.label!r})")
-    for c in after.garden.communities:
+    for c in new.communities:
         if c.id in old_communities:
             continue
         tally.communities += 1

@@ -18,7 +18,15 @@ from fake_openai import FakeOpenAI, answer, status
 
 from gardener.library.load import read_entry
 from gardener.llm.client import LLM
-from gardener.llm.grounding import PatternText, fold_quote, fold_words, phrase, stem
+from gardener.llm.grounding import (
+    PatternText,
+    fold_quote,
+    fold_words,
+    pattern_text,
+    phrase,
+    stem,
+    task_phrases,
+)
 from gardener.llm.prompts import default_prompts, render_messages
 from gardener.llm.propose import grounding_text, propose
 from gardener.llm.schemas import ResponseModel, build_response_model, salvage
@@ -313,3 +321,14 @@ def test_a_reask_refused_for_context_salvages_the_first_answer(
                                                         "decision-rights"]
     assert [lk.target for lk in result.proposal.inferred_links] == ["adaptive-facilitation"]
     assert result.usage.requests == 2
+
+
+def test_a_label_that_repeats_a_key_line_of_the_prompt_is_refused() -> None:
+    """The bundled model answered ``label: "slug: adversarial-growth"`` and ``"title:
+    challenge-session"``: the prompt's own lines, not what the pattern is about."""
+    text = pattern_text(("Adversarial Growth", "Ask to be challenged in a challenge session."),
+                        task=task_phrases(("slug", "title")))
+    for label in ("slug: adversarial-growth", "Title: challenge-session"):
+        problem = text.entity_problem("adversarial-growth", label)
+        assert problem is not None and "repeats the prompt's" in problem
+    assert text.entity_problem("challenge-session", "Challenge Session") is None

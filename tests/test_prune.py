@@ -589,3 +589,15 @@ def test_corpus_gardens_prune_to_rule_abiding_fixed_points() -> None:
 def _is_subsequence(short: list[Any], long: list[Any]) -> bool:
     rest = iter(long)
     return all(any(x == y for y in rest) for x in short)
+
+
+def test_settled_items_are_not_judged_stale_only_new_ones() -> None:
+    """A pass over a text nobody edited cannot have lost a curated item's words: the
+    ``settled`` ids (there before the pass) stay, a new item without a word still goes."""
+    items = (Entity(id="sociocracy", label="Sociocracy", relevance=0.9),
+             Entity(id="kebab-case", label="kebab-case", relevance=0.9))
+    garden = Garden(entities=items)
+    result = prune(garden, slug=SLUG, library=LIBRARY, human=(), today=TODAY,
+                   text=AFTER, settled={"sociocracy"})
+    assert [e.id for e in result.garden.entities] == ["sociocracy"]
+    assert [(r.item, r.reason) for r in result.removals] == [("kebab-case", Reason.STALE)]

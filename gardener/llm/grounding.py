@@ -63,6 +63,10 @@ def stem(word: str) -> str:
     return word
 
 
+_KEY_PREFIX = re.compile(r"\s*([A-Za-z][A-Za-z _-]*?)\s*:")
+"""A ``key:`` at the start of a value: "slug: adversarial-growth" echoes a line of the prompt."""
+
+
 def fold_words(text: str) -> tuple[str, ...]:
     """The words of ``text``, case and plurals folded, punctuation (hyphens too) dropped."""
     return tuple(stem(w) for w in _WORD.findall(text.casefold()))
@@ -148,6 +152,10 @@ class PatternText:
                     "pattern itself is about")
         for what, value in (("id", ident), ("label", label)):
             folded = phrase(value)
+            key = _KEY_PREFIX.match(value)
+            if key and phrase(key.group(1)) in self.task:
+                return (f"{what} {value!r} repeats the prompt's {key.group(1).strip()!r} line, "
+                        "not something the pattern is about; leave it out")
             if folded in self.task:
                 return (f"{what} {value!r} names a field of this task, not something the "
                         "pattern is about; leave it out")

@@ -73,6 +73,7 @@ from gardener.pipeline import (
     report,
 )
 from gardener.pipeline.state import (
+    StaleReason,
     State,
     content_fingerprint,
     load_state,
@@ -575,7 +576,8 @@ def garden_one(run: Run, i: int) -> Gardened:
             return _not_asked(run, i, f"{run.stopped}", reason, used=result.usage,
                               what="answered but not written")
         try:
-            outcome, new_garden = settle(run, i, result.garden, result.evidence)
+            outcome, new_garden = settle(run, i, result.garden, result.evidence,
+                                         edited=reason == StaleReason.CONTENT)
         finally:
             run.wrote()
         used = _usage(run, i, result.usage)
@@ -604,15 +606,17 @@ def garden_one(run: Run, i: int) -> Gardened:
 
 
 def settle(run: Run, i: int, proposed: Garden, evidence: Mapping[str, str] | None = None,
-           ) -> tuple[Outcome, Garden | None]:
+           *, edited: bool = False) -> tuple[Outcome, Garden | None]:
     """Merge pattern ``i``'s proposal with its garden, prune, render, verify and write it:
     the outcome, and the garden the file now holds when it changed. ``evidence`` (each
-    proposed link's quote, by target) lets a proposed type retype an existing link."""
+    proposed link's quote, by target) lets a proposed type retype an existing link;
+    ``edited`` (the text changed since its last gardening) lets pruning judge the items
+    already there as ``stale``."""
     options = run.options
     change = garden_entry(run.entries[i], proposed, slugs=run.slugs, today=run.today,
                           settings=options.prune, vitality_target=options.vitality_target,
                           rejections=run.rejections, entities=run.entities,
-                          diff=options.dry_run, evidence=evidence)
+                          diff=options.dry_run, evidence=evidence, edited=edited)
     return apply(change, dry_run=options.dry_run, root=run.root), change.garden
 
 

@@ -87,13 +87,14 @@ def render(entry: Entry, garden: Garden, *, vitality: str | None = None) -> str:
 
 def prune_entry(entry: Entry, *, slugs: Collection[str], today: dt.date,
                 settings: PruneSettings | None = None, diff: bool = True) -> Change:
-    """The pruning pass for one pattern; no LLM."""
+    """The pruning pass for one pattern; no LLM. Nothing is judged ``stale`` here: this
+    pass knows no edit of the text, and an unedited text cannot have lost a curated item."""
     p = entry.pattern
     if p.garden is None:
         return Change(_outcome(entry, None, Status.UNCHANGED), entry.doc.text)
     try:
         result = prune(p.garden, slug=p.slug, library=slugs, human=p.relationships,
-                       today=today, settings=settings or PruneSettings(), text=own_text(p))
+                       today=today, settings=settings or PruneSettings())
         if not result.changed:
             return Change(_outcome(entry, result, Status.UNCHANGED), entry.doc.text)
         new_text = render(entry, result.garden)
@@ -111,7 +112,7 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
                  vitality_target: VitalityTarget = "garden",
                  rejections: Rejections | None = None,
                  entities: Resolution | None = None, diff: bool = True,
-                 evidence: Mapping[str, str] | None = None) -> Change:
+                 evidence: Mapping[str, str] | None = None, edited: bool = True) -> Change:
     """The gardening step for one pattern once its proposal is in: merge, prune, render.
 
     Links people rejected (``rejections``) never get in: proposed ones are dropped before
@@ -120,7 +121,8 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
     proposed entities take the library's id for their concept first (one id per concept).
     ``evidence`` (a proposed link's quote of the pattern, by target) lets a proposed type
     replace an existing link's (reason ``retyped``); pruning gets the pattern's own text, so
-    an entity or community none of whose words is left in it goes as ``stale``.
+    an entity or community none of whose words is left in it goes as ``stale``: a proposed
+    one always, one already there only when the text was ``edited`` since the last pass.
     ``diff`` as in :func:`prune_entry`: only a dry run shows it.
     """
     p = entry.pattern
@@ -132,8 +134,12 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
         merging = merge_pass(p.garden, proposed, evidence=evidence,
                              vitality_target=vitality_target)
         merged, rejected = without_rejected(p.slug, merging.garden, rejections)
+        old = p.garden
+        settled = () if edited or old is None else (
+            {e.id for e in old.entities} | {c.id for c in old.communities})
         result = prune(merged, slug=p.slug, library=slugs, human=p.relationships,
-                       today=today, settings=settings or PruneSettings(), text=own_text(p))
+                       today=today, settings=settings or PruneSettings(), text=own_text(p),
+                       settled=settled)
         kept = {link.target for link in result.garden.inferred_links}
         retyped = tuple(r for r in merging.retyped if r.item in kept)  # else pruning says why
         if rejected or retyped:

@@ -38,7 +38,10 @@ and 7 of the seed's 8, curated abstractions such as "Shared Responsibility" that
 says in other words; a garden does not record the text it was written against, so only an
 item the text has no word of left is known to be about something that is no longer there
 (78 of 1,686 labelled entities and communities there, "Ronald Heifetz" in a pattern that
-never names him among them).
+never names him among them). And only when the text may have lost it: the items already there
+are judged only when the text changed since the pattern's last gardening (``settled`` holds
+their ids otherwise; ``gardener prune``, which knows no edit, judges none); a proposed item
+is always judged.
 """
 
 from __future__ import annotations
@@ -269,11 +272,14 @@ def stale_detail(item: Entity | Community, text: PatternText) -> str | None:
             "pattern's title, summary or body")
 
 
-def _fresh(items: Sequence[_E], kind: Kind, text: PatternText | None, out: _Pass) -> list[_E]:
-    """The items that are not stale in ``text`` (all of them without a text)."""
+def _fresh(items: Sequence[_E], kind: Kind, text: PatternText | None, out: _Pass,
+           settled: Collection[str] = ()) -> list[_E]:
+    """The items that are not stale in ``text`` (all of them without a text); ``settled``
+    ids are not judged (items that were there before a pass over an unedited text)."""
     kept: list[_E] = []
     for item in items:
-        detail = stale_detail(item, text) if text is not None else None
+        detail = (stale_detail(item, text)
+                  if text is not None and item.id not in settled else None)
         if detail is None:
             kept.append(item)
         else:
@@ -299,13 +305,14 @@ def _community_strength(item: Community) -> float:
 
 def prune(garden: Garden, *, slug: str, library: Collection[str], human: Sequence[HumanLink],
           today: date, settings: PruneSettings = PruneSettings(),
-          text: PatternText | None = None) -> PruneResult:
+          text: PatternText | None = None, settled: Collection[str] = ()) -> PruneResult:
     """Prune ``garden`` of the pattern ``slug``; a garden with nothing to prune comes back as is.
 
     ``library`` holds every slug of the library (pass a set: it is probed once per link);
     ``human`` holds the pattern's human relationships with targets resolved to slugs;
     ``text`` the pattern's own words, which entities and communities are checked against
-    (``stale``; without it, nothing is).
+    (``stale``; without it, nothing is), except the entity and community ids in ``settled``:
+    a text nobody edited since the last pass cannot have lost a curated item's words.
     ``last_pruned`` becomes ``today`` only when something was removed or renamed, so pruning
     a pruned garden changes nothing, not even the date.
     Renames are reported only for links that survive: a link renamed and then removed is
@@ -314,11 +321,11 @@ def prune(garden: Garden, *, slug: str, library: Collection[str], human: Sequenc
     out = _Pass()
     links, renames, conflicts = _prune_links(garden.inferred_links, slug, library, human,
                                              settings, out)
-    entities = _cap(_dedupe(_fresh(garden.entities, "entity", text, out), _entity_id,
+    entities = _cap(_dedupe(_fresh(garden.entities, "entity", text, out, settled), _entity_id,
                             _entity_strength, "entity", out),
                     settings.max_entities, _entity_id, _entity_strength, "entity", out)
     communities = _cap(
-        _dedupe(_fresh(garden.communities, "community", text, out), _community_id,
+        _dedupe(_fresh(garden.communities, "community", text, out, settled), _community_id,
                 _community_strength, "community", out),
         settings.max_communities, _community_id, _community_strength, "community", out)
     if not out.removals and not renames:

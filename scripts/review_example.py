@@ -73,20 +73,22 @@ def main() -> None:
             if new:
                 slug = path.stem
                 break
-        if not new:
-            sys.exit("the first review proposed no new link; nothing to reject")
-        result = CliRunner().invoke(app, [
-            "reject", slug, new[0], "--library", str(lib),
-            "--reason", "a maintainer sees no real connection", "--today", TODAY])
-        if result.exit_code != 0:
-            sys.exit(f"gardener reject failed:\n{result.output}")
-        review(repo, body)
+        if new:
+            result = CliRunner().invoke(app, [
+                "reject", slug, new[0], "--library", str(lib),
+                "--reason", "a maintainer sees no real connection", "--today", TODAY])
+            if result.exit_code != 0:
+                sys.exit(f"gardener reject failed:\n{result.output}")
+            review(repo, body)
         text = body.read_text(encoding="utf-8")
+    rejected = (f"after a maintainer had rejected one proposed link (`gardener reject {slug} "
+                f"{new[0]}`)" if new else
+                "(the recorded model proposed no link that passed the evidence check, so there "
+                "was none to reject)")
     DOC.write_text(
         "# Example: the pull request of a gardening pass\n\n"
         "What `gardener review` wrote for a copy of the sample library (`patterns/`), with the "
-        "model's answers replayed from `fixtures/`, after a maintainer had rejected one "
-        f"proposed link (`gardener reject {slug} {new[0]}`). On GitHub "
+        f"model's answers replayed from `fixtures/`, {rejected}. On GitHub "
         "the Mermaid blocks render as graphs and the diffs fold away. Regenerate with "
         "`PYTHONPATH=. .venv/bin/python scripts/review_example.py`.\n\n---\n\n" + text,
         encoding="utf-8")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pydantic_core
 import pytest
 from shell_env import newcomer_env
 
@@ -119,8 +120,15 @@ def test_one_pattern_is_proposed_schema_valid_and_grounded(lib: Path, tmp_path: 
     assert request["response_format"]["type"] == "json_schema"
     assert "tools" not in request
     schema = request["response_format"]["json_schema"]["schema"]
-    answer = json.loads(response["choices"][0]["message"]["content"])
-    jsonschema.validate(answer, schema)  # the grammar kept it inside the schema
+    choice = response["choices"][0]
+    if choice["finish_reason"] == "length":
+        # Cut off at the small profile's max_tokens: what was written is a prefix the grammar
+        # allowed, which salvage reads item by item.
+        answer = pydantic_core.from_json(choice["message"]["content"], allow_partial=True)
+        assert isinstance(answer, dict) and set(answer) <= set(schema["properties"])
+    else:
+        answer = json.loads(choice["message"]["content"])
+        jsonschema.validate(answer, schema)  # the grammar kept it inside the schema
 
     # The proposal the tool kept (validated, or salvaged item by item) is grounded.
     vitality = library.load(lib).by_slug()[SLUG].pattern.vitality

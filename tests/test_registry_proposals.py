@@ -122,8 +122,10 @@ def picking_responder(body: dict[str, Any]) -> dict[str, Any]:
 def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> None:
     from gardener.pipeline.garden import GardenOptions, run_garden
 
-    root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules"),
-                                    Spec("beta", summary="Commons rules too")])
+    # The proposed new community (Care Work) has words in both texts, or pruning's ``stale``
+    # rule would take it out again.
+    root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules for care work"),
+                                    Spec("beta", summary="Commons rules for care work too")])
     (root / ".gardener").mkdir()
     (root / ".gardener" / "communities.yaml").write_text(
         "communities:\n  - id: commons-governance\n    label: Commons Governance\n")
@@ -145,8 +147,10 @@ def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> No
 def test_a_changed_registry_makes_patterns_stale(tmp_path: Path) -> None:
     from gardener.pipeline.garden import GardenOptions, run_garden
 
-    root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules"),
-                                    Spec("beta", summary="Commons rules too")])
+    # The proposed new community (Care Work) has words in both texts, or pruning's ``stale``
+    # rule would take it out again.
+    root = write(tmp_path / "lib", [Spec("alpha", summary="Commons rules for care work"),
+                                    Spec("beta", summary="Commons rules for care work too")])
     registry = root / ".gardener" / "communities.yaml"
     registry.parent.mkdir()
     registry.write_text("communities:\n  - id: commons-governance\n    label: Commons\n")

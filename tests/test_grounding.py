@@ -332,3 +332,14 @@ def test_a_label_that_repeats_a_key_line_of_the_prompt_is_refused() -> None:
         problem = text.entity_problem("adversarial-growth", label)
         assert problem is not None and "repeats the prompt's" in problem
     assert text.entity_problem("challenge-session", "Challenge Session") is None
+
+
+def test_function_words_do_not_ground_a_label() -> None:
+    """From the bundled model over the sample library: half of this label's words ("in",
+    "themselves") are in any English text; none of its content words is in the pattern's."""
+    text = pattern_text(("Adaptive Facilitation",
+                         "Facilitators adapt the process in the room to the group themselves."))
+    problem = text.community_problem("fishermen-mariage-in-themselves",
+                                     "Fisherman-Mariage-In-Themselves")
+    assert problem is not None and "not grounded" in problem
+    assert text.community_problem("adaptive-facilitation", "Adaptive Facilitation") is None

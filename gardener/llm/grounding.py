@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gardener.llm.candidates import STOPWORDS
+
 MIN_EVIDENCE_WORDS = 3
 """Fewer words than this are not a quote that supports anything ("the commons")."""
 
@@ -70,6 +72,11 @@ _KEY_PREFIX = re.compile(r"\s*([A-Za-z][A-Za-z _-]*?)\s*:")
 def fold_words(text: str) -> tuple[str, ...]:
     """The words of ``text``, case and plurals folded, punctuation (hyphens too) dropped."""
     return tuple(stem(w) for w in _WORD.findall(text.casefold()))
+
+
+def content_words(text: str) -> tuple[str, ...]:
+    """``fold_words`` less function words (the shortlist's stopword list)."""
+    return tuple(stem(w) for w in _WORD.findall(text.casefold()) if w not in STOPWORDS)
 
 
 def phrase(text: str) -> str:
@@ -139,8 +146,10 @@ class PatternText:
         return word in self.vocabulary or any(_matches(word, v) for v in self.vocabulary)
 
     def share(self, text: str) -> float:
-        """The fraction of ``text``'s words found in the pattern's text (0 when it has none)."""
-        words = fold_words(text)
+        """The fraction of ``text``'s content words found in the pattern's text (0 when it has
+        none). Function words do not count: "Fisherman-Mariage-In-Themselves" shares "in" and
+        "themselves" with any English text, which is not half of it grounded."""
+        words = content_words(text)
         return sum(self.has_word(w) for w in words) / len(words) if words else 0.0
 
     def copied(self, ident: str, label: str) -> str | None:

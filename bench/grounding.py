@@ -154,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     min(args.n, len(originals))))
     with tempfile.TemporaryDirectory(prefix="gardener-grounding-") as scratch:
         copy = Path(scratch) / args.library.name
-        shutil.copytree(args.library, copy, ignore=shutil.ignore_patterns(".gardener", ".git"))
+        # copyfile, not copy2: a read-only library (../shared is mode 444) gives a writable copy
+        shutil.copytree(args.library, copy, ignore=shutil.ignore_patterns(".gardener", ".git"),
+                        copy_function=shutil.copyfile)
         report_path = Path(scratch) / "report.json"
         seconds = garden(copy, chosen, report_path, args)
         report = json.loads(report_path.read_text(encoding="utf-8"))

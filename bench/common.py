@@ -28,6 +28,16 @@ def writable_copy(source: Path, dest: Path) -> Path:
     return dest
 
 
+def between_markers(doc: str, block: str, begin: str, end: str) -> str:
+    """``doc`` with ``block`` between the ``begin`` and ``end`` markers (appended with them
+    when absent), the rest of the document kept."""
+    if begin in doc and end in doc:
+        head, rest = doc.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        return f"{head}{begin}\n{block}\n{end}{tail}"
+    return f"{doc.rstrip()}\n\n{begin}\n{block}\n{end}\n"
+
+
 def gardener_command() -> list[str]:
     """The ``gardener`` console script beside this interpreter, as a user would run it."""
     script = Path(sys.executable).parent / "gardener"

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import between_markers, writable_copy  # noqa: E402
 from gardener.library import load as library  # noqa: E402
 from gardener.llm.grounding import PatternText, pattern_text  # noqa: E402
 from gardener.model import Garden, Pattern  # noqa: E402
@@ -133,11 +134,8 @@ def table(tally: Tally, seconds: float, args: argparse.Namespace, model: str) ->
 
 
 def splice(doc: str, block: str) -> str:
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        return f"{head}{BEGIN}\n{block}\n{END}{tail}"
-    return f"{doc.rstrip()}\n\n{BEGIN}\n{block}\n{END}\n"
+    """Put the block between this benchmark's markers, keeping the rest of the document."""
+    return between_markers(doc, block, BEGIN, END)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -154,9 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     min(args.n, len(originals))))
     with tempfile.TemporaryDirectory(prefix="gardener-grounding-") as scratch:
         copy = Path(scratch) / args.library.name
-        # copyfile, not copy2: a read-only library (../shared is mode 444) gives a writable copy
-        shutil.copytree(args.library, copy, ignore=shutil.ignore_patterns(".gardener", ".git"),
-                        copy_function=shutil.copyfile)
+        writable_copy(args.library, copy)  # ../shared is read-only
+        for kept in (".gardener", ".git"):  # no earlier state: every chosen pattern is asked
+            shutil.rmtree(copy / kept, ignore_errors=True)
         report_path = Path(scratch) / "report.json"
         seconds = garden(copy, chosen, report_path, args)
         report = json.loads(report_path.read_text(encoding="utf-8"))

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import between_markers  # noqa: E402
 from gardener.library import load as library  # noqa: E402
 from gardener.llm.candidates import CandidateIndex, Weights, resolved_targets  # noqa: E402
 from gardener.model import HumanLink, Pattern  # noqa: E402
@@ -161,12 +162,8 @@ def table(title: str, results: dict[str, Recall], ks: Sequence[int] = KS) -> str
 
 
 def splice(doc: str, block: str) -> str:
-    """Put the block between the markers, keeping the rest of the document."""
-    if BEGIN in doc and END in doc:
-        head, rest = doc.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        return f"{head}{BEGIN}\n{block}\n{END}{tail}"
-    return f"{doc.rstrip()}\n\n{BEGIN}\n{block}\n{END}\n"
+    """Put the block between this benchmark's markers, keeping the rest of the document."""
+    return between_markers(doc, block, BEGIN, END)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

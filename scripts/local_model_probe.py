@@ -15,6 +15,7 @@ import sys
 
 import httpx
 
+from gardener.llm.grammar import grammar_schema
 from gardener.llm.local_model import LocalModelError, log_tail, start_local_model
 
 SCHEMA = {
@@ -61,7 +62,8 @@ def main() -> int:
                 json={"model": endpoint.model,
                       "messages": [{"role": "system", "content": "Answer in JSON."},
                                    {"role": "user", "content": f"Name three ideas in: {TEXT}"}],
-                      "response_format": {"type": "json_object", "schema": SCHEMA},
+                      "response_format": {"type": "json_object",
+                                      "schema": grammar_schema(SCHEMA)},
                       "max_tokens": 120, "temperature": 0},
                 timeout=300,
             )

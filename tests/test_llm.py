@@ -42,6 +42,7 @@ from gardener.llm.client import (
     usage_of,
 )
 from gardener.llm.fixtures import FixtureMissing
+from gardener.llm.grammar import grammar_schema
 from gardener.llm.settings import (
     DEFAULT_MODEL,
     LOCAL_MODE,
@@ -532,22 +533,49 @@ def test_fake_server_runs_as_a_subprocess_for_benchmarks() -> None:
         process.wait(timeout=5)
 
 
-def test_json_schema_refusal_switches_to_tools_once(fake: FakeOpenAI) -> None:
-    # llama-cpp-python's server answers a json_schema response_format with this 500.
-    refusal = status(500, "1 validation error: response_format.type Input should be 'text' "
-                          "or 'json_object'")
-    fake.script(refusal, answer(REX), answer(REX))
+REFUSED = "1 validation error: response_format.type Input should be 'text' or 'json_object'"
+"""How llama-cpp-python's server answers a json_schema response_format (a 500)."""
+
+
+def test_json_schema_refusal_moves_to_the_json_object_dialect_once(fake: FakeOpenAI) -> None:
+    fake.script(status(500, REFUSED), answer(REX), answer(REX))
     sleeps = Sleeps()
     with LLM(settings_for(fake.url, mode="json_schema"), sleep=sleeps) as llm:
         first, _ = llm.structured(response_model=Pet, messages=ASK)
         second, _ = llm.structured(response_model=Pet, messages=ASK)
-        assert llm.mode == "tools"
+        assert llm.mode == "json_object_schema"
     assert first == second == Pet(name="rex", legs=4)
     assert sleeps.waits == []  # the refusal is not retried as a flaky 500
     bodies = [r.body for r in fake.chat_requests]
     assert bodies[0] is not None and bodies[0]["response_format"]["type"] == "json_schema"
-    assert all(b is not None and "tools" in b and "response_format" not in b
-               for b in bodies[1:])
+    for body in bodies[1:]:
+        assert body is not None and "tools" not in body
+        assert body["response_format"] == {"type": "json_object",
+                                           "schema": grammar_schema(Pet.model_json_schema())}
+
+
+def test_a_server_refusing_both_formats_is_asked_with_tools(fake: FakeOpenAI) -> None:
+    fake.script(status(500, REFUSED), status(400, "response_format: unknown key 'schema'"),
+                answer(REX))
+    with LLM(settings_for(fake.url, mode="json_schema")) as llm:
+        pet, _ = llm.structured(response_model=Pet, messages=ASK)
+        assert llm.mode == "tools"
+    assert pet == Pet(name="rex", legs=4)
+    last = fake.chat_requests[-1].body
+    assert last is not None and "tools" in last and "response_format" not in last
+
+
+def test_json_object_schema_sends_the_schema_a_grammar_enforces(fake: FakeOpenAI) -> None:
+    fake.script(answer(REX))
+    with LLM(settings_for(fake.url, mode="json_object_schema")) as llm:
+        pet, _ = llm.structured(response_model=Pet, messages=ASK)
+    assert pet == Pet(name="rex", legs=4)
+    body = fake.chat_requests[0].body
+    assert body is not None and body["response_format"]["type"] == "json_object"
+    sent = body["response_format"]["schema"]
+    assert sent["properties"]["name"]["pattern"] == grammar_schema(
+        {"type": "string"})["pattern"]
+    assert body["messages"] == ASK  # the schema travels in the request, not in the messages
 
 
 def test_other_500s_do_not_switch_modes(fake: FakeOpenAI) -> None:

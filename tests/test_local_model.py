@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -11,7 +10,6 @@ import struct
 import subprocess
 import sys
 import threading
-import types
 from collections.abc import Iterator
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -23,6 +21,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from gardener.llm import gguf, local_model
+from gardener.llm.grammar import grammar_schema
 from gardener.llm.local_model import (
     MODEL_FILE,
     MODEL_NAME,
@@ -150,35 +149,6 @@ def test_default_thread_count_reaches_the_command_line() -> None:
     assert command[command.index("--n_threads_batch") + 1] == expected
 
 
-class FakeRule:
-    def __init__(self, content: str, deps: list[str] | None = None) -> None:
-        self.content = content
-        self.deps = deps or []
-
-
-def fake_grammar(monkeypatch: pytest.MonkeyPatch, content: str) -> types.ModuleType:
-    grammar = types.ModuleType("llama_cpp.llama_grammar")
-    grammar.BuiltinRule = FakeRule  # type: ignore[attr-defined]
-    grammar.PRIMITIVE_RULES = {"char": FakeRule(content)}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
-    monkeypatch.setitem(sys.modules, "llama_cpp.llama_grammar", grammar)
-    return grammar
-
-
-def test_the_loose_string_rule_is_made_strict(monkeypatch: pytest.MonkeyPatch) -> None:
-    grammar = fake_grammar(monkeypatch, local_model.LOOSE_CHAR_RULE)
-    assert local_model.strict_json_strings() is True
-    rule = grammar.PRIMITIVE_RULES["char"]
-    assert rule.content == local_model.STRICT_CHAR_RULE
-    assert r"\x00-\x1F" in rule.content
-
-
-def test_a_rule_we_do_not_know_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    grammar = fake_grammar(monkeypatch, "[^\"] | something newer")
-    assert local_model.strict_json_strings() is False
-    assert grammar.PRIMITIVE_RULES["char"].content == "[^\"] | something newer"
-
-
 def test_server_environment_drops_what_would_override_the_command_line() -> None:
     env = {"PORT": "8000", "HOST": "0.0.0.0", "CONFIG_FILE": "x.yaml", "PATH": "/bin"}
     assert server_environment(env) == {"PATH": "/bin"}
@@ -273,7 +243,7 @@ class Link(BaseModel):
 
 
 class Links(BaseModel):
-    """Before strict strings, the model wrote a raw line break into ``reason`` for this prompt."""
+    """Without a string pattern, the model wrote a raw line break into ``reason`` here."""
 
     inferred_links: list[Link] = Field(max_length=3)
 
@@ -300,7 +270,8 @@ def test_bundled_model_answers_within_the_schema() -> None:
             json={
                 "model": endpoint.model,
                 "messages": [{"role": "user", "content": PROMPT}],
-                "response_format": {"type": "json_object", "schema": Links.model_json_schema()},
+                "response_format": {"type": "json_object",
+                                    "schema": grammar_schema(Links.model_json_schema())},
                 "max_tokens": 400,
                 "temperature": 0,
             },
@@ -313,146 +284,6 @@ def test_bundled_model_answers_within_the_schema() -> None:
         assert all(link.target in set(Target) for link in links.inferred_links)
     assert model.process.poll() is not None
     assert not model.log_path.exists()
-
-
-# --- json_schema response formats, spoken in the server's dialect ---------------------------
-
-
-SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-
-
-def test_a_json_schema_response_format_becomes_a_json_object_with_its_schema() -> None:
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}],
-            "response_format": {"type": "json_schema",
-                                "json_schema": {"name": "N", "schema": SCHEMA, "strict": True}}}
-    rewritten = json.loads(local_model.as_llama_response_format(json.dumps(body).encode()))
-    assert rewritten == {**body, "response_format": {"type": "json_object", "schema": SCHEMA}}
-
-
-@pytest.mark.parametrize("body", [
-    b'{"model": "m", "messages": []}',
-    b'{"response_format": {"type": "json_object", "schema": {}}}',
-    b'{"response_format": {"type": "text"}}',
-    b"not json",
-    b"",
-])
-def test_other_requests_pass_byte_for_byte(body: bytes) -> None:
-    assert local_model.as_llama_response_format(body) is body
-
-
-def test_a_json_schema_format_without_a_schema_still_asks_for_json() -> None:
-    body = b'{"response_format": {"type": "json_schema", "json_schema": {"name": "N"}}}'
-    assert json.loads(local_model.as_llama_response_format(body)) == {
-        "response_format": {"type": "json_object"}}
-
-
-def asgi_call(app: local_model.JsonSchemaFormat, method: str, path: str,
-              chunks: list[bytes]) -> list[dict[str, object]]:
-    """Drive the middleware as uvicorn would: the body in ``chunks``, then a disconnect."""
-    import asyncio
-
-    pending = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
-               for i, chunk in enumerate(chunks)] + [{"type": "http.disconnect"}]
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return pending.pop(0)
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": method, "path": path,
-             "headers": [(b"content-length", b"999"), (b"authorization", b"Bearer k")]}
-    asyncio.run(app(scope, receive, send))
-    return sent
-
-
-def echo_app() -> tuple[local_model.JsonSchemaFormat, list[tuple[dict[str, bytes], bytes]]]:
-    """The middleware around an app that records the headers and the body it was given."""
-    seen: list[tuple[dict[str, bytes], bytes]] = []
-
-    async def app(scope: dict[str, object], receive: object, send: object) -> None:
-        body = b""
-        while True:
-            message = await receive()  # type: ignore[operator]
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        seen.append((dict(scope["headers"]), body))  # type: ignore[call-overload]
-
-    return local_model.JsonSchemaFormat(app), seen  # type: ignore[arg-type]
-
-
-def test_the_middleware_rewrites_chat_requests_whatever_their_chunks() -> None:
-    app, seen = echo_app()
-    body = json.dumps({"response_format": {"type": "json_schema",
-                                           "json_schema": {"schema": SCHEMA}}}).encode()
-    asgi_call(app, "POST", "/v1/chat/completions", [body[:10], body[10:]])
-    headers, received = seen[0]
-    assert json.loads(received) == {"response_format": {"type": "json_object", "schema": SCHEMA}}
-    assert headers[b"content-length"] == str(len(received)).encode()
-    assert headers[b"authorization"] == b"Bearer k"
-
-
-def test_the_middleware_leaves_other_routes_alone() -> None:
-    app, seen = echo_app()
-    body = b'{"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}}'
-    asgi_call(app, "POST", "/v1/completions", [body])
-    assert seen[0] == ({b"content-length": b"999", b"authorization": b"Bearer k"}, body)
-
-
-# --- integers within their minimum and maximum ------------------------------------------------
-
-
-def test_an_integer_range_rule_lists_exactly_the_allowed_numbers() -> None:
-    assert local_model.integer_range_rule(0, 3) == '("0" | "1" | "2" | "3") space'
-    assert local_model.integer_range_rule(7, 7) == '("7") space'
-    with pytest.raises(ValueError, match="0 <= low <= high"):
-        local_model.integer_range_rule(5, 1)
-    with pytest.raises(ValueError, match="0 <= low <= high"):
-        local_model.integer_range_rule(-1, 1)
-
-
-class FakeConverter:
-    """The part of llama_cpp.llama_grammar.SchemaConverter that bounded_integers relies on."""
-
-    def __init__(self) -> None:
-        self.rules: dict[str, str] = {}
-
-    def _add_rule(self, name: str, rule: str) -> str:
-        self.rules[name] = rule
-        return name
-
-    def visit(self, schema: dict[str, object], name: str) -> str:
-        return self._add_rule(name or "root", "integer")
-
-
-def test_bounded_integers_wraps_the_converter_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    grammar = types.ModuleType("llama_cpp.llama_grammar")
-    grammar.SchemaConverter = FakeConverter  # type: ignore[attr-defined]
-    grammar.RESERVED_NAMES = {"root"}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "llama_cpp", types.ModuleType("llama_cpp"))
-    monkeypatch.setitem(sys.modules, "llama_cpp.llama_grammar", grammar)
-    original = FakeConverter.visit
-    monkeypatch.setattr(FakeConverter, "visit", original)
-    assert local_model.bounded_integers() is True
-    assert local_model.bounded_integers() is False  # already wrapped
-    converter = FakeConverter()
-    converter.visit({"type": "integer", "minimum": 0, "maximum": 2}, "pct")
-    converter.visit({"type": "integer", "minimum": 0}, "count")
-    converter.visit({"type": "integer", "minimum": 0, "maximum": 10**6}, "big")
-    assert converter.rules == {"pct": '("0" | "1" | "2") space', "count": "integer",
-                               "big": "integer"}
-
-
-@pytest.mark.skipif(bool(missing_modules()), reason="the 'local' extra is not installed")
-def test_the_real_converter_bounds_percentages() -> None:
-    local_model.bounded_integers()
-    grammar = importlib.import_module("llama_cpp.llama_grammar")
-    schema = {"type": "object", "properties": {"pct": {"type": "integer", "minimum": 0,
-                                                       "maximum": 100}}, "required": ["pct"]}
-    rules = grammar.json_schema_to_gbnf(json.dumps(schema))
-    assert '"100") space' in rules and "integral-part" not in rules
 
 
 # --- the server never outlives the run ------------------------------------------------------

@@ -211,10 +211,10 @@ def fake_local(tmp_path: Path) -> LocalModel:
     return model
 
 
-def test_the_bundled_model_runs_in_json_schema_mode_one_request_at_a_time(
+def test_the_bundled_model_runs_in_json_object_schema_mode_one_request_at_a_time(
         tmp_path: Path) -> None:
     settings = model_settings(GardenOptions(), {}, fake_local(tmp_path))
-    assert settings.mode == LOCAL_MODE == "json_schema"
+    assert settings.mode == LOCAL_MODE == "json_object_schema"
     assert settings.model == MODEL_NAME and settings.concurrency == 1
     assert (settings.max_tokens, settings.max_retries) == (SMALL.max_tokens, SMALL.max_retries)
     assert settings.base_url == "http://127.0.0.1:9/v1"
@@ -226,7 +226,7 @@ def test_a_configured_endpoint_keeps_the_default_bounds() -> None:
     baseline = LLMSettings.from_env(environ=env)
     assert settings == baseline and settings.concurrency is None
     replayed = model_settings(GardenOptions(), {})  # no endpoint: what a replay uses
-    assert (replayed.model, replayed.mode) == (MODEL_NAME, "json_schema")
+    assert (replayed.model, replayed.mode) == (MODEL_NAME, LOCAL_MODE)
     assert replayed.max_tokens == SMALL.max_tokens
 
 

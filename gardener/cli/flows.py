@@ -56,8 +56,9 @@ ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="Model name (default: GARDENER_MODEL, else the endpoint's default).",
     show_default=False)]
 ModeOpt = Annotated[str | None, typer.Option(
-    "--mode", help="Structured-output mode: tools, json_schema, json or md_json "
-    "(default: GARDENER_MODE, else the best one for the endpoint).", show_default=False)]
+    "--mode", help="Structured-output mode: tools, json_schema, json_object_schema (llama.cpp "
+    "servers' json_object with a schema), json or md_json (default: GARDENER_MODE, else the "
+    "best one for the endpoint).", show_default=False)]
 ConcurrencyOpt = Annotated[int | None, typer.Option(
     "--concurrency", min=1, help="Model calls in flight at once (respect the API's rate "
     "limit; default: gardener.toml's model.concurrency, else 8).", show_default=False)]

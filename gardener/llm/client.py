@@ -40,6 +40,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from gardener.llm.grammar import grammar_schema
 from gardener.llm.settings import LLMSettings
 from gardener.llm.transport import (
     SCHEMA_REFUSAL,
@@ -95,8 +96,24 @@ def context_exceeded(exc: LLMError) -> bool:
         or CONTEXT_EXCEEDED.search(exc.message) is not None)
 
 
-_MODES = {"tools": "TOOLS", "json_schema": "JSON_SCHEMA", "json": "JSON", "md_json": "MD_JSON"}
-"""Our mode names → instructor.Mode members (instructor and openai load on first LLM: slow)."""
+_MODES = {"tools": "TOOLS", "json_schema": "JSON_SCHEMA", "json_object_schema": "JSON_SCHEMA",
+          "json": "JSON", "md_json": "MD_JSON"}
+"""Our mode names → instructor.Mode members (instructor and openai load on first LLM: slow).
+``json_object_schema`` is instructor's JSON_SCHEMA mode (the schema travels in the request, not
+in the messages) with the response format in the llama.cpp servers' documented form,
+``{"type": "json_object", "schema": ...}``, given as the SDK's ``extra_body`` (whose keys take
+precedence over the SDK's own): see `response_format`."""
+FALLBACK = {"json_schema": "json_object_schema", "json_object_schema": "tools"}
+"""What to try when an endpoint refuses a mode's response format: llama.cpp's dialect first
+(grammar-constrained still), then a forced tool call (constrained only where the server does)."""
+
+
+def response_format(mode: str, model: type[BaseModel]) -> dict[str, Any] | None:
+    """The ``extra_body`` of a request in ``mode`` for answers of ``model``, if any."""
+    if mode != "json_object_schema":
+        return None
+    return {"response_format": {"type": "json_object",
+                                "schema": grammar_schema(model.model_json_schema())}}
 
 
 def with_context(model: type[T], context: dict[str, Any]) -> type[T]:
@@ -196,7 +213,7 @@ class LLM:
         self._client: Instructor = instructor.from_openai(self._openai,
                                                           mode=_mode(settings.mode))
         self.mode = settings.mode
-        """The mode in use: the configured one, or ``tools`` after a json_schema refusal."""
+        """The mode in use: the configured one, or its `FALLBACK` after a refusal."""
         self._mode_lock = threading.Lock()
 
     @property
@@ -211,33 +228,35 @@ class LLM:
         `context` reaches the model's validators (``info.context``); a failed validation is
         re-asked up to ``settings.max_retries`` times. Raises StructuredOutputError when no
         attempt validates, LLMError when the endpoint cannot be used (FixtureMissing in replay).
-        An endpoint that refuses ``json_schema`` response formats (llama-cpp-python's server,
-        older vLLM) is asked again, and from then on, in ``tools`` mode.
+        An endpoint that refuses a mode's response format (llama-cpp-python's server refuses
+        ``json_schema``) is asked again, and from then on, in the mode's `FALLBACK`.
         """
-        try:
-            return self._structured(response_model, messages, context, tag)
-        except LLMError as exc:
-            if not self._switch_to_tools(exc):
-                raise
-        return self._structured(response_model, messages, context, tag)
+        while True:
+            asked_in = self.mode
+            try:
+                return self._structured(response_model, messages, context, tag)
+            except LLMError as exc:
+                if not self._fall_back(exc, asked_in):
+                    raise
 
-    def _switch_to_tools(self, exc: LLMError) -> bool:
-        """Fall back from json_schema to tools once, when the endpoint says it cannot do it."""
+    def _fall_back(self, exc: LLMError, asked_in: str) -> bool:
+        """Move to the next mode once the endpoint says it cannot do ``asked_in``'s format."""
         import instructor
 
+        refused = exc.status in (400, 415, 422, 500, 501) and SCHEMA_REFUSAL.search(
+            exc.server_said) is not None
         with self._mode_lock:
-            if self.mode != "json_schema":
-                # Another thread switched while this call was on its way: ask again in tools.
-                return self.settings.mode == "json_schema" and SCHEMA_REFUSAL.search(
-                    exc.server_said) is not None
-            if exc.status not in (400, 415, 422, 500, 501) or not SCHEMA_REFUSAL.search(
-                    exc.server_said):
+            if self.mode != asked_in:
+                # Another thread moved on while this call was on its way: ask again.
+                return refused
+            following = FALLBACK.get(asked_in)
+            if following is None or not refused:
                 return False
-            log.warning("%s refused response_format json_schema (%s); using mode 'tools' "
-                           "from now on (set --mode to choose)", self.settings.endpoint,
-                           exc.message[:200])
-            self.mode = "tools"
-            self._client = instructor.from_openai(self._openai, mode=instructor.Mode.TOOLS)
+            log.warning("%s refused the response format of mode '%s' (%s); using mode '%s' "
+                        "from now on (set --mode to choose)", self.settings.endpoint,
+                        asked_in, exc.message[:200], following)
+            self.mode = following
+            self._client = instructor.from_openai(self._openai, mode=_mode(following))
             return True
 
     def _structured(self, response_model: type[T], messages: list[dict[str, Any]],
@@ -254,6 +273,7 @@ class LLM:
                     response_model=asked, messages=cast(Any, messages),
                     max_retries=settings.max_retries, model=settings.model,
                     temperature=settings.temperature, max_tokens=settings.max_tokens,
+                    extra_body=response_format(self.mode, asked),
                     extra_headers={TAG_HEADER: quote(tag, safe=" =@:/,;+")} if tag else None)
         except IncompleteOutputException as exc:
             failure = StructuredOutputError(

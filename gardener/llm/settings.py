@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 from gardener.llm.gguf import GGUFError, read_header
 from gardener.text import redact_url
 
-MODES = ("tools", "json_schema", "json", "md_json")
+MODES = ("tools", "json_schema", "json_object_schema", "json", "md_json")
 DEFAULT_MODEL = "gpt-4.1-mini"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
 """The bundled model's name (gardener.llm.local_model serves it under this name)."""
-LOCAL_MODE = "json_schema"
-"""Grammar-constrained decoding from the response's JSON schema, as for any other local server
-(``gardener.llm.local_model`` teaches llama-cpp-python's server OpenAI's json_schema format)."""
+LOCAL_MODE = "json_object_schema"
+"""Grammar-constrained decoding from the response's JSON schema in the form llama-cpp-python's
+server documents (``{"type": "json_object", "schema": ...}``; it refuses OpenAI's
+``json_schema``): see `gardener.llm.grammar`."""
 LOCAL_MODEL_VARIABLE = "GARDENER_LOCAL_MODEL"
 """A GGUF file the local server serves instead of the bundled SmolLM2 (your own weights)."""
 LOCAL_CONTEXT_VARIABLE = "GARDENER_LOCAL_CONTEXT"
@@ -59,7 +60,8 @@ def default_mode(base_url: str | None) -> str:
     servers turn ``response_format`` into grammar-constrained decoding, so even small local
     models emit JSON that parses, while their tool calling depends on per-model chat templates
     and server flags (vLLM's ``--enable-auto-tool-choice``, Ollama ignoring ``tool_choice``) and
-    often comes back as plain text.
+    often comes back as plain text. A server that refuses ``json_schema`` (llama-cpp-python's)
+    is asked in ``json_object_schema``, then ``tools`` (`gardener.llm.client.FALLBACK`).
     """
     if base_url is None:
         return "tools"

@@ -20,7 +20,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from gardener.errors import GardenerError
 from gardener.library.scope import ALL_MARKDOWN, Scope
-from gardener.llm.settings import MODES
+from gardener.llm.settings import MIN_CONTEXT, MODES
 from gardener.model import LINK_TYPES
 from gardener.review.branch import DEFAULT_BRANCH
 from gardener.steps.prune import PruneSettings, type_key
@@ -115,6 +115,9 @@ class ModelSection(_Section):
                                       description="No new model call once this many tokens "
                                       "were spent in a pass.")
     timeout_s: float | None = Field(None, gt=0, description="Seconds one request may take.")
+    context: int | None = Field(None, ge=MIN_CONTEXT,
+                                description="Tokens of context the model has, where its server "
+                                "does not say: requests are sized to fit.")
 
     @field_validator("mode")
     @classmethod

@@ -54,7 +54,8 @@ Responder = Callable[[dict[str, Any]], Arguments]
 
 FAKE_MODEL = "fake-model"
 
-ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
+ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE",
+                      "GARDENER_CONTEXT")
 """The environment that chooses the gardener's model endpoint (``gardener.llm.settings``)."""
 
 
@@ -307,6 +308,8 @@ class _State:
     api_key: str | None
     echo_auth: bool
     faults: Faults | None = None
+    props: dict[str, Any] | None = None
+    """What ``GET /props`` answers, as llama.cpp's llama-server does; None: 404."""
     queue: deque[Behaviour] = field(default_factory=deque)
     requests: list[ReceivedRequest] = field(default_factory=list)
     usage_sent: list[dict[str, int]] = field(default_factory=list)
@@ -393,6 +396,9 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if self.path.rstrip("/") == "/_fake/faults":
             self._send_json(200, state.faults.snapshot() if state.faults else {})
+            return
+        if self.path.rstrip("/") == "/props" and state.props is not None:
+            self._send_json(200, state.props)
             return
         if self.path.rstrip("/") != "/v1/models":
             self._error(404, f"Unknown path {self.path}")
@@ -483,10 +489,11 @@ class FakeOpenAI:
 
     def __init__(self, *, port: int = 0, latency: float = 0.0, responder: Responder | None = None,
                  models: Sequence[str] | None = None, api_key: str | None = None,
-                 echo_auth: bool = False, faults: Faults | None = None) -> None:
+                 echo_auth: bool = False, faults: Faults | None = None,
+                 props: dict[str, Any] | None = None) -> None:
         self._state = _State(latency=latency, responder=responder or minimal_responder,
                              models=frozenset(models) if models is not None else None,
-                             api_key=api_key, echo_auth=echo_auth, faults=faults)
+                             api_key=api_key, echo_auth=echo_auth, faults=faults, props=props)
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.state = self._state
         self._thread = threading.Thread(target=self._server.serve_forever,

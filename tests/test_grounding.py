@@ -343,3 +343,35 @@ def test_function_words_do_not_ground_a_label() -> None:
                                      "Fisherman-Mariage-In-Themselves")
     assert problem is not None and "not grounded" in problem
     assert text.community_problem("adaptive-facilitation", "Adaptive Facilitation") is None
+
+
+# --- vitality reasoning ----------------------------------------------------------------------
+
+JUNK_REASONINGS = [
+    # what the bundled SmolLM2 wrote, verbatim
+    "4.6-5.0 generative (3) + 1.8+9.2 + 7.2 + 1.8 + 1.8 + 1.8 + 1.8 + 1.8 + 1.8 + 1.8",
+    "adversarial-growth -consent-decision-making -adversative-leadership-under-uncertainty",
+    "active-listening-depth - generative-band (4.5-5.0)",
+    "It renews leadership and it renews leadership and it renews leadership and it grows.",
+    "Adaptive facilitation shows it: adaptive-facilitation grows from the same roots here.",
+]
+
+
+@pytest.mark.parametrize("reasoning", JUNK_REASONINGS)
+def test_a_reasoning_that_is_not_prose_about_the_pattern_is_refused_and_salvage_drops_it(
+        model: type[ResponseModel], text: PatternText, reasoning: str) -> None:
+    assert text.reasoning_problem(reasoning) is not None
+    with pytest.raises(ValueError, match="vitality_reasoning"):
+        model.model_validate(good_answer(vitality_reasoning=reasoning))
+    proposal, dropped = salvage(json.dumps(good_answer(vitality_reasoning=reasoning)),
+                                "distributed-leadership-design",
+                                [c.slug for c in CANDIDATES], 4.0, model=model)
+    assert proposal.vitality_reasoning is None
+    assert any(d.startswith("vitality_reasoning:") for d in dropped)
+    assert [e.id for e in proposal.entities] == ["distributed-leadership", "decision-rights"]
+
+
+def test_a_reasoning_in_plain_words_passes(text: PatternText) -> None:
+    assert text.reasoning_problem(REASONING) is None
+    assert text.reasoning_problem("Groups that rotate roles keep producing new leaders, so "
+                                  "the pattern stays alive where it is taught.") is None

@@ -179,7 +179,8 @@ class Recorder:
         self.asked: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
 
     def structured(self, *, response_model: Any, messages: list[dict[str, Any]],
-                   context: dict[str, Any] | None = None, tag: str = "") -> Any:
+                   context: dict[str, Any] | None = None, tag: str = "",
+                   max_retries: int | None = None) -> Any:
         from gardener.llm.client import Usage
 
         self.asked.append((response_model.model_json_schema(), messages))

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
+
+T = TypeVar("T")
 
 
 LibraryArg = Annotated[Path, typer.Argument(
@@ -108,13 +110,14 @@ def garden_defaults(config: Config, library: Path, *, model: str | None, mode: s
     the GARDENER_* variables, which beat the file, which beats the built-in defaults."""
     m = config.model
 
-    def unless_env(value: str | None, variable: str) -> str | None:
+    def unless_env(value: T | None, variable: str) -> T | None:
         return None if os.environ.get(variable, "").strip() else value
 
     return {"model": model or unless_env(m.name, "GARDENER_MODEL"),
             "mode": mode or unless_env(m.mode, "GARDENER_MODE"),
             "concurrency": concurrency or m.concurrency or DEFAULT_CONCURRENCY,
-            "timeout_s": m.timeout_s, "scope": config.scope(library),
+            "timeout_s": m.timeout_s, "context": unless_env(m.context, "GARDENER_CONTEXT"),
+            "scope": config.scope(library),
             "prune": config.prune_settings()}
 
 

@@ -213,12 +213,13 @@ max_entities = {d.prune.max_entities}
 max_communities = {d.prune.max_communities}
 
 [model]
-# Unset: GARDENER_MODEL / GARDENER_MODE / GARDENER_TIMEOUT_S, else the endpoint's defaults.
+# Unset: GARDENER_MODEL / _MODE / _TIMEOUT_S / _CONTEXT, else the endpoint's defaults.
 # name = "gpt-4.1-mini"
 # mode = "tools"  # or json_schema, json_object_schema, json, md_json
 # concurrency = 8  # model calls in flight at once
 # budget_tokens = 500000  # no new model call once a pass has spent this many tokens
 # timeout_s = 120.0  # seconds one request may take
+# context = 8192  # tokens of context the model has, where its server does not say
 
 # Prices per million tokens, over the built-in table that --estimate uses:
 # [prices."gpt-4.1-mini"]

@@ -270,6 +270,8 @@ def propose(
     from gardener.llm.client import LLMError
     from gardener.llm.local_model import LocalModelError
     from gardener.llm.profiles import profile_for
+    from gardener.llm.prompts import default_prompts
+    from gardener.llm.propose import fitted_profile
     from gardener.llm.propose import propose as ask
     from gardener.pipeline.garden import GardenOptions, model_client
 
@@ -285,7 +287,7 @@ def propose(
         raise typer.Exit(1 if problem else 2)
     given = cli_flows.garden_defaults(config, root, model=model, mode=mode, concurrency=None)
     options = GardenOptions(model=given["model"], mode=given["mode"],
-                            timeout_s=given["timeout_s"],
+                            timeout_s=given["timeout_s"], context=given["context"],
                             fixtures=str(fixtures) if fixtures else None,
                             fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
     try:
@@ -293,7 +295,15 @@ def propose(
             profile = profile_for(llm.settings.model)
             size = profile.candidates if candidates is None else candidates
             shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, size)
-            result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps)
+            chosen = fitted_profile(entry.pattern, shortlist,
+                                    dataclasses.replace(profile, candidates=size),
+                                    llm.settings, prompts=default_prompts())
+            reasks = None
+            if chosen is not None:
+                profile, shortlist = chosen.profile, shortlist[:chosen.profile.candidates]
+                reasks = chosen.reasks
+            result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps,
+                         max_retries=reasks)
     except (LLMError, LocalModelError) as exc:
         err.print(f"[red]error:[/] {shown(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

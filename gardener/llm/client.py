@@ -32,7 +32,7 @@ import re
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
@@ -222,19 +222,21 @@ class LLM:
         return self._transport.total
 
     def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
-                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]:
+                   context: dict[str, Any] | None = None, tag: str = "",
+                   max_retries: int | None = None) -> tuple[T, Usage]:
         """One validated `response_model` and what it cost.
 
         `context` reaches the model's validators (``info.context``); a failed validation is
-        re-asked up to ``settings.max_retries`` times. Raises StructuredOutputError when no
-        attempt validates, LLMError when the endpoint cannot be used (FixtureMissing in replay).
+        re-asked up to ``max_retries`` times (default ``settings.max_retries``). Raises
+        StructuredOutputError when no attempt validates, LLMError when the endpoint cannot be
+        used (FixtureMissing in replay).
         An endpoint that refuses a mode's response format (llama-cpp-python's server refuses
         ``json_schema``) is asked again, and from then on, in the mode's `FALLBACK`.
         """
         while True:
             asked_in = self.mode
             try:
-                return self._structured(response_model, messages, context, tag)
+                return self._structured(response_model, messages, context, tag, max_retries)
             except LLMError as exc:
                 if not self._fall_back(exc, asked_in):
                     raise
@@ -260,7 +262,8 @@ class LLM:
             return True
 
     def _structured(self, response_model: type[T], messages: list[dict[str, Any]],
-                    context: dict[str, Any] | None, tag: str) -> tuple[T, Usage]:
+                    context: dict[str, Any] | None, tag: str,
+                    max_retries: int | None = None) -> tuple[T, Usage]:
         from instructor.core import IncompleteOutputException, InstructorRetryException
 
         settings = self.settings
@@ -271,7 +274,8 @@ class LLM:
             with counting(usage):
                 result = self._client.chat.completions.create(
                     response_model=asked, messages=cast(Any, messages),
-                    max_retries=settings.max_retries, model=settings.model,
+                    max_retries=settings.max_retries if max_retries is None else max_retries,
+                    model=settings.model,
                     temperature=settings.temperature, max_tokens=settings.max_tokens,
                     extra_body=response_format(self.mode, asked),
                     extra_headers={TAG_HEADER: quote(tag, safe=" =@:/,;+")} if tag else None)
@@ -324,6 +328,23 @@ class LLM:
             f"last problem: {problem}",
             last_json=_completion_json(last.completion), usage=usage, tag=tag,
             attempts=len(attempts))
+
+    def server_json(self, url: str, body: Mapping[str, Any] | None = None) -> Any:
+        """JSON from a route of the endpoint's server other than chat (llama.cpp's ``/props``,
+        Ollama's ``/api/show``): GET, or POST with ``body``, through the same openai client
+        and transport, the SDK's documented way to call routes it has no method for. Raises
+        LLMError when the server refuses (an unknown route: 404)."""
+        try:
+            if body is None:
+                response = self._openai.get(url, cast_to=httpx.Response)
+            else:
+                response = self._openai.post(url, body=dict(body), cast_to=httpx.Response)
+        except Exception as exc:
+            found = _llm_error_in(exc)
+            if found is None:
+                raise
+            raise found from None
+        return response.json()
 
     def close(self) -> None:
         self._http.close()

@@ -41,11 +41,18 @@ from gardener.llm.candidates import STOPWORDS
 
 MIN_EVIDENCE_WORDS = 3
 """Fewer words than this are not a quote that supports anything ("the commons")."""
+MIN_REASONING_WORDS = 6
+"""A vitality reasoning is a sentence or two: fewer words than this say nothing."""
+PROSE_SHARE = 0.7
+"""Least share of a reasoning's tokens that are words (letters only, not numbers or slugs)."""
+REPEATS = 3
+"""A run of words said this many times over is a model looping, not a reasoning."""
 
 _WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r"\b[a-z0-9]*[a-z][a-z0-9]*(?:[-_][a-z0-9]+)+\b")
 _QUOTED = re.compile(r"\"([^\"\n]{2,60})\"|'([^'\n]{2,60})'|“([^”\n]{2,60})”")
 _DIGITS = re.compile(r"[0-9]{3,}")
+_PLAIN_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MARKS = re.compile(r"[*_`]+")
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "—": "-", "–": "-",
                               "\u00a0": " "})
@@ -197,6 +204,30 @@ class PatternText:
             return problem
         return (f"community {ident!r} ({label!r}) is not grounded in the pattern's text; its "
                 "id needs a word of the pattern and its label mostly the pattern's words")
+
+    def reasoning_problem(self, reasoning: str) -> str | None:
+        """Why a vitality reasoning is not prose about this pattern, or None: too few words,
+        mostly numbers or slugs, a run of words repeated, or another pattern's slug."""
+        tokens = [t.strip(".,;:!?()[]\"'") for t in reasoning.split()]
+        tokens = [t for t in tokens if t]
+        words = [t for t in tokens if _PLAIN_WORD.fullmatch(t)]
+        if len(words) < MIN_REASONING_WORDS or len(words) < PROSE_SHARE * len(tokens):
+            return (f"vitality_reasoning {reasoning[:80]!r} is not prose; say in a sentence or "
+                    "two, in words, why the pattern is in its vitality band")
+        folded = [t.lower() for t in tokens]
+        for size in (1, 2, 3, 4):
+            grams = [tuple(folded[i:i + size]) for i in range(len(folded) - size + 1)]
+            for i in range(len(grams) - size * (REPEATS - 1)):
+                if all(grams[i] == grams[i + size * k] for k in range(1, REPEATS)) and (
+                        size > 1 or len(grams[i][0]) > 1):
+                    return (f"vitality_reasoning repeats {' '.join(grams[i])!r}; say once, in "
+                            "a sentence or two, why the pattern is in its vitality band")
+        named = sorted(s for s in self.slugs if re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])",
+                                                          reasoning.lower()))
+        if named:
+            return (f"vitality_reasoning names other patterns ({', '.join(named)}); reason "
+                    "about this pattern's own vitality")
+        return None
 
     def evidence_problem(self, evidence: str) -> str | None:
         """Why ``evidence`` is not a quote of this pattern's text, or None when it is."""

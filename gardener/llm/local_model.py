@@ -106,6 +106,8 @@ class Endpoint:
     base_url: str
     model: str
     api_key: str
+    context: int | None = None
+    """Tokens of context the server gives the model, when known."""
 
 
 def endpoint_configured(env: Mapping[str, str]) -> bool:
@@ -426,7 +428,8 @@ def start_local_model(
                               f"installed (missing: {', '.join(missing)}): {INSTALL_HINT}")
     model = served_model(settings, find)
     port = free_port()
-    endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", model.name, secrets.token_hex(16))
+    endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", model.name, secrets.token_hex(16),
+                        model.context)
     command = server_command(model.path, port, threads=threads, model_name=model.name,
                              context=model.context)
     what = (f"the local model {model.name} from {model.path} (llama.cpp, {model.context} "

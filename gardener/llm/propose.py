@@ -19,7 +19,9 @@ from pydantic import BaseModel
 
 from gardener.graph.communities import Registry
 from gardener.llm.client import StructuredOutputError, Usage
+from gardener.llm.fit import GRAMMAR_MODES, Fitted, fit, window
 from gardener.llm.grounding import PatternText, pattern_text, prompt_phrases, task_phrases
+from gardener.llm.profiles import Profile
 from gardener.llm.prompts import (
     DEFAULT_LIMITS,
     Candidate,
@@ -35,12 +37,15 @@ from gardener.llm.schemas import (
     DEFAULT_CAPS,
     Caps,
     Proposal,
+    ResponseModel,
     build_response_model,
     salvage,
     schema_text,
     task_names,
     to_garden,
 )
+from gardener.llm.settings import LLMSettings
+from gardener.llm.tokens import Counter, counter_for
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Garden, Pattern
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,8 @@ class StructuredLLM(Protocol):
     """What ``propose`` needs of a client: ``gardener.llm.client.LLM`` or a fixture store."""
 
     def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
-                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]: ...
+                   context: dict[str, Any] | None = None, tag: str = "",
+                   max_retries: int | None = None) -> tuple[T, Usage]: ...
 
 
 ITEM_LISTS = ("entities", "communities", "inferred_links")
@@ -113,6 +119,71 @@ def grounding_text(pattern: Pattern, candidates: Sequence[Candidate],
         prompt=prompt_phrases(system, schema_text()), task=task)
 
 
+def request_messages(pattern: Pattern, candidates: Sequence[Candidate], *, prompts: PromptSet,
+                     limits: PromptLimits, caps: Caps,
+                     registry: Registry | None) -> list[dict[str, Any]]:
+    """The chat messages that ask for ``pattern``'s proposal."""
+    return list(render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
+                                registry=registry.communities if registry is not None else ()))
+
+
+def request_model(pattern: Pattern, candidates: Sequence[Candidate], prompts: PromptSet,
+                  messages: list[dict[str, Any]], caps: Caps,
+                  registry: Registry | None) -> type[ResponseModel]:
+    """The grounded response model the answer to ``messages`` is validated against."""
+    slugs = [c.slug for c in candidates]
+    text = grounding_text(pattern, candidates, prompts, messages[0]["content"])
+    if registry is not None and registry.communities:
+        return build_registry_response_model(
+            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
+            caps, text=text)
+    return build_response_model(pattern.slug, slugs, pattern.vitality, caps, text=text)
+
+
+def request_tokens(pattern: Pattern, candidates: Sequence[Candidate], count: Counter, *,
+                   prompts: PromptSet, limits: PromptLimits, caps: Caps,
+                   registry: Registry | None, schema_in_prompt: bool) -> int:
+    """Prompt tokens of ``pattern``'s request as ``count`` counts them: the messages, and the
+    response schema where the endpoint reads it as prompt text (tools, json modes)."""
+    messages = request_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
+                                registry=registry)
+    body: dict[str, Any] = {"messages": messages}
+    if schema_in_prompt:
+        schema = request_model(pattern, candidates, prompts, messages, caps,
+                               registry).model_json_schema()
+        body["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
+    return count.prompt_tokens(body)
+
+
+def fitted_profile(pattern: Pattern, shortlist: Sequence[Candidate], profile: Profile,
+                   settings: LLMSettings, *, prompts: PromptSet,
+                   registry: Registry | None = None) -> Fitted | None:
+    """``profile`` cut so that ``pattern``'s request, re-asks included, fits the context
+    ``settings`` know of (`gardener.llm.fit`); None when no context is known. Counted with
+    the model's offline tokenizer or the stated approximation (``counter_for``)."""
+    if settings.context is None:
+        return None
+    counter = counter_for(settings.model)
+    schema_in_prompt = settings.mode not in GRAMMAR_MODES
+
+    def size(cut: Profile) -> int:
+        return request_tokens(pattern, shortlist[:cut.candidates], counter, prompts=prompts,
+                              limits=cut.limits, caps=cut.caps, registry=registry,
+                              schema_in_prompt=schema_in_prompt)
+
+    chosen = fit(profile, window(settings.context, settings.max_tokens, settings.max_retries),
+                 size)
+    if not chosen.fits:
+        log.warning("%s: its request, about %d prompt tokens at the smallest cut, may not fit "
+                    "the model's context of %d tokens", pattern.slug, chosen.tokens,
+                    settings.context)
+    elif chosen.profile is not profile or chosen.reasks < settings.max_retries:
+        log.info("%s: asked with %s (%d candidates, %d re-asks, about %d prompt tokens) to fit "
+                 "a context of %d tokens", pattern.slug, chosen.profile.name,
+                 chosen.profile.candidates, chosen.reasks, chosen.tokens, settings.context)
+    return chosen
+
+
 def propose(
     pattern: Pattern,
     candidates: Sequence[Candidate],
@@ -123,30 +194,26 @@ def propose(
     limits: PromptLimits = DEFAULT_LIMITS,
     caps: Caps = DEFAULT_CAPS,
     registry: Registry | None = None,
+    max_retries: int | None = None,
 ) -> ProposalResult:
     """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``
     and, when the library has a community ``registry``, communities from it.
 
-    ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.llm.profiles``).
+    ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.llm.profiles``);
+    ``max_retries`` (default: the client's) the re-asks (``fitted_profile`` says how many fit).
     """
     prompts = prompts or default_prompts()
     slugs = [c.slug for c in candidates]
-    messages: list[dict[str, Any]] = list(
-        render_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
-                        registry=registry.communities if registry is not None else ()))
-    text = grounding_text(pattern, candidates, prompts, messages[0]["content"])
-    response_model = build_response_model(pattern.slug, slugs, pattern.vitality, caps, text=text)
-    if registry is not None and registry.communities:
-        response_model = build_registry_response_model(
-            pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
-            caps, text=text)
+    messages = request_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
+                                registry=registry)
+    response_model = request_model(pattern, candidates, prompts, messages, caps, registry)
     # The response model carries the pattern's grounding (slug, candidates, vitality, text) and its
     # validators check it with no validation context (see gardener.llm.schemas), so the
     # client binds none to the call.
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:
         answer, usage = llm.structured(response_model=response_model, messages=messages,
-                                       tag=tag)
+                                       tag=tag, max_retries=max_retries)
     except StructuredOutputError as err:
         log.warning("%s: %s; salvaging item by item", tag, err.message)
         proposal, dropped = salvage(err.last_json, pattern.slug, slugs, pattern.vitality, caps,

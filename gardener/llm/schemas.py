@@ -290,7 +290,8 @@ def _vitality_problems(band: str | None, reasoning: str | None,
                        grounding: Grounding) -> list[str]:
     problems = [p for p in (grounding.band_mismatch(band),) if p]
     if reasoning is not None:
-        problems += [p for p in (grounding.band_problem(reasoning),) if p]
+        problems += [p for p in (grounding.band_problem(reasoning), grounding.text and
+                                 grounding.text.reasoning_problem(reasoning)) if p]
     return problems
 
 
@@ -600,7 +601,9 @@ def salvage(
     band = salvage_field(data, "vitality_band", model, context, dropped)
     reasoning = salvage_field(data, "vitality_reasoning", model, context, dropped)
     if reasoning is not None:
-        problem = model.grounding.band_problem(reasoning)
+        text = model.grounding.text
+        problem = model.grounding.band_problem(reasoning) or (
+            text.reasoning_problem(reasoning) if text is not None else None)
         if problem:
             dropped.append(f"vitality_reasoning: {problem}")
             reasoning = None

@@ -27,6 +27,12 @@ LOCAL_CONTEXT_VARIABLE = "GARDENER_LOCAL_CONTEXT"
 LOCAL_CONTEXT = 8192
 """The local context when the setting gives none: SmolLM2's trained context, and one that
 most small models' KV caches keep within a laptop's memory."""
+CONTEXT_VARIABLE = "GARDENER_CONTEXT"
+"""Tokens of context the endpoint's model has, when the server does not say
+(`gardener.llm.window`): requests are then sized to fit it (`gardener.llm.fit`)."""
+MIN_CONTEXT = 256
+MAX_TOKENS = 2048
+"""Answer tokens per request, unless a profile or a small context says fewer."""
 OPENAI_HOST = "api.openai.com"
 REMOTE_TIMEOUT_S = 120.0
 """Seconds a remote endpoint may take for one answer."""
@@ -109,6 +115,21 @@ def local_context(environ: Mapping[str, str], trained: int | None = None) -> int
     return min(requested, trained) if trained else requested
 
 
+def context_setting(environ: Mapping[str, str]) -> int | None:
+    """GARDENER_CONTEXT as a number of tokens, or None when unset."""
+    value = _env(environ, CONTEXT_VARIABLE)
+    if value is None:
+        return None
+    try:
+        tokens = int(value)
+    except ValueError:
+        raise ValueError(f"{CONTEXT_VARIABLE}={value!r} is not a whole number of tokens"
+                         ) from None
+    if tokens < MIN_CONTEXT:
+        raise ValueError(f"{CONTEXT_VARIABLE} must be at least {MIN_CONTEXT} tokens, got {value}")
+    return tokens
+
+
 RETRY_BOUNDS = {"GARDENER_TIMEOUT_S": ("timeout_s", float),
                 "GARDENER_MAX_ATTEMPTS": ("max_attempts", int),
                 "GARDENER_MAX_WAIT_S": ("max_wait_s", float)}
@@ -142,7 +163,7 @@ class LLMSettings:
     model: str
     mode: str
     temperature: float = 0.0
-    max_tokens: int = 2048
+    max_tokens: int = MAX_TOKENS
     timeout_s: float = REMOTE_TIMEOUT_S  # from_env: LOOPBACK_TIMEOUT_S on this machine
     max_attempts: int = 6  # transport attempts per HTTP request (first try included)
     max_wait_s: float = 300.0  # no retry starts once this much time has gone on one request
@@ -152,6 +173,9 @@ class LLMSettings:
     concurrency: int | None = None
     """Most requests the endpoint answers at once, when known (the bundled server: one);
     a run keeps no more in flight, since the rest would only queue into their timeouts."""
+    context: int | None = None
+    """Tokens of context the model has, when known (a setting, the local server's own, or
+    what the server says): requests are sized to fit it (`gardener.llm.fit`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -164,6 +188,8 @@ class LLMSettings:
             raise ValueError(f"max_retries must not be negative, got {self.max_retries}")
         if self.concurrency is not None and self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.context is not None and self.context < MIN_CONTEXT:
+            raise ValueError(f"context must be at least {MIN_CONTEXT} tokens, got {self.context}")
 
     @property
     def loopback(self) -> bool:
@@ -188,8 +214,9 @@ class LLMSettings:
         """Settings from arguments, falling back to OPENAI_BASE_URL, OPENAI_API_KEY,
         GARDENER_MODEL and GARDENER_MODE; the mode defaults per endpoint (see default_mode).
         GARDENER_TIMEOUT_S (default: ``default_timeout_s``), GARDENER_MAX_ATTEMPTS and
-        GARDENER_MAX_WAIT_S bound retries. With no endpoint the model is the local one:
-        GARDENER_LOCAL_MODEL's (``local_model_name``) or the bundled SmolLM2."""
+        GARDENER_MAX_WAIT_S bound retries; GARDENER_CONTEXT gives the model's context. With no
+        endpoint the model is the local one: GARDENER_LOCAL_MODEL's (``local_model_name``) or
+        the bundled SmolLM2, with the local server's context (GARDENER_LOCAL_CONTEXT)."""
         env = os.environ if environ is None else environ
         url = base_url or _env(env, "OPENAI_BASE_URL")
         key = _env(env, "OPENAI_API_KEY")
@@ -205,5 +232,6 @@ class LLMSettings:
             api_key=key,
             model=model or DEFAULT_MODEL,
             mode=mode or _env(env, "GARDENER_MODE") or (LOCAL_MODE if local else default_mode(url)),
+            context=local_context(env) if local else context_setting(env),
             **bounds,  # type: ignore[arg-type]
         )

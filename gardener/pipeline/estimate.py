@@ -165,7 +165,7 @@ def planned(options: GardenOptions, environ: Mapping[str, str]) -> tuple[LLMSett
         served = served_model(environ)
     except LocalModelError:  # the local extra is missing: count its prompts approximately
         return model_settings(options, environ), None
-    endpoint = Endpoint(PLACEHOLDER_URL, served.name, "not-used")
+    endpoint = Endpoint(PLACEHOLDER_URL, served.name, "not-used", served.context)
     return model_settings(options, environ, endpoint), served.path
 
 

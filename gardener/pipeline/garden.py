@@ -46,6 +46,7 @@ from gardener.library.scope import Scope
 from gardener.library.write import remove_leftovers
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
 from gardener.llm.client import LLM, LLMError, StructuredOutputError, Usage, is_retryable_error
+from gardener.llm.fit import sized
 from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
 from gardener.llm.local_model import (
     Announce,
@@ -59,8 +60,9 @@ from gardener.llm.prices import as_dict as cost_of
 from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.llm.profiles import Profile, profile_for
 from gardener.llm.prompts import PromptSet, default_prompts
-from gardener.llm.propose import ProposalResult, StructuredLLM, propose
-from gardener.llm.settings import LOCAL_MODE, LLMSettings
+from gardener.llm.propose import ProposalResult, StructuredLLM, fitted_profile, propose
+from gardener.llm.settings import LOCAL_MODE, MIN_CONTEXT, LLMSettings
+from gardener.llm.window import served_context
 from gardener.model import Garden, Outcome, Outcomes, Status
 from gardener.pipeline import (
     DEFAULT_CONCURRENCY,
@@ -146,6 +148,8 @@ class GardenOptions(BaseModel):
     """Pruning's threshold, caps and the library's type renames, after each merge."""
     timeout_s: float | None = Field(None, gt=0)
     """Seconds one request may take, when GARDENER_TIMEOUT_S does not say (``gardener.toml``)."""
+    context: int | None = Field(None, ge=MIN_CONTEXT)
+    """Tokens of context the model has, when GARDENER_CONTEXT does not say (``gardener.toml``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,12 +177,15 @@ def model_settings(options: GardenOptions, environ: Mapping[str, str],
         settings = LLMSettings(base_url=served.base_url, api_key=served.api_key,
                                model=options.model or served.model,
                                mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S,
-                               concurrency=1)
+                               concurrency=1, context=served.context)
     else:
         settings = LLMSettings.from_env(options.model, options.mode, environ=environ)
+        if options.context is not None and settings.context is None:
+            settings = replace(settings, context=options.context)
     if options.timeout_s is not None and not environ.get("GARDENER_TIMEOUT_S", "").strip():
         settings = replace(settings, timeout_s=options.timeout_s)
-    return profile_for(settings.model).tune(settings)
+    settings = profile_for(settings.model).tune(settings)
+    return settings if settings.context is None else sized(settings, settings.context)
 
 
 def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> bool:
@@ -208,6 +215,13 @@ def model_client(options: GardenOptions, environ: Mapping[str, str] | None = Non
             transport = FixtureTransport(options.fixtures or "fixtures", options.fixture_mode,
                                          inner=inner, secrets=(settings.api_key,))
         with LLM(settings, transport=transport) as llm:
+            if settings.context is None and options.fixture_mode is None:
+                # A replay asks exactly what was recorded: with fixtures, only a setting sizes.
+                said = served_context(llm, settings.url, settings.model)
+                if said is not None:
+                    llm.settings = sized(settings, said[0])
+                    log.info("%s: a context of %d tokens (from %s)", settings.endpoint,
+                             said[0], said[1])
             yield llm
     finally:
         if local is not None:
@@ -426,7 +440,8 @@ class InFlight:
     run: Run
 
     def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
-                   context: dict[str, Any] | None = None, tag: str = "") -> tuple[T, Usage]:
+                   context: dict[str, Any] | None = None, tag: str = "",
+                   max_retries: int | None = None) -> tuple[T, Usage]:
         with self.run.slots:
             halted = self.run.halted()
             if halted is not None:
@@ -436,7 +451,8 @@ class InFlight:
                 raise NotAsked(spent, budget=True)
             try:
                 answer, used = self.run.llm.structured(
-                    response_model=response_model, messages=messages, context=context, tag=tag)
+                    response_model=response_model, messages=messages, context=context, tag=tag,
+                    max_retries=max_retries)
             except (LLMError, StructuredOutputError) as exc:
                 self.run.charge(exc.usage)
                 raise
@@ -502,9 +518,16 @@ def over_budget(run: Run, i: int, why: str, reason: str) -> Gardened:
 
 def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM) -> ProposalResult:
     """Pattern ``i``'s proposal from ``llm``, asked as every pass asks it (``--estimate``
-    builds its requests through this too)."""
-    return propose(run.entries[i].pattern, shortlist, llm, today=run.today, prompts=run.prompts,
-                   limits=run.profile.limits, caps=run.profile.caps, registry=run.registry)
+    builds its requests through this too), its prompt cut to the context the client's
+    settings know of (``fitted_profile``)."""
+    settings = getattr(llm, "settings", None)
+    chosen = fitted_profile(run.entries[i].pattern, shortlist, run.profile, settings,
+                            prompts=run.prompts, registry=run.registry
+                            ) if isinstance(settings, LLMSettings) else None
+    profile = run.profile if chosen is None else chosen.profile
+    return propose(run.entries[i].pattern, shortlist[:profile.candidates], llm, today=run.today,
+                   prompts=run.prompts, limits=profile.limits, caps=profile.caps,
+                   registry=run.registry, max_retries=None if chosen is None else chosen.reasks)
 
 
 def garden_one(run: Run, i: int) -> Gardened:

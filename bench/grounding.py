@@ -36,8 +36,9 @@ from gardener.library import load as library  # noqa: E402
 from gardener.llm.grounding import PatternText, pattern_text  # noqa: E402
 from gardener.model import Garden, Pattern  # noqa: E402
 
-BEGIN = "<!-- grounding:begin -->"
-END = "<!-- grounding:end -->"
+BEGIN = "<!-- grounding:{name}:begin -->"
+END = "<!-- grounding:{name}:end -->"
+"""Markers around one library's table: each library keeps its own."""
 
 
 def own_text(pattern: Pattern) -> PatternText:
@@ -133,9 +134,10 @@ def table(tally: Tally, seconds: float, args: argparse.Namespace, model: str) ->
     return head + body + (f"\n\nNot grounded:\n\n{bad}" if bad else "")
 
 
-def splice(doc: str, block: str) -> str:
-    """Put the block between this benchmark's markers, keeping the rest of the document."""
-    return between_markers(doc, block, BEGIN, END)
+def splice(doc: str, block: str, name: str) -> str:
+    """Put the block between the markers of library ``name``, keeping the rest of the
+    document (other libraries' tables included)."""
+    return between_markers(doc, block, BEGIN.format(name=name), END.format(name=name))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(block)
     if args.out:
         old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-        args.out.write_text(splice(old, block), encoding="utf-8")
+        args.out.write_text(splice(old, block, Path(args.library).name), encoding="utf-8")
     return 1 if tally.bad else 0
 
 

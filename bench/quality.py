@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,7 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
     size = profile_for(str(report.get("model", ""))).candidates
     outcomes = {o.get("slug"): o for o in report.get("patterns", [])}
     mine, theirs, shown, picked, baseline, rows = [], [], [], [], [], []
+    sizes: list[int] = []
     typed_guess = 0
     for slug in slugs:
         pattern, gold = by_slug[slug], golds[slug]
@@ -161,8 +163,12 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
         mine.append(ours)
         theirs.append(base)
         typed_guess += base.agreeing
-        shown.append(score([(t, None) for t in index.ranked(pattern, size)], gold))
         outcome = outcomes.get(slug, {})
+        # A request cut to the model's context showed fewer candidates (the report says so).
+        fitted = (outcome.get("detail") or {}).get("fitted") or {}
+        shown_size = int(fitted.get("candidates", size))
+        sizes.append(shown_size)
+        shown.append(score([(t, None) for t in index.ranked(pattern, shown_size)], gold))
         picks = [t for t, _ in links] + dropped_targets(outcome.get("detail") or {})
         picked.append(score([(t, None) for t in picks], gold))
         baseline.append(score([(t, None) for t in index.ranked(pattern, picked[-1].proposed)],
@@ -174,7 +180,8 @@ def measure(copy_patterns: Sequence[Pattern], golds: Mapping[str, Gold], slugs: 
                      "usage": outcome.get("usage", {}),
                      "error": outcome.get("error")})
     return Measured(total(mine), total(theirs), typed_guess, guess, total(shown),
-                    total(picked), total(baseline), size, rows)
+                    total(picked), total(baseline),
+                    int(statistics.median(sizes)) if sizes else size, rows)
 
 
 def pct(x: float) -> str:
@@ -212,7 +219,7 @@ def section(result: Measured, report: Mapping[str, Any], *, library_name: str, n
         "- | - | - | - |",
         f"| ranker alone, top m' (m' = picks) | {b.proposed} | {b.proposed / per:.1f} | "
         f"{pct(b.precision)} ({b.hits}) | {pct(b.recall)} | - | - | - | - |",
-        f"| shortlist shown ({result.candidates} candidates) | {s.proposed} | "
+        f"| shortlist shown ({result.candidates} candidates, median) | {s.proposed} | "
         f"{s.proposed / per:.1f} | {pct(s.precision)} ({s.hits}) | {pct(s.recall)} | "
         "- | - | - | - |",
         "",

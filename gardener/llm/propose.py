@@ -91,6 +91,9 @@ class ProposalResult:
     refused (ungrounded, no evidence) is an answer: nothing to add, not a failure."""
     garden: Garden = field(default_factory=Garden)
     """The proposal as garden items, dated with ``propose``'s ``today``; input to merge."""
+    asked_with: dict[str, Any] | None = None
+    """How the request was cut to the model's context (`fitted_profile`), for the report;
+    None when it was not (no context known, or it fitted uncut)."""
 
     @property
     def evidence(self) -> dict[str, str]:
@@ -177,7 +180,7 @@ def fitted_profile(pattern: Pattern, shortlist: Sequence[Candidate], profile: Pr
         log.warning("%s: its request, about %d prompt tokens at the smallest cut, may not fit "
                     "the model's context of %d tokens", pattern.slug, chosen.tokens,
                     settings.context)
-    elif chosen.profile is not profile or chosen.reasks < settings.max_retries:
+    elif chosen.profile != profile or chosen.reasks < settings.max_retries:
         log.info("%s: asked with %s (%d candidates, %d re-asks, about %d prompt tokens) to fit "
                  "a context of %d tokens", pattern.slug, chosen.profile.name,
                  chosen.profile.candidates, chosen.reasks, chosen.tokens, settings.context)

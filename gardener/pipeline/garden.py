@@ -525,9 +525,17 @@ def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM) ->
                             prompts=run.prompts, registry=run.registry
                             ) if isinstance(settings, LLMSettings) else None
     profile = run.profile if chosen is None else chosen.profile
-    return propose(run.entries[i].pattern, shortlist[:profile.candidates], llm, today=run.today,
-                   prompts=run.prompts, limits=profile.limits, caps=profile.caps,
-                   registry=run.registry, max_retries=None if chosen is None else chosen.reasks)
+    result = propose(run.entries[i].pattern, shortlist[:profile.candidates], llm,
+                     today=run.today, prompts=run.prompts, limits=profile.limits,
+                     caps=profile.caps, registry=run.registry,
+                     max_retries=None if chosen is None else chosen.reasks)
+    if chosen is None or (chosen.profile == run.profile and isinstance(settings, LLMSettings)
+                          and chosen.reasks == settings.max_retries):
+        return result
+    return replace(result, asked_with={
+        "profile": chosen.profile.name, "candidates": chosen.profile.candidates,
+        "reasks": chosen.reasks, "prompt_tokens": chosen.tokens, "budget": chosen.budget,
+        "context": settings.context if isinstance(settings, LLMSettings) else None})
 
 
 def garden_one(run: Run, i: int) -> Gardened:
@@ -610,7 +618,8 @@ def garden_one(run: Run, i: int) -> Gardened:
                for c in result.proposal.communities if c.justification]
         outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
                           **({"dropped": result.dropped} if result.dropped else {}),
-                          **({"new_communities": new} if new else {})}
+                          **({"new_communities": new} if new else {}),
+                          **({"fitted": result.asked_with} if result.asked_with else {})}
         outcome.evidence = {t: result.evidence[t] for t in outcome.added if t in result.evidence}
         if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
             return Gardened(outcome)

@@ -375,3 +375,21 @@ def test_a_reasoning_in_plain_words_passes(text: PatternText) -> None:
     assert text.reasoning_problem(REASONING) is None
     assert text.reasoning_problem("Groups that rotate roles keep producing new leaders, so "
                                   "the pattern stays alive where it is taught.") is None
+
+
+@pytest.mark.parametrize(("ident", "label", "why"), [
+    # what the bundled SmolLM2 wrote over ../shared/gold, verbatim
+    ("distributed-leadership-design", "distributed-ledger", "written as an id"),
+    ("living-your-values", "building-community-wealth-through-energy", "written as an id"),
+    ("leadership-citycommons", "Leadership City Commons", "runs words together"),
+    ("shared-leadership", "Leadership in thecommons", "runs words together"),
+])
+def test_labels_written_as_ids_and_words_run_together_are_refused(
+        text: PatternText, ident: str, label: str, why: str) -> None:
+    for problem in (text.entity_problem(ident, label), text.community_problem(ident, label)):
+        assert problem is not None and why in problem
+
+
+def test_a_name_in_the_patterns_words_is_not_malformed(text: PatternText) -> None:
+    assert text.malformed("distributed-leadership", "Distributed Leadership") is None
+    assert text.malformed("commons-governance", "Commons & Governance") is None

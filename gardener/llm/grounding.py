@@ -73,6 +73,9 @@ def stem(word: str) -> str:
 
 
 _KEY_PREFIX = re.compile(r"\s*([A-Za-z][A-Za-z _-]*?)\s*:")
+_SLUG_LABEL = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
+GLUE_PART = 3
+"""Shortest part of a glued word ("citydata": "city" + "data") that is checked."""
 """A ``key:`` at the start of a value: "slug: adversarial-growth" echoes a line of the prompt."""
 
 
@@ -159,10 +162,33 @@ class PatternText:
         words = content_words(text)
         return sum(self.has_word(w) for w in words) / len(words) if words else 0.0
 
+    def glued(self, word: str) -> bool:
+        """Whether ``word``, absent from the text, is two of its words run together (a small
+        model writes "citydata", "themarket")."""
+        if word in self.vocabulary or len(word) < 2 * GLUE_PART:
+            return False
+        known = self.vocabulary | STOPWORDS
+        return any(word[:i] in known and word[i:] in known
+                   for i in range(GLUE_PART - 1, len(word) - GLUE_PART + 1))
+
+    def malformed(self, ident: str, label: str) -> str | None:
+        """Why ``label`` or ``ident`` is not a name, or None: a label written as an id
+        ("distributed-ledger"), or words of the text run together."""
+        if _SLUG_LABEL.match(label.strip()):
+            return (f"label {label!r} is written as an id; give the name in words, as the "
+                    "pattern writes it")
+        for what, value in (("id", ident), ("label", label)):
+            joined = next((w for w in fold_words(value) if self.glued(w)), None)
+            if joined is not None:
+                return (f"{what} {value!r} runs words together ({joined!r}); use the pattern's "
+                        "own words, separated")
+        return None
+
     def copied(self, ident: str, label: str) -> str | None:
         """Why ``ident``/``label`` are refused, or None: a field name of the task always; a
         prompt example or a run of digits unless the pattern's own words have it too; a
-        slug of another pattern always (the prompt lists them as link targets)."""
+        slug of another pattern always (the prompt lists them as link targets); a label
+        written as an id or words run together (`malformed`)."""
         if ident in self.slugs:
             return (f"id {ident!r} is another pattern's slug, a link target; name what the "
                     "pattern itself is about")
@@ -182,7 +208,7 @@ class PatternText:
             if digits and digits.group() not in self.vocabulary:
                 return (f"{what} {value!r} has the digits {digits.group()!r}, which the "
                         "pattern's text does not have; use the pattern's own words")
-        return None
+        return self.malformed(ident, label)
 
     def entity_problem(self, ident: str, label: str) -> str | None:
         """Why an entity is not grounded in the pattern's text, or None when it is."""

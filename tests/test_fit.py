@@ -207,3 +207,19 @@ def test_a_pass_against_a_4k_llama_cpp_server_sends_only_requests_that_fit(
         assert request.body is not None
         assert request.body["max_tokens"] == w.answer
         assert approximate_prompt_tokens(request.body) <= w.prompt(0)
+
+
+def test_a_server_failing_the_questions_is_asked_each_once_and_not_waited_for() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        assert "x-gardener-once" not in request.headers  # the marker is never sent
+        return httpx.Response(503, json={"error": {"message": "busy"}})
+
+    settings = LLMSettings(base_url="http://127.0.0.1:11434/v1", api_key="k", model="m",
+                           mode="json_schema", max_attempts=6)
+    llm = LLM(settings, transport=httpx.MockTransport(handle))
+    with llm:
+        assert served_context(llm, llm.settings.url, "m") is None
+    assert seen == ["/props", "/v1/models", "/api/ps", "/api/show"]

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ValidationError
 from gardener.llm.grammar import grammar_schema
 from gardener.llm.settings import LLMSettings
 from gardener.llm.transport import (
+    ONCE_HEADER,
     SCHEMA_REFUSAL,
     TAG_EXTENSION,
     TAG_HEADER,
@@ -103,6 +104,8 @@ _MODES = {"tools": "TOOLS", "json_schema": "JSON_SCHEMA", "json_object_schema": 
 in the messages) with the response format in the llama.cpp servers' documented form,
 ``{"type": "json_object", "schema": ...}``, given as the SDK's ``extra_body`` (whose keys take
 precedence over the SDK's own): see `response_format`."""
+PROBE_TIMEOUT_S = 10.0
+"""Seconds a question to the server about itself (``server_json``) may take."""
 FALLBACK = {"json_schema": "json_object_schema", "json_object_schema": "tools"}
 """What to try when an endpoint refuses a mode's response format: llama.cpp's dialect first
 (grammar-constrained still), then a forced tool call (constrained only where the server does)."""
@@ -332,13 +335,16 @@ class LLM:
     def server_json(self, url: str, body: Mapping[str, Any] | None = None) -> Any:
         """JSON from a route of the endpoint's server other than chat (llama.cpp's ``/props``,
         Ollama's ``/api/show``): GET, or POST with ``body``, through the same openai client
-        and transport, the SDK's documented way to call routes it has no method for. Raises
-        LLMError when the server refuses (an unknown route: 404)."""
+        and transport, the SDK's documented way to call routes it has no method for; tried
+        once, for at most `PROBE_TIMEOUT_S`. Raises LLMError when the server refuses (an
+        unknown route: 404)."""
+        once: Any = {"headers": {ONCE_HEADER: "1"}, "timeout": PROBE_TIMEOUT_S}
         try:
             if body is None:
-                response = self._openai.get(url, cast_to=httpx.Response)
+                response = self._openai.get(url, cast_to=httpx.Response, options=once)
             else:
-                response = self._openai.post(url, body=dict(body), cast_to=httpx.Response)
+                response = self._openai.post(url, body=dict(body), cast_to=httpx.Response,
+                                             options=once)
         except Exception as exc:
             found = _llm_error_in(exc)
             if found is None:

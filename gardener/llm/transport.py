@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -57,6 +57,9 @@ from gardener.llm.settings import LLMSettings
 log = logging.getLogger("gardener.llm.client")
 
 TAG_HEADER = "x-gardener-tag"
+ONCE_HEADER = "x-gardener-once"
+"""Marks a request tried once, never retried (a probe of what the server says about itself);
+removed before sending."""
 """Carries the structured call's tag down to the transports; never sent over the wire."""
 TAG_EXTENSION = "gardener_tag"
 """httpx request extension holding the tag once the header is stripped."""
@@ -396,6 +399,9 @@ class GuardedTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         tag = take_tag(request)
         settings = self._settings
+        if ONCE_HEADER in request.headers:
+            del request.headers[ONCE_HEADER]
+            settings = replace(settings, max_attempts=1)
         attempts = 0
         started = time.monotonic()
 

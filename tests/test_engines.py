@@ -31,7 +31,8 @@ from shell_env import newcomer_env
 from gardener.llm.fixtures import FixtureMode
 from gardener.model import Status
 from gardener.pipeline import in_process_run
-from gardener.pipeline.garden import GardenOptions, garden, pattern_threads
+from gardener.pipeline.garden import garden, pattern_threads
+from gardener.pipeline.options import GardenOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -41,9 +41,10 @@ from gardener.llm.client import LLM, tag_of
 from gardener.llm.local_model import missing_modules
 from gardener.llm.settings import LLMSettings
 from gardener.model import Status
-from gardener.pipeline import garden as garden_flow
+from gardener.pipeline import endpoint as endpoint_mod
 from gardener.pipeline import runtime
-from gardener.pipeline.garden import GardenOptions, run_garden
+from gardener.pipeline.garden import run_garden
+from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prune import PruneOptions, run_prune
 from gardener.pipeline.serve import ScheduleError, deployments
 from gardener.pipeline.state import load_state
@@ -275,7 +276,7 @@ def test_a_failing_pattern_fails_alone_and_the_run_exits_1(
         library: Path, tmp_path: Path, endpoint: FakeOpenAI,
         monkeypatch: pytest.MonkeyPatch) -> None:
     broken = FailFor("adaptive-facilitation", 400)
-    monkeypatch.setattr(garden_flow, "network_transport", lambda: broken)
+    monkeypatch.setattr(endpoint_mod, "network_transport", lambda: broken)
     report = tmp_path / "report.json"
     result = gardener(str(library), "--model", "fake-model", "--mode", "tools", "--today", TODAY,
                       "--report", str(report))

@@ -26,7 +26,8 @@ from gardener.llm.schemas import (
 )
 from gardener.llm.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
 from gardener.model import Pattern, Section
-from gardener.pipeline.garden import GardenOptions, model_settings, within_endpoint
+from gardener.pipeline.endpoint import model_settings, within_endpoint
+from gardener.pipeline.options import GardenOptions
 
 SLUG = "distributed-leadership-design"
 TARGETS = ["adaptive-facilitation", "accountability-partnership", "active-listening-depth"]

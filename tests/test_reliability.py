@@ -33,7 +33,8 @@ from gardener.llm.client import LLM, scrub
 from gardener.llm.settings import LLMSettings
 from gardener.model import Garden, Link, Status
 from gardener.pipeline import runtime
-from gardener.pipeline.garden import GardenOptions, run_garden
+from gardener.pipeline.garden import run_garden
+from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.state import load_state
 from gardener.steps.passes import Change, apply, garden_entry
 

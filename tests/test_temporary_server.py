@@ -28,7 +28,8 @@ from bench.concurrency import generate, grounded_responder
 from gardener.llm.client import LLM
 from gardener.pipeline import garden as garden_flow
 from gardener.pipeline import runtime
-from gardener.pipeline.garden import GardenOptions, run_garden
+from gardener.pipeline.garden import run_garden
+from gardener.pipeline.options import GardenOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 

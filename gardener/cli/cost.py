@@ -21,7 +21,7 @@ from gardener.pipeline import report
 
 if TYPE_CHECKING:
     from gardener.llm.settings import LLMSettings
-    from gardener.pipeline.garden import GardenOptions
+    from gardener.pipeline.options import GardenOptions
 
 out = Console()
 err = Console(stderr=True)

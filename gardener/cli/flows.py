@@ -41,7 +41,7 @@ from gardener.pipeline import DEFAULT_CONCURRENCY, report, runtime
 
 if TYPE_CHECKING:
     from gardener.llm.prices import Price
-    from gardener.pipeline.garden import GardenOptions
+    from gardener.pipeline.options import GardenOptions
 
 out = Console()
 err = Console(stderr=True)
@@ -244,7 +244,9 @@ def run(
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
 
     from gardener.llm.local_model import LocalModelError
-    from gardener.pipeline.garden import GardenOptions, model_client, run_garden
+    from gardener.pipeline.endpoint import model_client
+    from gardener.pipeline.garden import run_garden
+    from gardener.pipeline.options import GardenOptions
 
     options = GardenOptions(
         dry_run=dry_run, only=tuple(only or ()), **defaults,
@@ -371,7 +373,7 @@ def serve(
                     f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
                     "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
     from gardener.pipeline import served
-    from gardener.pipeline.garden import GardenOptions
+    from gardener.pipeline.options import GardenOptions
     from gardener.pipeline.prune import PruneOptions
     from gardener.pipeline.serve import ScheduleError, deployments, serve_deployments
 

@@ -307,7 +307,8 @@ def _named(result: communities_mod.BuildResult, model: str | None, mode: str | N
     from gardener.llm.client import LLMError
     from gardener.llm.fixtures import FixtureMode
     from gardener.llm.local_model import LocalModelError
-    from gardener.pipeline.garden import GardenOptions, model_client
+    from gardener.pipeline.endpoint import model_client
+    from gardener.pipeline.options import GardenOptions
 
     options = GardenOptions(model=model, mode=mode,
                             fixtures=str(fixtures) if fixtures else None,

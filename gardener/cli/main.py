@@ -273,7 +273,8 @@ def propose(
     from gardener.llm.prompts import default_prompts
     from gardener.llm.propose import fitted_profile
     from gardener.llm.propose import propose as ask
-    from gardener.pipeline.garden import GardenOptions, model_client
+    from gardener.pipeline.endpoint import model_client
+    from gardener.pipeline.options import GardenOptions
 
     root = library or file.parent
     config = load_config(root)

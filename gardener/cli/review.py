@@ -148,7 +148,9 @@ def review(
     rejected = _closed_rejections(library, publish, day) if open_pr else []
 
     from gardener.llm.prompts import default_prompts
-    from gardener.pipeline.garden import GardenOptions, model_client, run_garden
+    from gardener.pipeline.endpoint import model_client
+    from gardener.pipeline.garden import run_garden
+    from gardener.pipeline.options import GardenOptions
     from gardener.review.branch import review as review_library
     from gardener.review.branch import working_tree_pass
 

@@ -37,7 +37,9 @@ from gardener.llm.local_model import (
 from gardener.llm.prices import PerMillion, Price, dollars, price_for
 from gardener.llm.settings import LLMSettings
 from gardener.llm.tokens import Counter, counter_for
-from gardener.pipeline.garden import GardenOptions, ask, check, model_settings, open_run
+from gardener.pipeline.endpoint import model_settings
+from gardener.pipeline.garden import ask, check, open_run
+from gardener.pipeline.options import GardenOptions
 
 NOT_SENT = "gardener --estimate: this request was counted, not sent"
 PLACEHOLDER_URL = "http://127.0.0.1:9/v1"

@@ -20,52 +20,39 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
-import httpx
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from gardener.graph.communities import Registry, load_registry
 from gardener.graph.entities import Resolution, load_aliases, resolve_library
 from gardener.library import load as library_mod
 from gardener.library.load import Entry, Library
 from gardener.library.lock import holding
-from gardener.library.scope import Scope
 from gardener.library.write import remove_leftovers
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
-from gardener.llm.client import LLM, LLMError, StructuredOutputError, Usage, is_retryable_error
-from gardener.llm.fit import sized
-from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
-from gardener.llm.local_model import (
-    Announce,
-    Endpoint,
-    LocalModel,
-    endpoint_configured,
-    start_local_model,
-)
-from gardener.llm.prices import Rate, price_for
+from gardener.llm.client import LLM, LLMError, StructuredOutputError, Usage
+from gardener.llm.fixtures import FixtureMissing
 from gardener.llm.prices import as_dict as cost_of
+from gardener.llm.prices import price_for
 from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
 from gardener.llm.profiles import Profile, profile_for
 from gardener.llm.prompts import PromptSet, default_prompts
 from gardener.llm.propose import ProposalResult, StructuredLLM, fitted_profile, propose
-from gardener.llm.settings import LOCAL_MODE, MIN_CONTEXT, LLMSettings
-from gardener.llm.window import served_context
+from gardener.llm.settings import LLMSettings
 from gardener.model import Garden, Outcome, Outcomes, Status
 from gardener.pipeline import (
-    DEFAULT_CONCURRENCY,
     Hooks,
     attached,
     finish,
@@ -74,6 +61,8 @@ from gardener.pipeline import (
     refuse_unserved,
     report,
 )
+from gardener.pipeline.endpoint import is_transient, model_client, within_endpoint
+from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.state import (
     StaleReason,
     State,
@@ -84,7 +73,6 @@ from gardener.pipeline.state import (
 )
 from gardener.review import decisions as decisions_mod
 from gardener.steps.passes import apply, garden_entry
-from gardener.steps.prune import PruneSettings
 
 log = logging.getLogger("gardener.flows")
 
@@ -93,162 +81,6 @@ SAVE_EVERY = 50
 SAVE_INTERVAL_S = 2.0
 """...and when this long has passed since the last save: a killed run loses at most this
 much work (the files it wrote are kept; only their state records would be re-asked)."""
-
-
-class GardenOptions(BaseModel):
-    """Everything a gardening run is told; plain values, so a deployment can carry them."""
-
-    model_config = ConfigDict(frozen=True)
-
-    dry_run: bool = False
-    """Compute and report every change (with diffs) but write nothing, not even the state."""
-    only: tuple[str, ...] = ()
-    """Garden only these slugs (the whole library is still read, for candidates)."""
-    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
-    """Model calls in flight at once (per process the tasks run in): what an endpoint's rate
-    limit sees."""
-    model: str | None = None
-    mode: str | None = None
-    fixtures: str | None = None
-    fixture_mode: FixtureMode | None = None
-    today: dt.date | None = None
-    vitality_target: Literal["garden", "assessment"] = "garden"
-    candidates: int | None = Field(None, ge=0)
-    """Shortlist size: how many link targets the model may choose from; None: the model's
-    profile decides (``gardener.llm.profiles``: 40, 8 for a small model)."""
-    retries: int = Field(2, ge=0)
-    """Prefect retries of a pattern whose model call failed transiently."""
-    retry_delay_s: float = Field(15.0, ge=0)
-    pattern_budget_s: float = Field(900.0, gt=0)
-    """No Prefect retry of a pattern starts once this long has passed since its first try."""
-    give_up_after: int = Field(5, ge=1)
-    """This many model calls failing in a row (after the client's own retries), with no
-    success between them, mean the endpoint is down: the run asks nothing more."""
-    deadline_s: float | None = Field(None, gt=0)
-    """No model call starts once the run is this old; the patterns left fail, and the next
-    run gardens them. None: no deadline (``give_up_after`` still stops a dead endpoint)."""
-    budget_tokens: int | None = Field(None, ge=1)
-    """No model call starts once the run's calls have used this many tokens (prompt and
-    completion, as the endpoint reported them); calls in flight finish. The patterns left are
-    SKIPPED as not asked (``NOT_ASKED``), their state untouched, so the next run asks them."""
-    max_patterns: int | None = Field(None, ge=1)
-    """Ask the model about at most this many stale patterns in this run; the others are
-    SKIPPED as not asked, like the token budget's, and the next run asks them."""
-    prices: dict[str, Rate] = Field(default_factory=dict)
-    """Model family -> dollars per million tokens over the built-in table
-    (``gardener.llm.prices``), for the report's estimated cost (``gardener.toml``)."""
-    report: str | None = None
-    """Write the JSON report here."""
-    decisions: str | None = None
-    """A decisions ledger honoured besides the library's own (``gardener.review.decisions``): the
-    user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
-    scope: Scope = Field(default_factory=Scope)
-    """Which files are patterns, which extra keys hold human relationships (``gardener.toml``)."""
-    prune: PruneSettings = Field(default_factory=PruneSettings)
-    """Pruning's threshold, caps and the library's type renames, after each merge."""
-    timeout_s: float | None = Field(None, gt=0)
-    """Seconds one request may take, when GARDENER_TIMEOUT_S does not say (``gardener.toml``)."""
-    context: int | None = Field(None, ge=MIN_CONTEXT)
-    """Tokens of context the model has, when GARDENER_CONTEXT does not say (``gardener.toml``)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The model client
-
-
-def network_transport() -> httpx.BaseTransport | None:
-    """The transport under the client; None: the client's own default (proxy-aware httpx).
-    A seam for tests that need a misbehaving network."""
-    return None
-
-
-LOCAL_TIMEOUT_S = 900.0
-"""Seconds the bundled model may take for one answer before the request is retried."""
-
-
-def model_settings(options: GardenOptions, environ: Mapping[str, str],
-                   local: LocalModel | Endpoint | None = None) -> LLMSettings:
-    """The endpoint and model a run uses; ``local`` when the bundled model serves it (or
-    would: ``--estimate`` passes the endpoint it would have). The model's profile bounds its
-    answer tokens and re-asks."""
-    if local is not None:
-        served = local.endpoint if isinstance(local, LocalModel) else local
-        # The bundled server answers one request at a time, on CPU: a patient timeout.
-        settings = LLMSettings(base_url=served.base_url, api_key=served.api_key,
-                               model=options.model or served.model,
-                               mode=options.mode or LOCAL_MODE, timeout_s=LOCAL_TIMEOUT_S,
-                               concurrency=1, context=served.context)
-    else:
-        settings = LLMSettings.from_env(options.model, options.mode, environ=environ)
-        if options.context is not None and settings.context is None:
-            settings = replace(settings, context=options.context)
-    if options.timeout_s is not None and not environ.get("GARDENER_TIMEOUT_S", "").strip():
-        settings = replace(settings, timeout_s=options.timeout_s)
-    settings = profile_for(settings.model).tune(settings)
-    return settings if settings.context is None else sized(settings, settings.context)
-
-
-def needs_local_model(options: GardenOptions, environ: Mapping[str, str]) -> bool:
-    """Replay calls no model; otherwise only a user who chose no endpoint gets the local one."""
-    return options.fixture_mode is not FixtureMode.REPLAY and not endpoint_configured(environ)
-
-
-@contextmanager
-def model_client(options: GardenOptions, environ: Mapping[str, str] | None = None,
-                 announce: Announce | None = None) -> Iterator[LLM]:
-    """The run's client: fixtures first when asked, the bundled local model when no endpoint.
-
-    ``announce`` (default: the log) hears when the local model starts and is ready; it is
-    stopped when the block ends, however it ends. Raises
-    ``gardener.llm.local_model.LocalModelError`` (saying how to configure an endpoint) when a
-    model is needed, none is configured and the local one is not installed.
-    """
-    env = os.environ if environ is None else environ
-    local = start_local_model(announce=announce) if needs_local_model(options, env) else None
-    try:
-        settings = model_settings(options, env, local)
-        transport: httpx.BaseTransport | None
-        if options.fixture_mode is None:
-            transport = network_transport()
-        else:
-            inner = None if options.fixture_mode is FixtureMode.REPLAY else network_transport()
-            transport = FixtureTransport(options.fixtures or "fixtures", options.fixture_mode,
-                                         inner=inner, secrets=(settings.api_key,))
-        with LLM(settings, transport=transport) as llm:
-            if settings.context is None and options.fixture_mode is None:
-                # A replay asks exactly what was recorded: with fixtures, only a setting sizes.
-                said = served_context(llm, settings.url, settings.model)
-                if said is not None:
-                    llm.settings = sized(settings, said[0])
-                    log.info("%s: a context of %d tokens (from %s)", settings.endpoint,
-                             said[0], said[1])
-            yield llm
-    finally:
-        if local is not None:
-            local.close()
-
-
-def within_endpoint(options: GardenOptions, llm: StructuredLLM) -> GardenOptions:
-    """``options`` with no more patterns in flight than the client's endpoint serves at once."""
-    settings = getattr(llm, "settings", None)
-    most = settings.concurrency if isinstance(settings, LLMSettings) else None
-    if most is None or options.concurrency <= most:
-        return options
-    return options.model_copy(update={"concurrency": most})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth another try later: the endpoint was busy or flaky, not wrong.
-
-    A missing fixture, a refused request (4xx) or nothing listening stays failed: retrying
-    would only delay the message.
-    """
-    if not isinstance(exc, LLMError) or isinstance(exc, FixtureMissing):
-        return False
-    if exc.status is not None:
-        return exc.status in (408, 429) or exc.status >= 500
-    cause = exc.__cause__
-    return cause is not None and is_retryable_error(cause)
 
 
 # ---------------------------------------------------------------------------------------------

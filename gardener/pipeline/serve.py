@@ -17,7 +17,8 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from gardener.pipeline.garden import GardenOptions, garden
+from gardener.pipeline.garden import garden
+from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prune import PruneOptions, prune
 
 

@@ -1,0 +1,72 @@
+"""What a gardening run is told: plain values, so a Prefect deployment can carry them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gardener.library.scope import Scope
+from gardener.llm.fixtures import FixtureMode
+from gardener.llm.prices import Rate
+from gardener.llm.settings import MIN_CONTEXT
+from gardener.pipeline import DEFAULT_CONCURRENCY
+from gardener.steps.prune import PruneSettings
+
+
+class GardenOptions(BaseModel):
+    """Everything a gardening run is told; plain values, so a deployment can carry them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dry_run: bool = False
+    """Compute and report every change (with diffs) but write nothing, not even the state."""
+    only: tuple[str, ...] = ()
+    """Garden only these slugs (the whole library is still read, for candidates)."""
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1)
+    """Model calls in flight at once (per process the tasks run in): what an endpoint's rate
+    limit sees."""
+    model: str | None = None
+    mode: str | None = None
+    fixtures: str | None = None
+    fixture_mode: FixtureMode | None = None
+    today: dt.date | None = None
+    vitality_target: Literal["garden", "assessment"] = "garden"
+    candidates: int | None = Field(None, ge=0)
+    """Shortlist size: how many link targets the model may choose from; None: the model's
+    profile decides (``gardener.llm.profiles``: 40, 8 for a small model)."""
+    retries: int = Field(2, ge=0)
+    """Prefect retries of a pattern whose model call failed transiently."""
+    retry_delay_s: float = Field(15.0, ge=0)
+    pattern_budget_s: float = Field(900.0, gt=0)
+    """No Prefect retry of a pattern starts once this long has passed since its first try."""
+    give_up_after: int = Field(5, ge=1)
+    """This many model calls failing in a row (after the client's own retries), with no
+    success between them, mean the endpoint is down: the run asks nothing more."""
+    deadline_s: float | None = Field(None, gt=0)
+    """No model call starts once the run is this old; the patterns left fail, and the next
+    run gardens them. None: no deadline (``give_up_after`` still stops a dead endpoint)."""
+    budget_tokens: int | None = Field(None, ge=1)
+    """No model call starts once the run's calls have used this many tokens (prompt and
+    completion, as the endpoint reported them); calls in flight finish. The patterns left are
+    SKIPPED as not asked (``NOT_ASKED``), their state untouched, so the next run asks them."""
+    max_patterns: int | None = Field(None, ge=1)
+    """Ask the model about at most this many stale patterns in this run; the others are
+    SKIPPED as not asked, like the token budget's, and the next run asks them."""
+    prices: dict[str, Rate] = Field(default_factory=dict)
+    """Model family -> dollars per million tokens over the built-in table
+    (``gardener.llm.prices``), for the report's estimated cost (``gardener.toml``)."""
+    report: str | None = None
+    """Write the JSON report here."""
+    decisions: str | None = None
+    """A decisions ledger honoured besides the library's own (``gardener.review.decisions``): the
+    user's working copy, when ``gardener review`` gardens a clean checkout of the library."""
+    scope: Scope = Field(default_factory=Scope)
+    """Which files are patterns, which extra keys hold human relationships (``gardener.toml``)."""
+    prune: PruneSettings = Field(default_factory=PruneSettings)
+    """Pruning's threshold, caps and the library's type renames, after each merge."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Seconds one request may take, when GARDENER_TIMEOUT_S does not say (``gardener.toml``)."""
+    context: int | None = Field(None, ge=MIN_CONTEXT)
+    """Tokens of context the model has, when GARDENER_CONTEXT does not say (``gardener.toml``)."""

@@ -188,7 +188,7 @@ def test_a_pass_against_a_4k_llama_cpp_server_sends_only_requests_that_fit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     library = tmp_path / "lib"
     library.mkdir()
-    for path in sorted(SAMPLES.glob("*.md"))[:4]:
+    for path in [p for p in sorted(SAMPLES.glob("*.md")) if p.name != "README.md"][:4]:
         (library / path.name).write_bytes(path.read_bytes())
     report = tmp_path / "report.json"
     with FakeOpenAI(responder=grounded_responder,
@@ -200,13 +200,29 @@ def test_a_pass_against_a_4k_llama_cpp_server_sends_only_requests_that_fit(
                                     catch_exceptions=False)
         chats = fake.chat_requests
     assert result.exit_code == 0, result.output
-    assert json.loads(report.read_text())["totals"]["failed"] == 0
-    assert chats
+    data = json.loads(report.read_text())
+    assert data["totals"]["failed"] == 0
+    # a request cut (or asked with fewer re-asks) says so in the report; one that fitted
+    # as the profile makes it, with every re-ask, does not
+    fitted = {p["slug"]: p["detail"]["fitted"] for p in data["patterns"]
+              if "fitted" in p["detail"]}
+    assert fitted and all(f["context"] == 4096 for f in fitted.values())
+    assert len(chats) == 4  # one valid answer each
     w = window(4096, 2048, 2)
     for request in chats:
         assert request.body is not None
         assert request.body["max_tokens"] == w.answer
-        assert approximate_prompt_tokens(request.body) <= w.prompt(0)
+        slug = request.body["messages"][1]["content"].split("slug: ", 1)[1].split()[0]
+        cut = fitted.get(slug)
+        if cut is None:
+            assert approximate_prompt_tokens(request.body) <= w.prompt(2)
+            continue
+        # what the run counted is what was sent (the tool's name and description aside), and
+        # it fits with the re-asks it allowed
+        sent = approximate_prompt_tokens(request.body)
+        assert abs(sent - cut["prompt_tokens"]) <= 0.01 * sent
+        assert cut["prompt_tokens"] <= w.prompt(cut["reasks"]) == cut["budget"]
+        assert sent + w.answer * (1 + 2 * cut["reasks"]) <= 4096
 
 
 def test_a_server_failing_the_questions_is_asked_each_once_and_not_waited_for() -> None:

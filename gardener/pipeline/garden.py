@@ -271,6 +271,12 @@ class InFlight:
 
     run: Run
 
+    @property
+    def settings(self) -> LLMSettings | None:
+        """The run's client settings (its context, answer bound, re-asks), when it has them."""
+        settings = getattr(self.run.llm, "settings", None)
+        return settings if isinstance(settings, LLMSettings) else None
+
     def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
                    context: dict[str, Any] | None = None, tag: str = "",
                    max_retries: int | None = None) -> tuple[T, Usage]:

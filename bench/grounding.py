@@ -8,6 +8,11 @@ the files and the JSON report, folds text the way ``gardener.llm.grounding`` doe
 
     python bench/grounding.py LIBRARY [--n 100] [--seed 1] [--out docs/grounding.md]
         [--endpoint URL --model M]   # default: the bundled model (or GARDENER_LOCAL_MODEL)
+    python bench/grounding.py LIBRARY --existing [--out docs/grounding.md]
+
+``--existing`` runs no model: it applies the same check to the entities and communities the
+library's gardens already hold (curated, or written by earlier passes), the yardstick for
+how strict the check is against what people keep.
 
 The library is copied to a temporary folder; nothing under LIBRARY is written.
 """
@@ -101,6 +106,48 @@ def check(before: Pattern, after: Pattern, outcome: dict[str, object], tally: Ta
             tally.bad.append(f"{after.slug}: link to {target!r}: evidence {quote!r} not found")
 
 
+@dataclass
+class Existing:
+    """Items already in a library's gardens and how many fail `label_grounded`."""
+    patterns: int = 0
+    entities: int = 0
+    bad_entities: int = 0
+    communities: int = 0
+    bad_communities: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+def existing(patterns: Sequence[Pattern]) -> Existing:
+    """Apply the check to every entity and community the gardens hold now."""
+    seen = Existing()
+    for p in patterns:
+        if p.garden is None:
+            continue
+        seen.patterns += 1
+        text = own_text(p)
+        for e in p.garden.entities:
+            seen.entities += 1
+            if not label_grounded(text, e.id, e.label or ""):
+                seen.bad_entities += 1
+        for c in p.garden.communities:
+            seen.communities += 1
+            if not label_grounded(text, c.id, c.label or ""):
+                seen.bad_communities += 1
+                if len(seen.examples) < 5:
+                    seen.examples.append(f"{p.slug}: community {c.id!r} ({c.label!r})")
+    return seen
+
+
+def existing_table(seen: Existing, args: argparse.Namespace) -> str:
+    examples = "\n".join(f"- {line}" for line in seen.examples)
+    return (f"### {Path(args.library).name}: the gardens already there ({seen.patterns} "
+            f"patterns with a garden)\n\n`python bench/grounding.py {args.library} --existing`, "
+            f"{dt.date.today().isoformat()}\n\n| | |\n|---|---:|\n"
+            f"| entities / not in the text | {seen.entities} / {seen.bad_entities} |\n"
+            f"| communities / not in the text | {seen.communities} / {seen.bad_communities} |"
+            + (f"\n\nFor example:\n\n{examples}" if examples else ""))
+
+
 def garden(copy: Path, slugs: Sequence[str], report: Path, args: argparse.Namespace) -> float:
     env = dict(os.environ)
     if args.endpoint:
@@ -148,8 +195,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint")
     parser.add_argument("--model")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--existing", action="store_true",
+                        help="check the gardens already in LIBRARY; run no model")
     args = parser.parse_args(argv)
     originals = library.load(args.library).patterns
+    if args.existing:
+        block = existing_table(existing(originals), args)
+        print(block)
+        if args.out:
+            old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+            name = f"existing:{Path(args.library).name}"
+            args.out.write_text(splice(old, block, name), encoding="utf-8")
+        return 0
     chosen = sorted(random.Random(args.seed).sample(sorted(p.slug for p in originals),
                                                     min(args.n, len(originals))))
     with tempfile.TemporaryDirectory(prefix="gardener-grounding-") as scratch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.grounding import Tally, check, label_grounded, own_text
+from bench.grounding import Tally, check, existing, label_grounded, own_text
 from gardener.model import Community, Entity, Garden, Pattern, Section
 
 EMPTY = Garden()
@@ -42,3 +42,15 @@ def test_only_what_the_pass_added_is_counted_and_ungrounded_items_are_named() ->
     assert (tally.communities, tally.bad_communities) == (1, 1)
     assert (tally.links, tally.links_without_evidence, tally.evidence_not_found) == (3, 1, 1)
     assert any("kebab-case" in line for line in tally.bad)
+
+
+def test_existing_counts_what_the_gardens_hold_with_the_same_check() -> None:
+    held = Garden(entities=(Entity(id="consent", label="Consent"),
+                            Entity(id="kebab-case", label="kebab-case")),
+                  communities=(Community(id="group-dynamics", label="Group Dynamics"),
+                               Community(id="voice-rounds", label="Rounds of reaction")))
+    seen = existing([pattern(held), pattern(), pattern(EMPTY)])
+    assert seen.patterns == 3 and (seen.entities, seen.bad_entities) == (2, 1)
+    assert (seen.communities, seen.bad_communities) == (2, 1)
+    assert seen.examples == ["consent-decision-making: community 'group-dynamics' "
+                             "('Group Dynamics')"]

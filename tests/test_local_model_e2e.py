@@ -113,13 +113,14 @@ def test_one_pattern_is_proposed_schema_valid_and_grounded(lib: Path, tmp_path: 
     assert 0 < len(candidates) <= SMALL.candidates and SLUG not in candidates
     assert data["usage"]["requests"] == 1  # the small profile asks once, then salvages
 
-    # What the model said, as recorded: asked in JSON-schema mode, and within that schema.
+    # What the model said, as recorded: asked in llama-cpp-python's documented grammar mode
+    # (json_object with a schema, mode json_object_schema), and within that schema.
     (exchange,) = (json.loads(p.read_text()) for p in recorded.rglob("*.json"))
     request, response = exchange["request"], exchange["response"]
     assert request["model"] == MODEL_NAME
-    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["type"] == "json_object"
     assert "tools" not in request
-    schema = request["response_format"]["json_schema"]["schema"]
+    schema = request["response_format"]["schema"]
     choice = response["choices"][0]
     if choice["finish_reason"] == "length":
         # Cut off at the small profile's max_tokens: what was written is a prefix the grammar

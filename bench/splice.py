@@ -48,7 +48,7 @@ from bench.common import CORPUS, ROOT, commit, machine, replace_section
 from gardener.library.document import Document, ReadError, read, read_text
 from gardener.library.garden import read_garden
 from gardener.model import Entity, Garden, Link
-from gardener.steps import splice, verify
+from gardener.steps import splice, verify, yaml_text
 
 HEADING = "## Measurement"
 TODAY = dt.date(2026, 11, 25)
@@ -85,7 +85,7 @@ _NullRepresenter.add_representer(
     type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
 
 
-def _rt(style: splice.Style, null: bool = True) -> YAML:
+def _rt(style: yaml_text.Style, null: bool = True) -> YAML:
     y = YAML(typ="rt")
     # ruamel counts the sequence indent to the item's content and the offset to its dash
     y.indent(mapping=style.indent, sequence=style.seq_indent + 2, offset=style.seq_indent)
@@ -117,22 +117,22 @@ def _ruamel_tree(garden: Garden) -> CommentedMap:
     if garden.vitality_reasoning is not None:
         body["vitality_reasoning"] = DoubleQuotedScalarString(garden.vitality_reasoning)
     top = CommentedMap()
-    top[splice.GARDEN_KEY] = body
+    top[yaml_text.GARDEN_KEY] = body
     return top
 
 
-def ruamel_render(garden: Garden, style: splice.Style) -> str:
+def ruamel_render(garden: Garden, style: yaml_text.Style) -> str:
     out = io.StringIO()
     _rt(style).dump(_ruamel_tree(garden), out)
     return out.getvalue().replace("\n", style.newline)
 
 
-def ruamel_edit(d: Document, block: splice.Block, new: Garden, style: splice.Style) -> str:
+def ruamel_edit(d: Document, block: splice.Block, new: Garden, style: yaml_text.Style) -> str:
     """The garden block edited the way ``_changed`` changes it, through ruamel's round trip:
     load the block, set the date, delete the first link, dump in the file's indentation."""
     rt = _rt(style)
     tree = rt.load(d.text[block.start:block.end].replace("\r\n", "\n"))
-    garden = tree[splice.GARDEN_KEY]
+    garden = tree[yaml_text.GARDEN_KEY]
     if not isinstance(garden, CommentedMap) or garden.fa.flow_style():
         return ruamel_render(new, style)
     if "last_pruned" in garden:
@@ -152,7 +152,7 @@ _SCALAR.width = 1 << 30
 
 
 def ruamel_quote(value: str) -> str:
-    """One double-quoted scalar through ruamel's emitter, as ``splice.quote`` writes it."""
+    """One double-quoted scalar through ruamel's emitter, as ``yaml_text.quote`` writes it."""
     out = io.StringIO()
     _SCALAR.dump(DoubleQuotedScalarString(value), out)
     return out.getvalue().removesuffix("\n")
@@ -168,8 +168,8 @@ def _each(fn: Callable[[str], str], values: Sequence[str]) -> list[str]:
     return [fn(v) for v in values]
 
 
-def _locate_and_style(d: Document) -> tuple[splice.Block, splice.Style]:
-    return splice.locate(d), splice.detect_style(d)
+def _locate_and_style(d: Document) -> tuple[splice.Block, yaml_text.Style]:
+    return splice.locate(d), yaml_text.detect_style(d)
 
 
 def _rt_load(text: str) -> Any:
@@ -239,7 +239,7 @@ def measure(paths: Sequence[Path], repeat: int) -> Figures:
         f.files += 1
         garden, _ = read_garden(d)
         new = _changed(garden)
-        style = splice.detect_style(d)
+        style = yaml_text.detect_style(d)
         fm = d.front_matter
         f.locate_ms.append(_best(repeat, _locate_and_style, d))
         splice_ms = _best(repeat, splice.splice, d, new)
@@ -247,10 +247,10 @@ def measure(paths: Sequence[Path], repeat: int) -> Figures:
         f.render_ms.append(_best(repeat, splice.render_garden, new, style))
         f.rt_render_ms.append(_best(repeat, ruamel_render, new, style))
         labels = _labels(new)
-        f.quote_ms.append(_best(repeat, _each, splice.quote, labels))
+        f.quote_ms.append(_best(repeat, _each, yaml_text.quote, labels))
         f.rt_quote_ms.append(_best(repeat, _each, ruamel_quote, labels))
         f.quoted += len(labels)
-        f.quoted_same += sum(splice.quote(x) == ruamel_quote(x) for x in labels)
+        f.quoted_same += sum(yaml_text.quote(x) == ruamel_quote(x) for x in labels)
         try:
             f.rt_fm_ms.append(_best(repeat, _rt_load, fm))
             tree = _rt_load(fm)
@@ -270,8 +270,8 @@ def measure(paths: Sequence[Path], repeat: int) -> Figures:
         text = d.text[block.start:block.end]
         f.rt_block_ms.append(_best(repeat, _rt_load, text))
         keys = list(tree)
-        at = keys.index(splice.GARDEN_KEY)
-        key_line = tree.lc.key(splice.GARDEN_KEY)[0]
+        at = keys.index(yaml_text.GARDEN_KEY)
+        key_line = tree.lc.key(yaml_text.GARDEN_KEY)[0]
         if key_line == _line(d, block.start):
             f.key_line_same += 1
         # ruamel has start positions only: the block's end is the next key's line
@@ -279,7 +279,7 @@ def measure(paths: Sequence[Path], repeat: int) -> Figures:
                     else fm.count("\n"))
         if end_line == _line(d, block.end):
             f.naive_end_same += 1
-        value = tree[splice.GARDEN_KEY]
+        value = tree[yaml_text.GARDEN_KEY]
         for sec in block.sections:
             seq = value.get(sec.key) if isinstance(value, CommentedMap) else None
             if sec.key not in splice.LIST_KEYS or not isinstance(seq, CommentedSeq):
@@ -330,8 +330,8 @@ def vocabulary() -> list[tuple[str, bool]]:
         fields: dict[str, Any] = {"id": "e"} if kind == "entities" else {"target": "t"}
         fields[name] = value
         item = Entity(**fields) if kind == "entities" else Link(**fields)
-        text = ruamel_render(Garden(**{kind: (item,)}), splice.SEED_STYLE)
-        got = yaml.safe_load(text)[splice.GARDEN_KEY][kind][0].get(name)
+        text = ruamel_render(Garden(**{kind: (item,)}), yaml_text.SEED_STYLE)
+        got = yaml.safe_load(text)[yaml_text.GARDEN_KEY][kind][0].get(name)
         shown = next(ln.strip() for ln in text.splitlines() if f"{name}:" in ln)
         out.append((shown, type(got) is type(value) and got == value))
     return out

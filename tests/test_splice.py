@@ -24,20 +24,17 @@ from helpers_text import (
 
 from gardener.library.garden import read_garden
 from gardener.model import Community, Entity, Garden, Link
-from gardener.steps.splice import (
-    _ESCAPES,
+from gardener.steps.edit import splice_scalar
+from gardener.steps.splice import item_texts, locate, render_garden, splice
+from gardener.steps.yaml_text import (
+    ESCAPES,
     SEED_STYLE,
     SpliceError,
     Style,
-    _printable,
     detect_style,
-    item_texts,
-    locate,
     number,
+    printable,
     quote,
-    render_garden,
-    splice,
-    splice_scalar,
     word,
 )
 
@@ -423,7 +420,7 @@ def test_quote_reads_back_every_code_point_and_leaves_printable_ones_as_they_are
         assert yaml.safe_load(quote("ab" + chunk[::97] + "cd")) == "ab" + chunk[::97] + "cd"
     for c in map(chr, range(0x10000)):
         as_is = quote(c) == f'"{c}"'
-        assert as_is == (_printable(c) and c not in _ESCAPES), hex(ord(c))
+        assert as_is == (printable(c) and c not in ESCAPES), hex(ord(c))
 
 
 # ---- one nested scalar ---------------------------------------------------------------------

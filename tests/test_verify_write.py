@@ -25,7 +25,8 @@ from gardener.library.garden import read_garden
 from gardener.library.write import ConflictError, WriteError, write_atomic
 from gardener.model import Entity, Garden, Link
 from gardener.steps.diff import CR_MARK, NO_NEWLINE, unified_diff
-from gardener.steps.splice import locate, splice, splice_scalar
+from gardener.steps.edit import splice_scalar
+from gardener.steps.splice import locate, splice
 from gardener.steps.verify import VerifyError, verify, verify_scalar
 
 # ---- verify --------------------------------------------------------------------------------

@@ -376,8 +376,8 @@ def promote(
     """
     from gardener.review.promote import PromoteError
     from gardener.review.promote import promote as promote_link
-    from gardener.steps.splice import SpliceError
     from gardener.steps.verify import VerifyError
+    from gardener.steps.yaml_text import SpliceError
 
     kind = _link_type(type_)
     entry, _ = _entry(library, slug)

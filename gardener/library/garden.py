@@ -18,7 +18,7 @@ import yaml
 
 from gardener.library.document import Document
 from gardener.model import Community, Entity, Garden, Link
-from gardener.steps import splice
+from gardener.steps import splice, yaml_text
 
 Item = Entity | Community | Link
 
@@ -187,22 +187,22 @@ def read_detailed(doc: Document) -> GardenReading:
     block = splice.locate(doc)
     if not block.present or block.value_node is None:
         return GardenReading(None)
-    data = doc.data.get(splice.GARDEN_KEY)
+    data = doc.data.get(yaml_text.GARDEN_KEY)
     node = block.value_node
-    where = f"{doc.path}:{splice.line_of(doc, node)}"
+    where = f"{doc.path}:{yaml_text.line_of(doc, node)}"
     if data is None or data == {}:
         return GardenReading(Garden())
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         kind = _NODE_KIND.get(type(node).__name__, "value")
         return GardenReading(Garden(), (
             f"{where}: graph_garden is {kind}, not a mapping; read as an empty garden",),
-            frozenset({splice.GARDEN_KEY}))
+            frozenset({yaml_text.GARDEN_KEY}))
     warnings: list[str] = []
     dropped: set[str] = set()
     fields: dict[str, Any] = {}
     extra: list[tuple[str, str]] = []
     for sec in block.sections:
-        here = f"{doc.path}:{splice.line_of(doc, sec.key_node)}"
+        here = f"{doc.path}:{yaml_text.line_of(doc, sec.key_node)}"
         if sec.key not in splice.SECTION_KEYS:
             extra.append((sec.key, splice.extra_text(sec)))
             continue
@@ -234,7 +234,7 @@ def _read_list(doc: Document, sec: splice.Section, value: Any,
         return (), False
     node = sec.value_node
     if not isinstance(value, list) or not isinstance(node, yaml.SequenceNode):
-        warnings.append(f"{doc.path}:{splice.line_of(doc, node)}: graph_garden.{sec.key} is "
+        warnings.append(f"{doc.path}:{yaml_text.line_of(doc, node)}: graph_garden.{sec.key} is "
                         f"{_NODE_KIND.get(type(node).__name__, 'a value')}, not a list; "
                         "read as empty")
         return (), True
@@ -244,7 +244,7 @@ def _read_list(doc: Document, sec: splice.Section, value: Any,
     for i, (data, item_node, text) in enumerate(zip(value, node.value, texts, strict=True)):
         model, problems = item_from_data(sec.key, data)
         if problems:
-            warnings.append(f"{doc.path}:{splice.line_of(doc, item_node)}: "
+            warnings.append(f"{doc.path}:{yaml_text.line_of(doc, item_node)}: "
                             f"graph_garden.{sec.key}[{i}]: " + "; ".join(problems))
         if model is None:
             lost = True

@@ -15,8 +15,9 @@ from gardener.errors import GardenerError
 from gardener.library.document import Document, read_text
 from gardener.library.garden import read_garden
 from gardener.model import LINK_TYPES, Link, Pattern
+from gardener.steps.edit import relationship_append
 from gardener.steps.prune import canonical_type
-from gardener.steps.splice import relationship_append, splice
+from gardener.steps.splice import splice
 from gardener.steps.verify import verify, verify_append
 
 

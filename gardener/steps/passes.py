@@ -20,9 +20,10 @@ from gardener.llm.grounding import PatternText, pattern_text
 from gardener.model import Garden, Outcome, Pattern, Status
 from gardener.review.decisions import Rejections, without_rejected
 from gardener.steps.diff import unified_diff
+from gardener.steps.edit import splice_scalar
 from gardener.steps.merge import VitalityTarget, merge_pass, unchanged
 from gardener.steps.prune import PruneResult, PruneSettings, prune
-from gardener.steps.splice import splice, splice_scalar
+from gardener.steps.splice import splice
 from gardener.steps.verify import verify, verify_scalar
 
 ASSESSMENT_KEYS = ("ontology", "commons_assessment", "vitality_reasoning")

@@ -17,7 +17,8 @@ from gardener.errors import GardenerError
 from gardener.library.document import Document, ReadError, guard, read_text
 from gardener.library.garden import read_garden
 from gardener.model import Garden
-from gardener.steps import splice
+from gardener.steps import splice, yaml_text
+from gardener.steps.edit import Append, scalar_edit, set_nested
 
 
 class VerifyError(GardenerError):
@@ -90,8 +91,8 @@ def verify(old: Document, new_text: str, expected: Garden) -> None:
     # garden (checked above): only the garden is guarded again (``_guard_garden``), a
     # fifth of a parse's CPU.
     new = _reparse(old, new_text, guarded=False)
-    before = {k: v for k, v in old.data.items() if k != splice.GARDEN_KEY}
-    after = {k: v for k, v in new.data.items() if k != splice.GARDEN_KEY}
+    before = {k: v for k, v in old.data.items() if k != yaml_text.GARDEN_KEY}
+    after = {k: v for k, v in new.data.items() if k != yaml_text.GARDEN_KEY}
     if not same(before, after):
         raise VerifyError(old, "front matter outside graph_garden changed: "
                                + _first_difference(before, after))
@@ -146,18 +147,18 @@ def _garden_difference(expected: Garden, got: Garden | None) -> str:
 def verify_scalar(old: Document, new_text: str, keys: Sequence[str], value: str) -> None:
     """Raise VerifyError unless ``new_text`` is ``old`` with only ``keys`` set to ``value``."""
     try:
-        edit = splice.scalar_edit(old, keys, value)
-    except splice.SpliceError as exc:
+        edit = scalar_edit(old, keys, value)
+    except yaml_text.SpliceError as exc:
         raise VerifyError(old, f"cannot set {'.'.join(keys)}: {exc}") from None
     _kept(old, new_text, edit.start, edit.end)
     new = _reparse(old, new_text)
-    expected = splice.set_nested(old.data, keys, value)
+    expected = set_nested(old.data, keys, value)
     if not same(expected, new.data):
         raise VerifyError(old, f"setting {'.'.join(keys)} changed more than that value: "
                                + _first_difference(expected, new.data))
 
 
-def verify_append(old: Document, new_text: str, append: splice.Append) -> None:
+def verify_append(old: Document, new_text: str, append: Append) -> None:
     """Raise VerifyError unless ``new_text`` is ``old`` with only ``append``'s item added."""
     _kept(old, new_text, append.edit.start, append.edit.end)
     new = _reparse(old, new_text)

@@ -2,12 +2,12 @@
 
 Why this way: an estimate is only worth having if it counts what the pass will really send.
 So it takes the pass's own steps: the library read and the staleness decided exactly as the
-flow does (``gardener.pipeline.garden.open_run`` and ``check``: a pattern the pass would skip
-is skipped here too), and each stale pattern's request built by the pass's own call
-(``garden.ask``: the prompt, the per-pattern response model, instructor's request with its
-schema or tools). That call goes to a client whose transport keeps the request body and
-answers it locally, so no model is called and no server is started; the body's prompt tokens
-are then counted offline (``gardener.llm.tokens``).
+flow does (``gardener.pipeline.garden.open_run`` and ``pattern_task.check``: a pattern the
+pass would skip is skipped here too), and each stale pattern's request built by the pass's
+own call (``pattern_task.ask``: the prompt, the per-pattern response model, instructor's
+request with its schema or tools). That call goes to a client whose transport keeps the
+request body and answers it locally, so no model is called and no server is started; the
+body's prompt tokens are then counted offline (``gardener.llm.tokens``).
 
 What the count leaves out, and the output says: re-asks after an invalid answer (up to
 ``max_retries`` more requests a pattern, each resending the prompt) and Prefect's retries of
@@ -38,8 +38,9 @@ from gardener.llm.prices import PerMillion, Price, dollars, price_for
 from gardener.llm.settings import LLMSettings
 from gardener.llm.tokens import Counter, counter_for
 from gardener.pipeline.endpoint import model_settings
-from gardener.pipeline.garden import ask, check, open_run
+from gardener.pipeline.garden import open_run
 from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.pattern_task import ask, check
 
 NOT_SENT = "gardener --estimate: this request was counted, not sent"
 PLACEHOLDER_URL = "http://127.0.0.1:9/v1"

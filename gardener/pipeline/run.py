@@ -1,0 +1,221 @@
+"""One gardening pass's shared state: what its tasks read, its limits, its bound on calls.
+
+Why apart from the flow: the per-pattern work (``pattern_task``) and the flow (``garden``) both
+hold a ``Run``; its limits (deadline, token budget, pattern count, a fatal endpoint error, a
+stop) are decided here, under one lock, so every task sees the same answer. ``InFlight`` is
+the run's client seen through its slots: at most ``concurrency`` model calls at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from gardener.graph.communities import Registry
+from gardener.graph.entities import Resolution
+from gardener.library.load import Entry
+from gardener.llm.candidates import CandidateIndex, CandidateInfo
+from gardener.llm.client import LLMError, StructuredOutputError, Usage
+from gardener.llm.fixtures import FixtureMissing
+from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
+from gardener.llm.profiles import Profile
+from gardener.llm.prompts import PromptSet
+from gardener.llm.propose import StructuredLLM
+from gardener.llm.settings import LLMSettings
+from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.state import State, save_state
+from gardener.review import decisions as decisions_mod
+
+
+@dataclass
+class Run:
+    """What every task of one flow run shares; built once per process, read by all tasks."""
+
+    root: Path
+    entries: list[Entry]
+    index: CandidateIndex
+    slugs: frozenset[str]
+    state: State
+    """Read by tasks for the skip decision; only the flow records into it."""
+    llm: StructuredLLM
+    model: str
+    prompts: PromptSet
+    prompt_version: str
+    today: dt.date
+    options: GardenOptions
+    rejections: decisions_mod.Rejections = field(default_factory=decisions_mod.Rejections)
+    """Links people rejected: never proposed again."""
+    spent: dict[int, Usage] = field(default_factory=dict)
+    """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
+    checks: dict[int, Check] = field(default_factory=dict)
+    """The flow's decisions for the patterns it sent to tasks in this process, so no task
+    redoes them."""
+    profile: Profile = DEFAULT_PROFILE
+    """The model's shortlist, prompt and answer sizes (``gardener.llm.profiles``)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fatal: str | None = None
+    """An endpoint error no other pattern can get past (bad key, unknown model, nothing
+    listening): once seen, later patterns fail with it instead of repeating the request."""
+    registry: Registry | None = None
+    """The library's community registry: proposals draw their communities from it."""
+    entities: Resolution | None = None
+    """The library's entity ids by concept: proposals reuse them."""
+    started: float = field(default_factory=time.monotonic)
+    first_try: dict[int, float] = field(default_factory=dict)
+    """When each pattern's first model call started, for ``pattern_budget_s``."""
+    failing: int = 0
+    """Model calls failed transiently in a row, with no success since: see ``give_up_after``."""
+    stopped: str | None = None
+    """Why the run was stopped (Ctrl-C): no model call starts and no file is written after."""
+    writing: int = 0
+    """Patterns being merged and written now: what ``stop`` waits for."""
+    used_tokens: int = 0
+    """Tokens the run's finished model calls used (prompt + completion): ``budget_tokens``."""
+    asked: int = 0
+    """Patterns this run has started asking the model about: ``max_patterns``."""
+    slots: threading.BoundedSemaphore = field(init=False)
+    """One per model call allowed in flight (``options.concurrency``), held only around it."""
+    idle: threading.Condition = field(init=False)
+    """Notified (under ``lock``) when a pattern's write is done."""
+
+    def __post_init__(self) -> None:
+        self.slots = threading.BoundedSemaphore(self.options.concurrency)
+        self.idle = threading.Condition(self.lock)
+
+    def stop(self, why: str, timeout_s: float = 30.0) -> None:
+        """Stop the run now, from any thread: no more model calls or writes; the writes
+        under way finish (no file is left half-replaced), then the state records what was
+        written and collected. Answers still to come are dropped, unwritten."""
+        with self.lock:
+            self.stopped = self.stopped or why
+            self.idle.wait_for(lambda: self.writing == 0, timeout=timeout_s)
+        if not self.options.dry_run:
+            save_state(self.root, self.state)
+
+    def writes(self) -> bool:
+        """Count a write in, unless the run was stopped (see ``wrote``)."""
+        with self.lock:
+            if self.stopped is not None:
+                return False
+            self.writing += 1
+            return True
+
+    def wrote(self) -> None:
+        with self.lock:
+            self.writing -= 1
+            self.idle.notify_all()
+
+    def halted(self) -> str | None:
+        """Why no more model calls may start in this run, if none may."""
+        if self.fatal is not None:
+            return self.fatal
+        if self.stopped is not None:
+            return self.stopped
+        deadline = self.options.deadline_s
+        if deadline is not None and time.monotonic() - self.started >= deadline:
+            return (f"the run reached its deadline of {deadline:g} s; run again to garden "
+                    "the patterns left")
+        return None
+
+    def over_budget(self) -> str | None:
+        """Why no more model calls may start, if the run's token budget is spent."""
+        budget = self.options.budget_tokens
+        with self.lock:
+            used = self.used_tokens
+        if budget is None or used < budget:
+            return None
+        return (f"token budget spent ({used:,} of {budget:,} tokens); the next run asks "
+                "the patterns left")
+
+    def take_pattern(self) -> str | None:
+        """Count one more pattern asked, or say why ``max_patterns`` allows no more."""
+        limit = self.options.max_patterns
+        with self.lock:
+            if limit is not None and self.asked >= limit:
+                return (f"pattern limit reached ({limit} asked this run); the next run asks "
+                        "the patterns left")
+            self.asked += 1
+        return None
+
+    def charge(self, used: Usage) -> None:
+        """Count a finished call's tokens against the budget."""
+        with self.lock:
+            self.used_tokens += used.prompt_tokens + used.completion_tokens
+
+
+def is_fatal(exc: LLMError) -> bool:
+    """The endpoint itself is unusable for this run, whatever the pattern."""
+    if isinstance(exc, FixtureMissing) or exc.transient:
+        return False
+    return exc.status in (401, 403, 404) or (exc.status is None and exc.__cause__ is not None)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Whether a pattern must be gardened, and the inputs that decision (and the state) use."""
+
+    stale: bool
+    reason: str
+    shortlist: list[CandidateInfo]
+    candidates_fp: str
+    fingerprint: str
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class NotAsked(Exception):
+    """The run halted while the pattern waited for a free slot: its model call never started."""
+
+    def __init__(self, why: str, *, budget: bool = False) -> None:
+        super().__init__(why)
+        self.budget = budget
+        """Stopped by the token budget: the pattern is SKIPPED, not failed."""
+
+
+NOT_ASKED = "not asked"
+"""``Outcome.detail["not_asked"]`` of a pattern the token budget left for the next run."""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The run's client behind its slots: at most ``concurrency`` model calls at once.
+
+    The bound is on calls, not on tasks: a pattern that waited for a slot checks again that
+    the run may still ask (a dead endpoint or a passed deadline stops it there), so no more
+    calls start after the run halted than there were slots.
+    """
+
+    run: Run
+
+    @property
+    def settings(self) -> LLMSettings | None:
+        """The run's client settings (its context, answer bound, re-asks), when it has them."""
+        settings = getattr(self.run.llm, "settings", None)
+        return settings if isinstance(settings, LLMSettings) else None
+
+    def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
+                   context: dict[str, Any] | None = None, tag: str = "",
+                   max_retries: int | None = None) -> tuple[T, Usage]:
+        with self.run.slots:
+            halted = self.run.halted()
+            if halted is not None:
+                raise NotAsked(halted)
+            spent = self.run.over_budget()
+            if spent is not None:
+                raise NotAsked(spent, budget=True)
+            try:
+                answer, used = self.run.llm.structured(
+                    response_model=response_model, messages=messages, context=context, tag=tag,
+                    max_retries=max_retries)
+            except (LLMError, StructuredOutputError) as exc:
+                self.run.charge(exc.usage)
+                raise
+            self.run.charge(used)
+            return answer, used

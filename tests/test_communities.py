@@ -10,6 +10,7 @@ from graph_library import Spec, load, write
 from typer.testing import CliRunner
 
 from gardener.graph import communities as cm
+from gardener.graph import registry as rg
 from gardener.library.document import read_text
 from gardener.library.tables import TableError
 from gardener.model import Community, Garden
@@ -37,7 +38,7 @@ communities:
 
 
 def test_a_good_registry_reads_with_its_lines() -> None:
-    reg = cm.parse_registry(GOOD, REG)
+    reg = rg.parse_registry(GOOD, REG)
     assert reg.ids == ("commons-governance", "systems-thinking")
     assert [c.line for c in reg.communities] == [4, 9]
     assert reg.get("systems-thinking") is not None
@@ -47,7 +48,7 @@ def test_a_good_registry_reads_with_its_lines() -> None:
     assert reg.resolve("Systems Thinking") == "systems-thinking"  # spelling does not count
     assert reg.resolve("comm_systems_thinking") == "systems-thinking"
     assert reg.resolve("care-work") is None
-    assert cm.unknown_members(reg, ["alpha", "gamma"]) == [
+    assert rg.unknown_members(reg, ["alpha", "gamma"]) == [
         f"{REG}:4: member 'beta' of 'commons-governance' is not a pattern of the library"]
 
 
@@ -70,29 +71,29 @@ def test_a_good_registry_reads_with_its_lines() -> None:
 ])
 def test_a_bad_registry_names_file_line_and_problem(text: str, expected: str) -> None:
     with pytest.raises(TableError) as caught:
-        cm.parse_registry(text, REG)
+        rg.parse_registry(text, REG)
     assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
 
 
 def test_every_problem_is_listed_not_only_the_first() -> None:
     text = "communities:\n  - id: Bad\n  - id: good\n    label: Good\n  - label: no id\n"
     with pytest.raises(TableError) as caught:
-        cm.parse_registry(text, REG)
+        rg.parse_registry(text, REG)
     assert [p.split(" (")[0] for p in caught.value.problems] == [
         f"{REG}:2: id 'Bad' is not kebab-case", f"{REG}:2: label is missing",
         f"{REG}:5: id is missing"]
 
 
 def test_dump_reads_back_the_same_registry() -> None:
-    reg = cm.parse_registry(GOOD, REG)
-    again = cm.parse_registry(cm.dump_registry(reg, "header line"), REG)
+    reg = rg.parse_registry(GOOD, REG)
+    again = rg.parse_registry(rg.dump_registry(reg, "header line"), REG)
     assert [(c.id, c.label, c.description, c.aliases, c.members) for c in again.communities] == [
         (c.id, c.label, c.description, c.aliases, c.members) for c in reg.communities]
 
 
 def test_garden_ids_are_checked_against_the_registry() -> None:
-    reg = cm.parse_registry(GOOD, REG)
-    found = cm.garden_problems([Community(id="governance"), Community(id="care-work")], reg)
+    reg = rg.parse_registry(GOOD, REG)
+    found = rg.garden_problems([Community(id="governance"), Community(id="care-work")], reg)
     assert found == ["community 'care-work' is not in the registry"]
 
 
@@ -111,7 +112,7 @@ def test_garden_ids_are_checked_against_the_registry() -> None:
     ("community:care", "care"),
 ])
 def test_normalise_id(raw: str, key: str) -> None:
-    assert cm.normalise_id(raw) == key
+    assert rg.normalise_id(raw) == key
 
 
 def test_consolidate_merges_spelling_near_duplicates_and_labels_naming_an_id() -> None:
@@ -176,8 +177,8 @@ def test_build_finds_the_themes_and_assigns_every_pattern(tmp_path: Path) -> Non
 
 def test_same_seed_same_registry(tmp_path: Path) -> None:
     lib = load(tmp_path / "lib", clusters())
-    first = cm.dump_registry(cm.build(lib.patterns, seed=11).registry)
-    again = cm.dump_registry(cm.build(list(reversed(lib.patterns)), seed=11).registry)
+    first = rg.dump_registry(cm.build(lib.patterns, seed=11).registry)
+    again = rg.dump_registry(cm.build(list(reversed(lib.patterns)), seed=11).registry)
     assert first == again
 
 
@@ -193,7 +194,7 @@ def test_small_communities_join_the_one_they_are_tied_to(tmp_path: Path) -> None
 
 
 def test_retarget_puts_the_registry_community_first_and_keeps_known_ones() -> None:
-    reg = cm.parse_registry(GOOD, REG)
+    reg = rg.parse_registry(GOOD, REG)
     garden = Garden(communities=(
         Community(id="systems-thinking", label="Systems Thinking", source="taxonomy",
                   confidence=0.7, text="    - id: systems-thinking\n"),
@@ -227,7 +228,7 @@ def test_build_writes_the_registry_and_apply_rewrites_only_gardens(tmp_path: Pat
     result = runner.invoke(app, ["communities", "build", str(root), "--no-llm", "--seed", "3",
                                  "--apply", "--report", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
-    reg = cm.load_registry(root)
+    reg = rg.load_registry(root)
     assert reg is not None and len(reg.communities) == 3
     assert "15 community ids before" in result.stderr
     assert "16 of 16 patterns assigned" in result.stderr
@@ -273,6 +274,6 @@ def test_an_unreadable_registry_is_named(tmp_path: Path) -> None:
     path.parent.mkdir()
     path.write_bytes(b"communities:\n  - id: caf\xe9\n")
     with pytest.raises(TableError) as caught:
-        cm.load_registry(tmp_path)
+        rg.load_registry(tmp_path)
     assert caught.value.problems[0].startswith(f"{path}: not UTF-8 text")
-    assert cm.load_registry(tmp_path / "elsewhere") is None
+    assert rg.load_registry(tmp_path / "elsewhere") is None

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gardener.cli.main import app
-from gardener.graph import communities, health
+from gardener.graph import communities, health, registry
 from gardener.graph import library_graph as graph
 from gardener.library import load as library
 
@@ -48,7 +48,7 @@ def test_build_cuts_the_ids_tenfold_and_assigns_every_pattern(
     assigned = result.registry.assignment()
     assert set(assigned) == set(corpus.slugs)
     again = communities.build(corpus.patterns)
-    assert communities.dump_registry(again.registry) == communities.dump_registry(
+    assert registry.dump_registry(again.registry) == registry.dump_registry(
         result.registry)
 
     root = tmp_path / "corpus"

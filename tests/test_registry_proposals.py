@@ -13,7 +13,7 @@ from fake_openai import FakeOpenAI, answer, minimal_instance, request_schema
 from graph_library import Spec, write
 from test_propose import CANDIDATES, PATTERN, good_answer, schema_sent
 
-from gardener.graph.communities import Registry, RegistryCommunity
+from gardener.graph.registry import Registry, RegistryCommunity
 from gardener.llm.client import LLM
 from gardener.llm.prompts import render_messages
 from gardener.llm.propose import propose

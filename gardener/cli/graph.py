@@ -23,6 +23,7 @@ from gardener.graph import communities as communities_mod
 from gardener.graph import entities as entities_mod
 from gardener.graph import health as health_mod
 from gardener.graph import library_graph as graph_mod
+from gardener.graph import registry as registry_mod
 from gardener.library import load as library_mod
 from gardener.library.load import Library
 from gardener.library.tables import TableError
@@ -52,9 +53,9 @@ def _load(library: Path) -> Library:
     return library_mod.load(library, scope=scope)
 
 
-def _registry(library: Path) -> communities_mod.Registry | None:
+def _registry(library: Path) -> registry_mod.Registry | None:
     try:
-        return communities_mod.load_registry(library)
+        return registry_mod.load_registry(library)
     except TableError as exc:
         raise fail("the community registry cannot be used:\n" + "\n".join(exc.problems)) \
             from None
@@ -151,7 +152,7 @@ def health(
     else:
         out.print("[green]no problem flagged[/]")
     if registry is not None:
-        for problem in communities_mod.unknown_members(registry, lib.slugs):
+        for problem in registry_mod.unknown_members(registry, lib.slugs):
             err.print(f"[yellow]warning:[/] {shown(problem)}", highlight=False,
                       soft_wrap=True)
     title = f"Health of {library.resolve().name}"
@@ -186,14 +187,14 @@ def communities_check(library: LibraryArg) -> None:
     lib = _load(library)
     registry = _registry(library)
     if registry is None:
-        raise fail(f"{communities_mod.registry_path(library)}: no registry; build one with "
+        raise fail(f"{registry_mod.registry_path(library)}: no registry; build one with "
                     "'gardener communities build'")
-    problems = communities_mod.unknown_members(registry, lib.slugs)
+    problems = registry_mod.unknown_members(registry, lib.slugs)
     outside = 0
     for p in lib.patterns:
         if p.garden is None:
             continue
-        for problem in communities_mod.garden_problems(p.garden.communities, registry):
+        for problem in registry_mod.garden_problems(p.garden.communities, registry):
             outside += 1
             problems.append(f"{p.path}: {problem}")
     for problem in problems:
@@ -256,12 +257,12 @@ def communities_build(
     kept: tuple[str, ...] = ()
     if not no_llm:
         result, naming, kept = _named(result, model, mode, fixtures, fixture_mode)
-    target = output or communities_mod.registry_path(library)
+    target = output or registry_mod.registry_path(library)
     header = (f"Community registry of {library.resolve().name}, built by gardener communities "
               f"build (seed {seed}, resolution {resolution:g}, names: {naming}).\n"
               "Proposals draw their communities from here; edit labels and descriptions "
               "freely, a rebuild replaces the file.")
-    text = communities_mod.dump_registry(result.registry, header)
+    text = registry_mod.dump_registry(result.registry, header)
     table = Table("id", "label", "patterns", "former ids", title="community registry",
                   title_justify="left")
     for c in result.registry.communities:

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from gardener.graph.communities import Registry
+from gardener.graph.registry import Registry
 from gardener.llm.client import StructuredOutputError, Usage
 from gardener.llm.fit import GRAMMAR_MODES, Fitted, fit, window
 from gardener.llm.grounding import PatternText, pattern_text, prompt_phrases, task_phrases

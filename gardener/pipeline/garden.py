@@ -33,8 +33,8 @@ from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from gardener.graph.communities import load_registry
 from gardener.graph.entities import load_aliases, resolve_library
+from gardener.graph.registry import load_registry
 from gardener.library import load as library_mod
 from gardener.library.load import Entry, Library
 from gardener.library.lock import holding

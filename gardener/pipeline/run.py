@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from gardener.graph.communities import Registry
 from gardener.graph.entities import Resolution
+from gardener.graph.registry import Registry
 from gardener.library.load import Entry
 from gardener.llm.candidates import CandidateIndex, CandidateInfo
 from gardener.llm.client import LLMError, StructuredOutputError, Usage

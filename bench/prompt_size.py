@@ -41,7 +41,7 @@ from gardener.library.document import ReadError  # noqa: E402
 from gardener.llm.candidates import CandidateIndex  # noqa: E402
 from gardener.llm.local_model import CONTEXT_TOKENS, LocalModelError, bundled_model_path  # noqa: E402
 from gardener.llm.prompts import render_messages  # noqa: E402
-from gardener.llm.schemas import build_response_model  # noqa: E402
+from gardener.llm.response import build_response_model  # noqa: E402
 from gardener.llm.settings import LOCAL_MODE, LOCAL_MODEL, LLMSettings  # noqa: E402
 from gardener.model import Pattern  # noqa: E402
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from gardener.llm.grammar import BOUNDED_RANGE, PRINTABLE, grammar_schema, integer_enum
 from gardener.llm.local_model import missing_modules
 from gardener.llm.profiles import DEFAULT, SMALL
-from gardener.llm.schemas import build_response_model
+from gardener.llm.response import build_response_model
 
 
 class Link(BaseModel):

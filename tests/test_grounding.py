@@ -29,7 +29,7 @@ from gardener.llm.grounding import (
 )
 from gardener.llm.prompts import default_prompts, render_messages
 from gardener.llm.propose import grounding_text, propose
-from gardener.llm.schemas import ResponseModel, build_response_model, salvage
+from gardener.llm.response import ResponseModel, build_response_model, salvage
 from gardener.llm.settings import LLMSettings
 from gardener.model import Pattern
 

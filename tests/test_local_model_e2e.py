@@ -30,7 +30,8 @@ from shell_env import newcomer_env
 from gardener.library import load as library
 from gardener.llm.local_model import MODEL_NAME, missing_modules
 from gardener.llm.profiles import SMALL
-from gardener.llm.schemas import KEBAB, Proposal, grounding_context
+from gardener.llm.response import grounding_context
+from gardener.llm.schemas import KEBAB, Proposal
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

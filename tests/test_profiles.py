@@ -14,6 +14,7 @@ from gardener.llm.local_model import MODEL_NAME, Endpoint, LocalModel
 from gardener.llm.profiles import DEFAULT, SMALL, profile_for
 from gardener.llm.prompts import render_messages
 from gardener.llm.propose import propose
+from gardener.llm.response import build_response_model, salvage
 from gardener.llm.schemas import (
     DEFAULT_CAPS,
     KEBAB,
@@ -21,8 +22,6 @@ from gardener.llm.schemas import (
     MAX_REASON,
     MAX_VITALITY_REASONING,
     Caps,
-    build_response_model,
-    salvage,
 )
 from gardener.llm.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
 from gardener.model import Pattern, Section

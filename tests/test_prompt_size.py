@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gardener.llm.candidates import CandidateIndex
 from gardener.llm.prompts import render_messages
-from gardener.llm.schemas import build_response_model
+from gardener.llm.response import build_response_model
 from gardener.model import HumanLink, Pattern, Section
 
 SAME_LENGTH = ("harvest", "council", "network", "balance", "pasture", "compost", "kitchen",

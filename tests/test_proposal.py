@@ -10,18 +10,20 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gardener.llm.schemas import (
-    MAX_ENTITIES,
-    MAX_REASON,
+from gardener.llm.response import (
     RESPONSE_MODEL_NAME,
-    Proposal,
-    ProposedCommunity,
-    ProposedEntity,
-    ProposedLink,
     ResponseModel,
     build_response_model,
     grounding_context,
     salvage,
+)
+from gardener.llm.schemas import (
+    MAX_ENTITIES,
+    MAX_REASON,
+    Proposal,
+    ProposedCommunity,
+    ProposedEntity,
+    ProposedLink,
     to_garden,
     vitality_band,
 )

@@ -15,21 +15,23 @@ import pytest
 from instructor import generate_openai_schema
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from gardener.llm.response import (
+    RESPONSE_MODEL_NAME,
+    CommunityDraft,
+    EntityDraft,
+    LinkDraft,
+    ResponseModel,
+    build_response_model,
+    grounding_context,
+    salvage,
+)
 from gardener.llm.schemas import (
     BAND_NAMES,
     MAX_COMMUNITIES,
     MAX_ENTITIES,
     MAX_LINKS,
-    RESPONSE_MODEL_NAME,
-    CommunityDraft,
-    EntityDraft,
     Grounding,
-    LinkDraft,
-    ResponseModel,
     VitalityReasoning,
-    build_response_model,
-    grounding_context,
-    salvage,
     vitality_band,
 )
 

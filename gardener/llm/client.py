@@ -15,7 +15,7 @@ break, whitespace-only lines would be emptied, so instructor is never given a co
 caller's context reaches the validators through pydantic instead: the model instructor gets
 is a subclass of the caller's (same name, docstring and fields, so the same schema and the
 same re-ask messages) whose ``model_validate`` and ``model_validate_json`` pass that context
-whenever none is passed in. The per-pattern models of `gardener.llm.schemas` carry their
+whenever none is passed in. The per-pattern models of `gardener.llm.response` carry their
 grounding as class data and need no context at all.
 
 Answers are instances of the caller's model itself. instructor answers a plain pydantic model

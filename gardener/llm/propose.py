@@ -31,19 +31,15 @@ from gardener.llm.prompts import (
     render_messages,
 )
 from gardener.llm.registry_schema import build_registry_response_model
-from gardener.llm.salvage import lenient_json
-from gardener.llm.schemas import (
-    BAND_NAMES,
-    DEFAULT_CAPS,
-    Caps,
-    Proposal,
+from gardener.llm.response import (
     ResponseModel,
     build_response_model,
     salvage,
     schema_text,
     task_names,
-    to_garden,
 )
+from gardener.llm.salvage import lenient_json
+from gardener.llm.schemas import BAND_NAMES, DEFAULT_CAPS, Caps, Proposal, to_garden
 from gardener.llm.settings import LLMSettings
 from gardener.llm.tokens import Counter, counter_for
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Garden, Pattern
@@ -211,7 +207,7 @@ def propose(
                                 registry=registry)
     response_model = request_model(pattern, candidates, prompts, messages, caps, registry)
     # The response model carries the pattern's grounding (slug, candidates, vitality, text) and its
-    # validators check it with no validation context (see gardener.llm.schemas), so the
+    # validators check it with no validation context (see gardener.llm.response), so the
     # client binds none to the call.
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:

@@ -18,20 +18,17 @@ from pydantic import model_validator as after_model
 
 from gardener.graph.spelling import key as spelling_key
 from gardener.llm.grounding import PatternText
+from gardener.llm.response import RESPONSE_MODEL_NAME, Percent, ResponseModel, build_response_model
 from gardener.llm.salvage import salvage_items as _salvage_items
 from gardener.llm.schemas import (
     DEFAULT_CAPS,
     MAX_COMMUNITIES,
-    RESPONSE_MODEL_NAME,
     Caps,
     KebabId,
     Label,
-    Percent,
     ProposedCommunity,
-    ResponseModel,
-    _duplicates,
-    _literal,
-    build_response_model,
+    duplicates,
+    literal,
 )
 
 MAX_NEW_COMMUNITIES = 2
@@ -102,7 +99,7 @@ class RegistryResponse(ResponseModel):
     def _community_count(self, info: ValidationInfo) -> RegistryResponse:
         ids = [c.id for c in self.communities] + [c.id for c in self.new_communities]
         problems = [f"new_communities: id {v!r} appears twice; keep one community per id"
-                    for _, v in _duplicates(ids)]
+                    for _, v in duplicates(ids)]
         if len(ids) > MAX_COMMUNITIES:
             problems.append(f"{len(ids)} communities in all; keep the {MAX_COMMUNITIES} "
                             "strongest across communities and new_communities")
@@ -149,7 +146,7 @@ def build_registry_response_model(
         return base
     picks: type[RegistryPick] = create_model(
         "RegistryPick", __base__=RegistryPick, __doc__=RegistryPick.__doc__,
-        id=(_literal(sorted(registry)), Field(description="An id from the community registry")))
+        id=(literal(sorted(registry)), Field(description="An id from the community registry")))
     picks.registry = dict(registry)
     new: type[NewCommunityDraft] = create_model(
         "NewCommunityDraft", __base__=NewCommunityDraft, __doc__=NewCommunityDraft.__doc__)

@@ -3,7 +3,7 @@
 Why: when the re-asks are spent (or cannot be sent), throwing the answer away loses the good
 items with the bad. These helpers judge each item alone, in the response model's own shape
 and against the same grounding, and say per dropped item what was wrong with it; they know no
-particular response model (``gardener.llm.schemas.salvage`` puts them together).
+particular response model (``gardener.llm.response.salvage`` puts them together).
 """
 
 from __future__ import annotations

@@ -1,31 +1,24 @@
-"""What the model may propose for one pattern, and the rules that keep it grounded.
+"""What the model may propose for one pattern, in the garden's units, and the rules it keeps.
 
-Two shapes live here. ``Proposal`` is the domain value (fractions 0..1) that the merge step
-consumes. The *response model* built per pattern by :func:`build_response_model` is what the
-model is asked to fill: its link targets are a closed set (that pattern's candidates, never
-itself) and its numbers are whole percents, because llama.cpp's grammar enforces
-minimum/maximum on integers but not on floats. Every check that cannot be expressed in a
-JSON schema (no duplicate targets, unique ids, a vitality reasoning that agrees with the human
-score) is a validator whose message tells the model how to fix its answer on a re-ask.
-
-Built with the pattern's text (``gardener.llm.grounding``), the drafts also check what no
-schema can: an entity or community is found in that text and copies nothing from the prompt,
-and every link quotes that text as its ``evidence``.
-
-When re-asks are exhausted, :func:`salvage` keeps every item that is valid on its own, so one
-bad link never costs the whole proposal (helpers in ``gardener.llm.salvage``).
+``Proposal`` is the domain value (fractions 0..1) that the merge step consumes and
+:func:`to_garden` turns into garden items. It shares with the response model the model is
+asked to fill (``gardener.llm.response``, whole percents) what both shapes must agree on:
+the bounds (``Caps``, which the prompt states and the schema enforces), the field rules
+(kebab-case ids, one-line labels, a one-sentence link reason) and the grounding checks
+(:func:`refuse_ungrounded`, on ``gardener.llm.grounding``): no duplicate ids or targets, no
+link to the pattern itself or outside its candidates, a vitality band that agrees with the
+human score. A proposal is checked for grounding when validated with a context (``slug``,
+``candidates``, ``vitality``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-from instructor import OpenAISchema
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -33,8 +26,6 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
-    create_model,
-    field_validator,
     model_validator,
 )
 
@@ -42,12 +33,12 @@ from gardener.llm.grounding import BAND_NAMES as BAND_NAMES
 from gardener.llm.grounding import VITALITY_BANDS as VITALITY_BANDS
 from gardener.llm.grounding import Band as Band
 from gardener.llm.grounding import Grounding as Grounding
-from gardener.llm.grounding import PatternText, targets
 from gardener.llm.grounding import vitality_band as vitality_band
-from gardener.llm.salvage import lenient_json, logged, salvage_field
-from gardener.llm.salvage import salvage_items as _salvage_items
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 from gardener.text import without_controls
+
+if TYPE_CHECKING:
+    from gardener.llm.response import ResponseModel
 
 MAX_ENTITIES = 12
 MAX_COMMUNITIES = 5
@@ -110,7 +101,7 @@ _KEBAB = re.compile(KEBAB)
 _SENTENCE_BREAK = re.compile(r"[.!?][\"')\]]?\s+[A-Z]")
 
 
-def _literal(values: Iterable[str]) -> Any:
+def literal(values: Iterable[str]) -> Any:
     """``Literal[...]`` of runtime values: the JSON schema gets an ``enum`` the grammar enforces."""
     return cast(Any, Literal)[tuple(values)]
 
@@ -120,15 +111,15 @@ if TYPE_CHECKING:
     LinkType = str
     BandName = str
 else:
-    EntityType = _literal(ENTITY_TYPES)
-    LinkType = _literal(LINK_TYPES)
-    BandName = _literal(BAND_NAMES)
+    EntityType = literal(ENTITY_TYPES)
+    LinkType = literal(LINK_TYPES)
+    BandName = literal(BAND_NAMES)
 
 
 # --- field rules shared by both shapes ------------------------------------------------------
 
 
-def _kebab(value: str) -> str:
+def kebab_case(value: str) -> str:
     if not _KEBAB.match(value):
         raise ValueError(
             f"id {value!r} is not kebab-case; use lowercase letters, digits and single "
@@ -137,14 +128,14 @@ def _kebab(value: str) -> str:
     return value
 
 
-def _one_line(value: str) -> str:
+def one_line(value: str) -> str:
     if "\n" in value or "\r" in value:
         raise ValueError("must be a single line; remove the line breaks")
     return value
 
 
-def _one_sentence(value: str) -> str:
-    _one_line(value)
+def one_sentence(value: str) -> str:
+    one_line(value)
     if _SENTENCE_BREAK.search(value):
         raise ValueError("reason must be one sentence; merge or drop the others")
     return value
@@ -153,7 +144,7 @@ def _one_sentence(value: str) -> str:
 KebabId = Annotated[
     str,
     Field(min_length=1, max_length=MAX_ID, json_schema_extra={"pattern": KEBAB}),
-    AfterValidator(_kebab),
+    AfterValidator(kebab_case),
 ]
 Clean = BeforeValidator(lambda v: without_controls(v) if isinstance(v, str) else v)
 """Model-written text loses control characters (terminal escapes) before anything else."""
@@ -161,22 +152,14 @@ Label = Annotated[
     str,
     Field(min_length=1, max_length=MAX_LABEL),
     Clean,
-    AfterValidator(_one_line),
+    AfterValidator(one_line),
 ]
 LinkReason = Annotated[
     str,
     Field(min_length=1, max_length=MAX_REASON,
           description="One sentence, under 200 characters: why the link holds."),
     Clean,
-    AfterValidator(_one_sentence),
-]
-EVIDENCE_DESCRIPTION = (f"A short quote, at most {MAX_EVIDENCE} characters, copied word for word "
-                        "from this pattern's text, that supports the link")
-Evidence = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_EVIDENCE, description=EVIDENCE_DESCRIPTION),
-    Clean,
-    AfterValidator(_one_line),
+    AfterValidator(one_sentence),
 ]
 VitalityReasoning = Annotated[
     str,
@@ -184,10 +167,10 @@ VitalityReasoning = Annotated[
     Clean,
 ]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Percent = Annotated[int, Field(ge=0, le=100)]
 
 
-def _duplicates(values: Sequence[str]) -> list[tuple[int, str]]:
+def duplicates(values: Sequence[str]) -> list[tuple[int, str]]:
+    """The index and value of every repeat in ``values`` (the first occurrence is kept)."""
     seen: set[str] = set()
     out: list[tuple[int, str]] = []
     for i, v in enumerate(values):
@@ -202,11 +185,11 @@ def _collection_problems(
     grounding: Grounding,
 ) -> list[str]:
     problems = [f"entities[{i}]: id {v!r} appears twice; keep one entity per id"
-                for i, v in _duplicates(entity_ids)]
+                for i, v in duplicates(entity_ids)]
     problems += [f"communities[{i}]: id {v!r} appears twice; keep one community per id"
-                 for i, v in _duplicates(community_ids)]
+                 for i, v in duplicates(community_ids)]
     problems += [f"inferred_links[{i}]: target {v!r} appears twice; keep one link per target"
-                 for i, v in _duplicates(targets)]
+                 for i, v in duplicates(targets)]
     for i, t in enumerate(targets):
         problem = grounding.target_problem(t)
         if problem:
@@ -266,7 +249,7 @@ class Proposal(BaseModel):
 
     @model_validator(mode="after")
     def _grounded(self, info: ValidationInfo) -> Proposal:
-        _refuse_ungrounded(self, Grounding().overlaid(info.context))
+        refuse_ungrounded(self, Grounding().overlaid(info.context))
         return self
 
     @property
@@ -275,7 +258,7 @@ class Proposal(BaseModel):
                     or self.vitality_reasoning)
 
 
-def _refuse_ungrounded(answer: Proposal | ResponseModel, grounding: Grounding) -> None:
+def refuse_ungrounded(answer: Proposal | ResponseModel, grounding: Grounding) -> None:
     """Raise ValueError naming every grounding problem of ``answer``, if it has any."""
     problems = _collection_problems(
         [e.id for e in answer.entities], [c.id for c in answer.communities],
@@ -293,328 +276,6 @@ def _vitality_problems(band: str | None, reasoning: str | None,
         problems += [p for p in (grounding.band_problem(reasoning), grounding.text and
                                  grounding.text.reasoning_problem(reasoning)) if p]
     return problems
-
-
-# --- the per-pattern response model -------------------------------------------------------
-
-
-def _text_of(cls: type[Any], info: ValidationInfo) -> PatternText | None:
-    grounding: Grounding = cls.grounding
-    return grounding.overlaid(info.context).text
-
-
-class EntityDraft(BaseModel):
-    """A concept, practice, framework, person, organization, tool or role the pattern is about."""
-
-    grounding: ClassVar[Grounding] = Grounding()
-    """Set on each pattern's subclass: its label or id must be found in the pattern's text."""
-
-    id: KebabId = Field(description="kebab-case id, e.g. 'shared-responsibility'")
-    type: EntityType
-    label: Label = Field(description="Human-readable name, at most 80 characters")
-    relevance_pct: Percent = Field(description="How central to the pattern, 0-100")
-
-    @model_validator(mode="after")
-    def _in_text(self, info: ValidationInfo) -> EntityDraft:
-        text = _text_of(type(self), info)
-        problem = text.entity_problem(self.id, self.label) if text else None
-        if problem:
-            raise ValueError(problem)
-        return self
-
-    def value(self) -> ProposedEntity:
-        return ProposedEntity(id=self.id, type=self.type, label=self.label,
-                              relevance=self.relevance_pct / 100)
-
-
-class CommunityDraft(BaseModel):
-    """A broad, reusable thematic community the pattern belongs to."""
-
-    grounding: ClassVar[Grounding] = Grounding()
-
-    id: KebabId = Field(description="kebab-case id, e.g. 'commons-governance'")
-    label: Label
-    confidence_pct: Percent = Field(description="Confidence of membership, 0-100")
-
-    @model_validator(mode="after")
-    def _in_text(self, info: ValidationInfo) -> CommunityDraft:
-        text = _text_of(type(self), info)
-        problem = text.community_problem(self.id, self.label) if text else None
-        if problem:
-            raise ValueError(problem)
-        return self
-
-    def value(self) -> ProposedCommunity:
-        return ProposedCommunity(id=self.id, label=self.label,
-                                 confidence=self.confidence_pct / 100)
-
-
-class LinkDraft(BaseModel):
-    """An inferred relationship to another pattern of the library."""
-
-    grounding: ClassVar[Grounding] = Grounding()
-
-    target: str
-    type: LinkType
-    confidence_pct: Percent = Field(description="Confidence in the relationship, 0-100")
-    evidence: Evidence
-    reason: LinkReason
-
-    @field_validator("evidence")
-    @classmethod
-    def _quoted(cls, value: str, info: ValidationInfo) -> str:
-        text = _text_of(cls, info)
-        problem = text.evidence_problem(value) if text else None
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("target", mode="before")
-    @classmethod
-    def _grounded_target(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            problem = cls.grounding.overlaid(info.context).target_problem(value)
-            if problem:
-                raise ValueError(problem)
-        return value
-
-    def value(self) -> ProposedLink:
-        return ProposedLink(target=self.target, type=self.type,
-                            confidence=self.confidence_pct / 100, reason=self.reason,
-                            evidence=self.evidence)
-
-
-class ResponseModel(OpenAISchema):
-    """Base of every per-pattern response model; see :func:`build_response_model`.
-
-    Derived from instructor's schema base so instructor uses each model as it is, instead of
-    deriving a subclass on every call (measured: about a fifth of a gardening pass's CPU).
-    """
-
-    grounding: ClassVar[Grounding] = Grounding()
-    link_model: ClassVar[type[LinkDraft]] = LinkDraft
-    entity_model: ClassVar[type[EntityDraft]] = EntityDraft
-    community_model: ClassVar[type[CommunityDraft]] = CommunityDraft
-    caps: ClassVar[Caps] = DEFAULT_CAPS
-
-    entities: list[EntityDraft] = Field(max_length=MAX_ENTITIES)
-    communities: list[CommunityDraft] = Field(max_length=MAX_COMMUNITIES)
-    inferred_links: list[LinkDraft] = Field(max_length=MAX_LINKS)
-    vitality_band: BandName
-    vitality_reasoning: VitalityReasoning
-
-    @field_validator("vitality_band", mode="before")
-    @classmethod
-    def _band_of_score(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            problem = cls.grounding.overlaid(info.context).band_mismatch(value)
-            if problem:
-                raise ValueError(problem)
-        return value
-
-    @model_validator(mode="after")
-    def _grounded(self, info: ValidationInfo) -> ResponseModel:
-        _refuse_ungrounded(self, self.grounding.overlaid(info.context))
-        return self
-
-    @classmethod
-    def salvage_communities(cls, data: Mapping[str, Any], context: Mapping[str, Any],
-                            dropped: list[str]) -> tuple[ProposedCommunity, ...]:
-        """The valid communities of a failed answer (registry models override this)."""
-        kept = _salvage_items(data, "communities", cls.community_model, cls.caps.communities,
-                              lambda c: c.id, context, dropped)
-        return tuple(c.value() for c in kept)
-
-    def to_proposal(self) -> Proposal:
-        return Proposal(
-            entities=tuple(e.value() for e in self.entities),
-            communities=tuple(c.value() for c in self.communities),
-            inferred_links=tuple(lk.value() for lk in self.inferred_links),
-            vitality_band=self.vitality_band,
-            vitality_reasoning=self.vitality_reasoning,
-        )
-
-
-def task_names() -> tuple[str, ...]:
-    """Every field name of the response models, the words a label must not be: a small model
-    that answers ``title`` or ``entities`` names the task, not the pattern."""
-    models: tuple[type[BaseModel], ...] = (ResponseModel, EntityDraft, CommunityDraft,
-                                           LinkDraft, ProposedCommunity)
-    return tuple(dict.fromkeys(name for m in models for name in m.model_fields))
-
-
-def schema_text() -> str:
-    """The descriptions the schema carries, where examples such as 'shared-responsibility'
-    reach the model besides the prompt."""
-    models: tuple[type[BaseModel], ...] = (EntityDraft, CommunityDraft, LinkDraft)
-    return "\n".join(f.description or "" for m in models for f in m.model_fields.values())
-
-
-RESPONSE_MODEL_NAME = "GardenProposal"
-"""One name for every pattern's model: it is the tool name in tools mode, stable for fixtures."""
-
-
-CANDIDATE_TARGET = "A slug from the candidate list"
-
-
-def _link_model(grounding: Grounding, caps: Caps) -> type[LinkDraft]:
-    """The pattern's link draft: its target ``Literal[candidates]``, checked against
-    ``grounding`` (which names the pattern itself when a model links to it)."""
-    fields: dict[str, Any] = {}
-    if grounding.candidates:
-        fields["target"] = (_literal(grounding.candidates), Field(description=CANDIDATE_TARGET))
-    if caps.reason != MAX_REASON:
-        reason: Any = Annotated[str, Field(min_length=1, max_length=caps.reason), Clean,
-                                AfterValidator(_one_sentence)]
-        fields["reason"] = (reason, Field(description=f"One sentence, at most {caps.reason} "
-                                                      "characters: why the link holds."))
-    if caps.evidence != MAX_EVIDENCE:
-        evidence: Any = Annotated[str, Field(min_length=1, max_length=caps.evidence), Clean,
-                                  AfterValidator(_one_line)]
-        fields["evidence"] = (evidence, Field(description=EVIDENCE_DESCRIPTION.replace(
-            str(MAX_EVIDENCE), str(caps.evidence))))
-    model = cast(type[LinkDraft],
-                 create_model("LinkDraft", __base__=LinkDraft, __doc__=LinkDraft.__doc__,
-                              **fields))
-    model.grounding = grounding
-    return model
-
-
-def _drafts(grounding: Grounding,
-            caps: Caps) -> tuple[type[EntityDraft], type[CommunityDraft]]:
-    """The entity and community drafts of one pattern: checked against its text, with
-    ``caps.id_pattern`` as their ids' schema pattern (the plain classes when neither applies)."""
-    if caps.id_pattern == KEBAB and grounding.text is None:
-        return EntityDraft, CommunityDraft
-    fields: dict[str, Any] = {}
-    if caps.id_pattern != KEBAB:
-        kebab_id: Any = Annotated[str, Field(min_length=1, max_length=MAX_ID,
-                                             json_schema_extra={"pattern": caps.id_pattern}),
-                                  AfterValidator(_kebab)]
-        fields["entity"] = {"id": (kebab_id, Field(
-            description="kebab-case id, e.g. 'shared-responsibility'"))}
-        fields["community"] = {"id": (kebab_id, Field(
-            description="kebab-case id, e.g. 'commons-governance'"))}
-    entities = create_model("EntityDraft", __base__=EntityDraft, __doc__=EntityDraft.__doc__,
-                            **fields.get("entity", {}))
-    communities = create_model("CommunityDraft", __base__=CommunityDraft,
-                               __doc__=CommunityDraft.__doc__, **fields.get("community", {}))
-    entities.grounding = communities.grounding = grounding
-    return entities, communities
-
-
-def _reasoning(most: int) -> Any:
-    """``VitalityReasoning`` with its own upper bound (a field's bound would not override it)."""
-    if most == MAX_VITALITY_REASONING:
-        return VitalityReasoning
-    return Annotated[str, Field(min_length=MIN_VITALITY_REASONING, max_length=most), Clean]
-
-
-def build_response_model(
-    slug: str, candidates: Sequence[str], vitality: float | None = None,
-    caps: Caps = DEFAULT_CAPS, *, text: PatternText | None = None,
-) -> type[ResponseModel]:
-    """The response model for one pattern: grounded by construction where a schema can say it.
-
-    Link targets are ``Literal[candidates]`` (the pattern itself removed): an enum in the
-    schema; with no candidate left, the link list must be empty. With a human vitality score
-    on the rubric, the band is fixed to that score's band. ``caps`` bound the lists and the
-    lengths. The model carries its grounding (``ResponseModel.grounding``), so its validators
-    check it with no validation context; a context passed in takes precedence, key by key.
-    With the pattern's ``text`` (``gardener.llm.grounding``), entities and communities must be
-    found in it and every link must quote it as its evidence.
-    """
-    return _response_model(Grounding.of(slug, candidates, vitality, text), caps)
-
-
-@functools.lru_cache(maxsize=256)
-def _response_model(grounding: Grounding, caps: Caps) -> type[ResponseModel]:
-    """The pydantic model for one grounding and caps; the same pattern asks for it again when
-    its answer is salvaged, and a re-run of the same library asks for the same ones."""
-    band = vitality_band(grounding.vitality)
-    band_type = _literal([band.name]) if band else _literal(BAND_NAMES)
-    link_model = _link_model(grounding, caps)
-    entity_model, community_model = _drafts(grounding, caps)
-    model: type[ResponseModel] = create_model(
-        RESPONSE_MODEL_NAME,
-        __base__=ResponseModel,
-        __doc__="The graph-garden proposal for one pattern of the library.",
-        entities=(list[entity_model],  # type: ignore[valid-type]  # built at runtime
-                  Field(max_length=caps.entities)),
-        communities=(list[community_model],  # type: ignore[valid-type]
-                     Field(max_length=caps.communities)),
-        inferred_links=(list[link_model],  # type: ignore[valid-type]  # built at runtime
-                        Field(max_length=caps.links if grounding.candidates else 0)),
-        vitality_band=(band_type, Field(description="The rubric band of the vitality score")),
-        vitality_reasoning=(_reasoning(caps.reasoning), Field(
-            description="A short paragraph grounded in the pattern's Vitality section")),
-    )
-    model.grounding = grounding
-    model.link_model = link_model
-    model.entity_model = entity_model
-    model.community_model = community_model
-    model.caps = caps
-    return model
-
-
-def grounding_context(slug: str, candidates: Sequence[str],
-                      vitality: float | None = None) -> dict[str, Any]:
-    """The validation context that instructor passes to the validators."""
-    return {"slug": slug, "candidates": list(targets(slug, candidates)), "vitality": vitality}
-
-
-# --- salvage --------------------------------------------------------------------------------
-
-
-def salvage(
-    raw_json: str | None, slug: str, candidates: Sequence[str], vitality: float | None = None,
-    caps: Caps = DEFAULT_CAPS,
-    *, model: type[ResponseModel] | None = None,
-) -> tuple[Proposal, list[str]]:
-    """Keep every item of a failed answer that is valid on its own; say why each other went.
-
-    Used after instructor's re-asks are exhausted. The items are judged in the response
-    model's shape (percent integers) against the same grounding and caps as a normal answer;
-    ``model`` is the one the model was asked to fill, when it was not the default.
-    """
-    model = model or build_response_model(slug, candidates, vitality, caps)
-    context = grounding_context(slug, candidates, vitality)
-    dropped: list[str] = []
-    if raw_json is None or not raw_json.strip():
-        dropped.append("no answer to salvage")
-        return logged(slug, Proposal(), dropped)
-    try:
-        data = lenient_json(raw_json)
-    except ValueError as err:
-        dropped.append(f"answer is not JSON: {err}")
-        return logged(slug, Proposal(), dropped)
-    if not isinstance(data, dict):
-        dropped.append(f"answer is a JSON {type(data).__name__}, not an object")
-        return logged(slug, Proposal(), dropped)
-
-    entities = _salvage_items(data, "entities", model.entity_model, caps.entities,
-                              lambda e: e.id, context, dropped)
-    communities = model.salvage_communities(data, context, dropped)
-    links = _salvage_items(data, "inferred_links", model.link_model,
-                           caps.links if model.grounding.candidates else 0,
-                           lambda lk: lk.target, context, dropped)
-    band = salvage_field(data, "vitality_band", model, context, dropped)
-    reasoning = salvage_field(data, "vitality_reasoning", model, context, dropped)
-    if reasoning is not None:
-        text = model.grounding.text
-        problem = model.grounding.band_problem(reasoning) or (
-            text.reasoning_problem(reasoning) if text is not None else None)
-        if problem:
-            dropped.append(f"vitality_reasoning: {problem}")
-            reasoning = None
-    proposal = Proposal(
-        entities=tuple(e.value() for e in entities),
-        communities=communities,
-        inferred_links=tuple(lk.value() for lk in links),
-        vitality_band=band,
-        vitality_reasoning=reasoning,
-    )
-    return logged(slug, proposal, dropped)
 
 
 # --- into the garden ------------------------------------------------------------------------

@@ -275,7 +275,7 @@ def _score(value: float | None) -> str | None:
 
 
 class RegistryEntry(Protocol):
-    """What the prompt shows of one registry community (``communities.RegistryCommunity``)."""
+    """What the prompt shows of one registry community (``registry.RegistryCommunity``)."""
 
     @property
     def id(self) -> str: ...

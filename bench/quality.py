@@ -65,6 +65,7 @@ from gardener.library import load as library
 from gardener.llm.candidates import CandidateIndex
 from gardener.llm.local_model import start_local_model
 from gardener.llm.profiles import profile_for
+from gardener.llm.settings import LOCAL_MODE
 from gardener.model import Pattern
 
 DOC = ROOT / "docs" / "quality.md"
@@ -72,10 +73,14 @@ ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GA
 
 def garden_copy(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | None,
                 model: str | None, *, key: str | None = None,
-                name: str = "report.json") -> dict[str, Any]:
-    """Run ``gardener run COPY --only ...`` and return its JSON report."""
+                name: str = "report.json", served: Mapping[str, str] | None = None
+                ) -> dict[str, Any]:
+    """Run ``gardener run COPY --only ...`` and return its JSON report. ``served``: what
+    the gardener's own local-model path would know of the server the bench started (its
+    context and mode), as the settings a user of such a server gives."""
     report = folder / name
     env = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARIABLES}
+    env.update(served or {})
     env["PREFECT_HOME"] = str(folder / "prefect-home")
     # A fresh Prefect home migrates its database at the first start: on a busy machine that
     # outlasts Prefect's default wait of 20 s (its documented setting raises it).
@@ -113,16 +118,22 @@ def garden_one_by_one(copy: Path, slugs: Sequence[str], folder: Path, endpoint: 
     reports: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         key = None
+        served: dict[str, str] = {}
         if endpoint is None:
             local = stack.enter_context(start_local_model(
                 announce=lambda line: print(line, file=sys.stderr, flush=True)))
             endpoint, key = local.endpoint.base_url, local.endpoint.api_key
             model = model or local.endpoint.model
+            # llama-cpp-python's server says neither its context nor its grammar mode: the
+            # run is told both, as `gardener run` knows them for the model it starts itself.
+            served = {"GARDENER_MODE": LOCAL_MODE}
+            if local.endpoint.context is not None:
+                served["GARDENER_CONTEXT"] = str(local.endpoint.context)
         for i, slug in enumerate(slugs):
             if reports and time.monotonic() - started > budget_s:
                 break
             reports.append(garden_copy(copy, [slug], folder, endpoint, model, key=key,
-                                       name=f"report-{i}.json"))
+                                       name=f"report-{i}.json", served=served))
             print(f"{slug}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return merged(reports), list(slugs[:len(reports)])
 

@@ -26,8 +26,9 @@ Leadership" matches "distributed leadership" and "leaderships"):
   schema's descriptions: every kebab-case or snake_case token and every quoted phrase), and an
   id or label with a run of three or more digits;
 - a link's **evidence** must be found in the pattern's own text, whitespace-folded and case
-  folded, with Markdown emphasis marks (``*``, ``_``, backticks) and typographic quotes and
-  dashes folded; otherwise verbatim. A quote from a candidate's text is named as such.
+  folded, with Markdown emphasis marks (``*``, ``_``, backticks), its line markers standing
+  alone (``>``, ``#``, ``-``, ``|``) and typographic quotes and dashes folded; otherwise
+  verbatim. A quote from a candidate's text is named as such.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ _QUOTED = re.compile(r"\"([^\"\n]{2,60})\"|'([^'\n]{2,60})'|“([^”\n]{2,60})�
 _DIGITS = re.compile(r"[0-9]{3,}")
 _PLAIN_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MARKS = re.compile(r"[*_`]+")
+_LINE_MARKER = re.compile(r"[>#|+-]+")
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "—": "-", "–": "-",
                               "\u00a0": " "})
 
@@ -95,8 +97,12 @@ def phrase(text: str) -> str:
 
 
 def fold_quote(text: str) -> str:
-    """Text as evidence is compared: whitespace, case, emphasis marks and typography folded."""
-    return " ".join(_MARKS.sub("", text.translate(_TYPOGRAPHIC)).casefold().split())
+    """Text as evidence is compared: whitespace, case, emphasis marks and typography folded,
+    and Markdown's line markers (a blockquote's ``>``, a heading's ``#``, a list's ``-``, a
+    table's ``|``) dropped where they stand alone: a quote copied across the lines of a
+    blockquote carries them, and a one-line quote cannot keep the line breaks they mark."""
+    words = _MARKS.sub("", text.translate(_TYPOGRAPHIC)).casefold().split()
+    return " ".join(w for w in words if not _LINE_MARKER.fullmatch(w))
 
 
 def prompt_phrases(*texts: str) -> frozenset[str]:

@@ -106,20 +106,10 @@ def check(before: Pattern, after: Pattern, outcome: dict[str, object], tally: Ta
             tally.bad.append(f"{after.slug}: link to {target!r}: evidence {quote!r} not found")
 
 
-@dataclass
-class Existing:
-    """Items already in a library's gardens and how many fail `label_grounded`."""
-    patterns: int = 0
-    entities: int = 0
-    bad_entities: int = 0
-    communities: int = 0
-    bad_communities: int = 0
-    examples: list[str] = field(default_factory=list)
-
-
-def existing(patterns: Sequence[Pattern]) -> Existing:
-    """Apply the check to every entity and community the gardens hold now."""
-    seen = Existing()
+def existing(patterns: Sequence[Pattern]) -> Tally:
+    """Apply the check to every entity and community the gardens hold now (its ``bad``
+    lists the communities that fail)."""
+    seen = Tally()
     for p in patterns:
         if p.garden is None:
             continue
@@ -133,13 +123,12 @@ def existing(patterns: Sequence[Pattern]) -> Existing:
             seen.communities += 1
             if not label_grounded(text, c.id, c.label or ""):
                 seen.bad_communities += 1
-                if len(seen.examples) < 5:
-                    seen.examples.append(f"{p.slug}: community {c.id!r} ({c.label!r})")
+                seen.bad.append(f"{p.slug}: community {c.id!r} ({c.label!r})")
     return seen
 
 
-def existing_table(seen: Existing, args: argparse.Namespace) -> str:
-    examples = "\n".join(f"- {line}" for line in seen.examples)
+def existing_table(seen: Tally, args: argparse.Namespace) -> str:
+    examples = "\n".join(f"- {line}" for line in seen.bad[:5])
     return (f"### {Path(args.library).name}: the gardens already there ({seen.patterns} "
             f"patterns with a garden)\n\n`python bench/grounding.py {args.library} --existing`, "
             f"{dt.date.today().isoformat()}\n\n| | |\n|---|---:|\n"

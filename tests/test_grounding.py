@@ -227,7 +227,8 @@ def test_evidence_copied_across_a_blockquote_s_lines_is_found() -> None:
     # As in a real answer: the quote keeps the `>` that began the next line of the blockquote.
     text = pattern_text(("Timeslice", "> A blueprint without a timeslice is philosophy. The "
                          "timeslice is the specification for the next 12–24 months.\n>\n> "
-                         "Its design draws on the nine-layer architecture.\n\n- one\n- two\n- three"))
+                         "Its design draws on the nine-layer architecture.\n\n"
+                         "- one\n- two\n- three"))
     assert text.evidence_problem("> The timeslice is the specification for the next 12-24 "
                                  "months. > Its design draws on") is None
     assert text.evidence_problem("one - two - three") is None  # list items: markers folded

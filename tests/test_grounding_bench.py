@@ -52,5 +52,4 @@ def test_existing_counts_what_the_gardens_hold_with_the_same_check() -> None:
     seen = existing([pattern(held), pattern(), pattern(EMPTY)])
     assert seen.patterns == 3 and (seen.entities, seen.bad_entities) == (2, 1)
     assert (seen.communities, seen.bad_communities) == (2, 1)
-    assert seen.examples == ["consent-decision-making: community 'group-dynamics' "
-                             "('Group Dynamics')"]
+    assert seen.bad == ["consent-decision-making: community 'group-dynamics' ('Group Dynamics')"]

@@ -237,6 +237,18 @@ def test_evidence_copied_across_a_blockquote_s_lines_is_found() -> None:
     assert problem is not None and "not in this pattern's text" in problem
 
 
+def test_a_quote_cut_short_with_an_ellipsis_is_still_a_quote() -> None:
+    # As a real answer ended one, at the grammar's length bound: mid-word, then "…".
+    text = pattern_text(("Subsidiarity", "Subsidiarity is a discipline of judgment, not a mere "
+                         "preference for the local. Where does the knowledge reside?"))
+    assert text.evidence_problem("Subsidiarity is a discipline of judgment, not a mere "
+                                 "preference for the local. Where does the knowl…") is None
+    assert text.evidence_problem("... not a mere preference for the local") is None
+    # Only at its ends: an ellipsis inside a quote joins what the text does not join.
+    assert text.evidence_problem("Subsidiarity is … the local") is not None
+    assert text.evidence_problem("a discipline … of judgment…") is not None
+
+
 # --- in the response model: untouched when good, salvaged item by item when not ---------------
 
 

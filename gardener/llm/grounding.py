@@ -27,8 +27,9 @@ Leadership" matches "distributed leadership" and "leaderships"):
   id or label with a run of three or more digits;
 - a link's **evidence** must be found in the pattern's own text, whitespace-folded and case
   folded, with Markdown emphasis marks (``*``, ``_``, backticks), its line markers standing
-  alone (``>``, ``#``, ``-``, ``|``) and typographic quotes and dashes folded; otherwise
-  verbatim. A quote from a candidate's text is named as such.
+  alone (``>``, ``#``, ``-``, ``|``) and typographic quotes and dashes folded, less an
+  ellipsis that opens or closes it (the quote was cut there); otherwise verbatim. A quote
+  from a candidate's text is named as such.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ _PLAIN_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _MARKS = re.compile(r"[*_`]+")
 _LINE_MARKER = re.compile(r"[>#|+-]+")
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "—": "-", "–": "-",
-                              "\u00a0": " "})
+                              "\u00a0": " ", "…": "..."})
+_CUT = re.compile(r"^\.{3,}\s*|\s*\.{3,}$")
+"""An ellipsis that opens or closes a quote: it was cut there (a grammar's length bound makes
+a model end a long quote with one), and the rest is still a quote."""
 
 
 # --- folding (pure) --------------------------------------------------------------------------
@@ -263,7 +267,7 @@ class PatternText:
 
     def evidence_problem(self, evidence: str) -> str | None:
         """Why ``evidence`` is not a quote of this pattern's text, or None when it is."""
-        quoted = fold_quote(evidence)
+        quoted = _CUT.sub("", fold_quote(evidence))
         if len(quoted.split()) < MIN_EVIDENCE_WORDS:
             return (f"evidence {evidence!r} is too short; quote at least {MIN_EVIDENCE_WORDS} "
                     "words of this pattern's text that support the link")

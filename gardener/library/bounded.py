@@ -24,31 +24,32 @@ MAX_JSON_BYTES = 32 * 1024 * 1024
 """``state.json`` holds about 500 bytes a pattern: 32 MiB is 60,000 patterns."""
 MAX_TOML_BYTES = 1024 * 1024
 """``gardener.toml`` is a page of settings."""
+LINK_REFUSED = ("a symbolic link; the gardener never reads or writes its files through links "
+                "(replace it with the file itself)")
 MAX_DEPTH = 64
 """No file of the gardener nests deeper than a handful of levels; Python's parsers recurse,
 so a much deeper file would end in ``RecursionError`` instead of a message."""
 
 
-def read_capped(path: Path, limit: int, *, follow: bool = False) -> str:
-    """The UTF-8 text of ``path``, at most ``limit`` bytes of it read.
+def read_capped_bytes(path: Path, limit: int, *,
+                      follow: bool = False) -> tuple[bytes, os.stat_result]:
+    """The bytes of ``path`` (at most ``limit`` of them read) and the status of the file read.
 
     ``FileNotFoundError`` when there is no file (callers decide what absence means); every
     other problem is a `ReadError` naming the file. Unless ``follow``, a symbolic link is
     refused (``O_NOFOLLOW``): a committed ``.gardener/x -> ~/.ssh/id_rsa`` is never read.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-    if follow:
-        flags &= ~getattr(os, "O_NOFOLLOW", 0)
+    nofollow = 0 if follow else getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, os.O_RDONLY | nofollow)
     except FileNotFoundError:
         raise
     except OSError as exc:
         if exc.errno == errno.ELOOP or (not follow and path.is_symlink()):
-            raise ReadError(path, "a symbolic link; the gardener never reads or writes its "
-                            "files through links (replace it with the file itself)") from None
+            raise ReadError(path, LINK_REFUSED) from None
         raise ReadError(path, f"cannot be read ({exc.strerror or exc})") from None
     try:
+        status = os.fstat(fd)
         chunks: list[bytes] = []
         size = 0
         while size <= limit:
@@ -64,13 +65,22 @@ def read_capped(path: Path, limit: int, *, follow: bool = False) -> str:
     if size > limit:
         raise ReadError(path, f"larger than {limit // (1024 * 1024)} MiB, too large for this "
                         "file; refusing to read it")
-    data = b"".join(chunks)
+    return b"".join(chunks), status
+
+
+def decode(data: bytes, path: Path | str) -> str:
+    """UTF-8 text, or a `ReadError` naming the line and offset of the first bad byte."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ReadError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
                         f"{exc.start})", line) from None
+
+
+def read_capped(path: Path, limit: int, *, follow: bool = False) -> str:
+    """``read_capped_bytes`` decoded as UTF-8."""
+    return decode(read_capped_bytes(path, limit, follow=follow)[0], path)
 
 
 def check_yaml_depth(text: str, path: Path | str, line_offset: int = 0,

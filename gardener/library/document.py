@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from gardener.errors import GardenerError
+from gardener.errors import GardenerError, brief
 
 try:  # the C loader is ~10x faster; fall back where libyaml is missing
     _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -126,7 +126,22 @@ def split(text: str, path: Path | str = "<text>") -> tuple[int, int] | None:
     return m.end(), close.start()
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _PlainLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe loader for which a value PyYAML resolves but cannot make (``2025-13-45``: a
+    timestamp with a 13th month) is a YAML error at that value's line, not a ``ValueError``
+    from deep inside PyYAML that names no file."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            shown = brief(node.value) if isinstance(node, yaml.ScalarNode) else "value"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown} cannot be read as {_short_tag(node.tag)} ({exc})",
+                node.start_mark) from None
+
+
+class _StrictLoader(_PlainLoader):
     """Safe loader that refuses duplicate keys instead of silently keeping the last."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -263,8 +278,35 @@ def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 
         raise ReadError(path, "front matter is not a mapping of keys")
     if not all(isinstance(k, str) for k in data):
         bad = next(k for k in data if not isinstance(k, str))
-        raise ReadError(path, f"front matter key {bad!r} is not a string")
+        raise ReadError(path, f"front matter key {brief(bad)} is not a string")
     return data, node
+
+
+def load_plain(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
+    """A whole YAML file (the ``.gardener/`` tables) as data and node tree, or `ReadError`.
+
+    Composed once, guarded as front matter is (alias bombs, foreign tags), then constructed
+    from the same nodes; every error names the file and line. Callers bound the file's size
+    and nesting first (``gardener.library.bounded``).
+    """
+    loader = _PlainLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        guard(node, path, 0)
+        return loader.construct_document(node), node
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ReadError(path, f"not valid YAML: {exc.problem or exc.context or 'invalid'}",
+                        mark.line + 1 if mark else None,
+                        mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ReadError(path, f"not valid YAML: {brief(str(exc))}") from None
+    except RecursionError:
+        raise ReadError(path, "nested too deeply to be read") from None
+    finally:
+        loader.dispose()
 
 
 def read_text(text: str, path: Path | str = "<text>", *, guarded: bool = True

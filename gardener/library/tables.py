@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from gardener.errors import GardenerError
-from gardener.library.document import ReadError, guard
+from gardener.library.bounded import MAX_YAML_BYTES, check_yaml_depth, read_capped
+from gardener.library.document import ReadError, load_plain
 
 
 class TableError(GardenerError):
@@ -50,28 +51,19 @@ class Table:
 
 
 def parse(text: str, path: Path) -> Table:
-    """The file's data and node tree; a YAML error names the line and column."""
+    """The file's data and node tree; an error names the file, line and column."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if node is not None:
-            guard(node, path, 0)  # alias bombs and foreign tags, as for pattern files
-        data = yaml.safe_load(text)
+        check_yaml_depth(text, path)
+        data, node = load_plain(text, path)
     except ReadError as err:
         raise TableError([str(err)]) from None
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise TableError([f"{where}: not valid YAML: {err.problem}"]) from err
-    except yaml.YAMLError as err:
-        raise TableError([f"{path}: not valid YAML: {err}"]) from err
     return Table(path, data, node)
 
 
 def read_text(path: Path) -> str:
-    """The file's text; a file that cannot be read is a ``TableError`` naming it."""
+    """The file's text, at most ``MAX_YAML_BYTES`` of it, never through a link; a file that
+    cannot be read is a ``TableError`` naming it. ``FileNotFoundError`` when it is absent."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise TableError([f"{path}: not UTF-8 text: {err}"]) from err
-    except OSError as err:
-        raise TableError([f"{path}: cannot read: {err.strerror}"]) from err
+        return read_capped(path, MAX_YAML_BYTES)
+    except ReadError as err:
+        raise TableError([str(err)]) from None

@@ -143,9 +143,11 @@ def _refuse_linked_folders(within: Path, path: Path) -> None:
                              "through links")
 
 
-def write_atomic(path: Path, text: str, *, expected: str | None = None,
+def write_atomic(path: Path, text: str | bytes, *, expected: str | None = None,
                  within: Path | None = None) -> None:
     """Replace ``path`` with ``text`` (UTF-8, bytes exactly as given), atomically.
+
+    ``bytes`` are written as they are: the backup of a file that is not UTF-8 keeps its bytes.
 
     The one writer of every file the tool writes. A symlinked ``path`` is refused, and with
     ``within`` (the library) so is a symlinked folder between it and ``path``; the temporary
@@ -173,7 +175,7 @@ def write_atomic(path: Path, text: str, *, expected: str | None = None,
         # A rename would replace it anyway; a read-only file says "do not touch".
         raise WriteError(path, "the file is read-only (mode "
                          f"{mode:o}); make it writable to let the gardener update it")
-    data = text.encode("utf-8")
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
     try:
         prefix, suffix = temp_name(target)
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)

@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from gardener.errors import GardenerError, brief
 from gardener.library import pattern
+from gardener.library.bounded import (
+    LINK_REFUSED,
+    MAX_JSON_BYTES,
+    check_json_depth,
+    decode,
+    read_capped_bytes,
+)
+from gardener.library.document import ReadError
 from gardener.library.write import write_atomic
 from gardener.model import Garden
 
@@ -93,7 +101,7 @@ class PatternState:
         try:
             date = dt.date.fromisoformat(raw["date"])
         except ValueError:
-            raise ValueError(f"date {raw['date']!r} is not YYYY-MM-DD") from None
+            raise ValueError(f"date {brief(raw['date'])} is not YYYY-MM-DD") from None
         return cls(fingerprint=raw["fingerprint"], prompt_version=raw["prompt_version"],
                    model=raw["model"], candidates=raw["candidates"], date=date,
                    garden=raw["garden"])
@@ -269,13 +277,17 @@ def _entry_text(slug: str, entry: PatternState) -> str:
 def parse(text: str, where: str) -> tuple[dict[str, PatternState], list[str]]:
     """Entries and problems; a bad entry is dropped alone, a bad file yields no entries."""
     try:
+        check_json_depth(text, where)
         raw = json.loads(text)
+    except ReadError as exc:
+        return {}, [str(exc)]
     except json.JSONDecodeError as exc:
         return {}, [f"{where}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})"]
     if not isinstance(raw, dict):
         return {}, [f"{where}: expected a JSON object, found {type(raw).__name__}"]
     if raw.get("format") != FORMAT:
-        return {}, [f"{where}: unknown state format {raw.get('format')!r} (expected {FORMAT})"]
+        return {}, [f"{where}: unknown state format {brief(raw.get('format'))} "
+                    f"(expected {FORMAT})"]
     patterns = raw.get("patterns")
     if not isinstance(patterns, dict):
         return {}, [f"{where}: 'patterns' must be an object"]
@@ -285,12 +297,23 @@ def parse(text: str, where: str) -> tuple[dict[str, PatternState], list[str]]:
         try:
             entries[slug] = PatternState.from_json(value)
         except ValueError as exc:
-            problems.append(f"{where}: entry '{slug}': {exc}; it will be gardened again")
+            problems.append(f"{where}: entry {brief(slug)}: {exc}; it will be gardened again")
     return entries, problems
 
 
 Signature = tuple[int, int, int]
 """A file's inode, modification time (ns) and size: equal while nobody replaced or edited it."""
+
+
+def _signature(found: os.stat_result) -> Signature:
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+class StateError(GardenerError):
+    """A state file the gardener refuses to read at all (a link, a folder): it is not guessed
+    at, copied or overwritten, so nothing a link points to is ever read or replaced."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -300,28 +323,31 @@ class _OnDisk:
     entries: dict[str, PatternState]
     problems: list[str]
     signature: Signature | None = None
-
-
-def _signature(found: os.stat_result) -> Signature:
-    return (found.st_ino, found.st_mtime_ns, found.st_size)
+    data: bytes | None = None
+    """The bytes read, kept for the backup of a file that does not read cleanly."""
 
 
 def _read(path: Path) -> _OnDisk | None:
-    """None when there is no file; otherwise its text and what ``parse`` makes of it."""
+    """None when there is no file; otherwise its text and what ``parse`` makes of it.
+
+    A link is refused (`StateError`) like every other ``.gardener/`` file: a committed
+    ``state.json -> ~/.ssh/id_rsa`` would otherwise be read and copied into the library.
+    """
     try:
-        with path.open("rb") as handle:
-            signature = _signature(os.fstat(handle.fileno()))
-            data = handle.read()
+        data, status = read_capped_bytes(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        return _OnDisk(None, {}, [f"{path}: cannot be read ({exc.strerror or exc})"])
+    except ReadError as exc:
+        if exc.problem == LINK_REFUSED:
+            raise StateError(str(exc)) from None
+        return _OnDisk(None, {}, [str(exc)])
+    signature = _signature(status)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _OnDisk(None, {}, [f"{path}: not UTF-8 text (byte {exc.start})"])
+        text = decode(data, path)
+    except ReadError as exc:
+        return _OnDisk(None, {}, [str(exc)], signature, data)
     entries, problems = parse(text, str(path))
-    return _OnDisk(text, entries, problems, signature)
+    return _OnDisk(text, entries, problems, signature, data)
 
 
 def _known(path: Path, state: State) -> _OnDisk | None:
@@ -360,9 +386,11 @@ def load_state(library_root: Path) -> State:
 
 
 def _backup_path(path: Path) -> Path:
+    """The first of ``state.json.bak``, ``state.json.1.bak``, ... with nothing at it: not a
+    file, and not a link either (a dangling one included), which would lead the copy out."""
     candidate = path.with_name(path.name + ".bak")
     n = 1
-    while candidate.exists():
+    while os.path.lexists(candidate):
         candidate = path.with_name(f"{path.name}.{n}.bak")
         n += 1
     return candidate
@@ -385,7 +413,12 @@ def save_state(library_root: Path, state: State) -> Path | None:
         found = _known(path, state)
         if found is not None and found.problems:
             backup = _backup_path(path)
-            shutil.copy2(path, backup)
+            if found.data is not None:
+                # The one writer: a unique temporary name, never through a link or a linked
+                # folder, so a planted (even dangling) state.json.bak leads nowhere.
+                write_atomic(backup, found.data, within=path.parent.parent)
+            else:  # too large to read: set aside whole (a rename moves the entry, no link)
+                os.rename(path, backup)
             _log.warning("%s: could not be read cleanly; copied to %s before overwriting",
                          path, backup)
         elif found is not None and found.text == text:

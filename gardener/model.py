@@ -93,6 +93,9 @@ class Link(_Item):
     type: str | None = None
     confidence: float | None = None
     reason: str | None = None
+    migrated: str | None = Field(default=None, exclude=True)
+    """How an older tool's shape of this link was read (``strength 5 read as confidence 1``);
+    such a link is written back in the current shape (``gardener.library.garden``)."""
 
     @property
     def strength(self) -> float:

@@ -80,11 +80,12 @@ def test_links_with_odd_types_and_keys_are_read_as_they_are() -> None:
     assert g is not None
     assert g.inferred_links == (
         Link(target="a-one", type="enabler", confidence=0.8),
-        Link(target="a-two", reason="no type"),
+        Link(target="a-two", reason="no type", confidence=1.0),  # an older tool's 1-5 strength
         Link(target="a-three", type="analogous", confidence=0.7),
     )
+    assert g.inferred_links[1].migrated == "strength 5 read as confidence 1; no type"
     assert warnings == [
-        "lib/p.md:8: graph_garden.inferred_links[1]: unknown key 'strength' ignored",
+        "lib/p.md:8: graph_garden.inferred_links[1]: strength 5 read as confidence 1",
         "lib/p.md:11: graph_garden.inferred_links[2]: confidence '0.7' is quoted; "
         "read as the number 0.7",
     ]
@@ -95,11 +96,14 @@ def test_junk_items_are_skipped_with_a_warning_and_marked_dropped() -> None:
             "  inferred_links:\n    - just-a-string\n    - reason: no target\n"
             "  communities: {a: 1}\n---\n", "x.md")
     reading = read_detailed(d)
-    assert reading.garden == Garden(entities=(Entity(id="ok"),))
+    assert reading.garden == Garden(entities=(Entity(id="ok"),),
+                                    inferred_links=(Link(target="just-a-string"),))
+    assert reading.garden.inferred_links[0].migrated == "a plain slug"
     assert reading.dropped == frozenset({"entities", "inferred_links", "communities"})
     assert [w.split(": ", 1)[0] for w in reading.warnings] == [
         "x.md:4", "x.md:6", "x.md:8", "x.md:9", "x.md:10"]
     assert "not a mapping; skipped" in reading.warnings[0]
+    assert "is a plain slug" in reading.warnings[2]
     assert "has no target; skipped" in reading.warnings[3]
     assert "graph_garden.communities is a mapping, not a list" in reading.warnings[4]
 

@@ -9,6 +9,7 @@ is read carries its exact text, so the writer can keep unchanged items byte for 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -139,18 +140,66 @@ def community_from_data(data: Any) -> tuple[Community | None, list[str]]:
                      confidence=_score(data.get("confidence"), "confidence", problems)), problems
 
 
+LEGACY_SCALE = 5.0
+"""Older tools scored links 1-5 (``strength: 5``); a score above 1 on such a key is read on
+that scale: ``confidence = strength / 5`` (5 -> 1.0, 4 -> 0.8, 3 -> 0.6, 2 -> 0.4)."""
+_LEGACY_SCORES = ("strength", "relevance")
+"""Keys older tools used for a link's confidence, in the order they are tried."""
+
+
+def _legacy_confidence(data: dict[Any, Any], problems: list[str]) -> tuple[float | None, str]:
+    """The confidence an older link's ``strength`` or ``relevance`` means, and how it was read."""
+    for key in _LEGACY_SCORES:
+        if key not in data:
+            continue
+        score = _score(data[key], key, problems)
+        if score is None or math.isnan(score) or score < 0 or score > LEGACY_SCALE:
+            problems.append(f"{key} {data[key]!r} is not a score of 0-1 or 1-5; the link is "
+                            "read without a confidence")
+            return None, f"{key} {data[key]!r} not read"
+        confidence = score / LEGACY_SCALE if score > 1 else score
+        confidence = round(confidence, 2)
+        return confidence, f"{key} {score:g} read as confidence {confidence:g}"
+    return None, ""
+
+
 def link_from_data(data: Any) -> tuple[Link | None, list[str]]:
-    """A link from one parsed list item, its type as written (pruning judges it)."""
+    """A link from one parsed list item, its type as written (pruning judges it).
+
+    Older tools' shapes are migrated, never dropped: a bare slug is a link to it; ``strength``
+    or ``relevance`` (0-1, or 1-5: ``LEGACY_SCALE``) is its confidence when it has none; a
+    missing type is left for pruning to give the library's default (``PruneSettings.untyped``).
+    Such a link carries ``migrated`` and no ``text``, so it is written in the current shape.
+    """
     problems: list[str] = []
+    if isinstance(data, str) and data.strip():
+        slug = data.strip()
+        problems.append(f"inferred link {slug!r} is a plain slug, not a {{target, type, "
+                        "confidence, reason}} mapping; read as a link to it")
+        return Link(target=slug, migrated="a plain slug"), problems
     if not isinstance(data, dict):
         return None, [f"inferred link {data!r} is not a mapping; skipped"]
-    _unknown(data, splice.ITEM_FIELDS["inferred_links"], problems)
+    known = splice.ITEM_FIELDS["inferred_links"]
+    _unknown(data, (*known, *_LEGACY_SCORES), problems)
     target = _text(data.get("target"), "target", problems)
     if not target:
         return None, [*problems, "inferred link has no target; skipped"]
+    confidence = _score(data.get("confidence"), "confidence", problems)
+    migrated: list[str] = []
+    if confidence is None and "confidence" not in data:
+        confidence, how = _legacy_confidence(data, problems)
+        if how:
+            migrated.append(how)
+            if confidence is not None:
+                problems.append(how)
+    elif any(key in data for key in _LEGACY_SCORES):
+        migrated.append("confidence kept over " + " and ".join(
+            k for k in _LEGACY_SCORES if k in data))
+    if data.get("type") is None:
+        migrated.append("no type")
     return Link(target=target, type=_text(data.get("type"), "type", problems),
-                confidence=_score(data.get("confidence"), "confidence", problems),
-                reason=_text(data.get("reason"), "reason", problems)), problems
+                confidence=confidence, reason=_text(data.get("reason"), "reason", problems),
+                migrated="; ".join(migrated) or None), problems
 
 
 def item_from_data(kind: str, data: Any) -> tuple[Item | None, list[str]]:
@@ -248,6 +297,12 @@ def _read_list(doc: Document, sec: splice.Section, value: Any,
                             f"graph_garden.{sec.key}[{i}]: " + "; ".join(problems))
         if model is None:
             lost = True
+            continue
+        if isinstance(model, Link) and model.migrated is not None:
+            # An older shape is not kept as written (its ``strength`` key, its missing type):
+            # no text, and the section counts as not fully kept, so the writer renders it anew.
+            lost = True
+            items.append(model)
             continue
         items.append(model.model_copy(update={"text": text}) if text is not None else model)
     return tuple(items), lost

@@ -11,7 +11,9 @@ carries exactly one reason):
 2. ``dangling``: the target is not a slug of the library.
 3. type: an off-vocabulary type is renamed when its intent is clear (``TYPE_RENAMES``, the
    library's own ``PruneSettings.renames``, and case, whitespace and hyphen variants of
-   vocabulary words), else ``bad_type``.
+   vocabulary words), else ``bad_type``. A link without a type (older tools wrote them) gets
+   ``PruneSettings.untyped``, reported as a rename; an older link without any score (a bare
+   slug) is kept at ``min_confidence``. Such links are migrated, never dropped for their shape.
 4. human relationships: a target the humans already relate to is redundant. It is
    ``human_confirmed`` when the types agree and ``human_conflict`` when they do not (the human
    relationship wins, and the clash is reported in ``conflicts``). A human relationship whose
@@ -81,6 +83,10 @@ class PruneSettings:
     renames: tuple[tuple[str, str], ...] = ()
     """A library's own off-vocabulary link types and what they mean, as (old, new) pairs,
     besides ``TYPE_RENAMES`` (``relationships.renames`` of its ``gardener.toml``)."""
+    untyped: str | None = "complementary"
+    """The type a link an older tool wrote without one gets (``relationships.untyped``):
+    ``complementary`` says "these go together" and no more, as such links' reasons do
+    ("Shared entities: ..."). None removes them as ``bad_type`` instead."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -88,6 +94,9 @@ class PruneSettings:
         for name in ("max_links", "max_entities", "max_communities"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.untyped is not None and self.untyped not in LINK_TYPES:
+            raise ValueError(f"untyped {self.untyped!r} is not a link type "
+                             f"({', '.join(LINK_TYPES)})")
         for old, new in self.renames:
             if new not in LINK_TYPES:
                 raise ValueError(f"rename {old!r} -> {new!r}: {new!r} is not a link type "
@@ -140,6 +149,8 @@ class _Pass:
     """The removals of one pruning, collected in rule order."""
 
     removals: list[Removal] = field(default_factory=list)
+    migrated: int = 0
+    """Links an older tool wrote, kept in the current shape (``Link.migrated``)."""
 
     def remove(self, kind: Kind, item: str, reason: Reason, detail: str) -> None:
         self.removals.append(Removal(kind=kind, item=item, reason=reason, detail=detail))
@@ -200,13 +211,19 @@ def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
                  ) -> tuple[list[Link], list[Rename], list[str]]:
     survivors: list[Link] = []
     pending: dict[int, Rename] = {}  # by id() of the renamed copy, kept alive in survivors
+    untyped: set[int] = set()  # ids of links typed by default: they said no type of their own
     for link in links:
+        if link.migrated is not None and link.confidence is None:
+            # An older tool's link with no score (a bare slug): kept at the threshold, neither
+            # vouched for nor against; the model's next proposal for it moves it.
+            link = link.model_copy(update={"confidence": settings.min_confidence})
         if link.target == slug:
             out.remove("link", link.target, Reason.SELF, "links the pattern to itself")
         elif link.target not in library:
             out.remove("link", link.target, Reason.DANGLING,
                        f"no pattern '{link.target}' in the library")
-        elif (new_type := canonical_type(link.type, settings.renames)) is None:
+        elif (new_type := (settings.untyped if link.type is None
+                           else canonical_type(link.type, settings.renames))) is None:
             out.remove("link", link.target, Reason.BAD_TYPE,
                        "no type" if link.type is None
                        else f"type '{link.type}' is not in the vocabulary")
@@ -214,8 +231,12 @@ def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
             renamed = link.model_copy(update={"type": new_type, "text": None})
             pending[id(renamed)] = Rename(target=link.target, old_type=link.type or "",
                                           new_type=new_type)
+            if link.type is None:
+                untyped.add(id(renamed))
             survivors.append(renamed)
         else:
+            if link.migrated is not None:
+                out.migrated += 1
             survivors.append(link)
 
     by_target = _human_types(human)
@@ -226,7 +247,8 @@ def _prune_links(links: Sequence[Link], slug: str, library: Collection[str],
         if known is None:
             unconfirmed.append(link)
             continue
-        agreeing = [t for t in known if t == link.type or t not in LINK_TYPES]
+        agreeing = [t for t in known
+                    if t == link.type or t not in LINK_TYPES or id(link) in untyped]
         if agreeing:
             out.remove("link", link.target, Reason.HUMAN_CONFIRMED,
                        f"already a human '{agreeing[0]}' relationship")
@@ -328,7 +350,7 @@ def prune(garden: Garden, *, slug: str, library: Collection[str], human: Sequenc
         _dedupe(_fresh(garden.communities, "community", text, out, settled), _community_id,
                 _community_strength, "community", out),
         settings.max_communities, _community_id, _community_strength, "community", out)
-    if not out.removals and not renames:
+    if not out.removals and not renames and not out.migrated:
         return PruneResult(garden=garden, removals=(), renames=(), conflicts=(), changed=False)
     pruned = garden.model_copy(update={
         "last_pruned": today,

@@ -1,7 +1,9 @@
 """A library's ``gardener.toml``: which files are patterns, its vocabulary, limits and model.
 
-Found by walking up from the library folder (``find_config``), parsed with the standard
-``tomllib`` and validated by frozen pydantic models that refuse unknown keys. Every problem
+Found in the library folder, or walking up to the top of the library's repository
+(``find_config``), read within a size cap and a nesting bound (``gardener.library.bounded``),
+parsed with the standard ``tomllib`` and validated by frozen pydantic models that refuse
+unknown keys and bound every number. Every problem
 names the file, the line and the key (``gardener.toml:12: prune.min_confidence: ...``):
 tomllib gives no positions, so ``key_line`` finds a key's line in the text itself. Parsing
 is pure (``parse_config``: text in, ``Config`` or ``ConfigError`` out). Command-line options
@@ -11,16 +13,28 @@ override what the file says; the file overrides the built-in defaults (docs/conf
 from __future__ import annotations
 
 import json
+import math
 import re
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from gardener.errors import GardenerError
+from gardener.library.bounded import MAX_TOML_BYTES, check_toml_depth, read_capped
+from gardener.library.document import ReadError
 from gardener.library.scope import ALL_MARKDOWN, Scope
-from gardener.llm.settings import MIN_CONTEXT, MODES
+from gardener.llm.settings import (
+    MAX_CONCURRENCY,
+    MIN_CONTEXT,
+    MODES,
+    context_problem,
+    model_name_problem,
+    timeout_problem,
+)
 from gardener.model import LINK_TYPES
 from gardener.review.branch import DEFAULT_BRANCH
 from gardener.steps.prune import PruneSettings, type_key
@@ -36,6 +50,13 @@ _PRUNE = PruneSettings()
 _CRON_FIELD = re.compile(r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?"
                          r"(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
 _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+MAX_CAP = 1000
+"""Most items of a kind pruning keeps: a garden of more links than that is no garden."""
+MAX_BUDGET_TOKENS = 10**10
+"""Ten billion tokens, more than any pass spends; the budget is a brake, not a counter."""
+MAX_PRICE = 10_000.0
+"""Dollars per million tokens; the dearest list price is a few hundred."""
 
 
 class ConfigError(GardenerError):
@@ -104,6 +125,13 @@ class PruneSection(_Section):
     max_communities: int = Field(_PRUNE.max_communities, ge=0,
                                  description="Most communities kept.")
 
+    @field_validator("max_links", "max_entities", "max_communities")
+    @classmethod
+    def _cap(cls, value: int) -> int:
+        if value > MAX_CAP:
+            raise ValueError(f"must be at most {MAX_CAP}, got {value}")
+        return value
+
 
 class ModelSection(_Section):
     """The model a pass asks; unset: GARDENER_* variables, else the endpoint's defaults."""
@@ -126,12 +154,59 @@ class ModelSection(_Section):
             raise ValueError(f"{mode!r} is not a mode ({', '.join(MODES)})")
         return mode
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        problem = model_name_problem(name) if name is not None else None
+        if problem is not None:
+            raise ValueError(f"{name!r} {problem}")
+        return name
+
+    @field_validator("concurrency")
+    @classmethod
+    def _concurrency(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_CONCURRENCY:
+            raise ValueError(f"must be at most {MAX_CONCURRENCY}, got {value}")
+        return value
+
+    @field_validator("budget_tokens")
+    @classmethod
+    def _budget(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_BUDGET_TOKENS:
+            raise ValueError(f"must be at most {MAX_BUDGET_TOKENS:,}, got {value:,}")
+        return value
+
+    @field_validator("timeout_s")
+    @classmethod
+    def _timeout(cls, value: float | None) -> float | None:
+        problem = timeout_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, value: int | None) -> int | None:
+        problem = context_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
 
 class Price(_Section):
     """What a model family costs, in US dollars per million tokens."""
 
     input_per_mtok: float = Field(ge=0, description="Dollars per million prompt tokens.")
     output_per_mtok: float = Field(ge=0, description="Dollars per million completion tokens.")
+
+    @field_validator("input_per_mtok", "output_per_mtok")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        # 0 would show a paid model as free; a local model needs no price (it costs 0 already).
+        if not math.isfinite(value) or value <= 0 or value > MAX_PRICE:
+            raise ValueError(f"must be more than 0 and at most {MAX_PRICE:g} dollars per "
+                             f"million tokens, got {value:g}")
+        return value
 
 
 class ReviewSection(_Section):
@@ -208,33 +283,67 @@ class Config(_Section):
 # --- discovery -------------------------------------------------------------------------------
 
 
-def find_config(library: Path) -> Path | None:
-    """The ``gardener.toml`` of ``library``: in it or the nearest folder above that has one.
+def repository_top(folder: Path) -> Path | None:
+    """The nearest folder at or above ``folder`` holding ``.git`` (a folder, or a worktree's
+    file), or None when ``folder`` is in no repository."""
+    for here in (folder, *folder.parents):
+        if (here / ".git").exists():
+            return here
+    return None
 
-    The walk stops at the file system's root and at a repository's top (a folder holding
-    ``.git``, after looking in it): a library never picks up another project's file.
+
+def find_config(library: Path) -> Path | None:
+    """The ``gardener.toml`` of ``library``: in it, or, within a repository, in the nearest
+    folder above it up to the repository's top (a folder holding ``.git``, looked in too).
+
+    A library in no repository gets only its own folder's file: the walk up would otherwise
+    apply whatever ``gardener.toml`` a parent folder holds (another user's ``/tmp``, a shared
+    home), silently; a library never picks up another project's file.
     """
     here = library.resolve()
     if not here.is_dir():
         here = here.parent
-    while True:
-        candidate = here / CONFIG_FILE
+    top = repository_top(here)
+    folders = [here] if top is None else [
+        here, *(above for above in here.parents if above.is_relative_to(top))]
+    for folder in folders:
+        candidate = folder / CONFIG_FILE
         if candidate.is_file():
             return candidate
-        if (here / ".git").exists() or here.parent == here:
-            return None
-        here = here.parent
+    return None
+
+
+_listeners: list[Callable[[Path], None]] = []
+
+
+@contextmanager
+def announcing(listener: Callable[[Path], None]) -> Iterator[None]:
+    """Call ``listener`` with each config file ``load_config`` uses within the block: the
+    command line says which file applies (``gardener.cli.errors``)."""
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
 
 
 def load_config(library: Path) -> Config:
-    """The configuration of ``library``; the built-in defaults when it has no file."""
+    """The configuration of ``library``; the built-in defaults when it has no file.
+
+    Read within ``MAX_TOML_BYTES`` (a link to it is followed: it is the user's own choice
+    of file, found where the user put the library).
+    """
     path = find_config(library)
     if path is None:
         return Config()
+    for listener in list(_listeners):
+        listener(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+        text = read_capped(path, MAX_TOML_BYTES, follow=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: cannot be read: it is gone") from None
+    except ReadError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_config(text, path)
 
 
@@ -247,6 +356,10 @@ _SYNTAX_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 def parse_config(text: str, path: Path) -> Config:
     """The ``Config`` that ``text`` (the file ``path``) says; a ConfigError naming
     file:line and key for each problem. Pure."""
+    try:
+        check_toml_depth(text, path)  # tomllib recurses: a deep file would end in RecursionError
+    except ReadError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

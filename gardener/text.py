@@ -41,3 +41,28 @@ def redact_url(url: str) -> str:
                  for k, v in parse_qsl(query, keep_blank_values=True)]
         query = urlencode(pairs, safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_SECRET_IN_QUERY = re.compile(
+    r"(?P<name>[?&;][^\s=&?#;]*(?:key|token|secret|password|sig|auth)[^\s=&?#;]*=)"
+    r"[^\s&#;,\"'<>)\]]+", re.IGNORECASE)
+_USER_IN_URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@\"'<>]+@")
+
+
+def redact_urls_in(text: str) -> str:
+    """Free text (a server's error message) with every URL in it fit to show, as
+    ``redact_url`` does one: a server quoting the request back (``Unknown path
+    /v1?api-key=...``) must not put the credential in a message, a log or a report. A value
+    runs to the next ``&``, ``#``, comma, space or quote: ``?api-key=K/chat`` loses ``K/chat``."""
+    text = _SECRET_IN_QUERY.sub(lambda m: m.group("name") + "***", text)
+    return _USER_IN_URL.sub(lambda m: m.group("scheme") + "***@", text)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials written in ``url``: its password and its credential-named query
+    values, which the client then scrubs from whatever it is sent back, in any form."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True)
+              if v and _SECRET_PARAM.search(k)]
+    return found

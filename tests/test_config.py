@@ -210,6 +210,7 @@ def test_the_file_is_found_walking_up_from_the_library_and_not_past_a_repository
 
 
 def test_globs_of_a_file_above_the_library_are_relative_to_its_folder(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # the walk above the library stops at a repository's top
     (tmp_path / "gardener.toml").write_text("[library]\ninclude = ['lib/_patterns/*.md']\n")
     (tmp_path / "lib" / "_patterns").mkdir(parents=True)
     scope = load_config(tmp_path / "lib").scope(tmp_path / "lib")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from gardener.cli.errors import fail, shown
+from gardener.cli.errors import fail, plain, shown
 from gardener.config import Config
 from gardener.llm.prices import Price, Rate, dollars, price_for
 from gardener.model import Outcome
@@ -73,7 +73,7 @@ def print_estimate(library: Path, options: GardenOptions, config: Config,
     if report_path is not None:
         report.write(report_path, {"command": "estimate", "library": str(library),
                                    **found.as_dict()})
-        err.print(f"estimate written to {report_path}", highlight=False, markup=False,
+        err.print(f"estimate written to {plain(report_path)}", highlight=False, markup=False,
                   soft_wrap=True)
 
 

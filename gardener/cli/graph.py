@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gardener.cli import flows as cli_flows
-from gardener.cli.errors import fail, shown
+from gardener.cli.errors import cell, fail, plain, shown, write_out
 from gardener.graph import communities as communities_mod
 from gardener.graph import entities as entities_mod
 from gardener.graph import health as health_mod
@@ -173,7 +173,7 @@ def health(
         graph_mod.write_graph_json(g, graph_json_path)
         written.append(graph_json_path)
     for path in written:
-        err.print(f"written: {path}", markup=False, highlight=False)
+        err.print(f"written: {plain(path)}", markup=False, highlight=False)
     if strict and h.flags:
         raise typer.Exit(1)
 
@@ -266,7 +266,7 @@ def communities_build(
     table = Table("id", "label", "patterns", "former ids", title="community registry",
                   title_justify="left")
     for c in result.registry.communities:
-        table.add_row(Text(c.id), Text(c.label), str(len(c.members)), str(len(c.aliases)))
+        table.add_row(cell(c.id), cell(c.label), str(len(c.members)), str(len(c.aliases)))
     err.print(table)
     for problem in kept:
         err.print(f"[yellow]kept the deterministic name:[/] {shown(problem)}",
@@ -281,7 +281,7 @@ def communities_build(
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, text, within=library if output is None else None)
-        err.print(f"registry written to {target}", markup=False, highlight=False)
+        err.print(f"registry written to {plain(target)}", markup=False, highlight=False)
     failed = _apply(lib, result, dry_run) if apply else 0
     if report_path is not None:
         report = {
@@ -348,7 +348,7 @@ def _apply(lib: Library, result: communities_mod.BuildResult, dry_run: bool) -> 
             continue
         changed += 1
         if dry_run:
-            sys.stdout.write(unified_diff(p.path, entry.doc.text, text))
+            write_out(unified_diff(p.path, entry.doc.text, text))
             continue
         try:
             # The same check as the pass: an edit made while the model named communities stays.

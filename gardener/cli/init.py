@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from gardener.cli.errors import fail
+from gardener.cli.errors import fail, plain
 from gardener.config import CONFIG_FILE, Config, parse_config
 from gardener.library.document import ReadError
 from gardener.library.document import read as read_document
@@ -157,7 +157,7 @@ def survey(library: Path) -> tuple[dict[str, bool | None], Counter[str]]:
         try:
             doc = read_document(path)
         except ReadError as exc:
-            err.print(f"warning: {exc}; left to the globs", markup=False, highlight=False,
+            err.print(f"warning: {plain(exc)}; left to the globs", markup=False, highlight=False,
                       soft_wrap=True)
             files[rel] = None
             continue
@@ -260,17 +260,17 @@ def init(
     parse_config(text, target)  # what init writes, the gardener reads
     for glob in layout.include:
         n = layout.counts.get(glob, 0)
-        err.print(f"include {glob}: {n} pattern file{'s' if n != 1 else ''}", markup=False,
+        err.print(f"include {plain(glob)}: {n} pattern file{'s' if n != 1 else ''}", markup=False,
                   highlight=False)
     for glob in layout.exclude:
-        err.print(f"exclude {glob}", markup=False, highlight=False)
+        err.print(f"exclude {plain(glob)}", markup=False, highlight=False)
     others = sum(1 for v in files.values() if v is False)
     if others:
         err.print(f"{others} other Markdown file{'s are' if others != 1 else ' is'} no "
                   "pattern", markup=False, highlight=False)
     if layout.types:
         err.print("relationship kinds outside the vocabulary: "
-                  + ", ".join(f"{k} ({kinds[k]} patterns)" for k in layout.types),
+                  + ", ".join(f"{plain(k)} ({kinds[k]} patterns)" for k in layout.types),
                   markup=False, highlight=False)
     write_atomic(target, text, within=library)
-    err.print(f"wrote {target}", markup=False, highlight=False)
+    err.print(f"wrote {plain(target)}", markup=False, highlight=False)

@@ -21,14 +21,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from gardener import __version__
 from gardener.cli import flows as cli_flows
 from gardener.cli import graph as cli_graph
 from gardener.cli import init as cli_init
 from gardener.cli import review as cli_review
-from gardener.cli.errors import HandledGroup, shown
+from gardener.cli.errors import HandledGroup, cell, plain, shown, write_out
 from gardener.config import Config, load_config
 from gardener.library import load as library_mod
 from gardener.library.load import Library
@@ -223,7 +222,7 @@ def _prune(library: Path, dry_run: bool, report_path: Path | None, day: dt.date,
                                  diff=dry_run)
             outcome = apply(change, dry_run=dry_run, root=library)
             if dry_run and outcome.diff:
-                sys.stdout.write(outcome.diff)
+                write_out(outcome.diff)
             outcomes.append(outcome)
             tick()
     finish(outcomes, "prune", library, report_path, dry_run,
@@ -239,7 +238,7 @@ def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Pa
     err.print(summary_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
     print_failures(outcomes)
     if report_path is not None:
-        err.print(f"report written to {report_path}", markup=False, highlight=False)
+        err.print(f"report written to {plain(report_path)}", markup=False, highlight=False)
     if any(o.status is Status.FAILED for o in outcomes):
         raise typer.Exit(1)
 
@@ -322,17 +321,18 @@ def propose(
               f"{result.usage.completion_tokens} tokens", highlight=False)
     links = Table("target", "type", "confidence", "reason", title="inferred links")
     for link in p.inferred_links:
-        links.add_row(Text(link.target), Text(link.type), f"{link.confidence:.2f}",
-                      Text(link.reason))
+        links.add_row(cell(link.target), cell(link.type), f"{link.confidence:.2f}",
+                      cell(link.reason))
     entities = Table("id", "type", "label", "relevance", title="entities")
     for e in p.entities:
-        entities.add_row(Text(e.id), Text(e.type), Text(e.label), f"{e.relevance:.2f}")
+        entities.add_row(cell(e.id), cell(e.type), cell(e.label), f"{e.relevance:.2f}")
     communities = Table("id", "label", "confidence", title="communities")
     for c in p.communities:
-        communities.add_row(Text(c.id), Text(c.label), f"{c.confidence:.2f}")
+        communities.add_row(cell(c.id), cell(c.label), f"{c.confidence:.2f}")
     out.print(links, entities, communities)
     if p.vitality_reasoning:
-        out.print(f"[bold]vitality[/] ({p.vitality_band}): {shown(p.vitality_reasoning)}")
+        out.print(f"[bold]vitality[/] ({shown(str(p.vitality_band))}): "
+                  f"{shown(p.vitality_reasoning)}")
     for reason in result.dropped:
         err.print(f"[yellow]dropped:[/] {shown(reason)}", highlight=False, soft_wrap=True)
 
@@ -349,7 +349,7 @@ def state(library: LibraryArg,
         out.print_json(json.dumps(rows))
         return
     if not rows:
-        out.print(f"no gardening state in {library} yet", markup=False, highlight=False)
+        out.print(f"no gardening state in {plain(library)} yet", markup=False, highlight=False)
         return
     # A value shared by every row (usually model, prompt version, date) is said once above the
     # table, so the columns that differ get the width, even at 80 columns.
@@ -357,14 +357,14 @@ def state(library: LibraryArg,
     shared = {k: rows[0][k] for k in keys if k != "slug" and all(r[k] == rows[0][k] for r in rows)}
     if shared:
         out.print("all " + _count(len(rows), "pattern") + ": "
-                  + ", ".join(f"{k} {v}" for k, v in shared.items()), markup=False,
+                  + ", ".join(f"{k} {plain(v)}" for k, v in shared.items()), markup=False,
                   highlight=False)
     table = Table(show_header=True, header_style="bold")
     for key in keys:
         if key not in shared:
             table.add_column(str(key), no_wrap=key != "slug", overflow="fold")
     for row in rows:
-        table.add_row(*(Text(str(row[k])) for k in keys if k not in shared))
+        table.add_row(*(cell(row[k]) for k in keys if k not in shared))  # file text: no ESC
     out.print(table)
 
 

@@ -18,7 +18,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from gardener.errors import GardenerError
@@ -29,9 +29,10 @@ class LockedError(GardenerError):
     """Another pass holds the library; the message names it."""
 
 
-def lock_path(library: Path, environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_STATE_HOME/graph-gardener/locks/<sha of the library's real path>.lock``."""
-    folder = state_folder("locks", os.environ if environ is None else environ)
+def lock_path(library: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/graph-gardener/locks/<sha of the library's real path>.lock``; an
+    `UnsafeFolderError` when that folder could be another user's (``gardener.paths``)."""
+    folder = state_folder("locks", os.environ if environ is None else environ, shared=True)
     key = hashlib.sha256(str(library.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
     return folder / f"{key[:32]}.lock"
 
@@ -53,7 +54,7 @@ def holding(library: Path, command: str) -> Iterator[None]:
     """Hold the library's lock for the body, or raise `LockedError` at once."""
     path = lock_path(library)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
         raise LockedError(f"{path}: cannot open the lock file: {exc.strerror}") from None
     try:

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -141,6 +142,10 @@ def fingerprint(data: Mapping[str, Any], body: str) -> str:
 
 _UNSAFE_IN_SLUG = re.compile(r"[\s\x00-\x1f\x7f-\x9f`|<>\[\]()\\/*\"']")
 """Whitespace, control characters and what Markdown, shells or paths read as syntax."""
+_INVISIBLE_IN_SLUG = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                                "\u2066-\u206f\ufeff\ufff9-\ufffb]")
+"""Bidirectional overrides and zero-width characters: a slug that reads as one name in a
+terminal or a pull request and is another (``\u202e`` turns ``txt.exe`` around)."""
 MAX_SLUG = 200
 
 
@@ -151,8 +156,15 @@ def slug_problem(slug: str) -> str | None:
     bad = _UNSAFE_IN_SLUG.search(slug)
     if bad is not None:
         return f"holds {bad.group()!r}, which a slug may not"
+    hidden = _INVISIBLE_IN_SLUG.search(slug)
+    if hidden is not None:
+        char = hidden.group()
+        name = unicodedata.name(char, "an invisible format character").lower()
+        return f"holds U+{ord(char):04X} ({name}), which a slug may not"
     if slug.startswith(("-", ".")):
         return "starts with '-' or '.'"
+    if slug.startswith("@"):  # a pull-request line would mention a person or team
+        return "starts with '@', which a slug may not (it mentions a GitHub user or team)"
     return None
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,16 @@ CONTEXT_VARIABLE = "GARDENER_CONTEXT"
 """Tokens of context the endpoint's model has, when the server does not say
 (`gardener.llm.window`): requests are then sized to fit it (`gardener.llm.fit`)."""
 MIN_CONTEXT = 256
+MAX_CONTEXT = 1 << 24
+"""16,777,216 tokens: above the largest context any served model has (10 M); a larger
+number is a typo, and one of 10^12 would make every request "fit"."""
+MAX_TIMEOUT_S = 86_400.0
+"""A day for one request: a slow CPU model takes minutes; beyond a day a timeout means none."""
+MAX_CONCURRENCY = 256
+"""Model calls in flight at once: each is a thread and a connection; hosted rate limits and
+local servers are saturated far below this."""
+MAX_MODEL_NAME = 256
+"""Characters of a model name (``org/family-size-quant:tag`` names run to about 80)."""
 MAX_TOKENS = 2048
 """Answer tokens per request, unless a profile or a small context says fewer."""
 OPENAI_HOST = "api.openai.com"
@@ -39,6 +51,32 @@ REMOTE_TIMEOUT_S = 120.0
 LOOPBACK_TIMEOUT_S = 900.0
 """Seconds a server on this machine may take for one answer: a local model on a CPU (the
 bundled one included) can compute for minutes, and a request cut short is work thrown away."""
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a model name, or None. A model name goes into requests, the
+    state, the report and the review commit's trailers, where a newline would forge a line."""
+    if len(name) > MAX_MODEL_NAME:
+        return f"is longer than {MAX_MODEL_NAME} characters"
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return (f"holds U+{ord(char):04X} (a control or invisible character), which a "
+                    "model name may not")
+    return None
+
+
+def timeout_problem(seconds: float) -> str | None:
+    """Why ``seconds`` cannot be one request's timeout, or None."""
+    if not math.isfinite(seconds) or seconds <= 0 or seconds > MAX_TIMEOUT_S:
+        return f"must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, got {seconds:g}"
+    return None
+
+
+def context_problem(tokens: int) -> str | None:
+    """Why ``tokens`` cannot be a model's context, or None."""
+    if not MIN_CONTEXT <= tokens <= MAX_CONTEXT:
+        return f"must be {MIN_CONTEXT} to {MAX_CONTEXT} tokens, got {tokens}"
+    return None
 
 
 def is_loopback(base_url: str | None) -> bool:
@@ -109,9 +147,8 @@ def local_context(environ: Mapping[str, str], trained: int | None = None) -> int
         except ValueError:
             raise ValueError(f"{LOCAL_CONTEXT_VARIABLE}={value!r} is not a whole number "
                              "of tokens") from None
-        if requested < 256:
-            raise ValueError(f"{LOCAL_CONTEXT_VARIABLE} must be at least 256 tokens, "
-                             f"got {value}")
+        if requested < MIN_CONTEXT or requested > MAX_CONTEXT:
+            raise ValueError(f"{LOCAL_CONTEXT_VARIABLE} {context_problem(requested)}")
     return min(requested, trained) if trained else requested
 
 
@@ -125,8 +162,9 @@ def context_setting(environ: Mapping[str, str]) -> int | None:
     except ValueError:
         raise ValueError(f"{CONTEXT_VARIABLE}={value!r} is not a whole number of tokens"
                          ) from None
-    if tokens < MIN_CONTEXT:
-        raise ValueError(f"{CONTEXT_VARIABLE} must be at least {MIN_CONTEXT} tokens, got {value}")
+    problem = context_problem(tokens)
+    if problem is not None:
+        raise ValueError(f"{CONTEXT_VARIABLE} {problem}")
     return tokens
 
 
@@ -148,8 +186,10 @@ def retry_bounds(environ: Mapping[str, str]) -> dict[str, float | int]:
         except ValueError:
             raise ValueError(f"{name}={value!r} is not a {'whole ' if kind is int else ''}"
                              "number") from None
-        if number <= 0:
+        if not math.isfinite(number) or number <= 0:
             raise ValueError(f"{name} must be positive, got {value}")
+        if name == "GARDENER_TIMEOUT_S" and (problem := timeout_problem(number)) is not None:
+            raise ValueError(f"{name} {problem}")
         bounds[field_name] = number
     return bounds
 
@@ -182,12 +222,16 @@ class LLMSettings:
             raise ValueError(f"unknown LLM mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if not self.model:
             raise ValueError("no model name given (use --model or GARDENER_MODEL)")
+        if (problem := model_name_problem(self.model)) is not None:
+            raise ValueError(f"model name {self.model!r} {problem}")
+        if (problem := timeout_problem(self.timeout_s)) is not None:
+            raise ValueError(f"timeout_s {problem}")
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must not be negative, got {self.max_retries}")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.concurrency is not None and not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be 1 to {MAX_CONCURRENCY}, got {self.concurrency}")
         if self.context is not None and self.context < MIN_CONTEXT:
             raise ValueError(f"context must be at least {MIN_CONTEXT} tokens, got {self.context}")
 

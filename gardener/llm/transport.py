@@ -53,6 +53,7 @@ from tenacity import (
 )
 
 from gardener.llm.settings import LLMSettings
+from gardener.text import redact_urls_in, url_secrets
 
 log = logging.getLogger("gardener.llm.client")
 
@@ -168,11 +169,13 @@ SCHEMA_REFUSAL = re.compile(r"json_schema|response_format|json_object", re.IGNOR
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with the given secrets, bearer tokens, OpenAI-looking keys and GitHub tokens
-    masked."""
+    """`text` with the given secrets, bearer tokens, OpenAI-looking keys, GitHub tokens and
+    URL credentials (``?api-key=...``, ``user:password@``: a server may quote the request
+    back) masked."""
     for secret in secrets:
         if secret and len(secret) >= 8:  # shorter "keys" are placeholders, and common words
             text = text.replace(secret, "***")
+    text = redact_urls_in(text)
     text = _BEARER.sub("Bearer ***", text)
     text = _GITHUB_TOKEN.sub(lambda m: f"{m.group(1)}***", text)
     return _KEYLIKE.sub("sk-***", text)
@@ -392,7 +395,8 @@ class GuardedTransport(httpx.BaseTransport):
         self._inner = inner
         self._settings = settings
         self._sleep = sleep
-        self._secrets = (settings.api_key,)
+        # The key, and what the base URL carries (an Azure-style ``?api-key=``, a password).
+        self._secrets = (settings.api_key, *url_secrets(settings.url))
         self._lock = threading.Lock()
         self.total = Usage()  # every request this transport ever answered
 

@@ -5,10 +5,16 @@ no work pool or worker is needed. Schedules need a server with Prefect's schedul
 temporary server of one-off runs lacks: with no ``PREFECT_API_URL`` set, ``gardener serve``
 starts ``prefect server start`` for as long as it serves (``runtime.api_server``). The same
 flows can be deployed to a Prefect server with a work pool instead (docs/scaling.md).
+
+Whoever holds the server's auth string can start a flow run with other parameters; the runs
+of ``gardener serve`` are pinned (``pins``): the library, its reports folder (never through
+a link out of the library), paths inside the library, the deployment's models only.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +23,8 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
+from gardener.errors import GardenerError
+from gardener.pipeline import SERVED, served
 from gardener.pipeline.garden import garden
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prune import PruneOptions, prune
@@ -24,6 +32,38 @@ from gardener.pipeline.prune import PruneOptions, prune
 
 class ScheduleError(ValueError):
     """A cron expression or time zone that Prefect cannot schedule; the message says which."""
+
+
+class ReportsFolderError(GardenerError):
+    """The default reports folder would lead the served runs' reports out of the library."""
+
+
+def reports_folder(library: Path, given: Path | None) -> Path:
+    """Where served runs write their reports: ``given`` (``--report-dir``, the operator's
+    own choice), else ``LIBRARY/.gardener/reports``, refused when a link (a committed
+    ``.gardener`` or ``reports`` symlink) makes it lead outside the library."""
+    if given is not None:
+        return given
+    folder = library / ".gardener" / "reports"
+    for part in (library / ".gardener", folder):
+        if part.is_symlink():
+            raise ReportsFolderError(f"{part} is a symbolic link (to {part.readlink()}); the "
+                                     "served runs' reports would be written through it; "
+                                     "remove it, or choose a folder with --report-dir")
+    if not folder.resolve().is_relative_to(library.resolve()):
+        raise ReportsFolderError(f"{folder} leads to {folder.resolve()}, outside the library; "
+                                 "choose a folder with --report-dir")
+    return folder
+
+
+def pins(library: Path, reports: Path, models: Iterable[str | None]) -> dict[str, str]:
+    """The environment ``gardener serve`` sets for its flow runs: ``served``'s library and
+    reports folder, and the models the deployment names (``options.refuse_unserved_options``
+    refuses any other)."""
+    env = served(library, reports)
+    fixed = json.loads(env[SERVED])
+    fixed["models"] = sorted({m for m in models if m})
+    return {SERVED: json.dumps(fixed)}
 
 
 def schedule(expression: str, timezone: str, what: str) -> Any:

@@ -95,6 +95,18 @@ class RelationshipSection(_Section):
         "as top-level front-matter keys."))
     renames: dict[str, str] = Field({}, description=(
         "Off-vocabulary link type -> vocabulary type: pruning renames instead of removing."))
+    untyped: str | None = Field(_PRUNE.untyped, description=(
+        "The type given to an inferred link an older tool wrote without one (with `strength` "
+        "read as its confidence); \"\" removes such links as bad_type instead."))
+
+    @field_validator("untyped")
+    @classmethod
+    def _untyped_type(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if value not in LINK_TYPES:
+            raise ValueError(f"{value!r} is not a link type ({', '.join(LINK_TYPES)})")
+        return value
 
     @field_validator("types")
     @classmethod
@@ -273,7 +285,7 @@ class Config(_Section):
         p = self.prune
         return PruneSettings(min_confidence=p.min_confidence, max_links=p.max_links,
                              max_entities=p.max_entities, max_communities=p.max_communities,
-                             renames=self.renames)
+                             renames=self.renames, untyped=self.relationships.untyped)
 
     @property
     def renames(self) -> tuple[tuple[str, str], ...]:

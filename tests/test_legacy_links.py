@@ -163,3 +163,18 @@ def test_every_legacy_link_of_the_corpus_survives_its_shape() -> None:
         assert all(k.type == "complementary" for k in result.garden.inferred_links
                    if k.migrated and "no type" in (k.migrated or ""))
     assert seen >= 100
+
+
+def test_gardener_toml_says_what_untyped_links_become(library: Path) -> None:
+    path = _with_links(library, STRENGTH)
+    (library / "gardener.toml").write_text('[relationships]\nuntyped = "enables"\n',
+                                           encoding="utf-8")
+    assert runner.invoke(app, ["prune", str(library)]).exit_code == 0
+    assert [k["type"] for k in _links(path)] == ["enables", "enables"]
+    path = _with_links(library, STRENGTH)
+    (library / "gardener.toml").write_text('[relationships]\nuntyped = ""\n', encoding="utf-8")
+    result = runner.invoke(app, ["prune", str(library), "--report",
+                                 str(library.parent / "r.json")])
+    assert result.exit_code == 0
+    assert _links(path) == []
+    assert "bad_type" in (library.parent / "r.json").read_text(encoding="utf-8")

@@ -394,6 +394,7 @@ def serve(
             garden_options=GardenOptions(**defaults, **cost.cost_options(config, None),
                                          vitality_target=_vitality(vitality_target)),
             prune_options=PruneOptions(**config.prune.model_dump(), renames=config.renames,
+                                       untyped=config.relationships.untyped,
                                        scope=defaults["scope"]))
     except ScheduleError as exc:
         raise fail(str(exc)) from None

@@ -205,6 +205,8 @@ types = {json.dumps(list(layout.types))}
 # Off-vocabulary link types that pruning renames instead of removing, e.g.
 # renames = {{ "enabler_of" = "enables" }}
 renames = {{}}
+# The type of an inferred link an older tool wrote without one ("" removes such links).
+untyped = "{d.relationships.untyped or ""}"
 
 [prune]
 min_confidence = {d.prune.min_confidence}  # inferred links below this confidence are removed

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from gardener.cli import cost as cli_cost
 from gardener.cli import flows as cli_flows
-from gardener.cli.errors import fail, shown
+from gardener.cli.errors import fail, plain, shown, write_out
 from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
@@ -44,7 +44,8 @@ TypeOpt = Annotated[str | None, typer.Option(
 
 
 def _say(message: str) -> None:
-    err.print(message, highlight=False, markup=False, soft_wrap=True)
+    """A line on stderr; its parts come from files, git and the model: controls removed."""
+    err.print(plain(message), highlight=False, markup=False, soft_wrap=True)
 
 
 def _entry(library: Path, slug: str) -> tuple[Entry, frozenset[str]]:
@@ -202,6 +203,15 @@ def _route(repo: git.Repo) -> tuple[github.Route, str | None]:
     return github.choose(url, os.environ, gh=github.gh_logged_in()), url
 
 
+def _auth(route: github.Route) -> git.HttpAuth | None:
+    """The token for git, kept to calls whose URL is on the GitHub server (`git.HttpAuth`).
+    gh's route has none for git: it reaches the remote as the person's setup allows (an ssh
+    key, a header in their configuration)."""
+    if route.kind != "rest" or not route.token:
+        return None
+    return git.HttpAuth(route.server, route.token)
+
+
 def _closed_rejections(library: Path, publish: Publish, day: dt.date) -> list[decisions.Decision]:
     """Links of the gardener's pull requests closed without merging, as rejections.
 
@@ -224,13 +234,13 @@ def _closed_rejections(library: Path, publish: Publish, day: dt.date) -> list[de
     except github.GitHubError as exc:
         raise fail(str(exc), 1) from None
     known = decisions.read_pull_requests(decisions.load(decisions.ledger_path(library)))
-    env = github.push_env(route.token, route.server) if route.token else None
+    auth = _auth(route)
     out: list[decisions.Decision] = []
     for pr in closed:
         if pr.sha in known:
             continue
         try:
-            repo.fetch(REMOTE, pr.ref, env=env)
+            repo.fetch(REMOTE, pr.ref, auth=auth)
         except git.GitError as exc:
             _say(f"closed pull request #{pr.number}: its head {pr.ref} cannot be fetched "
                  f"({exc}); its links are not recorded as rejected")
@@ -251,7 +261,7 @@ def _publish(library: Path, result: ReviewResult, publish: Publish) -> None:
               or repo.git_dir() / "gardener" / f"{branch.replace('/', '-')}.md")
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, result.body)
-    sys.stdout.write(result.body)
+    write_out(result.body)
     sys.stdout.flush()
     _report(result, target)
     if publish.open_pr and result.commit is not None:
@@ -288,11 +298,10 @@ def _open(repo: git.Repo, result: ReviewResult, body_file: Path,
     if route.kind == "none" or url is None:
         _say(github.would_do(pr, body_file, REMOTE, route.why))
         return
-    env = (github.push_env(route.token, route.server)
-           if route.kind != "gh" and route.token else None)
+    auth = _auth(route)
     try:
-        expected = branch_mod.remote_lease(repo, REMOTE, result, env=env)
-        repo.push(REMOTE, result.branch, expected=expected, env=env)
+        expected = branch_mod.remote_lease(repo, REMOTE, result, auth=auth)
+        repo.push(REMOTE, result.branch, expected=expected, auth=auth)
         if route.kind == "gh":
             link = github.gh_upsert(pr, body_file, repo.root, labels=labels)
             _say(f"pull request: {link}")
@@ -327,12 +336,15 @@ def reject(
     kind = _link_type(type_)
     entry, slugs = _entry(library, slug)
     path = decisions.ledger_path(library)
-    ledger = decisions.load(path)
+    read = decisions.read(path)
     decision = decisions.Decision(slug=slug, target=target, type=kind, reason=reason.strip(),
                                   date=cli_flows._today(today) or dt.date.today())
-    ledger, added = ledger.add([decision])
+    ledger, added = read.ledger.add([decision])
     if added:
-        decisions.save(path, ledger)
+        try:
+            decisions.save(path, ledger, since=read)
+        except decisions.LedgerConflict as exc:  # their edit stays; ours is said, not lost
+            raise fail(f"{exc}; the link stays in {entry.pattern.path} too", 1) from None
         _say(f"rejected {decision.describe()}: recorded in {path} (commit it)")
     else:
         _say(f"{decision.describe()} was already rejected in {path}")
@@ -385,7 +397,7 @@ def promote(
         done = promote_link(entry.doc, entry.pattern, target, kind)
     except (PromoteError, SpliceError, VerifyError) as exc:
         raise fail(str(exc)) from None
-    sys.stdout.write(unified_diff(entry.pattern.path, entry.doc.text, done.new_text))
+    write_out(unified_diff(entry.pattern.path, entry.doc.text, done.new_text))
     sys.stdout.flush()
     if dry_run:
         return

@@ -137,11 +137,14 @@ def describe(o: Outcome) -> str:
 
 
 def finish(outcomes: list[Outcome], *, command: str, library: Path,
-           report_path: str | None, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """End a pass: the JSON report (written when a path is given) and the markdown artifact."""
+           report_path: str | None, meta: Mapping[str, Any],
+           existing: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """End a pass: the JSON report (written when a path is given) and the markdown artifact.
+    ``existing``: the library's in-degrees before the pass, for its outliers."""
     from prefect.artifacts import create_markdown_artifact
 
-    built = report.build(outcomes, command=command, library=library, meta=meta)
+    built = report.build(outcomes, command=command, library=library, meta=meta,
+                         existing=existing)
     if report_path:
         report.write(Path(report_path), built)
     create_markdown_artifact(

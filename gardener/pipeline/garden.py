@@ -70,6 +70,7 @@ from gardener.pipeline.pattern_task import (
 from gardener.pipeline.run import Run
 from gardener.pipeline.state import load_state, save_state
 from gardener.review import decisions as decisions_mod
+from gardener.steps.outliers import in_degrees
 
 log = logging.getLogger("gardener.flows")
 
@@ -301,7 +302,8 @@ def _garden_library(root: Path, options: GardenOptions, hooks: Hooks,
         meta["state_problems"] = list(state.problems)
     if leftovers:
         meta["removed_leftovers"] = leftovers
-    finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta)
+    finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta,
+           existing=in_degrees(lib.patterns))
     return outcomes
 
 

@@ -54,6 +54,8 @@ class PruneOptions(BaseModel):
     max_communities: int = Field(5, ge=0)
     renames: tuple[tuple[str, str], ...] = ()
     """The library's own link type renames (``gardener.toml``), besides the built-in ones."""
+    untyped: str | None = PruneSettings.untyped
+    """The type an older tool's link without one gets (``relationships.untyped``)."""
     scope: Scope = Field(default_factory=Scope)
     """Which files are patterns, which extra keys hold human relationships."""
     report: str | None = None
@@ -62,7 +64,8 @@ class PruneOptions(BaseModel):
     def settings(self) -> PruneSettings:
         return PruneSettings(min_confidence=self.min_confidence, max_links=self.max_links,
                              max_entities=self.max_entities,
-                             max_communities=self.max_communities, renames=self.renames)
+                             max_communities=self.max_communities, renames=self.renames,
+                             untyped=self.untyped)
 
 
 @dataclass(frozen=True)

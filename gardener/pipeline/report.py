@@ -4,7 +4,9 @@ Maintainers and CI read this file rather than logs, so it is complete (failed an
 files included), stable (sorted by path) and free of secrets (only outcome data goes in). A
 gardening pass adds its tokens and their estimated price under ``cost``
 (``gardener.llm.prices.as_dict``) and the patterns its token budget left under
-``totals.not_asked``.
+``totals.not_asked``. Link targets the pass added to far more patterns than their usual share
+(`gardener.steps.outliers`: what a prompt injection in one pattern looks like) are listed
+first, under ``outliers``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from gardener.library.document import ReadError
 from gardener.library.write import write_atomic
 from gardener.model import Outcome, Status
+from gardener.steps.outliers import gained, outliers
 
 
 def unreadable(errors: Iterable[ReadError]) -> list[Outcome]:
@@ -55,13 +58,19 @@ def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
 
 
 def build(outcomes: Iterable[Outcome], *, command: str, library: Path,
-          meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+          meta: Mapping[str, Any] | None = None,
+          existing: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The report. ``existing``: the library's in-degrees before the pass
+    (`gardener.steps.outliers.in_degrees`), which judge an outlier by its place in the
+    library; without them, by the other targets of the pass."""
     ordered = sorted(outcomes, key=lambda o: o.path)
+    flagged = outliers(gained(ordered), existing=existing, library=len(ordered))
     return {
         "command": command,
         "library": str(library),
         "generated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         **(dict(meta) if meta else {}),
+        "outliers": [o.as_dict() for o in flagged],
         "totals": totals(ordered),
         "patterns": [o.model_dump(mode="json") for o in ordered],
     }

@@ -9,20 +9,25 @@ with evidence; else a vocabulary rename), the entities and communities added and
 unchanged, the clashes with human relationships, the proposed vitality reasoning beside the
 human score, a Mermaid picture of the neighbourhood and the diff. Pure: data in, Markdown out.
 
-Model text ends up here, so every cell is flattened to one line, HTML and table pipes are
-escaped and ``@`` mentions are defused: a reason must not ping anyone on GitHub.
+Model text ends up here, so every model-written string goes through one helper, `cell`: one
+line, Markdown's link and HTML characters backslash-escaped, and whatever GitHub would turn
+into a link or a notification (URLs, ``www.``, e-mail addresses, ``@user`` and ``@org/team``,
+``#123`` and ``owner/repo#123``) shown in a code span: a reason must not ping anyone, nor
+carry a live link or a tracking image into the pull request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gardener.llm.prices import Price, dollars, price_for
 from gardener.model import Garden, HumanLink, Link, Outcome, Status
 from gardener.review.decisions import Decision
+from gardener.steps.outliers import Outlier, gained, outliers
 from gardener.text import one_line
 
 MAX_BODY = 60_000
@@ -163,12 +168,42 @@ def totals(changes: Sequence[PatternChange], outcomes: Sequence[Outcome]) -> Tot
 # Safe Markdown
 
 
+_LIVE = re.compile(
+    r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.|\b(?:mailto|xmpp):)"  # a URL, less its end's
+    r"(?:[^\s|`<>]*[^\s|`<>.,:;!?)\]'\"])?"  # punctuation (as GitHub's autolink)
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address: autolinked as mailto
+    r"|(?<![\w`])@[a-z0-9][\w-]*(?:/[\w.-]+)?"  # @user, @org/team
+    r"|(?<!\w)(?:[\w.-]+/[\w.-]+)?#\d+\b|\bgh-\d+\b",  # #123, owner/repo#123, GH-123
+    re.IGNORECASE)
+"""What GitHub links or notifies on in plain text. Its mentions, references and e-mail links
+are made after Markdown, from the rendered text, so ``\\@team`` still pings (github/cmark-gfm
+issues 181 and 389); only a code span is left alone."""
+_ESCAPES = str.maketrans({"\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "!": "\\!",
+                          "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+"""Backslash escapes CommonMark honours (``[``, ``]``, ``!``: no link, no image; ``|``: no
+new table cell; ``\\`` and a backtick: no escape or code span of the model's), and entities
+for ``<``, ``>`` (no HTML, no ``<https://...>`` autolink) and ``&`` (no entity of its own)."""
+
+
 def cell(text: object, limit: int = 300) -> str:
-    """Model or file text as one table cell: one line, no HTML, no pipes, no mentions."""
+    """Model-written (or file) text as inert Markdown, one line: the one helper every such
+    string of the body goes through, in table cells and list items alike.
+
+    Cut to ``limit`` characters before escaping, so a cut never splits an escape or a code
+    span; what GitHub would link or notify on (`_LIVE`) becomes a code span, the rest is
+    escaped (`_ESCAPES`). ``[docs](https://evil.example) ![x](https://evil.example/p.png)
+    @org/team #1`` shows as that text, with no link, no image, no ping.
+    """
     flat = one_line(str(text))
-    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    flat = flat.replace("|", "\\|").replace("@", "@&#8203;")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    out: list[str] = []
+    at = 0
+    for live in _LIVE.finditer(flat):
+        out += [flat[at:live.start()].translate(_ESCAPES), code(live.group())]
+        at = live.end()
+    out.append(flat[at:].translate(_ESCAPES))
+    return "".join(out)
 
 
 def code(text: str) -> str:
@@ -390,11 +425,45 @@ def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
     return lines, block
 
 
+def existing_links(changes: Sequence[PatternChange]) -> dict[str, int]:
+    """How many of the changed patterns linked to each target before the pass (human and
+    inferred): the in-degrees an outlier is judged by when the caller gives none."""
+    counts: Counter[str] = Counter()
+    for c in changes:
+        targets = {h.target for h in c.human if h.resolved}
+        targets |= {lk.target for lk in (c.old.inferred_links if c.old else ())}
+        counts.update(targets - {c.slug})
+    return dict(counts)
+
+
+def warning(flagged: Sequence[Outlier]) -> list[str]:
+    """The alert at the top of the body: targets added to far more patterns than usual."""
+    if not flagged:
+        return []
+    lines = ["> [!WARNING]",
+             "> **Link targets proposed for many patterns at once.** A pattern's own text "
+             "may be telling the model to link them (prompt injection); each link's evidence "
+             "can still be a real quote. Check these links before merging; reject the wrong "
+             "ones with `gardener reject`.", ">"]
+    for o in flagged:
+        shown = ", ".join(code(s) for s in o.patterns[:20])
+        more = f" and {len(o.patterns) - 20} more" if len(o.patterns) > 20 else ""
+        lines.append(f"> - {code(o.target)} {o.describe()}: {shown}{more}")
+    return [*lines, ""]
+
+
 def body(info: PassInfo, changes: Sequence[PatternChange],
-         outcomes: Sequence[Outcome], *, limit: int = MAX_BODY) -> str:
-    """The whole pull-request body, in Markdown that reads well on GitHub."""
+         outcomes: Sequence[Outcome], *, limit: int = MAX_BODY,
+         existing: Mapping[str, int] | None = None) -> str:
+    """The whole pull-request body, in Markdown that reads well on GitHub.
+
+    ``existing``: the library's in-degrees before the pass
+    (`gardener.steps.outliers.in_degrees`); without them, those of the changed patterns
+    judge the outliers listed first."""
     t = totals(changes, outcomes)
-    head = [MARKER, f"## {cell(title(info, t), 200)}", "",
+    flagged = outliers(gained(outcomes), library=len(outcomes),
+                       existing=existing if existing is not None else existing_links(changes))
+    head = [MARKER, f"## {cell(title(info, t), 200)}", "", *warning(flagged),
             "The gardener proposes, people decide. This branch holds one commit with a "
             f"gardening pass over {code(info.library)}, made on {code(info.base)}"
             + (f" ({code(info.base_sha[:12])})" if info.base_sha else "") + ". It never "

@@ -10,6 +10,12 @@ Before the pass, history says what people rejected: links present in the gardene
 commit on the base and absent now were deleted by hand. They are added to the library's
 decisions ledger in the new commit (so the memory survives the next gardener commit) and
 filtered out of the pass.
+
+A commit is the gardener's when its author and its committer are both exactly the gardener's
+identity (`git.identity`, the one `git.Repo.commit_all` commits with) and it carries the
+``Gardener-Pass`` trailer. The trailer alone is text anyone types: a person's commit that copies
+it (or amends, rebases or cherry-picks the gardener's, which makes the person its committer)
+is a person's, and is never replaced without ``--force``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from gardener.model import Outcome, Status
 from gardener.review import decisions, git
 from gardener.review.body import PassInfo, PatternChange, body, title, totals
 from gardener.steps.diff import unified_diff
+from gardener.steps.outliers import in_degrees
 
 DEFAULT_BRANCH = "gardener/garden"
 TRAILER = "Gardener-Pass"
@@ -136,8 +143,9 @@ def trailers(message: str) -> dict[str, str]:
     return found
 
 
-def is_gardener_commit(commit: git.Commit) -> bool:
-    return TRAILER in trailers(commit.message)
+def is_gardener_commit(commit: git.Commit, who: git.Identity) -> bool:
+    """Made by the gardener: authored and committed by ``who``, with its trailer."""
+    return commit.made_by(who) and TRAILER in trailers(commit.message)
 
 
 def _gardener_commit_for(repo: git.Repo, rev: str, rel: PurePosixPath) -> str | None:
@@ -151,18 +159,19 @@ def _gardener_commit_for(repo: git.Repo, rev: str, rel: PurePosixPath) -> str | 
 
 
 def remote_lease(repo: git.Repo, remote: str, result: ReviewResult, *,
-                 env: Mapping[str, str] | None = None) -> str | None:
+                 auth: git.HttpAuth | None = None) -> str | None:
     """Where the branch is on ``remote``, checked to hold only the gardener's commits.
 
     As Renovate does, a bot's branch that people pushed to is theirs: the push stops with a
     message instead of replacing their commits. The push then leases this value.
     """
-    there = repo.remote_sha(remote, result.branch, env=env)
+    there = repo.remote_sha(remote, result.branch, auth=auth)
     if there is None or there == result.previous:
         return there
-    repo.fetch(remote, there, env=env)
+    repo.fetch(remote, there, auth=auth)
+    who = git.identity(repo)
     foreign = [c for c in repo.commits(f"{result.base_sha}..{there}")
-               if not is_gardener_commit(c)]
+               if not is_gardener_commit(c, who)]
     if foreign:
         shown = ", ".join(f"{c.sha[:10]} by {c.author}" for c in foreign[:3])
         raise ReviewError(f"{remote}/{result.branch} has commits people pushed ({shown}); the "
@@ -215,8 +224,9 @@ def learn_from_closed(repo: git.Repo, rel: PurePosixPath, number: int, sha: str,
     """
     if repo.resolve(sha) is None:
         return []
-    found = trailers(repo.message(sha))
-    if TRAILER not in found or found.get(LIBRARY_TRAILER) != str(rel):
+    head = repo.commit(sha)
+    if (not is_gardener_commit(head, git.identity(repo))
+            or trailers(head.message).get(LIBRARY_TRAILER) != str(rel)):
         return []
     parent = f"{sha}^"
     paths = [p for p in repo.changed_paths(parent, sha, rel) if p.endswith(".md")]
@@ -253,7 +263,8 @@ def _check_branch(repo: git.Repo, branch: str, base_name: str, base_sha: str,
     old = repo.branch_sha(branch)
     if old is None:
         return None, []
-    foreign = [c for c in repo.commits(f"{base_sha}..{old}") if not is_gardener_commit(c)]
+    who = git.identity(repo)
+    foreign = [c for c in repo.commits(f"{base_sha}..{old}") if not is_gardener_commit(c, who)]
     if foreign and not force:
         shown = ", ".join(f"{c.sha[:10]} by {c.author}" for c in foreign[:3])
         raise ReviewError(f"branch {branch} has commits the gardener did not make ({shown}); "
@@ -325,7 +336,8 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
     if gardener is not None:
         learned += learn_from_history(repo, rel, gardener, base_sha, day)
     if foreign and old is not None:
-        mine = [c for c in repo.commits(f"{base_sha}..{old}") if is_gardener_commit(c)]
+        who = git.identity(repo)
+        mine = [c for c in repo.commits(f"{base_sha}..{old}") if is_gardener_commit(c, who)]
         if mine:
             learned += learn_from_history(repo, rel, mine[-1].sha, old, day)
     user_ledger = decisions.ledger_path(library)
@@ -336,10 +348,12 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
             raise ReviewError(f"{rel} is not in {base_name} ({base_sha[:10]}): commit the "
                               "library first")
         ledger_file = decisions.ledger_path(wt_lib)
-        ledger, added = decisions.load(ledger_file).add(learned)
+        read = decisions.read(ledger_file)
+        ledger, added = read.ledger.add(learned)
         if added:
-            decisions.save(ledger_file, ledger)
+            decisions.save(ledger_file, ledger, since=read)
         entries = library_mod.load(wt_lib).entries
+        existing = in_degrees(e.pattern for e in entries)  # before the pass writes
         ran = run_pass(wt_lib, user_ledger if user_ledger.is_file() else None)
         info = PassInfo(library=str(rel), base=base_name, branch=branch, model=ran.model,
                         prompt_version=ran.prompt_version, today=day, base_sha=base_sha,
@@ -352,7 +366,7 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
         changes = _changes(entries, ran.outcomes, repo_rel)
         t = totals(changes, ran.outcomes)
         subject = title(info, t)
-        text = body(info, changes, ran.outcomes)
+        text = body(info, changes, ran.outcomes, existing=existing)
         commit = None
         if t.changed or added:
             summary = (f"{t.changed} patterns changed: {t.links_added} links added, "

@@ -27,11 +27,14 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import SingleQuotedScalarString
+from yaml.constructor import SafeConstructor
 
 from gardener.errors import GardenerError, brief
+from gardener.library.bounded import MAX_YAML_BYTES, check_yaml_depth, read_capped
 from gardener.library.document import ReadError, guard
-from gardener.library.write import write_atomic
+from gardener.library.write import ConflictError, write_atomic
 from gardener.model import LINK_TYPES, Garden, Link, Reason, Removal
+from gardener.text import one_line
 
 LEDGER_NAME = "decisions.yaml"
 Source = Literal["person", "history", "pull-request"]
@@ -52,6 +55,25 @@ class LedgerError(GardenerError, ValueError):
 
     A ``ValueError``: like a bad ``--only``, it stops a run before any pattern is touched.
     """
+
+
+class LedgerConflict(ConflictError):
+    """The ledger changed on disk after it was read: a person edited it meanwhile.
+
+    Nothing is written, so their edit stays; the message names the rejections that were not
+    recorded, so the gardener's side is not lost silently either (run the command again).
+    """
+
+    def __init__(self, path: Path, unrecorded: tuple[Decision, ...]) -> None:
+        named = ", ".join(one_line(d.describe())[:80] for d in unrecorded[:3])
+        more = f" and {len(unrecorded) - 3} more" if len(unrecorded) > 3 else ""
+        what = (f"{len(unrecorded)} rejection{'s' if len(unrecorded) != 1 else ''} "
+                f"({named}{more}) not recorded" if unrecorded else "nothing new to record")
+        OSError.__init__(self, f"{path}: changed on disk since the gardener read it; not "
+                         f"written, so that edit stays; {what}: run the command again to "
+                         "record them over the new text")
+        self.path = path
+        self.unrecorded = unrecorded
 
 
 @dataclass(frozen=True)
@@ -273,13 +295,53 @@ def _decision(raw: Any, where: str) -> Decision:
                     commit=_field(raw, "commit", where))
 
 
-def parse(text: str, where: str) -> Ledger:
-    """A ledger from its text; ``where`` (the file) starts every error message."""
+def _constructed(node: yaml.Node) -> Any:
+    """``node`` as Python values, through PyYAML's safe constructor (as ``safe_load``)."""
+    return SafeConstructor().construct_document(node)
+
+
+def _culprit(node: yaml.Node) -> yaml.Node:
+    """The innermost node under ``node`` that cannot be constructed on its own: the one an
+    error names, so ``date: 2025-13-45`` is reported on its own line, not the list's."""
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    for child in children:
+        try:
+            _constructed(child)
+        except (ValueError, OverflowError, yaml.YAMLError):
+            return _culprit(child)
+    return node
+
+
+def _data(node: yaml.Node, where: str) -> Any:
+    """The ledger's values; a scalar PyYAML cannot construct (``2025-13-45`` is a timestamp
+    with month 13: ``ValueError``) is named by file and line, never a traceback."""
     try:
+        return _constructed(node)
+    except (ValueError, OverflowError, yaml.YAMLError) as exc:
+        bad = _culprit(node)
+        value = bad.value if isinstance(bad, yaml.ScalarNode) else bad.tag
+        problem = (exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem
+                   else str(exc))
+        kind = bad.tag.rsplit(":", 1)[-1]
+        raise LedgerError(f"{where}:{_line(bad)}: {brief(value)} cannot be read as a {kind}: "
+                          f"{one_line(problem)[:120]}") from None
+
+
+def parse(text: str, where: str) -> Ledger:
+    """A ledger from its text; ``where`` (the file) starts every error message.
+
+    Nesting is counted before PyYAML composes (whose recursion a 10,000-deep file would
+    exhaust), and values are constructed after the alias and tag guard."""
+    try:
+        check_yaml_depth(text, where)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None:
             guard(node, where, 0)  # alias bombs and foreign tags, as for pattern files
-        data = yaml.safe_load(text)
+        data = _data(node, where) if node is not None else None
     except ReadError as exc:
         raise LedgerError(str(exc)) from None
     except yaml.YAMLError as exc:
@@ -316,19 +378,36 @@ def render(ledger: Ledger) -> str:
     return HEADER + body
 
 
-def load(path: Path) -> Ledger:
-    """The ledger at ``path``; an empty one when there is no such file. A link is refused:
-    a committed ``decisions.yaml -> ~/.bashrc`` would be read, then written, through it."""
-    if path.is_symlink():
-        raise LedgerError(f"{path}: a symbolic link; the gardener never reads or writes its "
-                          "files through links (replace it with the file itself)")
+@dataclass(frozen=True)
+class Read:
+    """A ledger and the exact text it was read from (None: there was no file): what
+    ``save`` compares the file with, so a person's edit made meanwhile is never overwritten."""
+
+    ledger: Ledger
+    text: str | None
+
+
+def _text(path: Path) -> str | None:
+    """The ledger file's text, None when there is none. Read within `MAX_YAML_BYTES` (a
+    14.6 MB ledger took PyYAML 88 s), never through a link: a committed
+    ``decisions.yaml -> ~/.bashrc`` would be read, then written, through it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_capped(path, MAX_YAML_BYTES)
     except FileNotFoundError:
-        return Ledger()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"{path}: cannot read: {exc}") from None
-    return parse(text, str(path))
+        return None
+    except ReadError as exc:
+        raise LedgerError(str(exc)) from None
+
+
+def read(path: Path) -> Read:
+    """The ledger at ``path`` with the text it came from; empty when there is no file."""
+    text = _text(path)
+    return Read(parse(text, str(path)) if text is not None else Ledger(), text)
+
+
+def load(path: Path) -> Ledger:
+    """The ledger at ``path``; an empty one when there is no such file."""
+    return read(path).ledger
 
 
 def _plain_safe(value: Any) -> Any:
@@ -375,15 +454,26 @@ def appended(text: str, ledger: Ledger, where: str) -> str:
     return result
 
 
-def save(path: Path, ledger: Ledger) -> None:
-    """Write the ledger atomically: a new file whole, an existing one extended in place."""
+def save(path: Path, ledger: Ledger, *, since: Read | None = None) -> None:
+    """Write the ledger atomically: a new file whole, an existing one extended in place.
+
+    Refused with `LedgerConflict` (nothing written) when the file no longer holds the text
+    ``since`` was read from, or, checked by `write_atomic` just before its rename, the text
+    this call read: a person's edit to the ledger during a pass is never lost, and the
+    message names the rejections that were not recorded. (A file created by someone between
+    this call's read of "no file" and its rename is the one window left: a rename's.)
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        text = path.read_text(encoding="utf-8") if not path.is_symlink() else None
-    except FileNotFoundError:
-        text = None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LedgerError(f"{path}: cannot read: {exc}") from None
+    text = _text(path)
+    before = since.ledger if since is not None else (
+        parse(text, str(path)) if text is not None else Ledger())
+    known = {d.key for d in before.decisions}
+    unrecorded = tuple(d for d in ledger.decisions if d.key not in known)
+    if since is not None and since.text != text:
+        raise LedgerConflict(path, unrecorded)
     new = render(ledger) if text is None or not text.strip() else appended(text, ledger,
                                                                            str(path))
-    write_atomic(path, new, within=path.parent.parent)  # refuses a linked .gardener/
+    try:  # `within` refuses a linked .gardener/
+        write_atomic(path, new, expected=text, within=path.parent.parent)
+    except ConflictError:
+        raise LedgerConflict(path, unrecorded) from None

@@ -14,7 +14,6 @@ added (``closed_unmerged``).
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
@@ -28,6 +27,7 @@ from typing import Any, Literal
 import httpx
 
 from gardener.errors import GardenerError
+from gardener.review import git
 
 API = "https://api.github.com"
 _REMOTE = re.compile(
@@ -136,11 +136,11 @@ def choose(remote_url: str | None, env: Mapping[str, str], *, gh: bool) -> Route
 
 
 def push_env(token: str, server: str = "https://github.com") -> dict[str, str]:
-    """Environment for ``git push`` to ``server`` with ``token``, off the command line."""
-    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1",
-            "GIT_CONFIG_KEY_0": f"http.{server.rstrip('/')}/.extraheader",
-            "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}"}
+    """Environment giving git ``token`` for ``server``, off the command line; the gardener's
+    own calls go through `git.HttpAuth`, which gives it only to calls to that server."""
+    auth = git.HttpAuth(server, token)
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": auth.key,
+            "GIT_CONFIG_VALUE_0": auth.header}
 
 
 def _check(response: httpx.Response, what: str) -> Any:

@@ -115,7 +115,7 @@ def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
     head = re.sub(r"[^a-z0-9]+", "-", slug.split("-")[0].lower()).strip("-") or "core"
     evidence = _evidence(text, title)
     # The second entity pairs the slug's head with a word of the summary, so both its words
-    # are in the pattern's text (gardener.llm.grounding refuses it otherwise).
+    # are in the pattern's text (gardener.propose.grounding refuses it otherwise).
     word = next((w for w in re.findall(r"[a-z]{4,}", evidence.lower()) if w != head),
                 "practice")
     links = [

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from common import writable_copy
 
+from gardener.library.block import locate
 from gardener.library.document import read_text
-from gardener.steps.splice import locate
 
 ROOT = Path(__file__).resolve().parents[1]
 GARDENER = [sys.executable, "-m", "gardener"]

@@ -2,7 +2,7 @@
 
 For N patterns of a library with human relationships (chosen with ``--seed``) and each
 context size, the default profile's request is cut as a run would cut it
-(``gardener.llm.propose.fitted_profile``: the answer bound, then the largest cut of the
+(``gardener.propose.propose.fitted_profile``: the answer bound, then the largest cut of the
 prompt that fits with as many re-asks as fit), counted the way the run counts it (the
 characters / 4 estimate for a model with no offline tokenizer) and, with ``--gguf``, by the
 model's own tokenizer and chat template too, which is what a llama.cpp server counts. The
@@ -26,14 +26,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import commit, machine, replace_section  # noqa: E402
 from bench.recall import hidden_targets  # noqa: E402
+from gardener.endpoint.settings import LLMSettings  # noqa: E402
+from gardener.endpoint.tokens import ApproximateCounter, Counter, gguf_counter  # noqa: E402
 from gardener.library import load as library  # noqa: E402
-from gardener.llm.candidates import CandidateIndex  # noqa: E402
-from gardener.llm.fit import SCALES, scaled, sized  # noqa: E402
-from gardener.llm.profiles import DEFAULT  # noqa: E402
-from gardener.llm.prompts import default_prompts  # noqa: E402
-from gardener.llm.propose import fitted_profile, request_tokens  # noqa: E402
-from gardener.llm.settings import LLMSettings  # noqa: E402
-from gardener.llm.tokens import ApproximateCounter, Counter, gguf_counter  # noqa: E402
+from gardener.propose.fit import SCALES, scaled, sized  # noqa: E402
+from gardener.propose.profiles import DEFAULT  # noqa: E402
+from gardener.propose.prompts import default_prompts  # noqa: E402
+from gardener.propose.propose import fitted_profile, request_tokens  # noqa: E402
+from gardener.shortlist.candidates import CandidateIndex  # noqa: E402
 
 CONTEXTS = (4096, 8192, 16384, 131072)
 MODES = ("json_object_schema", "tools")

@@ -4,7 +4,7 @@ every item the pass added against the pattern's own text.
 Issue 19's acceptance: no entity whose label (or every word of its id) is absent from its
 pattern's title, summary or body, no link without evidence found in its pattern. The check
 here is independent of the validators that should guarantee it: it reads what was written to
-the files and the JSON report, folds text the way ``gardener.llm.grounding`` does, and counts.
+the files and the JSON report, folds text the way ``gardener.propose.grounding`` does, and counts.
 
     python bench/grounding.py LIBRARY [--n 100] [--seed 1] [--out docs/grounding.md]
         [--endpoint URL --model M]   # default: the bundled model (or GARDENER_LOCAL_MODEL)
@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import between_markers, writable_copy  # noqa: E402
 from gardener.library import load as library  # noqa: E402
-from gardener.llm.grounding import PatternText, pattern_text  # noqa: E402
 from gardener.model import Garden, Pattern  # noqa: E402
+from gardener.propose.grounding import PatternText, pattern_text  # noqa: E402
 
 BEGIN = "<!-- grounding:{name}:begin -->"
 END = "<!-- grounding:{name}:end -->"

@@ -27,8 +27,8 @@ from common import (
     writable_copy,
 )
 
+from gardener.library.block import locate
 from gardener.library.document import read_text
-from gardener.steps.splice import locate
 
 HEADING = "## Corpus figures"
 SKEW_HEAD = ("| links | in the library | top letter of targets | same letter among slugs "

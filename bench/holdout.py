@@ -184,7 +184,7 @@ def written_links(pattern: Pattern) -> Proposed:
 
 
 DROPPED_LINK = re.compile(r"^inferred_links\[\d+\] '([^']+)'")
-"""How salvage names a link it dropped (``gardener.llm.response``): its index and target."""
+"""How salvage names a link it dropped (``gardener.propose.response``): its index and target."""
 
 
 def dropped_targets(detail: Mapping[str, Any]) -> list[str]:

@@ -36,14 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import CORPUS, commit, machine, replace_section  # noqa: E402
+from gardener.endpoint.settings import LOCAL_MODE, LOCAL_MODEL, LLMSettings  # noqa: E402
 from gardener.library import load as library  # noqa: E402
 from gardener.library.document import ReadError  # noqa: E402
-from gardener.llm.candidates import CandidateIndex  # noqa: E402
-from gardener.llm.local_model import CONTEXT_TOKENS, LocalModelError, bundled_model_path  # noqa: E402
-from gardener.llm.prompts import render_messages  # noqa: E402
-from gardener.llm.response import build_response_model  # noqa: E402
-from gardener.llm.settings import LOCAL_MODE, LOCAL_MODEL, LLMSettings  # noqa: E402
+from gardener.local.server import CONTEXT_TOKENS, LocalModelError, bundled_model_path  # noqa: E402
 from gardener.model import Pattern  # noqa: E402
+from gardener.propose.prompts import render_messages  # noqa: E402
+from gardener.propose.response import build_response_model  # noqa: E402
+from gardener.shortlist.candidates import CandidateIndex  # noqa: E402
 
 K = 40
 SUBSET = 50
@@ -134,7 +134,7 @@ class Size:
 
 
 def prompt_size(pattern: Pattern, index: CandidateIndex, k: int, tokens: Tokenizer) -> Size:
-    """Shortlist, render and count one pattern's request as ``gardener.llm.propose`` does."""
+    """Shortlist, render and count one pattern's request as ``gardener.propose.propose`` does."""
     shortlist = index.shortlist(pattern, k)
     messages = render_messages(pattern, shortlist)
     model = build_response_model(pattern.slug, [c.slug for c in shortlist], pattern.vitality)

@@ -61,12 +61,12 @@ from bench.holdout import (
     unique_slugs,
     written_links,
 )
+from gardener.endpoint.settings import LOCAL_MODE
 from gardener.library import load as library
-from gardener.llm.candidates import CandidateIndex
-from gardener.llm.local_model import start_local_model
-from gardener.llm.profiles import profile_for
-from gardener.llm.settings import LOCAL_MODE
+from gardener.local.server import start_local_model
 from gardener.model import Pattern
+from gardener.propose.profiles import profile_for
+from gardener.shortlist.candidates import CandidateIndex
 
 DOC = ROOT / "docs" / "quality.md"
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")

@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import between_markers  # noqa: E402
 from gardener.library import load as library  # noqa: E402
-from gardener.llm.candidates import CandidateIndex, Weights, resolved_targets  # noqa: E402
 from gardener.model import HumanLink, Pattern  # noqa: E402
+from gardener.shortlist.candidates import CandidateIndex, Weights, resolved_targets  # noqa: E402
 
 KS: tuple[int, ...] = (10, 20, 40, 80)
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -44,8 +44,8 @@ from bench.concurrency import asked_slug, generate, grounded_responder  # noqa: 
 from gardener.library import pattern as pattern_mod  # noqa: E402
 from gardener.library.document import ReadError, read_text  # noqa: E402
 from gardener.library.garden import read_garden  # noqa: E402
+from gardener.library.state import load_state  # noqa: E402
 from gardener.library.write import leftovers  # noqa: E402
-from gardener.pipeline.state import load_state  # noqa: E402
 from gardener.steps.verify import verify  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"

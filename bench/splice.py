@@ -45,10 +45,12 @@ except ImportError:  # the gardener does not depend on it (docs/yaml.md)
              ".venv/bin/pip install 'ruamel.yaml>=0.18,<0.20' to run it")
 
 from bench.common import CORPUS, ROOT, commit, machine, replace_section
+from gardener.library import block as block_mod
+from gardener.library import yaml_text
 from gardener.library.document import Document, ReadError, read, read_text
 from gardener.library.garden import read_garden
 from gardener.model import Entity, Garden, Link
-from gardener.steps import splice, verify, yaml_text
+from gardener.steps import splice, verify
 
 HEADING = "## Measurement"
 TODAY = dt.date(2026, 11, 25)
@@ -96,7 +98,7 @@ def _rt(style: yaml_text.Style, null: bool = True) -> YAML:
     return y
 
 
-_FIELDS: dict[str, tuple[str, ...]] = splice.ITEM_FIELDS
+_FIELDS: dict[str, tuple[str, ...]] = block_mod.ITEM_FIELDS
 
 
 def _ruamel_tree(garden: Garden) -> CommentedMap:
@@ -127,7 +129,7 @@ def ruamel_render(garden: Garden, style: yaml_text.Style) -> str:
     return out.getvalue().replace("\n", style.newline)
 
 
-def ruamel_edit(d: Document, block: splice.Block, new: Garden, style: yaml_text.Style) -> str:
+def ruamel_edit(d: Document, block: block_mod.Block, new: Garden, style: yaml_text.Style) -> str:
     """The garden block edited the way ``_changed`` changes it, through ruamel's round trip:
     load the block, set the date, delete the first link, dump in the file's indentation."""
     rt = _rt(style)
@@ -168,8 +170,8 @@ def _each(fn: Callable[[str], str], values: Sequence[str]) -> list[str]:
     return [fn(v) for v in values]
 
 
-def _locate_and_style(d: Document) -> tuple[splice.Block, yaml_text.Style]:
-    return splice.locate(d), yaml_text.detect_style(d)
+def _locate_and_style(d: Document) -> tuple[block_mod.Block, yaml_text.Style]:
+    return block_mod.locate(d), yaml_text.detect_style(d)
 
 
 def _rt_load(text: str) -> Any:
@@ -262,7 +264,7 @@ def measure(paths: Sequence[Path], repeat: int) -> Figures:
             f.rendered_reads_back += 1
         else:
             f.failures.append(f"{path.name}: the ruamel-rendered garden reads back different")
-        block = splice.locate(d)
+        block = block_mod.locate(d)
         if not block.present:
             continue
         f.gardens += 1
@@ -284,7 +286,7 @@ def measure(paths: Sequence[Path], repeat: int) -> Figures:
             seq = value.get(sec.key) if isinstance(value, CommentedMap) else None
             if sec.key not in splice.LIST_KEYS or not isinstance(seq, CommentedSeq):
                 continue
-            for i, item_text in enumerate(splice.item_texts(d, sec)):
+            for i, item_text in enumerate(block_mod.item_texts(d, sec)):
                 if item_text is None:  # flow lists and aliases have no lines of their own
                     continue
                 f.items += 1

@@ -120,10 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     from concurrency import FakeServer, generate
 
     import gardener
-    import gardener.llm.client as gl
-    import gardener.llm.propose as gp
+    import gardener.endpoint.client as gl
     import gardener.pipeline.garden as fg
-    from gardener.pipeline import runtime
+    import gardener.propose.propose as gp
+    from gardener.pipeline.prefect import runtime
 
     fake = FakeServer(args.latency)
     os.environ.update(OPENAI_BASE_URL=fake.url, OPENAI_API_KEY="bench")

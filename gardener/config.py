@@ -23,11 +23,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from gardener.errors import GardenerError
-from gardener.library.bounded import MAX_TOML_BYTES, check_toml_depth, read_capped
-from gardener.library.document import ReadError
-from gardener.library.scope import ALL_MARKDOWN, Scope
-from gardener.llm.settings import (
+from gardener.endpoint.settings import (
     MAX_CONCURRENCY,
     MIN_CONTEXT,
     MODES,
@@ -35,6 +31,10 @@ from gardener.llm.settings import (
     model_name_problem,
     timeout_problem,
 )
+from gardener.errors import GardenerError
+from gardener.library.bounded import MAX_TOML_BYTES, check_toml_depth, read_capped
+from gardener.library.document import ReadError
+from gardener.library.scope import ALL_MARKDOWN, Scope
 from gardener.model import LINK_TYPES
 from gardener.review.branch import DEFAULT_BRANCH
 from gardener.steps.prune import PruneSettings, type_key

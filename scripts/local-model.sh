@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 source scripts/_env.sh
 local_installed() {
   "$VENV/bin/python" -c 'import sys
-from gardener.llm.local_model import missing_modules
+from gardener.local.server import missing_modules
 sys.exit(1 if missing_modules() else 0)'
 }
 # The real server and one schema-constrained chat request (scripts/local_model_probe.py): a

@@ -3,7 +3,7 @@
 Why: a llama-cpp-python wheel taken from pip's cache may have been compiled for another CPU.
 Such a build can load the model and evaluate a few tokens, then crash inside the server on a
 grammar-constrained chat request (seen in CI: "Server disconnected without sending a
-response"). So the probe starts the real server (`gardener.llm.local_model`) and sends one
+response"). So the probe starts the real server (`gardener.local.server`) and sends one
 schema-constrained chat request of a realistic length; on failure it prints how the server
 ended and its last output, and `scripts/local-model.sh` rebuilds llama.cpp portable.
 """
@@ -15,8 +15,8 @@ import sys
 
 import httpx
 
-from gardener.llm.grammar import grammar_schema
-from gardener.llm.local_model import LocalModelError, log_tail, start_local_model
+from gardener.endpoint.grammar import grammar_schema
+from gardener.local.server import LocalModelError, log_tail, start_local_model
 
 SCHEMA = {
     "type": "object",

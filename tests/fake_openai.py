@@ -56,7 +56,7 @@ FAKE_MODEL = "fake-model"
 
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE",
                       "GARDENER_CONTEXT")
-"""The environment that chooses the gardener's model endpoint (``gardener.llm.settings``)."""
+"""The environment that chooses the gardener's model endpoint (``gardener.endpoint.settings``)."""
 
 
 def use_as_endpoint(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fake_openai import ENDPOINT_VARIABLES
 
-from gardener.pipeline import runtime
+from gardener.pipeline.prefect import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,9 +34,10 @@ from graph_library import Spec
 from graph_library import write as write_library
 
 from bench.concurrency import asked_slug, grounded_responder
+from gardener.library import decisions
 from gardener.library.document import read_text
 from gardener.library.garden import read_garden
-from gardener.review import decisions
+from gardener.review import learned
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
@@ -420,17 +421,17 @@ def test_closed_unmerged_keeps_only_closed_unmerged_heads_of_the_branch() -> Non
 def test_a_closed_prs_added_and_retyped_links_are_rejected_kept_ones_are_not() -> None:
     import datetime as dt
 
-    links = decisions.Links
+    links = learned.Links
     before = {"a": links(frozenset({("b", "enables"), ("c", "requires")}), frozenset())}
     after = {"a": links(frozenset({("b", "enables"), ("c", "tools"), ("d", "enables"),
                                    ("a", "enables")}), frozenset()),
              "new": links(frozenset({("a", "complementary")}), frozenset())}
-    found = decisions.closed_unmerged(before, after, number=4, commit="f" * 40,
+    found = learned.closed_unmerged(before, after, number=4, commit="f" * 40,
                                       today=dt.date(2026, 3, 9))
     assert [(d.slug, d.target, d.type) for d in found] == [
         ("a", "c", "tools"), ("a", "d", None), ("new", "a", None)]
     assert {d.source for d in found} == {"pull-request"}
-    assert decisions.read_pull_requests(decisions.Ledger(tuple(found))) == {"f" * 40}
+    assert learned.read_pull_requests(decisions.Ledger(tuple(found))) == {"f" * 40}
     # the ledger file keeps the new source and reads it back
     text = decisions.render(decisions.Ledger(tuple(found)))
     assert decisions.parse(text, "d.yaml").decisions == tuple(

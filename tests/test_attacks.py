@@ -284,7 +284,7 @@ def test_serve_s_server_wants_its_auth_string_and_closes_cors(
 
     import httpx
 
-    from gardener.pipeline import runtime
+    from gardener.pipeline.prefect import runtime
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))

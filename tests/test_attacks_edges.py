@@ -81,7 +81,7 @@ def test_a_served_run_refuses_paths_outside_the_library_and_other_models(
 
     from gardener.pipeline import SERVED
     from gardener.pipeline.garden import garden
-    from gardener.pipeline.serve import pins
+    from gardener.pipeline.prefect.serve import pins
 
     lib = tmp_path / "lib"
     (lib / ".gardener").mkdir(parents=True)
@@ -195,8 +195,8 @@ class Pet(BaseModel):
 
 
 def test_a_server_quoting_the_url_s_key_in_its_404_is_scrubbed() -> None:
-    from gardener.llm.client import LLM, LLMError
-    from gardener.llm.settings import LLMSettings
+    from gardener.endpoint.client import LLM, LLMError
+    from gardener.endpoint.settings import LLMSettings
 
     secret = "azure-0123456789-secret"  # not shaped like sk-..., so only the URL gives it away
     with FakeOpenAI() as fake:  # answers "Unknown path /v1?api-key=<secret>/chat/completions"
@@ -211,7 +211,7 @@ def test_a_server_quoting_the_url_s_key_in_its_404_is_scrubbed() -> None:
 
 
 def test_url_credentials_in_free_text_are_masked() -> None:
-    from gardener.llm.transport import scrub
+    from gardener.endpoint.transport import scrub
 
     assert scrub("Unknown path /v1?region=eu&api-key=k3y-0123/chat, see "
                  "https://bob:hunter2@llm.example/v1?token=abc&page=2") == (

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from bench.concurrency import asked_slug, grounded_responder
 from gardener.cli.main import app
+from gardener.library import decisions
+from gardener.library.decisions import Decision, Ledger, LedgerConflict
 from gardener.model import Garden, Link, Outcome, Status
-from gardener.review import decisions
 from gardener.review.body import PassInfo, PatternChange, body
-from gardener.review.decisions import Decision, Ledger, LedgerConflict
 from gardener.steps.outliers import outliers
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gardener.llm.candidates import (
+from gardener.model import HumanLink, Pattern, Section
+from gardener.shortlist.candidates import (
     IN_LINK_SHARE,
     CandidateIndex,
     CandidateInfo,
@@ -20,7 +21,6 @@ from gardener.llm.candidates import (
     tokenize,
     word_pairs,
 )
-from gardener.model import HumanLink, Pattern, Section
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -20,9 +20,9 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from gardener.cli.main import app
+from gardener.library.block import locate
 from gardener.library.document import read_text
 from gardener.library.load import read_entry
-from gardener.steps.splice import locate
 
 TODAY = "2026-11-25"
 runner = CliRunner()
@@ -422,8 +422,8 @@ def test_crlf_and_bom_files_are_pruned_with_every_other_byte_intact(
 
 def test_state_says_shared_values_once_and_keeps_slugs_whole_at_80_columns(
         tmp_path: Path) -> None:
+    from gardener.library.state import State, save_state
     from gardener.model import Garden
-    from gardener.pipeline.state import State, save_state
 
     basic(tmp_path)
     state = State()

@@ -10,11 +10,11 @@ from graph_library import Spec, load, write
 from typer.testing import CliRunner
 
 from gardener.graph import communities as cm
-from gardener.graph import registry as rg
+from gardener.library import registry as rg
+from gardener.library.block import locate
 from gardener.library.document import read_text
 from gardener.library.tables import TableError
 from gardener.model import Community, Garden
-from gardener.steps.splice import locate
 
 runner = CliRunner()
 REG = Path("lib/.gardener/communities.yaml")
@@ -275,5 +275,5 @@ def test_an_unreadable_registry_is_named(tmp_path: Path) -> None:
     path.write_bytes(b"communities:\n  - id: caf\xe9\n")
     with pytest.raises(TableError) as caught:
         rg.load_registry(tmp_path)
-    assert caught.value.problems[0].startswith(f"{path}: not UTF-8 text")
+    assert caught.value.problems[0].startswith(f"{path}:2: not UTF-8 text")
     assert rg.load_registry(tmp_path / "elsewhere") is None

@@ -13,11 +13,11 @@ from graph_library import write
 from test_communities import clusters
 from typer.testing import CliRunner
 
+from gardener.endpoint.client import LLM
+from gardener.endpoint.settings import LLMSettings
 from gardener.graph.communities import Draft
 from gardener.graph.community_names import name_communities
-from gardener.graph.registry import load_registry
-from gardener.llm.client import LLM
-from gardener.llm.settings import LLMSettings
+from gardener.library.registry import load_registry
 
 runner = CliRunner()
 

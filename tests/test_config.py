@@ -328,7 +328,7 @@ def test_run_options_beat_the_environment_which_beats_the_file(
 
 
 def test_the_pass_options_carry_the_file_s_scope_through_a_deployment() -> None:
-    from gardener.pipeline.endpoint import model_settings
+    from gardener.pipeline.client import model_settings
     from gardener.pipeline.options import GardenOptions
     from gardener.pipeline.prune import PruneOptions
 

@@ -27,13 +27,13 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from gardener.cli.main import app
+from gardener.folding import kebab
+from gardener.library.block import locate
 from gardener.library.document import read_text, split
-from gardener.library.garden import kebab
 from gardener.library.pattern import HUMAN_KEYS
 from gardener.model import LINK_TYPES, Reason
 from gardener.steps.diff import unified_diff
 from gardener.steps.prune import PruneSettings
-from gardener.steps.splice import locate
 
 pytestmark = pytest.mark.corpus
 

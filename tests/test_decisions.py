@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from gardener.library import decisions
 from gardener.library import load as library
+from gardener.library.decisions import Decision, Ledger, LedgerError
 from gardener.model import Garden, Link, Reason
-from gardener.review import decisions
-from gardener.review.decisions import Decision, Ledger, LedgerError, Links, Rejections
+from gardener.review import learned
+from gardener.review.learned import Links
 from gardener.steps.passes import garden_entry
+from gardener.steps.rejections import Rejections, without_rejected
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = dt.date(2026, 3, 1)
@@ -73,14 +76,14 @@ def test_filter_by_target_and_optional_type() -> None:
         Link(target="one-type", type="enables", confidence=0.8),
         Link(target="one-type-other", type="enables", confidence=0.8),
     ))
-    kept, removed = decisions.without_rejected("p", garden, rejections)
+    kept, removed = without_rejected("p", garden, rejections)
     assert [lk.target for lk in kept.inferred_links] == ["one-type-other"]
     assert [(r.item, r.reason) for r in removed] == [("any-type", Reason.REJECTED),
                                                       ("one-type", Reason.REJECTED)]
     assert removed[1].detail == "rejected by a person: no"
     same = Garden(inferred_links=(Link(target="one-type", type="requires", confidence=0.8),))
-    assert decisions.without_rejected("p", same, rejections) == (same, [])
-    assert decisions.without_rejected("other", garden, rejections) == (garden, [])
+    assert without_rejected("p", same, rejections) == (same, [])
+    assert without_rejected("other", garden, rejections) == (garden, [])
 
 
 def test_deleted_by_hand_rules() -> None:
@@ -91,7 +94,7 @@ def test_deleted_by_hand_rules() -> None:
     after = {"p": Links(frozenset({("retyped", "enables"), ("kept", "enables")}),
                         frozenset({"promoted"}))}
     library_slugs = {"p", "gone", "retyped", "promoted", "kept"}
-    found = decisions.deleted_by_hand(before, after, library_slugs, commit="c" * 40,
+    found = learned.deleted_by_hand(before, after, library_slugs, commit="c" * 40,
                                       today=TODAY)
     assert [(d.slug, d.target, d.type, d.source) for d in found] == [
         ("p", "gone", None, "history"),         # the whole target

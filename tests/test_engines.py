@@ -28,7 +28,7 @@ import pytest
 from fake_openai import ENDPOINT_VARIABLES
 from shell_env import newcomer_env
 
-from gardener.llm.fixtures import FixtureMode
+from gardener.endpoint.fixtures import FixtureMode
 from gardener.model import Status
 from gardener.pipeline import in_process_run
 from gardener.pipeline.garden import garden, pattern_threads

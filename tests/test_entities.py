@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from graph_library import Spec, load
 
+from gardener import folding as spelling
 from gardener.graph import entities as en
-from gardener.graph import spelling
 from gardener.library.tables import TableError
 from gardener.model import Entity, Garden
 from gardener.steps.passes import garden_entry

@@ -24,14 +24,14 @@ from typer.testing import CliRunner, Result
 from bench.concurrency import grounded_responder
 from gardener.cli.cost import EXIT_NOT_ASKED
 from gardener.cli.main import app
-from gardener.llm.local_model import missing_modules
-from gardener.llm.prices import AS_OF, Price, Rate, dollars, family_of, price_for
-from gardener.llm.tokens import (
+from gardener.endpoint.prices import AS_OF, Price, Rate, dollars, family_of, price_for
+from gardener.endpoint.tokens import (
     approximate_prompt_tokens,
     counter_for,
     encoding_for,
     openai_prompt_tokens,
 )
+from gardener.local.server import missing_modules
 from gardener.model import Outcome, Status
 from gardener.review.body import PassInfo, body
 

@@ -15,16 +15,10 @@ from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
 from gardener.cli.main import app
-from gardener.library import load as library_mod
-from gardener.llm.candidates import CandidateIndex
-from gardener.llm.client import LLM
-from gardener.llm.fit import answer_caps, fit, scaled, sized, window
-from gardener.llm.profiles import DEFAULT, SMALL
-from gardener.llm.prompts import default_prompts
-from gardener.llm.propose import fitted_profile, request_tokens
-from gardener.llm.settings import LLMSettings
-from gardener.llm.tokens import ApproximateCounter, approximate_prompt_tokens
-from gardener.llm.window import (
+from gardener.endpoint.client import LLM
+from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.tokens import ApproximateCounter, approximate_prompt_tokens
+from gardener.endpoint.window import (
     OLLAMA_ASSUMED,
     llama_cpp_props,
     ollama_ps,
@@ -33,6 +27,12 @@ from gardener.llm.window import (
     server_root,
     vllm_models,
 )
+from gardener.library import load as library_mod
+from gardener.propose.fit import answer_caps, fit, scaled, sized, window
+from gardener.propose.profiles import DEFAULT, SMALL
+from gardener.propose.prompts import default_prompts
+from gardener.propose.propose import fitted_profile, request_tokens
+from gardener.shortlist.candidates import CandidateIndex
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "patterns"

@@ -14,15 +14,15 @@ import pytest
 from fake_openai import FakeOpenAI, answer, rate_limited, server_error
 from pydantic import BaseModel
 
-from gardener.llm.client import LLM, LLMError, Usage
-from gardener.llm.fixtures import (
+from gardener.endpoint.client import LLM, LLMError, Usage
+from gardener.endpoint.fixtures import (
     FixtureMissing,
     FixtureMode,
     FixtureTransport,
     fixture_key,
     tag_folder,
 )
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.settings import LLMSettings
 
 
 class Pet(BaseModel):

@@ -37,17 +37,17 @@ from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
 from gardener.cli.main import app
-from gardener.llm.client import LLM, tag_of
-from gardener.llm.local_model import missing_modules
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.client import LLM, tag_of
+from gardener.endpoint.settings import LLMSettings
+from gardener.library.state import load_state
+from gardener.local.server import missing_modules
 from gardener.model import Status
-from gardener.pipeline import endpoint as endpoint_mod
-from gardener.pipeline import runtime
+from gardener.pipeline import client as endpoint_mod
 from gardener.pipeline.garden import run_garden
 from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.prefect import runtime
+from gardener.pipeline.prefect.serve import ScheduleError, deployments
 from gardener.pipeline.prune import PruneOptions, run_prune
-from gardener.pipeline.serve import ScheduleError, deployments
-from gardener.pipeline.state import load_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -383,7 +383,7 @@ def test_an_empty_folder_is_refused(tmp_path: Path, no_endpoint: None) -> None:
 
 def test_no_endpoint_and_no_local_model_says_how_to_configure_one(
         library: Path, no_endpoint: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gardener.llm import local_model
+    from gardener.local import server as local_model
 
     monkeypatch.setattr(local_model, "missing_modules", lambda find=None: ["llama_cpp"])
     result = gardener(str(library))

@@ -10,8 +10,8 @@ import pytest
 from gardener.library import load as library
 from gardener.library.document import read_text
 from gardener.library.garden import read_garden
+from gardener.library.state import garden_hash
 from gardener.model import Community, Entity, Garden, Link, Status
-from gardener.pipeline.state import garden_hash
 from gardener.steps.passes import garden_entry
 
 SAMPLE_LIBRARY = Path(__file__).resolve().parents[1] / "patterns"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from gardener.llm.grammar import BOUNDED_RANGE, PRINTABLE, grammar_schema, integer_enum
-from gardener.llm.local_model import missing_modules
-from gardener.llm.profiles import DEFAULT, SMALL
-from gardener.llm.response import build_response_model
+from gardener.endpoint.grammar import BOUNDED_RANGE, PRINTABLE, grammar_schema, integer_enum
+from gardener.local.server import missing_modules
+from gardener.propose.profiles import DEFAULT, SMALL
+from gardener.propose.response import build_response_model
 
 
 class Link(BaseModel):

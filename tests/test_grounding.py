@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, answer, status
 
+from gardener.endpoint.client import LLM
+from gardener.endpoint.settings import LLMSettings
 from gardener.library.load import read_entry
-from gardener.llm.client import LLM
-from gardener.llm.grounding import (
+from gardener.model import Pattern
+from gardener.propose.grounding import (
     PatternText,
     fold_quote,
     fold_words,
@@ -27,11 +29,9 @@ from gardener.llm.grounding import (
     stem,
     task_phrases,
 )
-from gardener.llm.prompts import default_prompts, render_messages
-from gardener.llm.propose import grounding_text, propose
-from gardener.llm.response import ResponseModel, build_response_model, salvage
-from gardener.llm.settings import LLMSettings
-from gardener.model import Pattern
+from gardener.propose.prompts import default_prompts, render_messages
+from gardener.propose.propose import grounding_text, propose
+from gardener.propose.response import ResponseModel, build_response_model, salvage
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = "distributed-leadership-design.md"

@@ -11,9 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gardener.cli.main import app
-from gardener.graph import communities, health, registry
+from gardener.graph import communities, health
 from gardener.graph import library_graph as graph
 from gardener.library import load as library
+from gardener.library import registry
 
 pytestmark = pytest.mark.corpus
 

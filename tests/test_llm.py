@@ -32,7 +32,7 @@ from fake_openai import (
 )
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from gardener.llm.client import (
+from gardener.endpoint.client import (
     LLM,
     LLMError,
     StructuredOutputError,
@@ -41,9 +41,9 @@ from gardener.llm.client import (
     scrub,
     usage_of,
 )
-from gardener.llm.fixtures import FixtureMissing
-from gardener.llm.grammar import grammar_schema
-from gardener.llm.settings import (
+from gardener.endpoint.fixtures import FixtureMissing
+from gardener.endpoint.grammar import grammar_schema
+from gardener.endpoint.settings import (
     DEFAULT_MODEL,
     LOCAL_MODE,
     LOCAL_MODEL,
@@ -264,7 +264,7 @@ def test_a_remote_read_timeout_is_asked_again_with_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
     endpoint = TimesOut(1)
     settings = settings_for(REMOTE, timeout_s=0.2)
-    with (caplog.at_level(logging.WARNING, logger="gardener.llm.client"),
+    with (caplog.at_level(logging.WARNING, logger="gardener.endpoint.client"),
           LLM(settings, transport=httpx.MockTransport(endpoint)) as llm):
         pet, usage = llm.structured(response_model=Pet, messages=ASK, tag="pattern=rex")
     assert pet == Pet(name="rex", legs=4) and endpoint.asked == 2
@@ -596,7 +596,7 @@ def test_a_400_about_something_else_does_not_switch_modes(fake: FakeOpenAI) -> N
 
 
 def test_credentials_in_the_base_url_never_reach_a_message() -> None:
-    from gardener.llm.settings import LLMSettings
+    from gardener.endpoint.settings import LLMSettings
 
     s = LLMSettings.from_env(environ={"OPENAI_BASE_URL":
                                       "https://bob:hunter2@llm.example/v1?api-key=k3y&region=eu",

@@ -17,8 +17,8 @@ import openai
 import pytest
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from gardener.llm.client import LLM, LLMError
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.client import LLM, LLMError
+from gardener.endpoint.settings import LLMSettings
 
 KEY = "sk-test-key-0123456789abcdef"
 MODES = {"tools": instructor.Mode.TOOLS, "json_schema": instructor.Mode.JSON_SCHEMA,

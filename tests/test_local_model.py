@@ -20,9 +20,11 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
-from gardener.llm import gguf, local_model
-from gardener.llm.grammar import grammar_schema
-from gardener.llm.local_model import (
+from gardener.endpoint.grammar import grammar_schema
+from gardener.endpoint.settings import LLMSettings
+from gardener.local import gguf
+from gardener.local import server as local_model
+from gardener.local.server import (
     MODEL_FILE,
     MODEL_NAME,
     MODEL_PACKAGE,
@@ -39,8 +41,7 @@ from gardener.llm.local_model import (
     start_local_model,
     wait_until_ready,
 )
-from gardener.llm.profiles import DEFAULT, SMALL, profile_for
-from gardener.llm.settings import LLMSettings
+from gardener.propose.profiles import DEFAULT, SMALL, profile_for
 
 
 def finder(present: dict[str, ModuleSpec]) -> local_model.SpecFinder:
@@ -115,7 +116,7 @@ def test_free_port_can_be_bound() -> None:
 
 def test_server_command_serves_the_model_on_loopback() -> None:
     command = server_command(Path("/m/model.gguf"), 41234, python="/py", threads=2)
-    assert command[:3] == ["/py", "-m", "gardener.llm.local_model"]
+    assert command[:3] == ["/py", "-m", "gardener.local.server"]
     options = dict(zip(command[3::2], command[4::2], strict=True))
     assert options == {
         "--model": "/m/model.gguf",
@@ -322,7 +323,7 @@ def test_an_application_handler_is_left_in_place() -> None:
 STAND_IN_SERVER = """
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from gardener.llm.local_model import exit_with_parent
+from gardener.local.server import exit_with_parent
 
 port, key = int(sys.argv[1]), sys.argv[2]
 exit_with_parent(0.1)
@@ -342,7 +343,7 @@ HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 RUN_THAT_ENDS = """
 import sys, time
-from gardener.llm.local_model import Endpoint, free_port, launch
+from gardener.local.server import Endpoint, free_port, launch
 
 port = free_port()
 endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "m", "key")

@@ -28,10 +28,10 @@ import pytest
 from shell_env import newcomer_env
 
 from gardener.library import load as library
-from gardener.llm.local_model import MODEL_NAME, missing_modules
-from gardener.llm.profiles import SMALL
-from gardener.llm.response import grounding_context
-from gardener.llm.schemas import KEBAB, Proposal
+from gardener.local.server import MODEL_NAME, missing_modules
+from gardener.propose.profiles import SMALL
+from gardener.propose.response import grounding_context
+from gardener.propose.schemas import KEBAB, Proposal
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -10,12 +10,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gardener.llm.local_model import MODEL_NAME, Endpoint, LocalModel
-from gardener.llm.profiles import DEFAULT, SMALL, profile_for
-from gardener.llm.prompts import render_messages
-from gardener.llm.propose import propose
-from gardener.llm.response import build_response_model, salvage
-from gardener.llm.schemas import (
+from gardener.endpoint.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
+from gardener.local.server import MODEL_NAME, Endpoint, LocalModel
+from gardener.model import Pattern, Section
+from gardener.pipeline.client import model_settings, within_endpoint
+from gardener.pipeline.options import GardenOptions
+from gardener.propose.profiles import DEFAULT, SMALL, profile_for
+from gardener.propose.prompts import render_messages
+from gardener.propose.propose import propose
+from gardener.propose.response import build_response_model, salvage
+from gardener.propose.schemas import (
     DEFAULT_CAPS,
     KEBAB,
     MAX_ENTITIES,
@@ -23,10 +27,6 @@ from gardener.llm.schemas import (
     MAX_VITALITY_REASONING,
     Caps,
 )
-from gardener.llm.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
-from gardener.model import Pattern, Section
-from gardener.pipeline.endpoint import model_settings, within_endpoint
-from gardener.pipeline.options import GardenOptions
 
 SLUG = "distributed-leadership-design"
 TARGETS = ["adaptive-facilitation", "accountability-partnership", "active-listening-depth"]
@@ -181,7 +181,7 @@ class Recorder:
     def structured(self, *, response_model: Any, messages: list[dict[str, Any]],
                    context: dict[str, Any] | None = None, tag: str = "",
                    max_retries: int | None = None) -> Any:
-        from gardener.llm.client import Usage
+        from gardener.endpoint.client import Usage
 
         self.asked.append((response_model.model_json_schema(), messages))
         return response_model.model_validate(small_answer(), context=context), Usage(1, 1, 1)

@@ -12,10 +12,10 @@ import json
 import random
 from pathlib import Path
 
-from gardener.llm.candidates import CandidateIndex
-from gardener.llm.prompts import render_messages
-from gardener.llm.response import build_response_model
 from gardener.model import HumanLink, Pattern, Section
+from gardener.propose.prompts import render_messages
+from gardener.propose.response import build_response_model
+from gardener.shortlist.candidates import CandidateIndex
 
 SAME_LENGTH = ("harvest", "council", "network", "balance", "pasture", "compost", "kitchen",
                "library", "orchard", "commons", "charter", "steward", "weaving")

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gardener.llm.response import (
+from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
+from gardener.propose.response import (
     RESPONSE_MODEL_NAME,
     ResponseModel,
     build_response_model,
     grounding_context,
     salvage,
 )
-from gardener.llm.schemas import (
+from gardener.propose.schemas import (
     MAX_ENTITIES,
     MAX_REASON,
     Proposal,
@@ -27,7 +28,6 @@ from gardener.llm.schemas import (
     to_garden,
     vitality_band,
 )
-from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
 
 SLUG = "distributed-leadership-design"
 CANDIDATES = ["adaptive-facilitation", "accountability-partnership", SLUG, "active-listening-depth",
@@ -293,7 +293,7 @@ def test_salvage_keeps_every_valid_item_and_names_each_dropped_one(
                         link("active-listening-depth", reason=""),
                         link("accountability-partnership", reason="x" * 300)],
     ))
-    with caplog.at_level(logging.WARNING, logger="gardener.llm.schemas"):
+    with caplog.at_level(logging.WARNING, logger="gardener.propose.schemas"):
         proposal, dropped = salvage(raw, SLUG, CANDIDATES, SCORE)
     assert [e.id for e in proposal.entities] == ["distributed-leadership"]
     assert [c.id for c in proposal.communities] == ["organizational-design"]

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, ReceivedRequest, answer, raw, server_error
 
-from gardener.llm.client import LLM, LLMError
-from gardener.llm.prompts import default_prompts, render_messages
-from gardener.llm.propose import propose
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.client import LLM, LLMError
+from gardener.endpoint.settings import LLMSettings
 from gardener.model import HumanLink, Pattern, Section
+from gardener.propose.prompts import default_prompts, render_messages
+from gardener.propose.propose import propose
 
 SLUG = "distributed-leadership-design"
 MAX_RETRIES = 2

@@ -19,9 +19,9 @@ import pytest
 from fake_openai import FakeOpenAI, answer
 from pydantic import BaseModel
 
-from gardener.llm.client import LLM
-from gardener.llm.fixtures import FixtureTransport
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.client import LLM
+from gardener.endpoint.fixtures import FixtureTransport
+from gardener.endpoint.settings import LLMSettings
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-from gardener.llm.grounding import PatternText, pattern_text
 from gardener.model import (
     HUMAN_ONLY_TYPES,
     LINK_TYPES,
@@ -25,6 +24,7 @@ from gardener.model import (
     Removal,
     Rename,
 )
+from gardener.propose.grounding import PatternText, pattern_text
 from gardener.steps.prune import PruneResult, PruneSettings, canonical_type, prune
 
 SLUG = "distributed-leadership-design"

@@ -13,12 +13,12 @@ from fake_openai import FakeOpenAI, answer, minimal_instance, request_schema
 from graph_library import Spec, write
 from test_propose import CANDIDATES, PATTERN, good_answer, schema_sent
 
-from gardener.graph.registry import Registry, RegistryCommunity
-from gardener.llm.client import LLM
-from gardener.llm.prompts import render_messages
-from gardener.llm.propose import propose
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.client import LLM
+from gardener.endpoint.settings import LLMSettings
+from gardener.library.registry import Registry, RegistryCommunity
 from gardener.model import Status
+from gardener.propose.prompts import render_messages
+from gardener.propose.propose import propose
 
 REGISTRY = Registry((
     RegistryCommunity("commons-governance", "Commons Governance",

@@ -26,16 +26,16 @@ from typer.testing import CliRunner
 from bench import reliability as rel
 from bench.concurrency import generate, grounded_responder
 from gardener.cli.main import app
+from gardener.endpoint.client import LLM, scrub
+from gardener.endpoint.settings import LLMSettings
 from gardener.library.document import ReadError, parse_front_matter, read
 from gardener.library.load import Entry, escape_of, load, max_file_bytes, read_entry
+from gardener.library.state import load_state
 from gardener.library.write import ConflictError, leftovers, remove_leftovers, write_atomic
-from gardener.llm.client import LLM, scrub
-from gardener.llm.settings import LLMSettings
 from gardener.model import Garden, Link, Status
-from gardener.pipeline import runtime
 from gardener.pipeline.garden import run_garden
 from gardener.pipeline.options import GardenOptions
-from gardener.pipeline.state import load_state
+from gardener.pipeline.prefect import runtime
 from gardener.steps.passes import Change, apply, garden_entry
 
 runner = CliRunner()
@@ -211,7 +211,7 @@ def test_a_killed_run_leaves_whole_files_and_the_next_run_finishes(work: Path) -
 
 SERVER_STARTER = """
 import subprocess, sys, time
-from gardener.pipeline.reaper import end_with_this_process
+from gardener.pipeline.prefect.reaper import end_with_this_process
 server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
 end_with_this_process(server.pid)
 print(server.pid, flush=True)

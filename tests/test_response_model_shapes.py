@@ -15,7 +15,7 @@ import pytest
 from instructor import generate_openai_schema
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from gardener.llm.response import (
+from gardener.propose.response import (
     RESPONSE_MODEL_NAME,
     CommunityDraft,
     EntityDraft,
@@ -25,7 +25,7 @@ from gardener.llm.response import (
     grounding_context,
     salvage,
 )
-from gardener.llm.schemas import (
+from gardener.propose.schemas import (
     BAND_NAMES,
     MAX_COMMUNITIES,
     MAX_ENTITIES,

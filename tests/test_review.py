@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
 from gardener.cli.main import app
+from gardener.library import decisions
 from gardener.library.document import read_text
 from gardener.library.garden import read_garden
 from gardener.model import Garden
-from gardener.review import decisions, github
+from gardener.review import github
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gardener.library.decisions import Decision
 from gardener.model import (
     Community,
     Entity,
@@ -32,7 +33,6 @@ from gardener.review.body import (
     neighbourhood,
     totals,
 )
-from gardener.review.decisions import Decision
 
 INFO = PassInfo(library="lib", base="main", branch="gardener/garden", model="m-1",
                 prompt_version="propose-v3", today=dt.date(2026, 3, 1), base_sha="a" * 40,

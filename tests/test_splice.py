@@ -22,11 +22,9 @@ from helpers_text import (
     sample_garden,
 )
 
+from gardener.library.block import item_texts, locate
 from gardener.library.garden import read_garden
-from gardener.model import Community, Entity, Garden, Link
-from gardener.steps.edit import splice_scalar
-from gardener.steps.splice import item_texts, locate, render_garden, splice
-from gardener.steps.yaml_text import (
+from gardener.library.yaml_text import (
     ESCAPES,
     SEED_STYLE,
     SpliceError,
@@ -37,6 +35,9 @@ from gardener.steps.yaml_text import (
     quote,
     word,
 )
+from gardener.model import Community, Entity, Garden, Link
+from gardener.steps.edit import splice_scalar
+from gardener.steps.splice import render_garden, splice
 
 
 def _one_link_less(text: str) -> tuple[Garden, str]:

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from gardener.library import document, pattern
-from gardener.model import Entity, Garden, Link
-from gardener.pipeline.state import (
+from gardener.library.state import (
     PatternState,
     StaleReason,
     State,
@@ -26,6 +25,7 @@ from gardener.pipeline.state import (
     summarize,
     without_assessment_reasoning,
 )
+from gardener.model import Entity, Garden, Link
 
 GARDEN = Garden(
     last_pruned=dt.date(2026, 2, 19),

@@ -25,11 +25,11 @@ from processes import command_line, descendants, running
 from shell_env import newcomer_env
 
 from bench.concurrency import generate, grounded_responder
-from gardener.llm.client import LLM
+from gardener.endpoint.client import LLM
 from gardener.pipeline import garden as garden_flow
-from gardener.pipeline import runtime
 from gardener.pipeline.garden import run_garden
 from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.prefect import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,7 +140,7 @@ def test_a_temporary_server_that_cannot_start_stops_the_run_with_its_reason(
 
 SERVE_SERVER = textwrap.dedent("""
     import json, os, httpx
-    from gardener.pipeline import runtime
+    from gardener.pipeline.prefect import runtime
     runtime.configure()
     with runtime.api_server() as ui:
         health = httpx.get(f"{ui}/api/health", timeout=10).status_code

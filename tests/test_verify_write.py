@@ -20,13 +20,14 @@ from helpers_text import (
     sample_garden,
 )
 
+from gardener.library.block import locate
 from gardener.library.document import ReadError, read
 from gardener.library.garden import read_garden
 from gardener.library.write import ConflictError, WriteError, write_atomic
 from gardener.model import Entity, Garden, Link
 from gardener.steps.diff import CR_MARK, NO_NEWLINE, unified_diff
 from gardener.steps.edit import splice_scalar
-from gardener.steps.splice import locate, splice
+from gardener.steps.splice import splice
 from gardener.steps.verify import VerifyError, verify, verify_scalar
 
 # ---- verify --------------------------------------------------------------------------------
@@ -143,7 +144,13 @@ def test_every_corpus_file_round_trips_and_takes_a_change() -> None:
             verify(d, new, new_garden)
             inserted += 1
             continue
-        assert splice(d, g) == d.text, f"{path}: unchanged garden changed the file"
+        if any(k.migrated for k in g.inferred_links):
+            # an older tool's link shape is written anew (docs/configuration.md), all else kept
+            migrated = splice(d, g)
+            verify(d, migrated, g)
+            assert migrated[:d.fm_start] == d.text[:d.fm_start]
+        else:
+            assert splice(d, g) == d.text, f"{path}: unchanged garden changed the file"
         same += 1
         if g.inferred_links:
             new_garden = g.model_copy(update={"inferred_links": g.inferred_links[1:]})

@@ -15,12 +15,12 @@ from rich.console import Console
 
 from gardener.cli.errors import fail, plain, shown
 from gardener.config import Config
-from gardener.llm.prices import Price, Rate, dollars, price_for
+from gardener.endpoint.prices import Price, Rate, dollars, price_for
 from gardener.model import Outcome
 from gardener.pipeline import report
 
 if TYPE_CHECKING:
-    from gardener.llm.settings import LLMSettings
+    from gardener.endpoint.settings import LLMSettings
     from gardener.pipeline.options import GardenOptions
 
 out = Console()

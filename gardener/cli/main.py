@@ -262,18 +262,18 @@ def propose(
     as_json: Annotated[bool, typer.Option("--json", help="Print the proposal as JSON.")] = False,
 ) -> None:
     """Ask the model for one pattern's proposal and print it, validated; writes nothing."""
-    from gardener.pipeline import runtime
+    from gardener.pipeline.prefect import runtime
 
     runtime.configure(verbose=False)
-    from gardener.llm.candidates import CandidateIndex
-    from gardener.llm.client import LLMError
-    from gardener.llm.local_model import LocalModelError
-    from gardener.llm.profiles import profile_for
-    from gardener.llm.prompts import default_prompts
-    from gardener.llm.propose import fitted_profile
-    from gardener.llm.propose import propose as ask
-    from gardener.pipeline.endpoint import model_client
+    from gardener.endpoint.client import LLMError
+    from gardener.local.server import LocalModelError
+    from gardener.pipeline.client import model_client
     from gardener.pipeline.options import GardenOptions
+    from gardener.propose.profiles import profile_for
+    from gardener.propose.prompts import default_prompts
+    from gardener.propose.propose import fitted_profile
+    from gardener.propose.propose import propose as ask
+    from gardener.shortlist.candidates import CandidateIndex
 
     root = library or file.parent
     config = load_config(root)
@@ -341,7 +341,7 @@ def propose(
 def state(library: LibraryArg,
           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show what each pattern was last gardened with (the incremental state)."""
-    from gardener.pipeline.state import load_state, summarize
+    from gardener.library.state import load_state, summarize
 
     cli_flows.library_folder(library)
     rows = summarize(load_state(library))

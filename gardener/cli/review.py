@@ -22,14 +22,16 @@ from rich.console import Console
 from gardener.cli import cost as cli_cost
 from gardener.cli import flows as cli_flows
 from gardener.cli.errors import fail, plain, shown, write_out
+from gardener.library import decisions
 from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
-from gardener.pipeline import runtime
+from gardener.pipeline.prefect import runtime
 from gardener.review import branch as branch_mod
-from gardener.review import decisions, git, github
+from gardener.review import git, github, learned
 from gardener.review.branch import PassRun, ReviewError, ReviewResult, RunPass
 from gardener.steps.diff import unified_diff
+from gardener.steps.rejections import Rejections, without_rejected
 
 out = Console()
 err = Console(stderr=True)
@@ -148,10 +150,10 @@ def review(
     base = base or config.review.base
     rejected = _closed_rejections(library, publish, day) if open_pr else []
 
-    from gardener.llm.prompts import default_prompts
-    from gardener.pipeline.endpoint import model_client
+    from gardener.pipeline.client import model_client
     from gardener.pipeline.garden import run_garden
     from gardener.pipeline.options import GardenOptions
+    from gardener.propose.prompts import default_prompts
     from gardener.review.branch import review as review_library
     from gardener.review.branch import working_tree_pass
 
@@ -233,7 +235,7 @@ def _closed_rejections(library: Path, publish: Publish, day: dt.date) -> list[de
             return []
     except github.GitHubError as exc:
         raise fail(str(exc), 1) from None
-    known = decisions.read_pull_requests(decisions.load(decisions.ledger_path(library)))
+    known = learned.read_pull_requests(decisions.load(decisions.ledger_path(library)))
     auth = _auth(route)
     out: list[decisions.Decision] = []
     for pr in closed:
@@ -359,8 +361,8 @@ def _drop_from_garden(entry: Entry, decision: decisions.Decision) -> None:
     garden = entry.pattern.garden
     if garden is None:
         return
-    kept, removed = decisions.without_rejected(
-        decision.slug, garden, decisions.Rejections.of(decisions.Ledger((decision,))))
+    kept, removed = without_rejected(
+        decision.slug, garden, Rejections.of(decisions.Ledger((decision,))))
     if not removed:
         return
     try:
@@ -386,10 +388,10 @@ def promote(
     top-level TYPE list in the older flat layout), weighted by the link's confidence; every
     other byte of the file stays as it was, verified before writing.
     """
+    from gardener.library.yaml_text import SpliceError
     from gardener.review.promote import PromoteError
     from gardener.review.promote import promote as promote_link
     from gardener.steps.verify import VerifyError
-    from gardener.steps.yaml_text import SpliceError
 
     kind = _link_type(type_)
     entry, _ = _entry(library, slug)

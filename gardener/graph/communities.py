@@ -30,12 +30,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from gardener.graph.registry import Registry, RegistryCommunity, normalise_id
-from gardener.graph.spelling import FILLER
-from gardener.library.garden import kebab
-from gardener.llm.candidates import STOPWORDS, CandidateIndex
-from gardener.llm.schemas import MAX_COMMUNITIES, MAX_LABEL
+from gardener.folding import FILLER, STOPWORDS, kebab
+from gardener.library.registry import Registry, RegistryCommunity, normalise_id
 from gardener.model import Community, Garden, Pattern
+from gardener.propose.schemas import MAX_COMMUNITIES, MAX_LABEL
+from gardener.shortlist.candidates import CandidateIndex
 
 TAXONOMY = "taxonomy"
 """``source`` of a garden community drawn from the registry."""

@@ -18,11 +18,11 @@ from typing import Annotated, Any
 from instructor import OpenAISchema
 from pydantic import Field, ValidationInfo, field_validator
 
+from gardener.endpoint.client import StructuredOutputError, Usage
 from gardener.graph.communities import Draft
-from gardener.llm.client import StructuredOutputError, Usage
-from gardener.llm.prompts import PromptSet, clip, fence_for, load_prompts, render_pair
-from gardener.llm.propose import StructuredLLM
-from gardener.llm.schemas import MAX_ID, MAX_LABEL, KebabId, Label
+from gardener.propose.prompts import PromptSet, clip, fence_for, load_prompts, render_pair
+from gardener.propose.propose import StructuredLLM
+from gardener.propose.schemas import MAX_ID, MAX_LABEL, KebabId, Label
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from gardener.graph import spelling
+from gardener import folding as spelling
 from gardener.library import tables
 from gardener.model import Entity, Garden, Pattern
 

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from gardener.folding import kebab
+from gardener.library import yaml_text
+from gardener.library.block import (
+    ITEM_FIELDS,
+    SECTION_KEYS,
+    Section,
+    extra_text,
+    item_texts,
+    locate,
+)
 from gardener.library.document import Document
 from gardener.model import Community, Entity, Garden, Link
-from gardener.steps import splice, yaml_text
 
 Item = Entity | Community | Link
 
@@ -34,16 +41,6 @@ class GardenReading:
     dropped: frozenset[str] = frozenset()
     """Sections (``entities``, ``last_pruned``...) from which something in the file was not
     kept in the model; ``graph_garden`` when the value as a whole was unusable."""
-
-
-def kebab(text: str) -> str:
-    """A kebab-case id for a name: ``"Elinor Ostrom"`` -> ``elinor-ostrom``."""
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text)
-                     if not unicodedata.combining(c)).lower()
-    out = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
-    if not out:  # names in scripts without ASCII letters keep their own letters
-        out = re.sub(r"[\W_]+", "-", text.lower()).strip("-")
-    return out
 
 
 def _text(value: Any, name: str, problems: list[str]) -> str | None:
@@ -103,7 +100,7 @@ def entity_from_data(data: Any) -> tuple[Entity | None, list[str]]:
         problems.append(f"entity {name!r} is a plain string, not an {{id, type, label, "
                         f"relevance}} mapping; read as id {kebab(name)!r}")
         return Entity(id=kebab(name), label=name, legacy=True), problems
-    fields = splice.ITEM_FIELDS["entities"]
+    fields = ITEM_FIELDS["entities"]
     _unknown(data, fields, problems)
     label = _text(data.get("label"), "label", problems)
     ident = _text(data.get("id"), "id", problems)
@@ -128,7 +125,7 @@ def community_from_data(data: Any) -> tuple[Community | None, list[str]]:
         problems.append(f"community {name!r} is a plain string, not an {{id, label, source, "
                         f"confidence}} mapping; read as id {kebab(name)!r}")
         return Community(id=kebab(name), label=name, legacy=True), problems
-    _unknown(data, splice.ITEM_FIELDS["communities"], problems)
+    _unknown(data, ITEM_FIELDS["communities"], problems)
     label = _text(data.get("label"), "label", problems)
     ident = _text(data.get("id"), "id", problems)
     if not ident:
@@ -179,7 +176,7 @@ def link_from_data(data: Any) -> tuple[Link | None, list[str]]:
         return Link(target=slug, migrated="a plain slug"), problems
     if not isinstance(data, dict):
         return None, [f"inferred link {data!r} is not a mapping; skipped"]
-    known = splice.ITEM_FIELDS["inferred_links"]
+    known = ITEM_FIELDS["inferred_links"]
     _unknown(data, (*known, *_LEGACY_SCORES), problems)
     target = _text(data.get("target"), "target", problems)
     if not target:
@@ -233,7 +230,7 @@ _NODE_KIND = {"MappingNode": "a mapping", "SequenceNode": "a list", "ScalarNode"
 
 def read_detailed(doc: Document) -> GardenReading:
     """The garden with its warnings and what was dropped; the writer needs the latter."""
-    block = splice.locate(doc)
+    block = locate(doc)
     if not block.present or block.value_node is None:
         return GardenReading(None)
     data = doc.data.get(yaml_text.GARDEN_KEY)
@@ -252,8 +249,8 @@ def read_detailed(doc: Document) -> GardenReading:
     extra: list[tuple[str, str]] = []
     for sec in block.sections:
         here = f"{doc.path}:{yaml_text.line_of(doc, sec.key_node)}"
-        if sec.key not in splice.SECTION_KEYS:
-            extra.append((sec.key, splice.extra_text(sec)))
+        if sec.key not in SECTION_KEYS:
+            extra.append((sec.key, extra_text(sec)))
             continue
         value = data.get(sec.key)
         if sec.key == "last_pruned":
@@ -276,7 +273,7 @@ def read_detailed(doc: Document) -> GardenReading:
                          frozenset(dropped))
 
 
-def _read_list(doc: Document, sec: splice.Section, value: Any,
+def _read_list(doc: Document, sec: Section, value: Any,
                warnings: list[str]) -> tuple[tuple[Item, ...], bool]:
     """The items of one garden list, each with its exact text; and whether any was skipped."""
     if value is None:
@@ -287,7 +284,7 @@ def _read_list(doc: Document, sec: splice.Section, value: Any,
                         f"{_NODE_KIND.get(type(node).__name__, 'a value')}, not a list; "
                         "read as empty")
         return (), True
-    texts = splice.item_texts(doc, sec)
+    texts = item_texts(doc, sec)
     items: list[Item] = []
     lost = False
     for i, (data, item_node, text) in enumerate(zip(value, node.value, texts, strict=True)):

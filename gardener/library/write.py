@@ -22,7 +22,7 @@ from gardener.errors import GardenerError
 TEMP_SUFFIX = ".tmp"
 _LEFTOVER = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 """``.NAME.XXXXXXXX.tmp``: what ``tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")`` makes,
-here and in ``gardener.pipeline.state``."""
+here and in ``gardener.library.state``."""
 _NOT_SEARCHED = frozenset({".git", ".venv", "node_modules", "__pycache__"})
 
 

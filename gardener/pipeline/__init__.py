@@ -1,10 +1,11 @@
 """Prefect flows around the gardener's core: the gardening pass, the pruning pass, schedules.
 
-Importing this package prepares Prefect's environment first (``gardener.pipeline.runtime``): Prefect
-reads it once, at import. What both passes share lives here: how a pass ends (the JSON
-report and the Prefect markdown artifact) and the registry through which a caller hands live
-objects (a model client, progress callbacks) to a flow run without making them parameters
-that Prefect would have to serialize.
+Importing this package prepares Prefect's environment first
+(``gardener.pipeline.prefect.runtime``): Prefect reads it once, at import. What both
+passes share lives here: how a pass ends (the JSON report and the Prefect markdown
+artifact) and the registry through which a caller hands live objects (a model client,
+progress callbacks) to a flow run without making them parameters that Prefect would have
+to serialize.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any
 
 from gardener.errors import GardenerError
 from gardener.model import Outcome, Status
-from gardener.pipeline import report, runtime
+from gardener.pipeline import report
+from gardener.pipeline.prefect import runtime
 
 runtime.ensure()  # before any module of this package imports prefect
 
@@ -37,7 +39,7 @@ class Hooks:
     """What a caller in the same process attaches to a flow run; every part is optional."""
 
     llm: Any = None
-    """A ``gardener.llm.client.LLM`` (or anything with its ``structured`` method) to use as is."""
+    """A ``gardener.endpoint.client.LLM`` (or anything with its ``structured`` method), as is."""
     model: str | None = None
     """The model name ``llm`` asks for, recorded in the state."""
     on_start: Callable[[int], None] | None = None
@@ -67,7 +69,7 @@ def attached(hooks: Hooks) -> Iterator[str]:
 @contextmanager
 def in_process_run() -> Iterator[None]:
     """Around a flow called in this process (not by a scheduler or a worker): Prefect's API
-    is up first (``gardener.pipeline.runtime.connect``), so a server that cannot start, or a
+    is up first (``gardener.pipeline.prefect.runtime.connect``), so a server that cannot start, or a
     configured one that does not answer, stops the run with its reason before any pattern."""
     runtime.connect()
     yield

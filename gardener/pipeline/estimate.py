@@ -7,7 +7,7 @@ pass would skip is skipped here too), and each stale pattern's request built by 
 own call (``pattern_task.ask``: the prompt, the per-pattern response model, instructor's
 request with its schema or tools). That call goes to a client whose transport keeps the
 request body and answers it locally, so no model is called and no server is started; the
-body's prompt tokens are then counted offline (``gardener.llm.tokens``).
+body's prompt tokens are then counted offline (``gardener.endpoint.tokens``).
 
 What the count leaves out, and the output says: re-asks after an invalid answer (up to
 ``max_retries`` more requests a pattern, each resending the prompt) and Prefect's retries of
@@ -27,17 +27,17 @@ from typing import Any
 
 import httpx
 
-from gardener.llm.client import LLM, LLMError
-from gardener.llm.local_model import (
+from gardener.endpoint.client import LLM, LLMError
+from gardener.endpoint.prices import PerMillion, Price, dollars, price_for
+from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.tokens import Counter, counter_for
+from gardener.local.server import (
     Endpoint,
     LocalModelError,
     endpoint_configured,
     served_model,
 )
-from gardener.llm.prices import PerMillion, Price, dollars, price_for
-from gardener.llm.settings import LLMSettings
-from gardener.llm.tokens import Counter, counter_for
-from gardener.pipeline.endpoint import model_settings
+from gardener.pipeline.client import model_settings
 from gardener.pipeline.garden import open_run
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.pattern_task import ask, check
@@ -63,7 +63,7 @@ class Estimate:
     endpoint: str
     mode: str
     method: str
-    """How the tokens were counted (``gardener.llm.tokens``)."""
+    """How the tokens were counted (``gardener.endpoint.tokens``)."""
     exact: bool
     calls: list[Call]
     skipped: int

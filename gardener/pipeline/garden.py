@@ -9,7 +9,7 @@ process the key finds the run the flow built; in another process (a Dask worker)
 rebuilds it from the library and the options. No result is persisted. Model calls in flight
 are bounded by a semaphore of ``concurrency`` per process, whatever the number of threads.
 
-A task asks the model only when the pattern is stale (``gardener.pipeline.state``): its content, the
+A task asks the model only when the pattern is stale (``gardener.library.state``): its content, the
 prompt version, the model or its candidate set changed since it was last gardened. Otherwise
 it is SKIPPED without a request. A transient model failure (rate limit or server error after
 the client's own retries, a timeout, a dropped connection) is raised so that Prefect retries
@@ -33,20 +33,18 @@ from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from gardener.endpoint.client import LLM, LLMError, Usage
+from gardener.endpoint.prices import as_dict as cost_of
+from gardener.endpoint.prices import price_for
+from gardener.endpoint.settings import LLMSettings
 from gardener.graph.entities import load_aliases, resolve_library
-from gardener.graph.registry import load_registry
+from gardener.library import decisions as decisions_mod
 from gardener.library import load as library_mod
 from gardener.library.load import Entry, Library
 from gardener.library.lock import holding
+from gardener.library.registry import load_registry
+from gardener.library.state import load_state, save_state
 from gardener.library.write import remove_leftovers
-from gardener.llm.candidates import CandidateIndex
-from gardener.llm.client import LLM, LLMError, Usage
-from gardener.llm.prices import as_dict as cost_of
-from gardener.llm.prices import price_for
-from gardener.llm.profiles import profile_for
-from gardener.llm.prompts import default_prompts
-from gardener.llm.propose import StructuredLLM
-from gardener.llm.settings import LLMSettings
 from gardener.model import Outcome, Outcomes, Status
 from gardener.pipeline import (
     Hooks,
@@ -57,7 +55,7 @@ from gardener.pipeline import (
     refuse_unserved,
     report,
 )
-from gardener.pipeline.endpoint import model_client, within_endpoint
+from gardener.pipeline.client import model_client, within_endpoint
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.pattern_task import (
     Gardened,
@@ -68,9 +66,12 @@ from gardener.pipeline.pattern_task import (
     usage_of,
 )
 from gardener.pipeline.run import Run
-from gardener.pipeline.state import load_state, save_state
-from gardener.review import decisions as decisions_mod
+from gardener.propose.profiles import profile_for
+from gardener.propose.prompts import default_prompts
+from gardener.propose.propose import StructuredLLM
+from gardener.shortlist.candidates import CandidateIndex
 from gardener.steps.outliers import in_degrees
+from gardener.steps.rejections import Rejections
 
 log = logging.getLogger("gardener.flows")
 
@@ -166,7 +167,7 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
     run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
-              options=options, rejections=decisions_mod.Rejections.of(ledger),
+              options=options, rejections=Rejections.of(ledger),
               registry=load_registry(root),
               entities=resolve_library(lib.patterns, load_aliases(root)),
               profile=profile_for(model))

@@ -17,10 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gardener.endpoint.fixtures import FixtureMode
+from gardener.endpoint.prices import Rate
+from gardener.endpoint.settings import MAX_CONCURRENCY, MAX_CONTEXT, MAX_TIMEOUT_S, MIN_CONTEXT
 from gardener.library.scope import Scope
-from gardener.llm.fixtures import FixtureMode
-from gardener.llm.prices import Rate
-from gardener.llm.settings import MAX_CONCURRENCY, MAX_CONTEXT, MAX_TIMEOUT_S, MIN_CONTEXT
 from gardener.pipeline import DEFAULT_CONCURRENCY, SERVED, UnservedError
 from gardener.steps.prune import PruneSettings
 
@@ -77,7 +77,7 @@ class GardenOptions(BaseModel):
     vitality_target: Literal["garden", "assessment"] = "garden"
     candidates: int | None = Field(None, ge=0)
     """Shortlist size: how many link targets the model may choose from; None: the model's
-    profile decides (``gardener.llm.profiles``: 40, 8 for a small model)."""
+    profile decides (``gardener.propose.profiles``: 40, 8 for a small model)."""
     retries: int = Field(2, ge=0)
     """Prefect retries of a pattern whose model call failed transiently."""
     retry_delay_s: float = Field(15.0, ge=0)
@@ -98,7 +98,7 @@ class GardenOptions(BaseModel):
     SKIPPED as not asked, like the token budget's, and the next run asks them."""
     prices: dict[str, Rate] = Field(default_factory=dict)
     """Model family -> dollars per million tokens over the built-in table
-    (``gardener.llm.prices``), for the report's estimated cost (``gardener.toml``)."""
+    (``gardener.endpoint.prices``), for the report's estimated cost (``gardener.toml``)."""
     report: str | None = None
     """Write the JSON report here."""
     decisions: str | None = None

@@ -1,6 +1,6 @@
 """One pattern's gardening: the skip check, the request, and what its answer settles.
 
-``garden_one`` is what a Prefect task runs: propose (``gardener.llm.propose``), then merge,
+``garden_one`` is what a Prefect task runs: propose (``gardener.propose.propose``), then merge,
 prune, render, verify and write (``gardener.steps.passes``), and the outcome the report
 shows. Only a transient model failure is raised, for Prefect to retry; everything else,
 a bug included, becomes the pattern's outcome so that one pattern never stops the others.
@@ -13,18 +13,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from gardener.llm.candidates import CandidateInfo
-from gardener.llm.client import LLMError, Usage
-from gardener.llm.propose import ProposalResult, StructuredLLM, fitted_profile, propose
-from gardener.llm.settings import LLMSettings
-from gardener.model import Garden, Outcome, Status
-from gardener.pipeline.endpoint import is_transient
-from gardener.pipeline.run import NOT_ASKED, Check, InFlight, NotAsked, Run, is_fatal
-from gardener.pipeline.state import (
+from gardener.endpoint.client import LLMError, Usage
+from gardener.endpoint.settings import LLMSettings
+from gardener.library.state import (
     StaleReason,
     content_fingerprint,
     needs_gardening,
 )
+from gardener.model import Garden, Outcome, Status
+from gardener.pipeline.client import is_transient
+from gardener.pipeline.run import NOT_ASKED, Check, InFlight, NotAsked, Run, is_fatal
+from gardener.propose.propose import ProposalResult, StructuredLLM, fitted_profile, propose
+from gardener.shortlist.candidates import CandidateInfo
 from gardener.steps.passes import apply, garden_entry
 
 log = logging.getLogger("gardener.flows")

@@ -3,7 +3,7 @@
 Maintainers and CI read this file rather than logs, so it is complete (failed and unreadable
 files included), stable (sorted by path) and free of secrets (only outcome data goes in). A
 gardening pass adds its tokens and their estimated price under ``cost``
-(``gardener.llm.prices.as_dict``) and the patterns its token budget left under
+(``gardener.endpoint.prices.as_dict``) and the patterns its token budget left under
 ``totals.not_asked``. Link targets the pass added to far more patterns than their usual share
 (`gardener.steps.outliers`: what a prompt injection in one pattern looks like) are listed
 first, under ``outliers``.

@@ -17,20 +17,20 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from gardener.endpoint.client import LLMError, StructuredOutputError, Usage
+from gardener.endpoint.fixtures import FixtureMissing
+from gardener.endpoint.settings import LLMSettings
 from gardener.graph.entities import Resolution
-from gardener.graph.registry import Registry
 from gardener.library.load import Entry
-from gardener.llm.candidates import CandidateIndex, CandidateInfo
-from gardener.llm.client import LLMError, StructuredOutputError, Usage
-from gardener.llm.fixtures import FixtureMissing
-from gardener.llm.profiles import DEFAULT as DEFAULT_PROFILE
-from gardener.llm.profiles import Profile
-from gardener.llm.prompts import PromptSet
-from gardener.llm.propose import StructuredLLM
-from gardener.llm.settings import LLMSettings
+from gardener.library.registry import Registry
+from gardener.library.state import State, save_state
 from gardener.pipeline.options import GardenOptions
-from gardener.pipeline.state import State, save_state
-from gardener.review import decisions as decisions_mod
+from gardener.propose.profiles import DEFAULT as DEFAULT_PROFILE
+from gardener.propose.profiles import Profile
+from gardener.propose.prompts import PromptSet
+from gardener.propose.propose import StructuredLLM
+from gardener.shortlist.candidates import CandidateIndex, CandidateInfo
+from gardener.steps.rejections import Rejections
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Run:
     prompt_version: str
     today: dt.date
     options: GardenOptions
-    rejections: decisions_mod.Rejections = field(default_factory=decisions_mod.Rejections)
+    rejections: Rejections = field(default_factory=Rejections)
     """Links people rejected: never proposed again."""
     spent: dict[int, Usage] = field(default_factory=dict)
     """Usage of attempts that failed and were retried, per pattern, so no token goes unbilled."""
@@ -57,7 +57,7 @@ class Run:
     """The flow's decisions for the patterns it sent to tasks in this process, so no task
     redoes them."""
     profile: Profile = DEFAULT_PROFILE
-    """The model's shortlist, prompt and answer sizes (``gardener.llm.profiles``)."""
+    """The model's shortlist, prompt and answer sizes (``gardener.propose.profiles``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     fatal: str | None = None
     """An endpoint error no other pattern can get past (bad key, unknown model, nothing

@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gardener.llm.prices import Price, dollars, price_for
+from gardener.endpoint.prices import Price, dollars, price_for
+from gardener.library.decisions import Decision
 from gardener.model import Garden, HumanLink, Link, Outcome, Status
-from gardener.review.decisions import Decision
 from gardener.steps.outliers import Outlier, gained, outliers
 from gardener.text import one_line
 
@@ -73,7 +73,7 @@ class PassInfo:
     schedule: str = ""
     """When the bot runs (a cron line, or words); empty: when someone runs it."""
     price: Price | None = None
-    """What the model's tokens cost (``gardener.llm.prices``); None: the built-in table's."""
+    """What the model's tokens cost (``gardener.endpoint.prices``); None: the built-in table's."""
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from gardener.errors import GardenerError
+from gardener.library import decisions
 from gardener.library import load as library_mod
 from gardener.library import pattern as pattern_mod
 from gardener.library.document import ReadError, decode, read_text
 from gardener.library.garden import read_garden
 from gardener.library.load import Entry
 from gardener.model import Outcome, Status
-from gardener.review import decisions, git
+from gardener.review import git, learned
 from gardener.review.body import PassInfo, PatternChange, body, title, totals
 from gardener.steps.diff import unified_diff
 from gardener.steps.outliers import in_degrees
+from gardener.steps.rejections import Rejections, without_rejected
 
 DEFAULT_BRANCH = "gardener/garden"
 TRAILER = "Gardener-Pass"
@@ -83,12 +85,12 @@ def working_tree_pass(user_library: Path) -> RunPass:
     the user's working files, spliced into the clean checkout (nothing else of those files
     travels), with the state that run recorded. No model is asked.
     """
+    from gardener.library.state import load_state, state_path
     from gardener.library.write import write_atomic
-    from gardener.pipeline.state import load_state, state_path
     from gardener.steps.passes import render
 
     def run(folder: Path, ledger: Path | None) -> PassRun:
-        rejections = decisions.Rejections.of(decisions.load(decisions.ledger_path(folder)).union(
+        rejections = Rejections.of(decisions.load(decisions.ledger_path(folder)).union(
             decisions.load(ledger) if ledger is not None else decisions.Ledger()))
         mine = {e.pattern.path.relative_to(user_library): e
                 for e in library_mod.load(user_library).entries}
@@ -99,7 +101,7 @@ def working_tree_pass(user_library: Path) -> RunPass:
             garden = theirs.pattern.garden if theirs is not None else None
             outcome = Outcome(path=str(p.path), slug=p.slug, status=Status.UNCHANGED)
             if garden is not None:
-                garden, removed = decisions.without_rejected(p.slug, garden, rejections)
+                garden, removed = without_rejected(p.slug, garden, rejections)
                 outcome.removals = removed
             if garden is None or (p.garden is not None and garden == p.garden):
                 outcomes.append(outcome)
@@ -180,8 +182,8 @@ def remote_lease(repo: git.Repo, remote: str, result: ReviewResult, *,
     return there
 
 
-def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, decisions.Links]:
-    out: dict[str, decisions.Links] = {}
+def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, learned.Links]:
+    out: dict[str, learned.Links] = {}
     for path, raw in blobs.items():
         if raw is None or not path.endswith(".md"):
             continue
@@ -193,7 +195,7 @@ def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, decisions.
             continue
         garden, warnings = read_garden(doc)
         p = pattern_mod.build(doc, garden, warnings)
-        out[p.slug] = decisions.links_of(garden, (h.target for h in p.relationships))
+        out[p.slug] = learned.links_of(garden, (h.target for h in p.relationships))
     return out
 
 
@@ -208,7 +210,7 @@ def learn_from_history(repo: git.Repo, rel: PurePosixPath, since: str, later: st
     listed = repo.files(later, rel)
     everything = [p for p in listed if p.endswith(".md")]
     after = _links_from_blobs(repo.read_blobs(later, everything, ids=listed))
-    return decisions.deleted_by_hand(before, after, set(after), commit=since, today=today)
+    return learned.deleted_by_hand(before, after, set(after), commit=since, today=today)
 
 
 def learn_from_closed(repo: git.Repo, rel: PurePosixPath, number: int, sha: str,
@@ -234,7 +236,7 @@ def learn_from_closed(repo: git.Repo, rel: PurePosixPath, number: int, sha: str,
         return []
     before = _links_from_blobs(repo.read_blobs(parent, paths))
     after = _links_from_blobs(repo.read_blobs(sha, paths))
-    return decisions.closed_unmerged(before, after, number=number, commit=sha, today=today)
+    return learned.closed_unmerged(before, after, number=number, commit=sha, today=today)
 
 
 def _base(repo: git.Repo, base: str | None) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from gardener.library.document import Document
-from gardener.steps.yaml_text import (
+from gardener.library.yaml_text import (
     RELATIONSHIPS_KEY,
     SpliceError,
     Style,

@@ -16,13 +16,13 @@ from gardener.graph.entities import Resolution, canonical_entities
 from gardener.library.document import read_text
 from gardener.library.load import Entry, escape_of
 from gardener.library.write import ConflictError, WriteError, write_atomic
-from gardener.llm.grounding import PatternText, pattern_text
 from gardener.model import Garden, Outcome, Pattern, Status
-from gardener.review.decisions import Rejections, without_rejected
+from gardener.propose.grounding import PatternText, pattern_text
 from gardener.steps.diff import unified_diff
 from gardener.steps.edit import splice_scalar
 from gardener.steps.merge import VitalityTarget, merge_pass, unchanged
 from gardener.steps.prune import PruneResult, PruneSettings, prune
+from gardener.steps.rejections import Rejections, without_rejected
 from gardener.steps.splice import splice
 from gardener.steps.verify import verify, verify_scalar
 
@@ -62,7 +62,7 @@ def _outcome(entry: Entry, result: PruneResult | None, status: Status) -> Outcom
 def own_text(pattern: Pattern) -> PatternText:
     """The pattern's own words, as pruning's ``stale`` rule reads them: title, summary and
     sections (domain and keywords as words), folded as the response model's grounding
-    folds them (``gardener.llm.propose.grounding_text`` adds the prompt's words to these)."""
+    folds them (``gardener.propose.propose.grounding_text`` adds the prompt's words to these)."""
     return pattern_text((pattern.title, pattern.summary,
                          *(f"{s.heading}\n{s.text}" for s in pattern.sections)),
                         terms=(pattern.domain or "", *pattern.keywords))

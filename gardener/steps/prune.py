@@ -32,7 +32,7 @@ caps.
 
 ``stale``: an item with a label of which no word, nor any word of its id, occurs in the
 pattern's title, summary, body, domain or keywords (case, punctuation and plurals folded by
-``gardener.llm.grounding``). Only items with a label: a legacy plain string or an item
+``gardener.propose.grounding``). Only items with a label: a legacy plain string or an item
 without a label is never stale. Why this loose a rule, and not the stricter one new entities
 must pass (the label as a phrase, or every word of the id): the stricter rule would take
 367 of the 1,132 labelled entities of ``../shared/corpus`` (Commons OS, Commons Engineering)
@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, TypeVar
 
-from gardener.llm.grounding import PatternText
 from gardener.model import (
     LINK_TYPES,
     TYPE_RENAMES,
@@ -67,6 +66,7 @@ from gardener.model import (
     Removal,
     Rename,
 )
+from gardener.propose.grounding import PatternText
 
 Kind = Literal["link", "entity", "community"]
 _T = TypeVar("_T", Link, Entity, Community)

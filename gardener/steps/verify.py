@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from gardener.errors import GardenerError
+from gardener.library import yaml_text
+from gardener.library.block import Block, locate
 from gardener.library.document import Document, ReadError, guard, read_text
 from gardener.library.garden import read_garden
 from gardener.model import Garden
-from gardener.steps import splice, yaml_text
 from gardener.steps.edit import Append, scalar_edit, set_nested
 
 
@@ -81,7 +82,7 @@ def _kept(old: Document, new_text: str, start: int, end: int) -> None:
 
 def verify(old: Document, new_text: str, expected: Garden) -> None:
     """Raise VerifyError unless ``new_text`` is ``old`` with only its garden set to ``expected``."""
-    block = splice.locate(old)
+    block = locate(old)
     _kept(old, new_text, block.start, block.end)
     middle = new_text[block.start:len(new_text) - (len(old.text) - block.end)]
     if middle and not middle.endswith("\n"):
@@ -96,7 +97,7 @@ def verify(old: Document, new_text: str, expected: Garden) -> None:
     if not same(before, after):
         raise VerifyError(old, "front matter outside graph_garden changed: "
                                + _first_difference(before, after))
-    new_block = splice.locate(new)
+    new_block = locate(new)
     if not new_block.present:
         raise VerifyError(old, "the new text has no graph_garden")
     tail = len(old.text) - block.end
@@ -110,7 +111,7 @@ def verify(old: Document, new_text: str, expected: Garden) -> None:
                                + _garden_difference(expected, got))
 
 
-def _guard_garden(old: Document, new: Document, block: splice.Block) -> None:
+def _guard_garden(old: Document, new: Document, block: Block) -> None:
     """The reading guards (``gardener.library.document.guard``) on the new garden's YAML nodes, and
     no alias out of it: every node under it is written inside it."""
     value = block.value_node

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gardener.llm.gguf import GGUFError, read_header
+from gardener.local.gguf import GGUFError, read_header
 from gardener.text import redact_url
 
 MODES = ("tools", "json_schema", "json_object_schema", "json", "md_json")
 DEFAULT_MODEL = "gpt-4.1-mini"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"
-"""The bundled model's name (gardener.llm.local_model serves it under this name)."""
+"""The bundled model's name (gardener.local.server serves it under this name)."""
 LOCAL_MODE = "json_object_schema"
 """Grammar-constrained decoding from the response's JSON schema in the form llama-cpp-python's
 server documents (``{"type": "json_object", "schema": ...}``; it refuses OpenAI's
-``json_schema``): see `gardener.llm.grammar`."""
+``json_schema``): see `gardener.endpoint.grammar`."""
 LOCAL_MODEL_VARIABLE = "GARDENER_LOCAL_MODEL"
 """A GGUF file the local server serves instead of the bundled SmolLM2 (your own weights)."""
 LOCAL_CONTEXT_VARIABLE = "GARDENER_LOCAL_CONTEXT"
@@ -31,7 +31,7 @@ LOCAL_CONTEXT = 8192
 most small models' KV caches keep within a laptop's memory."""
 CONTEXT_VARIABLE = "GARDENER_CONTEXT"
 """Tokens of context the endpoint's model has, when the server does not say
-(`gardener.llm.window`): requests are then sized to fit it (`gardener.llm.fit`)."""
+(`gardener.endpoint.window`): requests are then sized to fit it (`gardener.propose.fit`)."""
 MIN_CONTEXT = 256
 MAX_CONTEXT = 1 << 24
 """16,777,216 tokens: above the largest context any served model has (10 M); a larger
@@ -105,7 +105,7 @@ def default_mode(base_url: str | None) -> str:
     models emit JSON that parses, while their tool calling depends on per-model chat templates
     and server flags (vLLM's ``--enable-auto-tool-choice``, Ollama ignoring ``tool_choice``) and
     often comes back as plain text. A server that refuses ``json_schema`` (llama-cpp-python's)
-    is asked in ``json_object_schema``, then ``tools`` (`gardener.llm.client.FALLBACK`).
+    is asked in ``json_object_schema``, then ``tools`` (`gardener.endpoint.client.FALLBACK`).
     """
     if base_url is None:
         return "tools"
@@ -215,7 +215,7 @@ class LLMSettings:
     a run keeps no more in flight, since the rest would only queue into their timeouts."""
     context: int | None = None
     """Tokens of context the model has, when known (a setting, the local server's own, or
-    what the server says): requests are sized to fit it (`gardener.llm.fit`)."""
+    what the server says): requests are sized to fit it (`gardener.propose.fit`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -15,21 +15,21 @@ from dataclasses import replace
 
 import httpx
 
-from gardener.llm.client import LLM, LLMError, is_retryable_error
-from gardener.llm.fit import sized
-from gardener.llm.fixtures import FixtureMissing, FixtureMode, FixtureTransport
-from gardener.llm.local_model import (
+from gardener.endpoint.client import LLM, LLMError, is_retryable_error
+from gardener.endpoint.fixtures import FixtureMissing, FixtureMode, FixtureTransport
+from gardener.endpoint.settings import LOCAL_MODE, LLMSettings
+from gardener.endpoint.window import served_context
+from gardener.local.server import (
     Announce,
     Endpoint,
     LocalModel,
     endpoint_configured,
     start_local_model,
 )
-from gardener.llm.profiles import profile_for
-from gardener.llm.propose import StructuredLLM
-from gardener.llm.settings import LOCAL_MODE, LLMSettings
-from gardener.llm.window import served_context
 from gardener.pipeline.options import GardenOptions
+from gardener.propose.fit import sized
+from gardener.propose.profiles import profile_for
+from gardener.propose.propose import StructuredLLM
 
 log = logging.getLogger("gardener.flows")
 
@@ -79,7 +79,7 @@ def model_client(options: GardenOptions, environ: Mapping[str, str] | None = Non
 
     ``announce`` (default: the log) hears when the local model starts and is ready; it is
     stopped when the block ends, however it ends. Raises
-    ``gardener.llm.local_model.LocalModelError`` (saying how to configure an endpoint) when a
+    ``gardener.local.server.LocalModelError`` (saying how to configure an endpoint) when a
     model is needed, none is configured and the local one is not installed.
     """
     env = os.environ if environ is None else environ

@@ -2,11 +2,11 @@
 
 instructor (``instructor.from_openai``) drives each call: the schema, the validation and the
 re-asks. openai's SDK sends the requests, through an ``httpx.Client`` whose transport is
-`gardener.llm.transport.GuardedTransport`: retries, fail-fast messages, usage counted per
+`gardener.endpoint.transport.GuardedTransport`: retries, fail-fast messages, usage counted per
 HTTP response (re-asks and retried attempts included), secrets scrubbed. openai's own retries
 are off (``max_retries=0``). Credentials and routing are the SDK's and httpx's: the key and base
 URL come from the settings, OPENAI_ORG_ID and OPENAI_PROJECT_ID are read by the SDK itself,
-and proxies come from the environment (`gardener.llm.transport.EnvironmentTransport`).
+and proxies come from the environment (`gardener.endpoint.transport.EnvironmentTransport`).
 
 Validation context. instructor 1.17 has one ``context`` for two jobs: pydantic's validation
 context, and the variables of a Jinja template that it renders every message as (then
@@ -15,7 +15,7 @@ break, whitespace-only lines would be emptied, so instructor is never given a co
 caller's context reaches the validators through pydantic instead: the model instructor gets
 is a subclass of the caller's (same name, docstring and fields, so the same schema and the
 same re-ask messages) whose ``model_validate`` and ``model_validate_json`` pass that context
-whenever none is passed in. The per-pattern models of `gardener.llm.response` carry their
+whenever none is passed in. The per-pattern models of `gardener.propose.response` carry their
 grounding as class data and need no context at all.
 
 Answers are instances of the caller's model itself. instructor answers a plain pydantic model
@@ -40,9 +40,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from gardener.llm.grammar import grammar_schema
-from gardener.llm.settings import LLMSettings
-from gardener.llm.transport import (
+from gardener.endpoint.grammar import grammar_schema
+from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.transport import (
     ONCE_HEADER,
     SCHEMA_REFUSAL,
     TAG_EXTENSION,
@@ -75,7 +75,7 @@ __all__ = ["LLM", "PLACEHOLDER_KEY", "TAG_EXTENSION", "TAG_HEADER", "Environment
            "explain_transport", "is_retryable_error", "is_retryable_response", "retry_after_s",
            "scrub", "server_message", "tag_of", "take_tag", "usage_of", "with_context"]
 
-log = logging.getLogger("gardener.llm.client")
+log = logging.getLogger("gardener.endpoint.client")
 
 T = TypeVar("T", bound=BaseModel)
 

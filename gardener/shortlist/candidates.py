@@ -22,19 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from gardener.folding import STOPWORDS, stem
 from gardener.model import Pattern
-
-_STOPWORD_TEXT = """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers him his how i if in into is it its itself just
-    may me might more most must my no nor not of off on once only or other our ours out over own
-    same shall she should so some such than that the their theirs them then there these they this
-    those through to too under until up upon very via was we were what when where which while who
-    whom why will with within without would yet you your yours
-"""
-STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
-"""Function words: they match everywhere, so they only add cost and noise to the ranking."""
 
 FIELD_WEIGHTS: Mapping[str, int] = {
     "title": 1,
@@ -76,29 +65,6 @@ class CandidateInfo:
     slug: str
     title: str
     summary: str
-
-
-def stem(word: str) -> str:
-    """Fold the commonest English inflections (plural, -ing, -ed, final -e) onto one form.
-
-    Deliberately light: a wrong conflation joins unrelated patterns, a missed one only loses a
-    little recall, so only suffixes that are almost always inflections are removed.
-    """
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("sses"):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    if word.endswith("ing") and len(word) >= 7:
-        word = word[:-3]
-    elif word.endswith("ed") and len(word) >= 6:
-        word = word[:-2]
-    if word.endswith("e") and len(word) >= 5:
-        word = word[:-1]
-    return word
 
 
 def tokenize(text: str) -> list[str]:

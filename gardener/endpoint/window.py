@@ -1,6 +1,6 @@
 """How long a context the endpoint's model has, from what its server says.
 
-Why: sizing requests to the context (`gardener.llm.fit`) needs the number, and a user should
+Why: sizing requests to the context (`gardener.propose.fit`) needs the number, and a user should
 not have to know it. Each kind of server says it its own way, none through the OpenAI API:
 llama.cpp's ``llama-server`` in ``GET /props`` (the context of one slot), vLLM in ``GET
 /v1/models`` (``max_model_len``), Ollama in ``GET /api/ps`` (a loaded model's context) and
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from gardener.llm.client import LLMError
+from gardener.endpoint.client import LLMError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ OLLAMA_ASSUMED = 4096
 
 
 class Asks(Protocol):
-    """What `served_context` needs of a client: `gardener.llm.client.LLM`."""
+    """What `served_context` needs of a client: `gardener.endpoint.client.LLM`."""
 
     def server_json(self, url: str, body: Mapping[str, Any] | None = None) -> Any: ...
 

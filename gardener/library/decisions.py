@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,14 +33,12 @@ from gardener.errors import GardenerError, brief
 from gardener.library.bounded import MAX_YAML_BYTES, check_yaml_depth, read_capped
 from gardener.library.document import ReadError, guard
 from gardener.library.write import ConflictError, write_atomic
-from gardener.model import LINK_TYPES, Garden, Link, Reason, Removal
+from gardener.model import LINK_TYPES
 from gardener.text import one_line
 
 LEDGER_NAME = "decisions.yaml"
 Source = Literal["person", "history", "pull-request"]
 SOURCES: tuple[Source, ...] = ("person", "history", "pull-request")
-_SAID: dict[str, str] = {"person": "a person", "history": "history",
-                         "pull-request": "closing the pull request"}
 FIELDS: tuple[str, ...] = ("slug", "target", "type", "reason", "date", "source", "commit")
 
 HEADER = """\
@@ -126,116 +124,6 @@ class Ledger:
 
     def union(self, other: Ledger) -> Ledger:
         return self.add(other.decisions)[0]
-
-
-@dataclass(frozen=True)
-class Rejections:
-    """The ledger indexed for the pass: one lookup per link."""
-
-    by_pair: Mapping[tuple[str, str], tuple[Decision, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, ledger: Ledger) -> Rejections:
-        index: dict[tuple[str, str], list[Decision]] = {}
-        for d in ledger.decisions:
-            index.setdefault((d.slug, d.target), []).append(d)
-        return cls({k: tuple(v) for k, v in index.items()})
-
-    def __bool__(self) -> bool:
-        return bool(self.by_pair)
-
-    def rejecting(self, slug: str, link: Link) -> Decision | None:
-        found = self.by_pair.get((slug, link.target), ())
-        return next((d for d in found if d.covers(slug, link.target, link.type)), None)
-
-
-def without_rejected(slug: str, garden: Garden,
-                     rejections: Rejections) -> tuple[Garden, list[Removal]]:
-    """``garden`` less the links people rejected, each one a removal saying who decided."""
-    if not rejections:
-        return garden, []
-    kept: list[Link] = []
-    removals: list[Removal] = []
-    for link in garden.inferred_links:
-        d = rejections.rejecting(slug, link)
-        if d is None:
-            kept.append(link)
-            continue
-        said = f"rejected by {_SAID[d.source]}"
-        removals.append(Removal(kind="link", item=link.target, reason=Reason.REJECTED,
-                                detail=said + (f": {d.reason}" if d.reason else "")))
-    if not removals:
-        return garden, []
-    return garden.model_copy(update={"inferred_links": tuple(kept)}), removals
-
-
-# ---------------------------------------------------------------------------------------------
-# Links deleted by hand
-
-
-@dataclass(frozen=True)
-class Links:
-    """What history comparison needs of one pattern: its inferred and human link targets."""
-
-    inferred: frozenset[tuple[str, str | None]]
-    human: frozenset[str]
-
-
-def links_of(garden: Garden | None, human_targets: Iterable[str]) -> Links:
-    links = garden.inferred_links if garden is not None else ()
-    return Links(frozenset((lk.target, lk.type) for lk in links), frozenset(human_targets))
-
-
-def deleted_by_hand(before: Mapping[str, Links], after: Mapping[str, Links],
-                    library: Collection[str], *, commit: str,
-                    today: dt.date) -> list[Decision]:
-    """Links in the gardener's commit (``before``) that a person took out since (``after``).
-
-    Not a rejection: a pattern that is gone, a target that is gone (pruning's business), a
-    link a person moved into the human relationships (a promotion). A link whose target is
-    still linked with another type rejects only the old type; otherwise the whole target.
-    """
-    out: list[Decision] = []
-    for slug in sorted(before):
-        now = after.get(slug)
-        if now is None:
-            continue
-        now_targets = {t for t, _ in now.inferred}
-        for target, type_ in sorted(before[slug].inferred - now.inferred,
-                                    key=lambda x: (x[0], x[1] or "")):
-            if target in now.human or target not in library or target == slug:
-                continue
-            out.append(Decision(
-                slug=slug, target=target, type=type_ if target in now_targets else None,
-                reason=f"deleted by hand after gardener commit {commit[:12]}",
-                date=today, source="history", commit=commit))
-    return out
-
-
-def closed_unmerged(before: Mapping[str, Links], after: Mapping[str, Links], *, number: int,
-                    commit: str, today: dt.date) -> list[Decision]:
-    """The links pull request ``number`` added (in its head ``after``, not in its parent
-    ``before``): closed without merging, each is a "no". A link it retyped rejects only the
-    new type, so the link people had stays."""
-    out: list[Decision] = []
-    for slug in sorted(after):
-        old = before.get(slug, Links(frozenset(), frozenset()))
-        old_targets = {t for t, _ in old.inferred}
-        for target, type_ in sorted(after[slug].inferred - old.inferred,
-                                    key=lambda x: (x[0], x[1] or "")):
-            if target == slug:
-                continue
-            out.append(Decision(
-                slug=slug, target=target, type=type_ if target in old_targets else None,
-                reason=f"pull request #{number} was closed without merging",
-                date=today, source="pull-request", commit=commit))
-    return out
-
-
-def read_pull_requests(ledger: Ledger) -> frozenset[str]:
-    """Head commits of the closed pull requests already recorded in ``ledger``."""
-    return frozenset(d.commit for d in ledger.decisions
-                     if d.source == "pull-request" and d.commit)
 
 
 # ---------------------------------------------------------------------------------------------

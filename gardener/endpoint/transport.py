@@ -52,10 +52,10 @@ from tenacity import (
     wait_random,
 )
 
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.settings import LLMSettings
 from gardener.text import redact_urls_in, url_secrets
 
-log = logging.getLogger("gardener.llm.client")
+log = logging.getLogger("gardener.endpoint.client")
 
 TAG_HEADER = "x-gardener-tag"
 ONCE_HEADER = "x-gardener-once"

@@ -2,10 +2,10 @@
 
 ``Proposal`` is the domain value (fractions 0..1) that the merge step consumes and
 :func:`to_garden` turns into garden items. It shares with the response model the model is
-asked to fill (``gardener.llm.response``, whole percents) what both shapes must agree on:
+asked to fill (``gardener.propose.response``, whole percents) what both shapes must agree on:
 the bounds (``Caps``, which the prompt states and the schema enforces), the field rules
 (kebab-case ids, one-line labels, a one-sentence link reason) and the grounding checks
-(:func:`refuse_ungrounded`, on ``gardener.llm.grounding``): no duplicate ids or targets, no
+(:func:`refuse_ungrounded`, on ``gardener.propose.grounding``): no duplicate ids or targets, no
 link to the pattern itself or outside its candidates, a vitality band that agrees with the
 human score. A proposal is checked for grounding when validated with a context (``slug``,
 ``candidates``, ``vitality``).
@@ -29,16 +29,16 @@ from pydantic import (
     model_validator,
 )
 
-from gardener.llm.grounding import BAND_NAMES as BAND_NAMES
-from gardener.llm.grounding import VITALITY_BANDS as VITALITY_BANDS
-from gardener.llm.grounding import Band as Band
-from gardener.llm.grounding import Grounding as Grounding
-from gardener.llm.grounding import vitality_band as vitality_band
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
+from gardener.propose.grounding import BAND_NAMES as BAND_NAMES
+from gardener.propose.grounding import VITALITY_BANDS as VITALITY_BANDS
+from gardener.propose.grounding import Band as Band
+from gardener.propose.grounding import Grounding as Grounding
+from gardener.propose.grounding import vitality_band as vitality_band
 from gardener.text import without_controls
 
 if TYPE_CHECKING:
-    from gardener.llm.response import ResponseModel
+    from gardener.propose.response import ResponseModel
 
 MAX_ENTITIES = 12
 MAX_COMMUNITIES = 5
@@ -60,7 +60,7 @@ KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 class Caps:
     """How much one answer may hold: the schema's bounds, which the prompt states too.
 
-    A small model gets lower caps (``gardener.llm.profiles``): the grammar then ends its answer
+    A small model gets lower caps (``gardener.propose.profiles``): the grammar then ends its answer
     sooner, which is most of what one pattern costs on a CPU.
     """
 

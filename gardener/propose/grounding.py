@@ -39,7 +39,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gardener.llm.candidates import STOPWORDS
+from gardener.folding import STOPWORDS
+from gardener.folding import singular as stem
 
 MIN_EVIDENCE_WORDS = 3
 """Fewer words than this are not a quote that supports anything ("the commons")."""
@@ -65,17 +66,6 @@ a model end a long quote with one), and the rest is still a quote."""
 
 
 # --- folding (pure) --------------------------------------------------------------------------
-
-
-def stem(word: str) -> str:
-    """A word with its plural folded: "leaderships" -> "leadership", "policies" -> "policy"."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
 
 
 _KEY_PREFIX = re.compile(r"\s*([A-Za-z][A-Za-z _-]*?)\s*:")

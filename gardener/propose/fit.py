@@ -5,7 +5,7 @@ fit, and instructor's re-ask resends the whole prompt with the first answer and 
 validation errors appended. Measured on a llama.cpp server with 8,192 tokens (issue 19), the
 default profile's ~5,900-token prompt plus 2,048 answer tokens fitted once but not a re-ask
 (~8,600 tokens plus the answer), so half the patterns failed. When the context is known
-(a setting, the bundled server's own, or what the server says: `gardener.llm.window`), the
+(a setting, the bundled server's own, or what the server says: `gardener.endpoint.window`), the
 answer bound, the re-asks and then each pattern's prompt are chosen so that every request,
 re-asks included, fits. Pure functions on plain data; counting is passed in.
 """
@@ -16,10 +16,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from gardener.llm.profiles import Profile
-from gardener.llm.prompts import PromptLimits
-from gardener.llm.schemas import Caps
-from gardener.llm.settings import MAX_TOKENS, LLMSettings
+from gardener.endpoint.settings import MAX_TOKENS, LLMSettings
+from gardener.propose.profiles import Profile
+from gardener.propose.prompts import PromptLimits
+from gardener.propose.schemas import Caps
 
 ANSWER_SHARE = 8
 """The answer may take at most 1/8 of the context (never more than ``max_tokens`` asks)."""

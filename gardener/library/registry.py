@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from gardener.graph import spelling
+from gardener import folding as spelling
 from gardener.library import tables
-from gardener.llm.schemas import MAX_ID, MAX_LABEL
 from gardener.model import Community
+from gardener.propose.schemas import MAX_ID, MAX_LABEL
 
 REGISTRY_FILE = Path(".gardener") / "communities.yaml"
 REGISTRY_VERSION = 1

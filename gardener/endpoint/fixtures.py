@@ -1,7 +1,7 @@
 """Record and replay model exchanges, so tests and re-runs need no network and cost nothing.
 
 The store is an httpx transport: it sits under the guarded transport of
-`gardener.llm.transport`, so every HTTP exchange (first asks and re-asks alike) is recorded or
+`gardener.endpoint.transport`, so every HTTP exchange (first asks and re-asks alike) is recorded or
 replayed, and the code above cannot tell a replay from a live call.
 
 An exchange is keyed by the sha256 of its canonical request: method, path and the whole JSON
@@ -36,8 +36,7 @@ from typing import Any
 
 import httpx
 
-from gardener.library.write import write_atomic
-from gardener.llm.transport import (
+from gardener.endpoint.transport import (
     TAG_HEADER,
     EnvironmentTransport,
     LLMError,
@@ -45,6 +44,7 @@ from gardener.llm.transport import (
     tag_of,
     usage_of,
 )
+from gardener.library.write import write_atomic
 
 VOLATILE = frozenset({"id", "created", "system_fingerprint"})
 """Response fields (at any depth: tool-call ids too) that differ on every call and say nothing
@@ -109,7 +109,7 @@ def tag_folder(tag: str) -> str:
 
 
 def scrub_data(value: Any, secrets: Iterable[str | None]) -> Any:
-    """`value` with every string scrubbed of the secrets (see gardener.llm.client.scrub)."""
+    """`value` with every string scrubbed of the secrets (see gardener.endpoint.client.scrub)."""
     secrets = tuple(secrets)
     if isinstance(value, str):
         return scrub(value, secrets)
@@ -209,7 +209,7 @@ class FixtureTransport(httpx.BaseTransport):
     """A record/replay httpx transport over a fixtures directory (default ``fixtures/``).
 
     ``inner`` sends what is recorded; None: plain httpx with the environment's proxy settings
-    (`gardener.llm.transport.EnvironmentTransport`), made when first needed.
+    (`gardener.endpoint.transport.EnvironmentTransport`), made when first needed.
     """
 
     def __init__(self, directory: Path | str = "fixtures", mode: FixtureMode | str = "replay", *,

@@ -17,12 +17,15 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from gardener.graph.registry import Registry
-from gardener.llm.client import StructuredOutputError, Usage
-from gardener.llm.fit import GRAMMAR_MODES, Fitted, fit, window
-from gardener.llm.grounding import PatternText, pattern_text, prompt_phrases, task_phrases
-from gardener.llm.profiles import Profile
-from gardener.llm.prompts import (
+from gardener.endpoint.client import StructuredOutputError, Usage
+from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.tokens import Counter, counter_for
+from gardener.library.registry import Registry
+from gardener.model import ENTITY_TYPES, LINK_TYPES, Garden, Pattern
+from gardener.propose.fit import GRAMMAR_MODES, Fitted, fit, window
+from gardener.propose.grounding import PatternText, pattern_text, prompt_phrases, task_phrases
+from gardener.propose.profiles import Profile
+from gardener.propose.prompts import (
     DEFAULT_LIMITS,
     Candidate,
     PromptLimits,
@@ -30,19 +33,16 @@ from gardener.llm.prompts import (
     default_prompts,
     render_messages,
 )
-from gardener.llm.registry_schema import build_registry_response_model
-from gardener.llm.response import (
+from gardener.propose.registry_schema import build_registry_response_model
+from gardener.propose.response import (
     ResponseModel,
     build_response_model,
     salvage,
     schema_text,
     task_names,
 )
-from gardener.llm.salvage import lenient_json
-from gardener.llm.schemas import BAND_NAMES, DEFAULT_CAPS, Caps, Proposal, to_garden
-from gardener.llm.settings import LLMSettings
-from gardener.llm.tokens import Counter, counter_for
-from gardener.model import ENTITY_TYPES, LINK_TYPES, Garden, Pattern
+from gardener.propose.salvage import lenient_json
+from gardener.propose.schemas import BAND_NAMES, DEFAULT_CAPS, Caps, Proposal, to_garden
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class StructuredLLM(Protocol):
-    """What ``propose`` needs of a client: ``gardener.llm.client.LLM`` or a fixture store."""
+    """What ``propose`` needs of a client: ``gardener.endpoint.client.LLM`` or a fixture store."""
 
     def structured(self, *, response_model: type[T], messages: list[dict[str, Any]],
                    context: dict[str, Any] | None = None, tag: str = "",
@@ -158,7 +158,7 @@ def fitted_profile(pattern: Pattern, shortlist: Sequence[Candidate], profile: Pr
                    settings: LLMSettings, *, prompts: PromptSet,
                    registry: Registry | None = None) -> Fitted | None:
     """``profile`` cut so that ``pattern``'s request, re-asks included, fits the context
-    ``settings`` know of (`gardener.llm.fit`); None when no context is known. Counted with
+    ``settings`` know of (`gardener.propose.fit`); None when no context is known. Counted with
     the model's offline tokenizer or the stated approximation (``counter_for``)."""
     if settings.context is None:
         return None
@@ -198,7 +198,7 @@ def propose(
     """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``
     and, when the library has a community ``registry``, communities from it.
 
-    ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.llm.profiles``);
+    ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.propose.profiles``);
     ``max_retries`` (default: the client's) the re-asks (``fitted_profile`` says how many fit).
     """
     prompts = prompts or default_prompts()
@@ -207,7 +207,7 @@ def propose(
                                 registry=registry)
     response_model = request_model(pattern, candidates, prompts, messages, caps, registry)
     # The response model carries the pattern's grounding (slug, candidates, vitality, text) and its
-    # validators check it with no validation context (see gardener.llm.response), so the
+    # validators check it with no validation context (see gardener.propose.response), so the
     # client binds none to the call.
     tag = f"pattern={pattern.slug} prompt={prompts.version}"
     try:

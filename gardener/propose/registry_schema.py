@@ -16,11 +16,16 @@ from typing import Annotated, Any, ClassVar, cast
 from pydantic import BaseModel, Field, ValidationInfo, create_model, field_validator
 from pydantic import model_validator as after_model
 
-from gardener.graph.spelling import key as spelling_key
-from gardener.llm.grounding import PatternText
-from gardener.llm.response import RESPONSE_MODEL_NAME, Percent, ResponseModel, build_response_model
-from gardener.llm.salvage import salvage_items as _salvage_items
-from gardener.llm.schemas import (
+from gardener.folding import key as spelling_key
+from gardener.propose.grounding import PatternText
+from gardener.propose.response import (
+    RESPONSE_MODEL_NAME,
+    Percent,
+    ResponseModel,
+    build_response_model,
+)
+from gardener.propose.salvage import salvage_items as _salvage_items
+from gardener.propose.schemas import (
     DEFAULT_CAPS,
     MAX_COMMUNITIES,
     Caps,

@@ -6,15 +6,15 @@ candidates, never itself) and its numbers are whole percents, because llama.cpp'
 enforces minimum/maximum on integers but not on floats. Every check that cannot be expressed
 in a JSON schema (no duplicate targets, unique ids, a vitality reasoning that agrees with the
 human score) is a validator whose message tells the model how to fix its answer on a re-ask.
-An answer becomes the domain value, ``gardener.llm.schemas.Proposal``, through
+An answer becomes the domain value, ``gardener.propose.schemas.Proposal``, through
 ``ResponseModel.to_proposal``.
 
-Built with the pattern's text (``gardener.llm.grounding``), the drafts also check what no
+Built with the pattern's text (``gardener.propose.grounding``), the drafts also check what no
 schema can: an entity or community is found in that text and copies nothing from the prompt,
 and every link quotes that text as its ``evidence``.
 
 When re-asks are exhausted, :func:`salvage` keeps every item that is valid on its own, so one
-bad link never costs the whole proposal (helpers in ``gardener.llm.salvage``).
+bad link never costs the whole proposal (helpers in ``gardener.propose.salvage``).
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from pydantic import (
     model_validator,
 )
 
-from gardener.llm.grounding import BAND_NAMES, Grounding, PatternText, targets, vitality_band
-from gardener.llm.salvage import lenient_json, logged, salvage_field
-from gardener.llm.salvage import salvage_items as _salvage_items
-from gardener.llm.schemas import (
+from gardener.propose.grounding import BAND_NAMES, Grounding, PatternText, targets, vitality_band
+from gardener.propose.salvage import lenient_json, logged, salvage_field
+from gardener.propose.salvage import salvage_items as _salvage_items
+from gardener.propose.schemas import (
     DEFAULT_CAPS,
     KEBAB,
     MAX_COMMUNITIES,
@@ -307,7 +307,7 @@ def build_response_model(
     on the rubric, the band is fixed to that score's band. ``caps`` bound the lists and the
     lengths. The model carries its grounding (``ResponseModel.grounding``), so its validators
     check it with no validation context; a context passed in takes precedence, key by key.
-    With the pattern's ``text`` (``gardener.llm.grounding``), entities and communities must be
+    With the pattern's ``text`` (``gardener.propose.grounding``), entities and communities must be
     found in it and every link must quote it as its evidence.
     """
     return _response_model(Grounding.of(slug, candidates, vitality, text), caps)

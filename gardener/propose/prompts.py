@@ -21,15 +21,15 @@ from typing import Any, Protocol
 import jinja2
 
 from gardener.errors import GardenerError
-from gardener.llm.registry_schema import MAX_NEW_COMMUNITIES
-from gardener.llm.schemas import (
+from gardener.model import ENTITY_TYPES, Pattern
+from gardener.propose.registry_schema import MAX_NEW_COMMUNITIES
+from gardener.propose.schemas import (
     DEFAULT_CAPS,
     MAX_LABEL,
     MIN_VITALITY_REASONING,
     Caps,
     vitality_band,
 )
-from gardener.model import ENTITY_TYPES, Pattern
 
 
 def _prompts_dir() -> Path:
@@ -76,7 +76,7 @@ def _version(name: str, system: str, user: str) -> str:
 
 
 class Candidate(Protocol):
-    """What the prompt shows of one candidate target (``gardener.llm.candidates.CandidateInfo``)."""
+    """What the prompt shows of one candidate (``gardener.shortlist.candidates.CandidateInfo``)."""
 
     @property
     def slug(self) -> str: ...

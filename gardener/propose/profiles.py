@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from gardener.llm.prompts import DEFAULT_LIMITS, PromptLimits
-from gardener.llm.schemas import DEFAULT_CAPS, Caps
-from gardener.llm.settings import LLMSettings
+from gardener.endpoint.settings import LLMSettings
+from gardener.propose.prompts import DEFAULT_LIMITS, PromptLimits
+from gardener.propose.schemas import DEFAULT_CAPS, Caps
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Why: when the re-asks are spent (or cannot be sent), throwing the answer away loses the good
 items with the bad. These helpers judge each item alone, in the response model's own shape
 and against the same grounding, and say per dropped item what was wrong with it; they know no
-particular response model (``gardener.llm.response.salvage`` puts them together).
+particular response model (``gardener.propose.response.salvage`` puts them together).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar, cast
 import pydantic_core
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-log = logging.getLogger("gardener.llm.schemas")
+log = logging.getLogger("gardener.propose.schemas")
 """Salvage logs under the schemas' name, where it always has."""
 
 _FENCED = re.compile(r"```[a-zA-Z]*\s*\n(.*?)```", re.DOTALL)

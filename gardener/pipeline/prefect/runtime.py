@@ -49,7 +49,7 @@ import yaml
 
 from gardener.library.write import write_atomic
 from gardener.paths import state_folder
-from gardener.pipeline.reaper import children_running, end_with_this_process
+from gardener.pipeline.prefect.reaper import children_running, end_with_this_process
 
 LOG_CONFIG_FILE = "gardener-logging.yml"
 LOG_FILE = "logs/prefect.log"
@@ -351,7 +351,7 @@ def connect() -> str:
     With no ``PREFECT_API_URL``, Prefect's first client starts its temporary server (and
     stops it when this process exits); it is started here, before the flow, so that a server
     that cannot start stops the run with its reason rather than as a crashed flow, and so that
-    it ends with this process even when that is killed (``gardener.pipeline.reaper``).
+    it ends with this process even when that is killed (``gardener.pipeline.prefect.reaper``).
     Returns the API's address. Raises :class:`ServerError` when it does not answer.
     """
     from prefect import get_client

@@ -289,8 +289,7 @@ def _children_cpu() -> float:
 
 PREFECT_ONLY = """
 import sys, threading, time
-from gardener.pipeline import in_process_run
-from gardener.pipeline.garden import pattern_threads
+from gardener.pipeline.prefect.flows import in_process_run, pattern_threads
 from prefect import flow, task
 from prefect.cache_policies import NONE
 

@@ -45,7 +45,7 @@ fetch() {
 import sys
 from pathlib import Path
 sys.path.insert(0, ".")
-from gardener.local.gguf import read_header
+from gardener.endpoint.gguf import read_header
 path, expected = Path(sys.argv[1]), sys.argv[2]
 header = read_header(path)
 name = header.name or ""

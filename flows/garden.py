@@ -4,6 +4,6 @@ The flow itself lives in the package (`gardener.pipeline.garden`); this file onl
 where Prefect's deployment tooling looks for an entry point.
 """
 
-from gardener.pipeline.garden import garden
+from gardener.pipeline.prefect.flows import garden
 
 __all__ = ["garden"]

@@ -4,6 +4,6 @@ The flow itself lives in the package (`gardener.pipeline.prune`); this file only
 where Prefect's deployment tooling looks for an entry point.
 """
 
-from gardener.pipeline.prune import prune
+from gardener.pipeline.prefect.flows import prune
 
 __all__ = ["prune"]

@@ -15,6 +15,28 @@ from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# --- limits: the one place each is defined ------------------------------------------------
+MIN_CONFIDENCE = 0.5
+"""Pruning's default threshold: inferred links below it are weak."""
+MAX_LINKS = 12
+"""Most inferred links a garden keeps (pruning's default cap, the proposal's bound)."""
+MAX_ENTITIES = 12
+"""Most entities a garden keeps."""
+MAX_COMMUNITIES = 5
+"""Most communities a garden keeps."""
+MAX_ID = 64
+"""Longest entity or community id."""
+MAX_LABEL = 80
+"""Longest entity or community label."""
+MAX_REASON = 199
+"""A link reason is one sentence under 200 characters."""
+MAX_EVIDENCE = 160
+"""A link's evidence is a short quote of the pattern's own text."""
+MIN_VITALITY_REASONING = 40
+MAX_VITALITY_REASONING = 600
+KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+"""The id rule: lower-case words of letters and digits joined by hyphens."""
+
 LINK_TYPES: tuple[str, ...] = (
     "generalizes_from",
     "specializes_to",

@@ -46,6 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from gardener.endpoint.settings import ENDPOINT_VARIABLES
+
 if TYPE_CHECKING:
     import pytest
 
@@ -54,9 +56,6 @@ Responder = Callable[[dict[str, Any]], Arguments]
 
 FAKE_MODEL = "fake-model"
 
-ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE",
-                      "GARDENER_CONTEXT")
-"""The environment that chooses the gardener's model endpoint (``gardener.endpoint.settings``)."""
 
 
 def use_as_endpoint(monkeypatch: pytest.MonkeyPatch, server: FakeOpenAI,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fake_openai import ENDPOINT_VARIABLES
-
+from gardener.endpoint.settings import ENDPOINT_VARIABLES
 from gardener.pipeline.prefect import runtime
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -264,7 +264,7 @@ def test_a_gardening_pass_is_refused_while_another_holds_the_library(library: Pa
 
 
 def test_a_served_run_is_refused_for_another_library_or_report(tmp_path: Path) -> None:
-    from gardener.pipeline import SERVED, UnservedError, refuse_unserved, served
+    from gardener.pipeline.served import SERVED, UnservedError, refuse_unserved, served
 
     lib, reports = tmp_path / "lib", tmp_path / "lib" / ".gardener" / "reports"
     env = served(lib, reports)

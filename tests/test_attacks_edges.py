@@ -79,9 +79,9 @@ def test_a_served_run_refuses_paths_outside_the_library_and_other_models(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.exceptions import ParameterTypeError
 
-    from gardener.pipeline import SERVED
-    from gardener.pipeline.garden import garden
+    from gardener.pipeline.prefect.flows import garden
     from gardener.pipeline.prefect.serve import pins
+    from gardener.pipeline.served import SERVED
 
     lib = tmp_path / "lib"
     (lib / ".gardener").mkdir(parents=True)

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_openai import ENDPOINT_VARIABLES
 from shell_env import newcomer_env
 
 from gardener.endpoint.fixtures import FixtureMode
+from gardener.endpoint.settings import ENDPOINT_VARIABLES
 from gardener.model import Status
-from gardener.pipeline import in_process_run
-from gardener.pipeline.garden import garden, pattern_threads
 from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.prefect.flows import garden, in_process_run, pattern_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

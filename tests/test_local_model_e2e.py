@@ -29,9 +29,10 @@ from shell_env import newcomer_env
 
 from gardener.library import load as library
 from gardener.local.server import MODEL_NAME, missing_modules
+from gardener.model import KEBAB
 from gardener.propose.profiles import SMALL
 from gardener.propose.response import grounding_context
-from gardener.propose.schemas import KEBAB, Proposal
+from gardener.propose.schemas import Proposal
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -12,21 +12,14 @@ from pydantic import ValidationError
 
 from gardener.endpoint.settings import DEFAULT_MODEL, LOCAL_MODE, LLMSettings
 from gardener.local.server import MODEL_NAME, Endpoint, LocalModel
-from gardener.model import Pattern, Section
+from gardener.model import KEBAB, MAX_ENTITIES, MAX_REASON, MAX_VITALITY_REASONING, Pattern, Section
 from gardener.pipeline.client import model_settings, within_endpoint
 from gardener.pipeline.options import GardenOptions
 from gardener.propose.profiles import DEFAULT, SMALL, profile_for
 from gardener.propose.prompts import render_messages
 from gardener.propose.propose import propose
 from gardener.propose.response import build_response_model, salvage
-from gardener.propose.schemas import (
-    DEFAULT_CAPS,
-    KEBAB,
-    MAX_ENTITIES,
-    MAX_REASON,
-    MAX_VITALITY_REASONING,
-    Caps,
-)
+from gardener.propose.schemas import DEFAULT_CAPS, Caps
 
 SLUG = "distributed-leadership-design"
 TARGETS = ["adaptive-facilitation", "accountability-partnership", "active-listening-depth"]

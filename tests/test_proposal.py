@@ -10,7 +10,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
+from gardener.model import (
+    ENTITY_TYPES,
+    LINK_TYPES,
+    MAX_ENTITIES,
+    MAX_REASON,
+    Community,
+    Entity,
+    Garden,
+    Link,
+)
 from gardener.propose.response import (
     RESPONSE_MODEL_NAME,
     ResponseModel,
@@ -19,8 +28,6 @@ from gardener.propose.response import (
     salvage,
 )
 from gardener.propose.schemas import (
-    MAX_ENTITIES,
-    MAX_REASON,
     Proposal,
     ProposedCommunity,
     ProposedEntity,

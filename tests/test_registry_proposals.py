@@ -120,8 +120,8 @@ def picking_responder(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> None:
-    from gardener.pipeline.garden import run_garden
     from gardener.pipeline.options import GardenOptions
+    from gardener.pipeline.prefect.flows import run_garden
 
     # The proposed new community (Care Work) has words in both texts, or pruning's ``stale``
     # rule would take it out again.
@@ -146,8 +146,8 @@ def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> No
 
 
 def test_a_changed_registry_makes_patterns_stale(tmp_path: Path) -> None:
-    from gardener.pipeline.garden import run_garden
     from gardener.pipeline.options import GardenOptions
+    from gardener.pipeline.prefect.flows import run_garden
 
     # The proposed new community (Care Work) has words in both texts, or pruning's ``stale``
     # rule would take it out again.

@@ -33,9 +33,9 @@ from gardener.library.load import Entry, escape_of, load, max_file_bytes, read_e
 from gardener.library.state import load_state
 from gardener.library.write import ConflictError, leftovers, remove_leftovers, write_atomic
 from gardener.model import Garden, Link, Status
-from gardener.pipeline.garden import run_garden
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prefect import runtime
+from gardener.pipeline.prefect.flows import run_garden
 from gardener.steps.passes import Change, apply, garden_entry
 
 runner = CliRunner()

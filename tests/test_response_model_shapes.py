@@ -15,6 +15,7 @@ import pytest
 from instructor import generate_openai_schema
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from gardener.model import MAX_COMMUNITIES, MAX_ENTITIES, MAX_LINKS
 from gardener.propose.response import (
     RESPONSE_MODEL_NAME,
     CommunityDraft,
@@ -25,15 +26,7 @@ from gardener.propose.response import (
     grounding_context,
     salvage,
 )
-from gardener.propose.schemas import (
-    BAND_NAMES,
-    MAX_COMMUNITIES,
-    MAX_ENTITIES,
-    MAX_LINKS,
-    Grounding,
-    VitalityReasoning,
-    vitality_band,
-)
+from gardener.propose.schemas import BAND_NAMES, Grounding, VitalityReasoning, vitality_band
 
 SLUG = "distributed-leadership-design"
 MANY = [f"pattern-{i}-of-the-library" for i in range(40)]

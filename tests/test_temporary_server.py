@@ -26,10 +26,10 @@ from shell_env import newcomer_env
 
 from bench.concurrency import generate, grounded_responder
 from gardener.endpoint.client import LLM
-from gardener.pipeline import garden as garden_flow
-from gardener.pipeline.garden import run_garden
 from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.prefect import flows as garden_flow
 from gardener.pipeline.prefect import runtime
+from gardener.pipeline.prefect.flows import run_garden
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -40,7 +40,6 @@ from gardener.endpoint.settings import MAX_CONCURRENCY
 from gardener.library.scope import Scope
 from gardener.model import Outcome, Status
 from gardener.pipeline import DEFAULT_CONCURRENCY, report
-from gardener.pipeline.prefect import runtime
 
 if TYPE_CHECKING:
     from gardener.endpoint.prices import Price
@@ -154,18 +153,19 @@ def _vitality(value: str) -> str:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[Outcome], None]]]:
-    """A progress bar on stderr, fed by the flow's start and per-pattern callbacks.
+def pass_progress(enabled: bool, label: str = "gardening",
+                  ) -> Iterator[tuple[Callable[[int], None], Callable[[Outcome], None]]]:
+    """A progress bar on stderr, fed by a pass's start and per-pattern callbacks.
 
     Only on a terminal: elsewhere rich draws nothing but still ends a bar with a blank line.
     """
     if not (enabled and err.is_terminal):
         yield (lambda _total: None), (lambda _outcome: None)
         return
-    bar = Progress(TextColumn("[bold]gardening"), BarColumn(), MofNCompleteColumn(),
+    bar = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[failed]}"), TimeElapsedColumn(),
                    TimeRemainingColumn(), console=err, transient=True)
-    task = bar.add_task("gardening", total=None, failed="")
+    task = bar.add_task(label, total=None, failed="")
     failed = 0
 
     def start(total: int) -> None:
@@ -241,6 +241,8 @@ def run(
     candidates) are skipped without a model call. Exits 1 when any pattern failed, 3 when
     none failed but the token budget left patterns unasked.
     """
+    from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
+
     runtime.configure(verbose=verbose)
     config = load_config(library)
     defaults = garden_defaults(config, library, model=model, mode=mode, concurrency=concurrency)
@@ -249,8 +251,8 @@ def run(
 
     from gardener.local.server import LocalModelError
     from gardener.pipeline.client import model_client
-    from gardener.pipeline.garden import run_garden
     from gardener.pipeline.options import GardenOptions
+    from gardener.pipeline.prefect.flows import run_garden
 
     options = GardenOptions(
         dry_run=dry_run, only=tuple(only or ()), **defaults,
@@ -311,12 +313,14 @@ def _where(options: GardenOptions, endpoint: str) -> str:
 
 def _run_flow(library: Path, options: GardenOptions, llm: Any,
               run_garden: Callable[..., list[Outcome]], verbose: bool) -> list[Outcome]:
-    with _progress(enabled=not verbose) as (start, advance):
+    with pass_progress(enabled=not verbose) as (start, advance):
         return run_garden(library, options, llm=llm, on_start=start, on_outcome=advance)
 
 
 def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path | None,
             price: Price | None = None) -> None:
+    from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
+
     if options.dry_run:
         for o in sorted(outcomes, key=lambda o: o.path):
             if o.diff:
@@ -367,6 +371,8 @@ def serve(
     gardening monthly by default. The model endpoint is read from the environment, as for
     ``gardener run``.
     """
+    from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
+
     runtime.configure(verbose=verbose)
     config = load_config(library)
     defaults = garden_defaults(config, library, model=model, mode=mode, concurrency=concurrency)

@@ -7,7 +7,6 @@ and cron jobs notice.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -31,9 +30,8 @@ from gardener.cli.errors import HandledGroup, cell, plain, shown, write_out
 from gardener.config import Config, load_config
 from gardener.library import load as library_mod
 from gardener.library.load import Library
-from gardener.model import Outcome, Status
+from gardener.model import MAX_COMMUNITIES, MAX_ENTITIES, MAX_LINKS, MIN_CONFIDENCE, Outcome, Status
 from gardener.pipeline import report
-from gardener.steps.prune import PruneSettings
 
 app = typer.Typer(
     name="gardener",
@@ -174,24 +172,25 @@ def prune_cmd(
     report_path: ReportOpt = None,
     min_confidence: Annotated[float | None, typer.Option(
         "--min-confidence", min=0.0, max=1.0, help="Links below this confidence are 'weak' "
-        "(default: gardener.toml's prune.min_confidence, else 0.5).", show_default=False)
+        f"(default: gardener.toml's prune.min_confidence, else {MIN_CONFIDENCE}).",
+        show_default=False)
     ] = None,
     max_links: Annotated[int | None, typer.Option(
         min=0, help="Keep at most this many links (default: gardener.toml's prune.max_links, "
-        "else 12).", show_default=False)] = None,
+        f"else {MAX_LINKS}).", show_default=False)] = None,
     max_entities: Annotated[int | None, typer.Option(
-        min=0, help="Keep at most this many entities (default: prune.max_entities, else 12).",
+        min=0, help="Keep at most this many entities (default: prune.max_entities, else "
+        f"{MAX_ENTITIES}).",
         show_default=False)] = None,
     max_communities: Annotated[int | None, typer.Option(
         min=0, help="Keep at most this many communities (default: prune.max_communities, "
-        "else 5).", show_default=False)] = None,
+        f"else {MAX_COMMUNITIES}).", show_default=False)] = None,
     today: Annotated[str | None, typer.Option(
         "--today", help="Date written to last_pruned (YYYY-MM-DD); default: today.")
     ] = None,
 ) -> None:
     """Prune stale, weak, dangling and duplicated garden items (no LLM)."""
-    from gardener.library.lock import holding
-    from gardener.library.write import remove_leftovers
+    from gardener.pipeline.prune import PruneOptions, prune_library
 
     day = _today(today)
     config = load_config(library)
@@ -201,32 +200,18 @@ def prune_cmd(
         max_links=own.max_links if max_links is None else max_links,
         max_entities=own.max_entities if max_entities is None else max_entities,
         max_communities=own.max_communities if max_communities is None else max_communities)
-    cli_flows.library_folder(library)  # a usage error before anything is taken
-    with contextlib.ExitStack() as held:
-        if not dry_run:
-            held.enter_context(holding(library, "gardener prune"))
-            remove_leftovers(library)  # of a run killed mid-write; no other pass is running
-        _prune(library, dry_run, report_path, day, settings, config)
+    scope = config.scope(library)
+    cli_flows.library_folder(library, scope)  # a usage error before anything is taken
+    options = PruneOptions.of(settings, dry_run=dry_run, today=day, scope=scope)
+    with cli_flows.pass_progress(True, "pruning") as (start, advance):
 
-
-def _prune(library: Path, dry_run: bool, report_path: Path | None, day: dt.date,
-           settings: PruneSettings, config: Config) -> None:
-    from gardener.steps.passes import apply, prune_entry
-
-    lib = load_library(library, config)
-    slugs = lib.slugs
-    outcomes: list[Outcome] = report.unreadable(lib.errors)
-    with progress(len(lib.entries), "pruning") as tick:
-        for entry in lib.entries:
-            change = prune_entry(entry, slugs=slugs, today=day, settings=settings,
-                                 diff=dry_run)
-            outcome = apply(change, dry_run=dry_run, root=library)
+        def each(outcome: Outcome) -> None:
             if dry_run and outcome.diff:
                 write_out(outcome.diff)
-            outcomes.append(outcome)
-            tick()
-    finish(outcomes, "prune", library, report_path, dry_run,
-           {"today": day.isoformat(), "settings": settings.__dict__})
+            advance(outcome)
+
+        done = prune_library(library, options, on_start=start, on_outcome=each)
+    finish(done.outcomes, "prune", library, report_path, dry_run, done.meta)
 
 
 def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Path | None,

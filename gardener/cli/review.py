@@ -26,7 +26,6 @@ from gardener.library import decisions
 from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
-from gardener.pipeline.prefect import runtime
 from gardener.review import branch as branch_mod
 from gardener.review import git, github, learned
 from gardener.review.branch import PassRun, ReviewError, ReviewResult, RunPass
@@ -130,6 +129,7 @@ def review(
     footer on the schedule and how to say no) is printed and written to --body-file.
     """
     from gardener.config import load_config
+    from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
 
     runtime.configure(verbose=verbose)
     config = load_config(library)
@@ -151,8 +151,8 @@ def review(
     rejected = _closed_rejections(library, publish, day) if open_pr else []
 
     from gardener.pipeline.client import model_client
-    from gardener.pipeline.garden import run_garden
     from gardener.pipeline.options import GardenOptions
+    from gardener.pipeline.prefect.flows import run_garden
     from gardener.propose.prompts import default_prompts
     from gardener.review.branch import review as review_library
     from gardener.review.branch import working_tree_pass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gardener.local.gguf import GGUFError, read_header
+from gardener.endpoint.gguf import GGUFError, read_header
 from gardener.text import redact_url
 
 MODES = ("tools", "json_schema", "json_object_schema", "json", "md_json")
@@ -51,6 +51,9 @@ REMOTE_TIMEOUT_S = 120.0
 LOOPBACK_TIMEOUT_S = 900.0
 """Seconds a server on this machine may take for one answer: a local model on a CPU (the
 bundled one included) can compute for minutes, and a request cut short is work thrown away."""
+ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE",
+                      CONTEXT_VARIABLE)
+"""The environment that chooses the gardener's model endpoint (``LLMSettings.from_env``)."""
 
 
 def model_name_problem(name: str) -> str | None:

@@ -32,8 +32,7 @@ import networkx as nx
 
 from gardener.folding import FILLER, STOPWORDS, kebab
 from gardener.library.registry import Registry, RegistryCommunity, normalise_id
-from gardener.model import Community, Garden, Pattern
-from gardener.propose.schemas import MAX_COMMUNITIES, MAX_LABEL
+from gardener.model import MAX_COMMUNITIES, MAX_LABEL, Community, Garden, Pattern
 from gardener.shortlist.candidates import CandidateIndex
 
 TAXONOMY = "taxonomy"

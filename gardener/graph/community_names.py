@@ -20,9 +20,10 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from gardener.endpoint.client import StructuredOutputError, Usage
 from gardener.graph.communities import Draft
+from gardener.model import MAX_ID, MAX_LABEL
 from gardener.propose.prompts import PromptSet, clip, fence_for, load_prompts, render_pair
 from gardener.propose.propose import StructuredLLM
-from gardener.propose.schemas import MAX_ID, MAX_LABEL, KebabId, Label
+from gardener.propose.schemas import KebabId, Label
 
 log = logging.getLogger(__name__)
 

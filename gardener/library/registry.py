@@ -22,8 +22,7 @@ import yaml
 
 from gardener import folding as spelling
 from gardener.library import tables
-from gardener.model import Community
-from gardener.propose.schemas import MAX_ID, MAX_LABEL
+from gardener.model import MAX_ID, MAX_LABEL, Community
 
 REGISTRY_FILE = Path(".gardener") / "communities.yaml"
 REGISTRY_VERSION = 1

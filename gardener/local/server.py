@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 
+from gardener.endpoint.gguf import GGUFError, read_header
 from gardener.endpoint.settings import (
     LOCAL_CONTEXT_VARIABLE,
     LOCAL_MODEL,
@@ -52,7 +53,6 @@ from gardener.endpoint.settings import (
     local_model_name,
 )
 from gardener.errors import GardenerError
-from gardener.local.gguf import GGUFError, read_header
 
 log = logging.getLogger("gardener.local.server")
 

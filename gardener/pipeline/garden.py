@@ -1,39 +1,30 @@
-"""The gardening pass as a Prefect flow: one task per pattern, bounded, retried, incremental.
+"""The gardening pass in plain Python: one library, each stale pattern gardened once.
 
-The flow reads the library and builds the candidate index once, decides which patterns are
-stale and submits one task per stale pattern to its task runner: Prefect's
-``ThreadPoolTaskRunner`` by default, or any other the flow is given
-(``garden.with_options(task_runner=...)``, e.g. Dask). A task gets a run key, an index into
-that run's pattern list, the slug (for its name), the library and the options: in the flow's
-process the key finds the run the flow built; in another process (a Dask worker) the task
-rebuilds it from the library and the options. No result is persisted. Model calls in flight
-are bounded by a semaphore of ``concurrency`` per process, whatever the number of threads.
-
-A task asks the model only when the pattern is stale (``gardener.library.state``): its content, the
-prompt version, the model or its candidate set changed since it was last gardened. Otherwise
-it is SKIPPED without a request. A transient model failure (rate limit or server error after
-the client's own retries, a timeout, a dropped connection) is raised so that Prefect retries
-the task later; any other failure becomes the pattern's FAILED outcome and the others go on.
+``garden_library`` reads the library and builds the candidate index once, decides which
+patterns are stale (``gardener.library.state``: content, prompt version, model or candidate
+set changed since the pattern was last gardened; the others are SKIPPED without a request)
+and hands the stale ones to a ``Runner``: ``in_threads`` here (a thread pool, each pattern
+retried after a transient model failure with tenacity), or the Prefect adapter's task runner
+(``gardener.pipeline.prefect.flows``). Model calls in flight are bounded by the run's slots
+(``options.concurrency``) whatever the number of threads. A pass that writes holds the
+library's lock (``gardener.library.lock``); it saves the state as it goes and writes the JSON
+report at the end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
-import uuid
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol
 
-from prefect import flow, task
-from prefect.cache_policies import NONE
-from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
-from gardener.endpoint.client import LLM, LLMError, Usage
+from gardener.endpoint.client import LLMError, Usage
 from gardener.endpoint.prices import as_dict as cost_of
 from gardener.endpoint.prices import price_for
 from gardener.endpoint.settings import LLMSettings
@@ -45,17 +36,9 @@ from gardener.library.lock import holding
 from gardener.library.registry import load_registry
 from gardener.library.state import load_state, save_state
 from gardener.library.write import remove_leftovers
-from gardener.model import Outcome, Outcomes, Status
-from gardener.pipeline import (
-    Hooks,
-    attached,
-    finish,
-    hooks_for,
-    in_process_run,
-    refuse_unserved,
-    report,
-)
-from gardener.pipeline.client import model_client, within_endpoint
+from gardener.model import Outcome, Status
+from gardener.pipeline import DEFAULT_CONCURRENCY, report
+from gardener.pipeline.client import within_endpoint
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.pattern_task import (
     Gardened,
@@ -80,56 +63,25 @@ SAVE_EVERY = 50
 SAVE_INTERVAL_S = 2.0
 """...and when this long has passed since the last save: a killed run loses at most this
 much work (the files it wrote are kept; only their state records would be re-asked)."""
+INTERRUPTED = "the run was interrupted"
 
-_runs: dict[str, Run] = {}
-_runs_lock = threading.Lock()
-
-
-def _worker_run(key: str, library: str, options: GardenOptions) -> Run:
-    """The run in a process other than the flow's (a Dask worker, say).
-
-    Built once per process from the task's parameters, as the flow built its own: the same
-    library read the same way gives the same pattern order. The client comes from the
-    environment and the options (fixtures included) and stays open for the life of the
-    worker process.
-    """
-    with _runs_lock:
-        found = _runs.get(key)
-        if found is not None:
-            return found
-        llm = _worker_clients.enter_context(model_client(options))
-        run = open_run(Path(library), options, llm, llm.settings.model)[0]
-        _runs[key] = run
-        return run
+OnResult = Callable[[Gardened], None]
 
 
-_worker_clients = ExitStack()
+class Runner(Protocol):
+    """Gardens the ``stale`` patterns of ``run`` (indices into ``run.entries``), handing each
+    result to ``on_result`` as it comes: a crash or a failure after the retries is the
+    pattern's failed outcome (``failed_outcome``), never an exception out of the runner."""
+
+    def __call__(self, run: Run, stale: Sequence[int], on_result: OnResult) -> None: ...
 
 
-def pattern_in_run(run: str, index: int, slug: str, library: str,
-                   options: GardenOptions) -> Gardened:
-    """Pattern ``index`` of run ``run``, in whatever process the task landed in."""
-    shared = _runs.get(run) or _worker_run(run, library, options)
-    if shared.entries[index].pattern.slug != slug:
-        raise RuntimeError(f"{library} changed while it was being gardened: pattern {index} "
-                           f"is no longer '{slug}'")
-    return garden_one(shared, index)
+@dataclass(frozen=True)
+class Passed:
+    """A finished pass: one outcome per pattern, and what the report says of the pass."""
 
-
-@task(name="garden-pattern", task_run_name="garden-{slug}", cache_policy=NONE,
-      persist_result=False, log_prints=False)
-def garden_pattern(run: str, index: int, slug: str, library: str,
-                   options: GardenOptions) -> Gardened:
-    """One pattern, as a Prefect task: retried by Prefect when its model call failed briefly.
-
-    ``run`` keys the flow's shared objects in this process; ``library`` and ``options`` let
-    a worker in another process rebuild them.
-    """
-    return pattern_in_run(run, index, slug, library, options)
-
-
-# ---------------------------------------------------------------------------------------------
-# The flow
+    outcomes: list[Outcome]
+    meta: dict[str, Any]
 
 
 def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outcome]]:
@@ -174,8 +126,9 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
     return run, report.unreadable(lib.errors) + clashes, lib
 
 
-def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
-    """A task that still failed after Prefect's retries (or crashed) as the pattern's outcome."""
+def failed_outcome(run: Run, i: int, exc: BaseException, *, retried_by: str = "") -> Outcome:
+    """A pattern whose gardening still failed after its retries (or crashed), as its outcome;
+    ``retried_by`` names who retried it (``"Prefect"``), when not this module."""
     p = run.entries[i].pattern
     # The tries that failed were counted as they failed, in this process; a task that ran in
     # another process (Dask) left only its last exception's usage.
@@ -183,75 +136,91 @@ def _failed_task(run: Run, i: int, exc: BaseException) -> Outcome:
     if used.requests == 0 and isinstance(exc, LLMError):
         used = exc.usage
     retries = run.options.retries
-    after = f" (after {retries} Prefect retr{'y' if retries == 1 else 'ies'})" if retries else ""
+    who = f"{retried_by} " if retried_by else ""
+    after = f" (after {retries} {who}retr{'y' if retries == 1 else 'ies'})" if retries else ""
     said = exc.message if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
     return Outcome(path=str(p.path), slug=p.slug, status=Status.FAILED,
                    error=f"{p.path}: {said}{after}", warnings=list(p.warnings),
                    usage=tokens_of(used), requests=used.requests)
 
 
-def pattern_threads(concurrency: int | None = None) -> TaskRunner[PrefectFuture[Any]]:
-    """Prefect's thread runner; for a pass in this process, a thread per model call allowed
-    in flight, so no task run starts only to wait for a slot. None: Prefect's default."""
-    # A cast only for the type checker: Prefect types its runners' futures invariantly.
-    return cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=concurrency))
-
-
-def _run_tasks(run: Run, key: str, on_result: Callable[[Gardened], None]) -> None:
-    """Decide each pattern here, submit a task for each stale one, and hand every outcome to
-    ``on_result`` (the progress bar, the state) as soon as it is there: skips at once, the
-    others as their tasks finish."""
-    options = run.options
-    pattern_task = garden_pattern.with_options(retries=options.retries,
-                                               retry_delay_seconds=options.retry_delay_s)
-    library = str(run.root)
-    futures: dict[PrefectFuture[Gardened], int] = {}
+def decide(run: Run, on_result: OnResult) -> list[int]:
+    """Which patterns must be asked; the others' outcomes go to ``on_result`` at once."""
+    stale: list[int] = []
     for i, entry in enumerate(run.entries):
         try:
             c = check(run, i)
         except Exception as exc:  # a bug in one decision must not stop the others
             log.exception("%s: unexpected error while deciding", entry.pattern.path)
-            on_result(Gardened(_failed_task(run, i, exc)))
+            on_result(Gardened(failed_outcome(run, i, exc)))
             continue
         if not c.stale:
             on_result(skipped(run, i, c.reason))
             continue
         with run.lock:
             run.checks[i] = c
-        future = pattern_task.submit(run=key, index=i, slug=entry.pattern.slug,
-                                     library=library, options=options)
-        futures[future] = i
-    for future in as_completed(list(futures)):
-        i = futures[future]
-        value = future.result(raise_on_failure=False)
-        if not isinstance(value, Gardened):
-            failure = value if isinstance(value, BaseException) else RuntimeError(str(value))
-            value = Gardened(_failed_task(run, i, failure))
-        on_result(value)
+        stale.append(i)
+    return stale
 
 
-def garden_library(root: Path, options: GardenOptions, hooks: Hooks,
-                   llm: StructuredLLM, model: str) -> list[Outcome]:
-    """The pass over one library with a ready client; the flow's body. A pass that writes
-    holds the library's lock (`gardener.library.lock`): a second one is refused at once."""
+def with_retries(run: Run, i: int) -> Gardened:
+    """``garden_one``, tried again ``options.retries`` times after a transient failure (the
+    only kind it raises), ``options.retry_delay_s`` apart, unless the run halted meanwhile."""
+    options = run.options
+    retrying = Retrying(stop=stop_after_attempt(options.retries + 1),
+                        wait=wait_fixed(options.retry_delay_s),
+                        retry=retry_if_exception(lambda _: run.halted() is None),
+                        reraise=True)
+    result: Gardened = retrying(garden_one, run, i)
+    return result
+
+
+def in_threads(run: Run, stale: Sequence[int], on_result: OnResult) -> None:
+    """The plain runner: a thread per model call the run allows in flight."""
+    workers = max(1, run.options.concurrency or DEFAULT_CONCURRENCY)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gardener")
+    try:
+        futures = {pool.submit(with_retries, run, i): i for i in stale}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                value = future.result()
+            except Exception as exc:
+                value = Gardened(failed_outcome(run, i, exc))
+            on_result(value)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def garden_library(root: Path, options: GardenOptions, llm: StructuredLLM, model: str, *,
+                   runner: Runner = in_threads,
+                   on_start: Callable[[int], None] | None = None,
+                   on_outcome: Callable[[Outcome], None] | None = None,
+                   on_open: Callable[[Run], None] | None = None) -> Passed:
+    """The pass over one library with a ready client. ``on_start`` gets the number of
+    patterns, ``on_outcome`` each outcome as it comes, ``on_open`` the run (a caller stops it
+    with ``Run.stop`` on Ctrl-C). A pass that writes holds the library's lock: a second one
+    is refused at once."""
     if options.dry_run:
-        return _garden_library(root, options, hooks, llm, model)
+        return _garden_library(root, options, llm, model, runner, on_start, on_outcome, on_open)
     with holding(root, "gardener run"):
-        return _garden_library(root, options, hooks, llm, model)
+        return _garden_library(root, options, llm, model, runner, on_start, on_outcome, on_open)
 
 
-def _garden_library(root: Path, options: GardenOptions, hooks: Hooks,
-                    llm: StructuredLLM, model: str) -> list[Outcome]:
+def _garden_library(root: Path, options: GardenOptions, llm: StructuredLLM, model: str,
+                    runner: Runner, on_start: Callable[[int], None] | None,
+                    on_outcome: Callable[[Outcome], None] | None,
+                    on_open: Callable[[Run], None] | None) -> Passed:
     started = time.monotonic()
     options = within_endpoint(options, llm)
     # Temporary files of a run that was killed mid-write: never patterns, but litter.
     leftovers = [] if options.dry_run else [str(p) for p in remove_leftovers(root)]
     run, outcomes, lib = open_run(root, options, llm, model)
-    if hooks.on_start is not None:
-        hooks.on_start(len(run.entries) + len(outcomes))
+    if on_start is not None:
+        on_start(len(run.entries) + len(outcomes))
     for o in outcomes:
-        if hooks.on_outcome is not None:
-            hooks.on_outcome(o)
+        if on_outcome is not None:
+            on_outcome(o)
     state = run.state
     gardened = 0
     saved = time.monotonic()
@@ -268,24 +237,19 @@ def _garden_library(root: Path, options: GardenOptions, hooks: Hooks,
             if gardened % SAVE_EVERY == 0 or time.monotonic() - saved >= SAVE_INTERVAL_S:
                 save_state(root, state)
                 saved = time.monotonic()
-        if hooks.on_outcome is not None:
-            hooks.on_outcome(result.outcome)
+        if on_outcome is not None:
+            on_outcome(result.outcome)
 
-    opened = hooks.extra.get(OPENED)
-    if isinstance(opened, list):
-        opened.append(run)
-    key = uuid.uuid4().hex
-    with _runs_lock:
-        _runs[key] = run
+    if on_open is not None:
+        on_open(run)
     try:
-        _run_tasks(run, key, collect)
+        stale = decide(run, collect)
+        runner(run, stale, collect)
     except BaseException:
-        # Ctrl-C: the tasks still waiting for a slot give up instead of asking the model.
+        # Ctrl-C: the patterns still waiting for a slot give up instead of asking the model.
         run.stopped = INTERRUPTED
         raise
     finally:
-        with _runs_lock:
-            del _runs[key]
         if not options.dry_run:
             state.retain(lib.slugs)
             save_state(root, state)
@@ -303,9 +267,13 @@ def _garden_library(root: Path, options: GardenOptions, hooks: Hooks,
         meta["state_problems"] = list(state.problems)
     if leftovers:
         meta["removed_leftovers"] = leftovers
-    finish(outcomes, command="garden", library=root, report_path=options.report, meta=meta,
-           existing=in_degrees(lib.patterns))
-    return outcomes
+    if options.report:
+        report.write(Path(options.report), report.build(
+            outcomes, command="garden", library=root, meta=meta,
+            existing=in_degrees(lib.patterns)))
+    return Passed(outcomes, meta)
+
+
 
 
 def pass_cost(outcomes: list[Outcome], model: str, options: GardenOptions,
@@ -316,76 +284,3 @@ def pass_cost(outcomes: list[Outcome], model: str, options: GardenOptions,
     used = report.totals(outcomes)["usage"]
     return cost_of(price_for(model, options.prices, local=local),
                    used.get("prompt_tokens", 0), used.get("completion_tokens", 0))
-
-
-@flow(name="garden", flow_run_name="garden {library}", persist_result=False, log_prints=False,
-      task_runner=pattern_threads())
-def garden(library: str, options: GardenOptions | None = None,
-           session: str | None = None) -> Outcomes:
-    """Garden a library: ask the model for each stale pattern's garden and write it back.
-
-    ``session`` names hooks attached by a caller in this process (``flows.attached``): a
-    ready model client, progress callbacks. A scheduled run has none and opens its own client.
-    The tasks run on the flow's task runner: Prefect's thread pool unless the flow was given
-    another (``garden.with_options(task_runner=...)``); the threads wait at the run's slots,
-    so ``options.concurrency`` bounds the model calls either way
-    (``PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS`` bounds the threads of a deployment).
-    """
-    opts = options or GardenOptions()
-    refuse_unserved(library, opts.report)
-    hooks = hooks_for(session)
-    root = Path(library)
-    if hooks.llm is not None:
-        return Outcomes(garden_library(root, opts, hooks, hooks.llm,
-                                       hooks.model or opts.model or "?"))
-    with model_client(opts) as llm:
-        return Outcomes(garden_library(root, opts, hooks, llm, llm.settings.model))
-
-
-OPENED = "opened-runs"
-"""``Hooks.extra`` key of a list the flow appends its ``Run`` to, for the caller to stop."""
-
-INTERRUPTED = "the run was interrupted"
-
-
-def run_garden(library: Path, options: GardenOptions, *, llm: LLM | None = None,
-               on_start: Callable[[int], None] | None = None,
-               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Run the flow in this process with live hooks: what the CLI and the tests call.
-
-    Without ``llm`` the flow opens its own client from ``options`` and the environment. The
-    flow runs in a thread of its own, so that Ctrl-C (``KeyboardInterrupt``, raised in this
-    thread) stops the run here (``Run.stop``: nothing more asked or written, the state saved)
-    and is raised again at once. Ctrl-C also reaches Prefect's temporary server, a child in
-    the same process group, which stops: Prefect's own handling of the interrupt would wait
-    a minute of retries to record it there. What the caller does next is up to it: the
-    flow's thread is left behind (a daemon), and so are the tasks' threads, which Python's
-    exit waits for (``gardener run`` ends with ``os._exit``).
-    """
-    hooks = Hooks(llm=llm, model=llm.settings.model if llm is not None else None,
-                  on_start=on_start, on_outcome=on_outcome)
-    opened: list[Run] = []
-    hooks.extra[OPENED] = opened
-    flow_here = garden.with_options(task_runner=pattern_threads(options.concurrency))
-    with attached(hooks) as session, in_process_run():
-        done: list[Outcomes] = []
-        failed: list[BaseException] = []
-
-        def call() -> None:
-            try:
-                done.append(flow_here(str(library), options, session))
-            except BaseException as exc:
-                failed.append(exc)
-
-        thread = threading.Thread(target=call, name="gardener-flow", daemon=True)
-        thread.start()
-        try:
-            while thread.is_alive():
-                thread.join(0.5)
-        except KeyboardInterrupt:
-            for run in opened:
-                run.stop(INTERRUPTED)
-            raise
-    if failed:
-        raise failed[0]
-    return list(done[0])

@@ -21,7 +21,8 @@ from gardener.endpoint.fixtures import FixtureMode
 from gardener.endpoint.prices import Rate
 from gardener.endpoint.settings import MAX_CONCURRENCY, MAX_CONTEXT, MAX_TIMEOUT_S, MIN_CONTEXT
 from gardener.library.scope import Scope
-from gardener.pipeline import DEFAULT_CONCURRENCY, SERVED, UnservedError
+from gardener.pipeline import DEFAULT_CONCURRENCY
+from gardener.pipeline.served import SERVED, UnservedError
 from gardener.steps.prune import PruneSettings
 
 

@@ -21,15 +21,9 @@ from typing import Any, Protocol
 import jinja2
 
 from gardener.errors import GardenerError
-from gardener.model import ENTITY_TYPES, Pattern
+from gardener.model import ENTITY_TYPES, MAX_LABEL, MIN_VITALITY_REASONING, Pattern
 from gardener.propose.registry_schema import MAX_NEW_COMMUNITIES
-from gardener.propose.schemas import (
-    DEFAULT_CAPS,
-    MAX_LABEL,
-    MIN_VITALITY_REASONING,
-    Caps,
-    vitality_band,
-)
+from gardener.propose.schemas import DEFAULT_CAPS, Caps, vitality_band
 
 
 def _prompts_dir() -> Path:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationInfo, create_model, field_valid
 from pydantic import model_validator as after_model
 
 from gardener.folding import key as spelling_key
+from gardener.model import MAX_COMMUNITIES
 from gardener.propose.grounding import PatternText
 from gardener.propose.response import (
     RESPONSE_MODEL_NAME,
@@ -27,7 +28,6 @@ from gardener.propose.response import (
 from gardener.propose.salvage import salvage_items as _salvage_items
 from gardener.propose.schemas import (
     DEFAULT_CAPS,
-    MAX_COMMUNITIES,
     Caps,
     KebabId,
     Label,

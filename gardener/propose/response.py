@@ -34,11 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from gardener.propose.grounding import BAND_NAMES, Grounding, PatternText, targets, vitality_band
-from gardener.propose.salvage import lenient_json, logged, salvage_field
-from gardener.propose.salvage import salvage_items as _salvage_items
-from gardener.propose.schemas import (
-    DEFAULT_CAPS,
+from gardener.model import (
     KEBAB,
     MAX_COMMUNITIES,
     MAX_ENTITIES,
@@ -48,6 +44,12 @@ from gardener.propose.schemas import (
     MAX_REASON,
     MAX_VITALITY_REASONING,
     MIN_VITALITY_REASONING,
+)
+from gardener.propose.grounding import BAND_NAMES, Grounding, PatternText, targets, vitality_band
+from gardener.propose.salvage import lenient_json, logged, salvage_field
+from gardener.propose.salvage import salvage_items as _salvage_items
+from gardener.propose.schemas import (
+    DEFAULT_CAPS,
     BandName,
     Caps,
     Clean,

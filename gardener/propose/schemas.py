@@ -29,7 +29,24 @@ from pydantic import (
     model_validator,
 )
 
-from gardener.model import ENTITY_TYPES, LINK_TYPES, Community, Entity, Garden, Link
+from gardener.model import (
+    ENTITY_TYPES,
+    KEBAB,
+    LINK_TYPES,
+    MAX_COMMUNITIES,
+    MAX_ENTITIES,
+    MAX_EVIDENCE,
+    MAX_ID,
+    MAX_LABEL,
+    MAX_LINKS,
+    MAX_REASON,
+    MAX_VITALITY_REASONING,
+    MIN_VITALITY_REASONING,
+    Community,
+    Entity,
+    Garden,
+    Link,
+)
 from gardener.propose.grounding import BAND_NAMES as BAND_NAMES
 from gardener.propose.grounding import VITALITY_BANDS as VITALITY_BANDS
 from gardener.propose.grounding import Band as Band
@@ -40,20 +57,7 @@ from gardener.text import without_controls
 if TYPE_CHECKING:
     from gardener.propose.response import ResponseModel
 
-MAX_ENTITIES = 12
-MAX_COMMUNITIES = 5
-MAX_LINKS = 12
-MAX_ID = 64
-MAX_LABEL = 80
-MAX_REASON = 199
-"""A link reason is one sentence under 200 characters."""
-MAX_EVIDENCE = 160
-"""A link's evidence is a short quote of the pattern's own text."""
-MIN_VITALITY_REASONING = 40
-MAX_VITALITY_REASONING = 600
 
-
-KEBAB = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
 @dataclass(frozen=True)

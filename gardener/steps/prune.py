@@ -56,6 +56,10 @@ from typing import Literal, TypeVar
 
 from gardener.model import (
     LINK_TYPES,
+    MAX_COMMUNITIES,
+    MAX_ENTITIES,
+    MAX_LINKS,
+    MIN_CONFIDENCE,
     TYPE_RENAMES,
     Community,
     Entity,
@@ -76,10 +80,10 @@ _PLURAL: dict[Kind, str] = {"link": "links", "entity": "entities", "community": 
 
 @dataclass(frozen=True)
 class PruneSettings:
-    min_confidence: float = 0.5
-    max_links: int = 12
-    max_entities: int = 12
-    max_communities: int = 5
+    min_confidence: float = MIN_CONFIDENCE
+    max_links: int = MAX_LINKS
+    max_entities: int = MAX_ENTITIES
+    max_communities: int = MAX_COMMUNITIES
     renames: tuple[tuple[str, str], ...] = ()
     """A library's own off-vocabulary link types and what they mean, as (old, new) pairs,
     besides ``TYPE_RENAMES`` (``relationships.renames`` of its ``gardener.toml``)."""

@@ -24,10 +24,10 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from gardener.errors import GardenerError
-from gardener.pipeline import SERVED, served
-from gardener.pipeline.garden import garden
 from gardener.pipeline.options import GardenOptions
-from gardener.pipeline.prune import PruneOptions, prune
+from gardener.pipeline.prefect.flows import garden, prune
+from gardener.pipeline.prune import PruneOptions
+from gardener.pipeline.served import SERVED, served
 
 
 class ScheduleError(ValueError):

@@ -7,6 +7,7 @@ slug escape its code span. One rule, used by the validators and every printer.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -28,6 +29,7 @@ def one_line(text: str) -> str:
 _SECRET_PARAM = re.compile(r"key|token|secret|password|sig|auth", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=64)
 def redact_url(url: str) -> str:
     """``url`` fit to show: a user and password become ``***``, and so does the value of any
     query parameter named like a credential (``?api-key=``, ``?token=``)."""

@@ -20,9 +20,9 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field
 
+from gardener.endpoint import gguf
 from gardener.endpoint.grammar import grammar_schema
 from gardener.endpoint.settings import LLMSettings
-from gardener.local import gguf
 from gardener.local import server as local_model
 from gardener.local.server import (
     MODEL_FILE,

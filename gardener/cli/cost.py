@@ -7,11 +7,14 @@ summary and the exit status say about tokens and money.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gardener.cli.errors import fail, plain, shown
 from gardener.config import Config
@@ -64,8 +67,9 @@ def print_estimate(library: Path, options: GardenOptions, config: Config,
     from gardener.pipeline.estimate import estimate, lines
 
     try:
-        found = estimate(library, options, prices=options.prices,
-                         prices_from=prices_from(config))
+        with counting() as progress:
+            found = estimate(library, options, prices=options.prices,
+                             prices_from=prices_from(config), progress=progress)
     except ValueError as exc:  # --only naming no pattern
         raise fail(str(exc)) from None
     for line in lines(found):
@@ -77,6 +81,29 @@ def print_estimate(library: Path, options: GardenOptions, config: Config,
                   soft_wrap=True)
 
 
+@contextmanager
+def counting() -> Iterator[Callable[[int, int], None]]:
+    """Progress of an estimate on stderr: a bar on a terminal, else a line every 10%."""
+    if err.is_terminal:
+        bar = Progress(TextColumn("[bold]counting requests"), BarColumn(),
+                       MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+        task = bar.add_task("counting", total=None)
+        with bar:
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    shown_at = -1
+
+    def line(done: int, total: int) -> None:
+        nonlocal shown_at
+        tenth = done * 10 // max(total, 1)
+        if tenth != shown_at:
+            shown_at = tenth
+            err.print(f"counting requests: {done:,} of {total:,}", highlight=False,
+                      markup=False)
+
+    yield line
+
+
 def run_price(settings: LLMSettings, options: GardenOptions, config: Config) -> Price | None:
     """The price of the pass's tokens: the config's, else the built-in table's."""
     return price_for(settings.model, options.prices, local=settings.loopback,
@@ -84,8 +111,14 @@ def run_price(settings: LLMSettings, options: GardenOptions, config: Config) -> 
 
 
 def not_asked(outcomes: list[Outcome]) -> int:
-    """Patterns the token budget left for the next run."""
-    return sum(1 for o in outcomes if o.detail.get("not_asked"))
+    """Patterns the token budget left for the next run (not those left for a later batch by
+    ``--max-patterns``: a planned bite, see ``later``)."""
+    return sum(1 for o in outcomes if o.detail.get("not_asked") not in (None, "batch"))
+
+
+def later(outcomes: list[Outcome]) -> int:
+    """Stale patterns ``--max-patterns`` left for later batches."""
+    return sum(1 for o in outcomes if o.detail.get("not_asked") == "batch")
 
 
 def cost_rows(outcomes: list[Outcome], price: Price | None) -> list[tuple[str, object]]:
@@ -95,6 +128,9 @@ def cost_rows(outcomes: list[Outcome], price: Price | None) -> list[tuple[str, o
     left = not_asked(outcomes)
     if left:
         rows.append(("not asked (budget)", left))
+    batch = later(outcomes)
+    if batch:
+        rows.append(("left for later batches", batch))
     if price is not None:
         rows.append(("estimated cost", dollars(price.cost(usage.get("prompt_tokens", 0),
                                                           usage.get("completion_tokens", 0)))))

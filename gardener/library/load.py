@@ -144,7 +144,8 @@ def read_entry(path: Path, *, root: Path | None = None, max_bytes: int = MAX_FIL
     if doc is None:
         return None
     garden, warnings = read_garden(doc)
-    return Entry(doc, pattern.build(doc, garden, warnings, human_types=human_types))
+    built = pattern.build(doc, garden, warnings, human_types=human_types)
+    return Entry(doc.released(), built)
 
 
 def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,10 +37,11 @@ from gardener.local.server import (
     endpoint_configured,
     served_model,
 )
+from gardener.model import Status
 from gardener.pipeline.client import model_settings
-from gardener.pipeline.garden import open_run
+from gardener.pipeline.garden import decide, open_run
 from gardener.pipeline.options import GardenOptions
-from gardener.pipeline.pattern_task import ask, check
+from gardener.pipeline.pattern_task import Gardened, ask
 
 NOT_SENT = "gardener --estimate: this request was counted, not sent"
 PLACEHOLDER_URL = "http://127.0.0.1:9/v1"
@@ -68,6 +69,8 @@ class Estimate:
     calls: list[Call]
     skipped: int
     """Patterns the pass would skip: up to date."""
+    later: int = 0
+    """Stale patterns past ``max_patterns``: left for later batches, not counted here."""
     failed: list[str] = field(default_factory=list)
     """Patterns the pass could not ask about (unreadable, clashing slugs), with why."""
     max_tokens: int = 0
@@ -96,7 +99,8 @@ class Estimate:
         return {
             "model": self.model, "endpoint": self.endpoint, "mode": self.mode,
             "counted_with": self.method, "exact_tokenizer": self.exact,
-            "calls": len(self.calls), "skipped": self.skipped, "failed": self.failed,
+            "calls": len(self.calls), "skipped": self.skipped, "later": self.later,
+            "failed": self.failed,
             "prompt_tokens": self.prompt_tokens, "max_tokens_per_call": self.max_tokens,
             "completion_tokens_at_most": self.completion_bound,
             "reasks_per_call_not_counted": self.max_retries,
@@ -113,7 +117,8 @@ class Estimate:
 def lines(e: Estimate) -> list[str]:
     """The estimate as a person reads it."""
     out = [f"estimate for model '{e.model}' at {e.endpoint} (mode {e.mode}); nothing was sent",
-           f"  model calls:        {len(e.calls)}  ({e.skipped} patterns up to date, skipped)",
+           f"  model calls:        {len(e.calls)}  ({e.skipped} patterns up to date, skipped"
+           + (f"; {e.later} stale ones left for later batches" if e.later else "") + ")",
            f"  prompt tokens:      {e.prompt_tokens:,}  counted with {e.method}",
            f"  completion tokens:  at most {e.completion_bound:,}  "
            f"({e.max_tokens:,} max_tokens a call)"]
@@ -136,14 +141,20 @@ def lines(e: Estimate) -> list[str]:
 
 
 class Capture(httpx.BaseTransport):
-    """Keeps each request body and answers it here, so nothing leaves the process."""
+    """Keeps the last request body and answers it here, so nothing leaves the process; the
+    caller takes each body as soon as it is made (one at a time: 3,600 bodies of prompt and
+    schema held to the end were most of a large library's estimate's memory)."""
 
     def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
+        self.body: dict[str, Any] | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.bodies.append(json.loads(request.read()))
+        self.body = json.loads(request.read())
         return httpx.Response(400, json={"error": {"message": NOT_SENT}})
+
+    def take(self) -> dict[str, Any] | None:
+        body, self.body = self.body, None
+        return body
 
 
 @contextmanager
@@ -175,38 +186,46 @@ def planned(options: GardenOptions, environ: Mapping[str, str]) -> tuple[LLMSett
 def estimate(root: Path, options: GardenOptions, *,
              prices: Mapping[str, PerMillion] | None = None, prices_from: str = "gardener.toml",
              environ: Mapping[str, str] | None = None,
-             counter: Counter | None = None) -> Estimate:
+             counter: Counter | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Estimate:
     """Count what a pass over ``root`` with ``options`` would send; send nothing.
 
     ``prices`` override the built-in table (a config's ``[prices]``, read from
-    ``prices_from``); ``counter`` overrides
-    the tokenizer chosen by the model's name.
+    ``prices_from``); ``counter`` overrides the tokenizer chosen by the model's name. The
+    patterns are decided as the pass decides them (``garden.decide``: up to date skipped, at
+    most ``options.max_patterns`` asked, in batch order). ``progress`` is told (done, total)
+    as the requests are counted.
     """
     env = os.environ if environ is None else environ
     settings, gguf = planned(options, env)
     count = counter or counter_for(settings.model, gguf)
     capture = Capture()
     calls: list[Call] = []
-    skipped = 0
+    decided: list[Gardened] = []
     with LLM(settings, transport=capture) as llm:
         run, outcomes, _lib = open_run(root, options, llm, settings.model)
         failed = [o.error or o.path for o in outcomes]
-        for i, entry in enumerate(run.entries):
-            c = check(run, i)
-            if not c.stale:
-                skipped += 1
-                continue
-            before = len(capture.bodies)
+        asked = decide(run, decided.append)
+        for n, i in enumerate(asked):
+            with run.lock:
+                c = run.checks.pop(i)
             with _quiet("instructor"), suppress(LLMError):
-                ask(run, i, c.shortlist, llm)
-            if len(capture.bodies) == before:
-                failed.append(f"{entry.pattern.path}: no request was built")
-                continue
-            calls.append(Call(entry.pattern.slug, count.prompt_tokens(capture.bodies[before])))
+                ask(run, i, c.shortlist, llm, grounded=False)
+            body = capture.take()
+            if body is None:
+                failed.append(f"{run.entries[i].pattern.path}: no request was built")
+            else:
+                calls.append(Call(run.entries[i].pattern.slug, count.prompt_tokens(body)))
+            if progress is not None:
+                progress(n + 1, len(asked))
+    failed += [g.outcome.error or g.outcome.path for g in decided
+               if g.outcome.status is Status.FAILED]
+    later = sum(1 for g in decided if g.outcome.detail.get("not_asked") == "batch")
+    skipped = sum(1 for g in decided if g.outcome.status is Status.SKIPPED) - later
     return Estimate(model=settings.model, endpoint=settings.endpoint if gguf is None else
                     f"the local model server ({gguf.name})", mode=llm.mode,
                     method=count.method, exact=count.exact, calls=calls, skipped=skipped,
-                    failed=failed, max_tokens=settings.max_tokens,
+                    later=later, failed=failed, max_tokens=settings.max_tokens,
                     max_retries=settings.max_retries,
                     price=price_for(settings.model, prices, overrides_from=prices_from,
                                     local=gguf is not None or settings.loopback))

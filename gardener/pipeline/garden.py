@@ -48,7 +48,7 @@ from gardener.pipeline.pattern_task import (
     tokens_of,
     usage_of,
 )
-from gardener.pipeline.run import Run
+from gardener.pipeline.run import NOT_ASKED, Run
 from gardener.propose.profiles import profile_for
 from gardener.propose.prompts import default_prompts
 from gardener.propose.propose import StructuredLLM
@@ -144,8 +144,32 @@ def failed_outcome(run: Run, i: int, exc: BaseException, *, retried_by: str = ""
                    usage=tokens_of(used), requests=used.requests)
 
 
+def batch_order(run: Run, stale: Sequence[int]) -> list[int]:
+    """Stale patterns in the order a pass asks them: never gardened first, then the longest
+    since they were last gardened, then by slug. Stable from run to run, so a pass bounded by
+    ``--max-patterns`` takes the next batch each time and a library is gone through in bites."""
+    def key(i: int) -> tuple[dt.date, str]:
+        slug = run.entries[i].pattern.slug
+        entry = run.state.get(slug)
+        return (entry.date if entry is not None else dt.date.min, slug)
+
+    return sorted(stale, key=key)
+
+
+def later(run: Run, i: int, limit: int, reason: str) -> Gardened:
+    """A stale pattern past this run's ``max_patterns``: SKIPPED, its state untouched, so a
+    later run asks it; a planned batch, not a failure or a spent budget."""
+    p = run.entries[i].pattern
+    return Gardened(Outcome(
+        path=str(p.path), slug=p.slug, status=Status.SKIPPED, warnings=list(p.warnings),
+        detail={"reason": f"{NOT_ASKED}: left for a later batch (--max-patterns {limit})",
+                "not_asked": "batch", "stale": reason}))
+
+
 def decide(run: Run, on_result: OnResult) -> list[int]:
-    """Which patterns must be asked; the others' outcomes go to ``on_result`` at once."""
+    """Which patterns this run asks, in ``batch_order``, at most ``options.max_patterns`` of
+    them; every other pattern's outcome goes to ``on_result`` at once (up to date, or left
+    for a later batch), so no task is ever made only to say "not now"."""
     stale: list[int] = []
     for i, entry in enumerate(run.entries):
         try:
@@ -160,7 +184,15 @@ def decide(run: Run, on_result: OnResult) -> list[int]:
         with run.lock:
             run.checks[i] = c
         stale.append(i)
-    return stale
+    ordered = batch_order(run, stale)
+    limit = run.options.max_patterns
+    if limit is None:
+        return ordered
+    for i in ordered[limit:]:
+        with run.lock:
+            c = run.checks.pop(i)
+        on_result(later(run, i, limit, c.reason))
+    return ordered[:limit]
 
 
 def with_retries(run: Run, i: int) -> Gardened:

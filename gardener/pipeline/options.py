@@ -95,8 +95,10 @@ class GardenOptions(BaseModel):
     completion, as the endpoint reported them); calls in flight finish. The patterns left are
     SKIPPED as not asked (``NOT_ASKED``), their state untouched, so the next run asks them."""
     max_patterns: int | None = Field(None, ge=1)
-    """Ask the model about at most this many stale patterns in this run; the others are
-    SKIPPED as not asked, like the token budget's, and the next run asks them."""
+    """Ask the model about at most this many stale patterns in this run, in batch order
+    (``garden.batch_order``: never gardened, then longest since, then by slug); the others
+    are SKIPPED as left for a later batch (``detail["not_asked"] == "batch"``), a planned
+    bite of the library, and the next run asks the next ones."""
     prices: dict[str, Rate] = Field(default_factory=dict)
     """Model family -> dollars per million tokens over the built-in table
     (``gardener.endpoint.prices``), for the report's estimated cost (``gardener.toml``)."""

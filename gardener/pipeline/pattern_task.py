@@ -105,10 +105,11 @@ def over_budget(run: Run, i: int, why: str, reason: str) -> Gardened:
                                     "stale": str(reason)}))
 
 
-def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM) -> ProposalResult:
+def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM, *,
+        grounded: bool = True) -> ProposalResult:
     """Pattern ``i``'s proposal from ``llm``, asked as every pass asks it (``--estimate``
-    builds its requests through this too), its prompt cut to the context the client's
-    settings know of (``fitted_profile``)."""
+    builds its requests through this too, ``grounded=False``: it validates no answer), its
+    prompt cut to the context the client's settings know of (``fitted_profile``)."""
     settings = getattr(llm, "settings", None)
     chosen = fitted_profile(run.entries[i].pattern, shortlist, run.profile, settings,
                             prompts=run.prompts, registry=run.registry
@@ -117,7 +118,7 @@ def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM) ->
     result = propose(run.entries[i].pattern, shortlist[:profile.candidates], llm,
                      today=run.today, prompts=run.prompts, limits=profile.limits,
                      caps=profile.caps, registry=run.registry,
-                     max_retries=None if chosen is None else chosen.reasks)
+                     max_retries=None if chosen is None else chosen.reasks, grounded=grounded)
     if chosen is None or (chosen.profile == run.profile and isinstance(settings, LLMSettings)
                           and chosen.reasks == settings.max_retries):
         return result
@@ -147,8 +148,6 @@ def garden_one(run: Run, i: int) -> Gardened:
         if halted is not None:
             return _not_asked(run, i, halted, reason)
         spent = run.over_budget()
-        if spent is None and i not in run.first_try:
-            spent = run.take_pattern()  # a Prefect retry of this pattern is not a new one
         if spent is not None:
             return over_budget(run, i, spent, reason)
         with run.lock:

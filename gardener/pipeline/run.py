@@ -1,9 +1,10 @@
 """One gardening pass's shared state: what its tasks read, its limits, its bound on calls.
 
-Why apart from the flow: the per-pattern work (``pattern_task``) and the flow (``garden``) both
-hold a ``Run``; its limits (deadline, token budget, pattern count, a fatal endpoint error, a
-stop) are decided here, under one lock, so every task sees the same answer. ``InFlight`` is
-the run's client seen through its slots: at most ``concurrency`` model calls at once.
+Why apart from the pass: the per-pattern work (``pattern_task``) and the pass (``garden``)
+both hold a ``Run``; its limits (deadline, token budget, a fatal endpoint error, a stop) are
+decided here, under one lock, so every task sees the same answer (the pattern count is
+decided before anything is asked, ``garden.decide``). ``InFlight`` is the run's client seen
+through its slots: at most ``concurrency`` model calls at once.
 """
 
 from __future__ import annotations
@@ -77,8 +78,6 @@ class Run:
     """Patterns being merged and written now: what ``stop`` waits for."""
     used_tokens: int = 0
     """Tokens the run's finished model calls used (prompt + completion): ``budget_tokens``."""
-    asked: int = 0
-    """Patterns this run has started asking the model about: ``max_patterns``."""
     slots: threading.BoundedSemaphore = field(init=False)
     """One per model call allowed in flight (``options.concurrency``), held only around it."""
     idle: threading.Condition = field(init=False)
@@ -132,16 +131,6 @@ class Run:
             return None
         return (f"token budget spent ({used:,} of {budget:,} tokens); the next run asks "
                 "the patterns left")
-
-    def take_pattern(self) -> str | None:
-        """Count one more pattern asked, or say why ``max_patterns`` allows no more."""
-        limit = self.options.max_patterns
-        with self.lock:
-            if limit is not None and self.asked >= limit:
-                return (f"pattern limit reached ({limit} asked this run); the next run asks "
-                        "the patterns left")
-            self.asked += 1
-        return None
 
     def charge(self, used: Usage) -> None:
         """Count a finished call's tokens against the budget."""

@@ -128,10 +128,15 @@ def request_messages(pattern: Pattern, candidates: Sequence[Candidate], *, promp
 
 def request_model(pattern: Pattern, candidates: Sequence[Candidate], prompts: PromptSet,
                   messages: list[dict[str, Any]], caps: Caps,
-                  registry: Registry | None) -> type[ResponseModel]:
-    """The grounded response model the answer to ``messages`` is validated against."""
+                  registry: Registry | None, *, grounded: bool = True) -> type[ResponseModel]:
+    """The grounded response model the answer to ``messages`` is validated against.
+
+    ``grounded=False`` leaves the pattern's text out of its validators, for a request that is
+    only counted (``--estimate``): the schema sent is the same, and folding the text is the
+    costliest part of building a request."""
     slugs = [c.slug for c in candidates]
-    text = grounding_text(pattern, candidates, prompts, messages[0]["content"])
+    text = grounding_text(pattern, candidates, prompts, messages[0]["content"]) \
+        if grounded else None
     if registry is not None and registry.communities:
         return build_registry_response_model(
             pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
@@ -194,18 +199,21 @@ def propose(
     caps: Caps = DEFAULT_CAPS,
     registry: Registry | None = None,
     max_retries: int | None = None,
+    grounded: bool = True,
 ) -> ProposalResult:
     """The model's grounded proposal for ``pattern``, choosing link targets from ``candidates``
     and, when the library has a community ``registry``, communities from it.
 
     ``limits`` bound the prompt and ``caps`` the answer (a model's ``gardener.propose.profiles``);
-    ``max_retries`` (default: the client's) the re-asks (``fitted_profile`` says how many fit).
+    ``max_retries`` (default: the client's) the re-asks (``fitted_profile`` says how many fit);
+    ``grounded`` as in ``request_model``.
     """
     prompts = prompts or default_prompts()
     slugs = [c.slug for c in candidates]
     messages = request_messages(pattern, candidates, prompts=prompts, limits=limits, caps=caps,
                                 registry=registry)
-    response_model = request_model(pattern, candidates, prompts, messages, caps, registry)
+    response_model = request_model(pattern, candidates, prompts, messages, caps, registry,
+                                   grounded=grounded)
     # The response model carries the pattern's grounding (slug, candidates, vitality, text) and its
     # validators check it with no validation context (see gardener.propose.response), so the
     # client binds none to the call.

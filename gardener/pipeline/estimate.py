@@ -41,7 +41,7 @@ from gardener.model import Status
 from gardener.pipeline.client import model_settings
 from gardener.pipeline.garden import decide, open_run
 from gardener.pipeline.options import GardenOptions
-from gardener.pipeline.pattern_task import Gardened, ask
+from gardener.pipeline.pattern_task import Gardened, ask, shortlisted
 
 NOT_SENT = "gardener --estimate: this request was counted, not sent"
 PLACEHOLDER_URL = "http://127.0.0.1:9/v1"
@@ -209,8 +209,9 @@ def estimate(root: Path, options: GardenOptions, *,
         for n, i in enumerate(asked):
             with run.lock:
                 c = run.checks.pop(i)
+            shortlist, _ = shortlisted(run, i, c)
             with _quiet("instructor"), suppress(LLMError):
-                ask(run, i, c.shortlist, llm, grounded=False)
+                ask(run, i, shortlist, llm, grounded=False)
             body = capture.take()
             if body is None:
                 failed.append(f"{run.entries[i].pattern.path}: no request was built")

@@ -59,22 +59,47 @@ def tokens_of(used: Usage) -> dict[str, int]:
 
 
 def check(run: Run, i: int) -> Check:
-    """The skip decision for pattern ``i``: content, prompt, model and candidates as before?"""
+    """The skip decision for pattern ``i``: content, prompt, model and candidates as before?
+
+    The candidates are ranked only when everything else is as before: a new or changed
+    pattern is stale whatever its shortlist, which is then made when it is asked (a first
+    pass over 3,600 patterns with ``--max-patterns 10`` ranks 10, not 3,600)."""
     entry = run.entries[i]
     p = entry.pattern
+    fingerprint = content_fingerprint(
+        entry.doc.data, entry.doc.body,
+        vitality_in_assessment=run.options.vitality_target == "assessment")
+    known = run.state.get(p.slug)
+    stale, reason = needs_gardening(known, fingerprint=fingerprint,
+                                    prompt_version=run.prompt_version, model=run.model,
+                                    candidates_fp=known.candidates if known else "")
+    if stale:
+        return Check(stale, str(reason), None, None, fingerprint)
+    return _ranked(run, i, Check(stale, str(reason), None, None, fingerprint), decide=True)
+
+
+def shortlisted(run: Run, i: int, c: Check) -> tuple[list[CandidateInfo], str]:
+    """Pattern ``i``'s shortlist and its fingerprint: ``c``'s, or made now."""
+    if c.shortlist is not None and c.candidates_fp is not None:
+        return c.shortlist, c.candidates_fp
+    ranked = _ranked(run, i, c, decide=False)
+    return ranked.shortlist or [], ranked.candidates_fp or ""
+
+
+def _ranked(run: Run, i: int, c: Check, *, decide: bool) -> Check:
+    p = run.entries[i].pattern
     size = run.options.candidates
     shortlist = run.index.shortlist(p, run.profile.candidates if size is None else size)
     # The registry's communities are choices the model is offered, like the candidates: a
     # changed registry makes the pattern stale. Without a registry nothing is added.
     offered = [f"community:{cid}" for cid in run.registry.ids] if run.registry else []
     candidates_fp = run.index.fingerprint([c.slug for c in shortlist] + offered)
-    fingerprint = content_fingerprint(
-        entry.doc.data, entry.doc.body,
-        vitality_in_assessment=run.options.vitality_target == "assessment")
-    stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=fingerprint,
+    if not decide:
+        return replace(c, shortlist=shortlist, candidates_fp=candidates_fp)
+    stale, reason = needs_gardening(run.state.get(p.slug), fingerprint=c.fingerprint,
                                     prompt_version=run.prompt_version, model=run.model,
                                     candidates_fp=candidates_fp)
-    return Check(stale, str(reason), shortlist, candidates_fp, fingerprint)
+    return Check(stale, str(reason), shortlist, candidates_fp, c.fingerprint)
 
 
 def skipped(run: Run, i: int, reason: str) -> Gardened:
@@ -142,8 +167,8 @@ def garden_one(run: Run, i: int) -> Gardened:
         with run.lock:
             decided = run.checks.get(i)
         c = decided or check(run, i)
-        shortlist, candidates_fp, fingerprint, reason = (
-            c.shortlist, c.candidates_fp, c.fingerprint, c.reason)
+        shortlist, candidates_fp = shortlisted(run, i, c)
+        fingerprint, reason = c.fingerprint, c.reason
         halted = run.halted()
         if halted is not None:
             return _not_asked(run, i, halted, reason)

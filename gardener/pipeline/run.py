@@ -151,8 +151,10 @@ class Check:
 
     stale: bool
     reason: str
-    shortlist: list[CandidateInfo]
-    candidates_fp: str
+    shortlist: list[CandidateInfo] | None
+    """None until needed: a pattern known stale without it (new, edited, a new prompt or
+    model) is ranked only when it is asked (``pattern_task.shortlisted``)."""
+    candidates_fp: str | None
     fingerprint: str
 
 

@@ -8,10 +8,9 @@ other item byte-for-byte; ``text`` never takes part in equality.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -260,33 +259,3 @@ class Outcome(BaseModel):
     usage: dict[str, int] = Field(default_factory=dict)
     requests: int = 0
     detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class Outcomes(Sequence[Outcome]):
-    """A pass's outcomes as its flow returns them: a sequence Prefect leaves alone.
-
-    When a flow ends, Prefect walks its return value for futures to wait on, into every
-    list, dict and model: a list of outcomes cost that walk about a tenth of a second per
-    thousand patterns, at the end of every pass. A sequence that is none of those is
-    returned as it is.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Iterable[Outcome] = ()) -> None:
-        self._items = tuple(items)
-
-    @overload
-    def __getitem__(self, index: int) -> Outcome: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Outcome]: ...
-
-    def __getitem__(self, index: int | slice) -> Outcome | Sequence[Outcome]:
-        return self._items[index]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"Outcomes({len(self._items)})"

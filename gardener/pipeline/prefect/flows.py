@@ -18,11 +18,11 @@ from __future__ import annotations
 import atexit
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
@@ -30,7 +30,7 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from gardener.endpoint.client import LLM
-from gardener.model import Outcome, Outcomes
+from gardener.model import Outcome
 from gardener.pipeline.client import model_client
 from gardener.pipeline.garden import (
     INTERRUPTED,
@@ -47,6 +47,36 @@ from gardener.pipeline.prefect.artifacts import publish
 from gardener.pipeline.prune import PruneOptions, prune_library
 from gardener.pipeline.run import Run
 from gardener.pipeline.served import refuse_unserved
+
+
+class Outcomes(Sequence[Outcome]):
+    """A pass's outcomes as its flow returns them: a sequence Prefect leaves alone.
+
+    When a flow ends, Prefect walks its return value for futures to wait on, into every
+    list, dict and model: a list of outcomes cost that walk about a tenth of a second per
+    thousand patterns, at the end of every pass. A sequence that is none of those is
+    returned as it is.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[Outcome] = ()) -> None:
+        self._items = tuple(items)
+
+    @overload
+    def __getitem__(self, index: int) -> Outcome: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Outcome]: ...
+
+    def __getitem__(self, index: int | slice) -> Outcome | Sequence[Outcome]:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Outcomes({len(self._items)})"
 
 
 @dataclass

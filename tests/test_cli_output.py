@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, request_schema, use_as_endpoint
 from typer.testing import CliRunner, Result
 
 from gardener.cli.main import app
+from gardener.testing.fake_openai import FakeOpenAI, request_schema, use_as_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "patterns"

@@ -374,14 +374,22 @@ def test_a_bad_file_is_refused_by_name_and_line_and_the_pass_goes_on(
 
     out = tmp_path.parent / f"{tmp_path.name}-report.json"
     result = invoke("prune", tmp_path, "--today", TODAY, "--report", out)
-    assert result.exit_code == 1
-    assert f"failed: {bad}:{message}" in result.stderr
+    assert result.exit_code == 0, result.output  # no pattern in it was asked for
+    assert f"unreadable: {bad}:{message}" in result.stderr
+    assert "error:" not in result.stderr
+    assert [line.split() for line in result.stderr.splitlines() if "│ unreadable" in line] \
+        == [["│", "unreadable", "│", "1", "│"]]
     assert bad.read_bytes() == bad_bytes
     assert targets(files["alpha.md"]) == ["beta", "gamma"]
     data = report(out)
     entry = by_path(data)[f"{kind}.md"]
     assert entry["status"] == "failed" and entry["error"].startswith(f"{bad}:{message}")
     assert data["totals"]["failed"] == 1 and data["totals"]["changed"] == 1
+
+    strict = invoke("prune", tmp_path, "--today", TODAY, "--strict")
+    assert strict.exit_code == 1
+    assert f"unreadable: {bad}:{message}" in strict.stderr
+    assert strict.stderr.endswith("error: 1 file unreadable (--strict); each is listed above\n")
 
 
 Transform = Callable[[str], str]

@@ -5,13 +5,14 @@ two layouts real libraries use, and the shipped JSON schema."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from gardener.cli import flows as cli_flows
-from gardener.cli.init import plan
+from gardener.cli.init import FIRST_BATCH, plan, template_reason
 from gardener.cli.main import app
 from gardener.config import (
     Config,
@@ -430,6 +431,64 @@ def test_init_refuses_a_folder_without_patterns(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no Markdown file with a pattern's front matter" in \
         " ".join(result.output.split())
     assert not (tmp_path / "gardener.toml").exists()
+
+
+def test_init_leaves_templates_out_and_says_so(tmp_path: Path) -> None:
+    files = {f"commons/patterns/{s}.md": pattern(s) for s in ("a", "b")}
+    files |= {"commons/templates/pattern.md": pattern("pattern-slug-here"),
+              "commons/patterns/_template.md": pattern("x"),
+              "commons/patterns/draft.md": pattern("a").replace("slug: a", "slug: '{{slug}}'"),
+              "commons/patterns/start-here.md": pattern("start-here")}
+    write(tmp_path, files)
+    result = invoke("init", tmp_path)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert ("template, no pattern: commons/templates/pattern.md (in a templates/ folder); "
+            "excluded") in said
+    assert ("template, no pattern: commons/patterns/_template.md (a template's file name); "
+            "excluded") in said
+    assert ("template, no pattern: commons/patterns/draft.md (placeholder slug '{{slug}}'); "
+            "excluded") in said
+    assert "include commons/patterns/*.md: 3 pattern files" in said
+    config = load_config(tmp_path)
+    lib = library_mod.load(tmp_path, scope=config.scope(tmp_path))
+    assert lib.slugs == {"a", "b", "start-here"}  # "start-here" is a slug, not a placeholder
+
+
+def test_template_reason_is_generic() -> None:
+    assert template_reason("_templates/p.md", {"slug": "real"}) == "in a _templates/ folder"
+    for slug in ("pattern-slug-here", "your-slug-here", "slug-goes-here", "<slug>",
+                 "${slug}", "{{ slug }}", "TODO"):
+        assert template_reason("p/x.md", {"slug": slug}) is not None, slug
+    for slug in ("start-here", "template-driven-design", "slugging-it-out", "commons-id"):
+        assert template_reason(f"p/{slug}.md", {"slug": slug}) is None, slug
+
+
+@pytest.fixture
+def counted_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint that is never called (the estimate sends nothing) and a priced model."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("GARDENER_MODEL", "gpt-4.1-mini")
+
+
+def test_init_prints_the_whole_library_s_estimate_and_the_first_batch_s(
+        tmp_path: Path, counted_offline: None) -> None:
+    slugs = [f"p{i:02}" for i in range(12)]
+    write(tmp_path, {f"patterns/{s}.md": pattern(s) for s in slugs} | {"README.md": "# L\n"})
+    result = invoke("init", tmp_path)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "estimate for model 'gpt-4.1-mini' at http://127.0.0.1:9/v1" in said
+    assert "nothing was sent" in said
+    whole = re.search(r"whole library: (\d+) model calls, ([\d,]+) prompt tokens", said)
+    batch = re.search(rf"first batch \(gardener run {re.escape(str(tmp_path))} --max-patterns "
+                      rf"{FIRST_BATCH}\): (\d+) model calls, ([\d,]+) prompt tokens", said)
+    assert whole is not None and batch is not None, said
+    assert int(whole[1]) == len(slugs) and int(batch[1]) == FIRST_BATCH
+    assert 0 < int(batch[2].replace(",", "")) < int(whole[2].replace(",", ""))
+    assert re.search(r"whole library: .*, \$[\d.]+ to \$[\d.]+ first batch", said)
+    assert not (tmp_path / ".gardener").exists()  # counted, nothing written but the config
 
 
 # --- the schema ------------------------------------------------------------------------------

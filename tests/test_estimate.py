@@ -18,11 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner, Result
 
-from bench.concurrency import grounded_responder
-from gardener.cli.cost import EXIT_NOT_ASKED
 from gardener.cli.main import app
 from gardener.endpoint.prices import AS_OF, Price, Rate, dollars, family_of, price_for
 from gardener.endpoint.tokens import (
@@ -31,9 +28,12 @@ from gardener.endpoint.tokens import (
     encoding_for,
     openai_prompt_tokens,
 )
+from gardener.errors import EXIT_STOPPED as EXIT_NOT_ASKED
 from gardener.local.server import missing_modules
 from gardener.model import Outcome, Status
 from gardener.review.body import PassInfo, body
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

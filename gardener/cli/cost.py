@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 out = Console()
 err = Console(stderr=True)
 
-EXIT_NOT_ASKED = 3
-"""``gardener run``'s exit status when nothing failed but the token budget left patterns
-unasked: the pass did what it was allowed to; running it again carries on."""
 
 EstimateOpt = Annotated[bool, typer.Option(
     "--estimate", help="Print the calls, tokens (counted offline) and estimated price the "
@@ -83,7 +80,8 @@ def print_estimate(library: Path, options: GardenOptions, config: Config,
 
 @contextmanager
 def counting() -> Iterator[Callable[[int, int], None]]:
-    """Progress of an estimate on stderr: a bar on a terminal, else a line every 10%."""
+    """Progress of an estimate on stderr: a bar on a terminal, else (for 200 requests or
+    more) a line every 10%."""
     if err.is_terminal:
         bar = Progress(TextColumn("[bold]counting requests"), BarColumn(),
                        MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
@@ -96,7 +94,7 @@ def counting() -> Iterator[Callable[[int, int], None]]:
     def line(done: int, total: int) -> None:
         nonlocal shown_at
         tenth = done * 10 // max(total, 1)
-        if tenth != shown_at:
+        if total >= 200 and tenth != shown_at:  # a small library's estimate takes seconds
             shown_at = tenth
             err.print(f"counting requests: {done:,} of {total:,}", highlight=False,
                       markup=False)
@@ -111,14 +109,9 @@ def run_price(settings: LLMSettings, options: GardenOptions, config: Config) -> 
 
 
 def not_asked(outcomes: list[Outcome]) -> int:
-    """Patterns the token budget left for the next run (not those left for a later batch by
-    ``--max-patterns``: a planned bite, see ``later``)."""
-    return sum(1 for o in outcomes if o.detail.get("not_asked") not in (None, "batch"))
-
-
-def later(outcomes: list[Outcome]) -> int:
-    """Stale patterns ``--max-patterns`` left for later batches."""
-    return sum(1 for o in outcomes if o.detail.get("not_asked") == "batch")
+    """Patterns the token budget left for the next run (a deadline's are failed outcomes, and
+    ``--max-patterns``' a planned batch: ``cli.flows.status_rows`` counts those)."""
+    return sum(1 for o in outcomes if o.detail.get("not_asked") == "budget")
 
 
 def cost_rows(outcomes: list[Outcome], price: Price | None) -> list[tuple[str, object]]:
@@ -128,20 +121,7 @@ def cost_rows(outcomes: list[Outcome], price: Price | None) -> list[tuple[str, o
     left = not_asked(outcomes)
     if left:
         rows.append(("not asked (budget)", left))
-    batch = later(outcomes)
-    if batch:
-        rows.append(("left for later batches", batch))
     if price is not None:
         rows.append(("estimated cost", dollars(price.cost(usage.get("prompt_tokens", 0),
                                                           usage.get("completion_tokens", 0)))))
     return rows
-
-
-def stop_if_not_asked(outcomes: list[Outcome]) -> None:
-    """Exit with ``EXIT_NOT_ASKED`` when the budget left patterns unasked."""
-    left = not_asked(outcomes)
-    if left:
-        err.print(f"the token budget was spent: {left} pattern{'s' if left != 1 else ''} not "
-                  "asked; run again to garden them", highlight=False, markup=False,
-                  soft_wrap=True)
-        raise typer.Exit(EXIT_NOT_ASKED)

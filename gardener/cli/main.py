@@ -1,8 +1,10 @@
 """The ``gardener`` command line: thin wrappers that call the core and the flows.
 
 Every command reads a library folder (searched recursively for ``*.md`` files with front
-matter), shows progress on stderr, and exits 1 when a file could not be processed, so CI
-and cron jobs notice.
+matter) and shows progress on stderr. Errors go to the one handler (`gardener.cli.errors`),
+and every pass command ends through `gardener.cli.errors.conclude`: exit 0 done, 1 a pattern
+or file asked for failed, 2 usage or set-up, 3 stopped by a budget or deadline, 130
+interrupted, so CI and cron jobs can tell them apart (README.md, "Exit codes").
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,11 +28,12 @@ from gardener.cli import flows as cli_flows
 from gardener.cli import graph as cli_graph
 from gardener.cli import init as cli_init
 from gardener.cli import review as cli_review
-from gardener.cli.errors import HandledGroup, cell, plain, shown, write_out
+from gardener.cli.errors import HELP_OPTIONS, HandledGroup, cell, conclude, plain, shown, write_out
 from gardener.config import Config, load_config
+from gardener.errors import Failed, UsageError
 from gardener.library import load as library_mod
 from gardener.library.load import Library
-from gardener.model import MAX_COMMUNITIES, MAX_ENTITIES, MAX_LINKS, MIN_CONFIDENCE, Outcome, Status
+from gardener.model import MAX_COMMUNITIES, MAX_ENTITIES, MAX_LINKS, MIN_CONFIDENCE, Outcome
 from gardener.pipeline import report
 
 app = typer.Typer(
@@ -42,6 +45,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
+    context_settings={"help_option_names": HELP_OPTIONS},
 )
 out = Console()
 err = Console(stderr=True)
@@ -105,15 +109,13 @@ def _today(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]error:[/] --today {shown(repr(value))} is not a date like 2026-02-19",
-                  soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--today {value!r} is not a date like 2026-02-19") from None
 
 
-def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
+def summary_table(outcomes: list[Outcome], title: str) -> Table:
     """Totals of a pruning pass, one per row so that no narrow terminal cuts a name."""
     totals = report.totals(outcomes)
-    rows = [("patterns", totals["patterns"]), *((s.value, totals[s.value]) for s in Status),
+    rows = [*cli_flows.status_rows(outcomes),
             ("removed", totals["removals"]), ("renamed", totals["renames"]),
             ("human conflicts", totals["conflicts"])]
     table = Table(title=title, show_header=False, title_justify="left")
@@ -124,19 +126,13 @@ def summary_table(outcomes: Iterable[Outcome], title: str) -> Table:
     return table
 
 
-def print_failures(outcomes: Iterable[Outcome]) -> None:
-    for o in outcomes:
-        if o.status in (Status.FAILED, Status.CONFLICT):
-            label = "[red]failed:[/]" if o.status is Status.FAILED else "[yellow]conflict:[/]"
-            err.print(f"{label} {shown(o.error or '')}", highlight=False, soft_wrap=True)
-
-
 @app.command()
 def check(library: LibraryArg,
           warnings: Annotated[bool, typer.Option(
               "--warnings/--no-warnings", help="List per-item warnings (legacy shapes...).")
           ] = True) -> None:
-    """Parse every pattern and list problems; exit 1 if any file is unreadable."""
+    """Parse every pattern and list problems; exit 1 if any file is unreadable, 2 when the
+    folder is no library."""
     lib = load_library(library)
     for e in lib.errors:
         out.print(f"[red]error:[/] {shown(str(e))}", highlight=False, soft_wrap=True)
@@ -162,7 +158,8 @@ def check(library: LibraryArg,
               + (f", {_count(len(lib.no_front_matter), 'file')} without front matter skipped"
                  if lib.no_front_matter else ""))
     if lib.errors:
-        raise typer.Exit(1)
+        raise Failed(f"{_count(len(lib.errors), 'file')} could not be read; each is listed "
+                     "above")
 
 
 @app.command("prune")
@@ -188,8 +185,13 @@ def prune_cmd(
     today: Annotated[str | None, typer.Option(
         "--today", help="Date written to last_pruned (YYYY-MM-DD); default: today.")
     ] = None,
+    strict: cli_flows.StrictOpt = False,
 ) -> None:
-    """Prune stale, weak, dangling and duplicated garden items (no LLM)."""
+    """Prune stale, weak, dangling and duplicated garden items (no LLM).
+
+    Exit status: 0 done (files that cannot be read are skipped and listed, unless --strict);
+    1 a pattern failed; 2 usage or set-up, nothing done; 130 interrupted.
+    """
     from gardener.pipeline.prune import PruneOptions, prune_library
 
     day = _today(today)
@@ -211,21 +213,20 @@ def prune_cmd(
             advance(outcome)
 
         done = prune_library(library, options, on_start=start, on_outcome=each)
-    finish(done.outcomes, "prune", library, report_path, dry_run, done.meta)
+    finish(list(done.outcomes), "prune", library, report_path, dry_run, done.meta,
+           strict=strict)
 
 
 def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Path | None,
-           dry_run: bool, meta: dict[str, Any]) -> None:
-    """Report, summary table, failures, exit status: shared by every pass command."""
+           dry_run: bool, meta: dict[str, Any], *, strict: bool = False) -> None:
+    """Report, summary table, then `conclude`: failures listed, the exit status decided."""
     if report_path is not None:
         report.write(report_path, report.build(outcomes, command=command, library=library,
                                                meta={"dry_run": dry_run, **meta}))
     err.print(summary_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
-    print_failures(outcomes)
     if report_path is not None:
         err.print(f"report written to {plain(report_path)}", markup=False, highlight=False)
-    if any(o.status is Status.FAILED for o in outcomes):
-        raise typer.Exit(1)
+    conclude(outcomes, strict=strict)
 
 
 @app.command()
@@ -250,8 +251,6 @@ def propose(
     from gardener.pipeline.prefect import runtime
 
     runtime.configure(verbose=False)
-    from gardener.endpoint.client import LLMError
-    from gardener.local.server import LocalModelError
     from gardener.pipeline.client import model_client
     from gardener.pipeline.options import GardenOptions
     from gardener.propose.profiles import profile_for
@@ -266,32 +265,30 @@ def propose(
     target = file.resolve()
     entry = next((e for e in lib.entries if e.pattern.path.resolve() == target), None)
     if entry is None:
-        problem = next((str(e) for e in lib.errors if e.path.resolve() == target), None)
-        err.print(f"[red]error:[/] {shown(problem or f'{file}: not a pattern of {root}')}",
-                  highlight=False, soft_wrap=True)
-        raise typer.Exit(1 if problem else 2)
+        problem = next((e for e in lib.errors if e.path.resolve() == target), None)
+        if problem is not None:
+            raise problem  # a ReadError: the file cannot be read (exit 1)
+        raise UsageError(f"{file}: not a pattern of {root}")
     given = cli_flows.garden_defaults(config, root, model=model, mode=mode, concurrency=None)
     options = GardenOptions(model=given["model"], mode=given["mode"],
                             timeout_s=given["timeout_s"], context=given["context"],
                             fixtures=str(fixtures) if fixtures else None,
                             fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
-    try:
-        with model_client(options, announce=cli_flows.announce) as llm:
-            profile = profile_for(llm.settings.model)
-            size = profile.candidates if candidates is None else candidates
-            shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, size)
-            chosen = fitted_profile(entry.pattern, shortlist,
-                                    dataclasses.replace(profile, candidates=size),
-                                    llm.settings, prompts=default_prompts())
-            reasks = None
-            if chosen is not None:
-                profile, shortlist = chosen.profile, shortlist[:chosen.profile.candidates]
-                reasks = chosen.reasks
-            result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps,
-                         max_retries=reasks)
-    except (LLMError, LocalModelError) as exc:
-        err.print(f"[red]error:[/] {shown(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    # A refused request (LLMError, exit 1) or no model to serve (LocalModelError, exit 2)
+    # goes to the handler.
+    with model_client(options, announce=cli_flows.announce) as llm:
+        profile = profile_for(llm.settings.model)
+        size = profile.candidates if candidates is None else candidates
+        shortlist = CandidateIndex(lib.patterns).shortlist(entry.pattern, size)
+        chosen = fitted_profile(entry.pattern, shortlist,
+                                dataclasses.replace(profile, candidates=size),
+                                llm.settings, prompts=default_prompts())
+        reasks = None
+        if chosen is not None:
+            profile, shortlist = chosen.profile, shortlist[:chosen.profile.candidates]
+            reasks = chosen.reasks
+        result = ask(entry.pattern, shortlist, llm, limits=profile.limits, caps=profile.caps,
+                     max_retries=reasks)
     data = {"pattern": entry.pattern.slug, "prompt_version": result.prompt_version,
             "model": llm.settings.model, "candidates": [c.slug for c in shortlist],
             "proposal": result.proposal.model_dump(mode="json"), "dropped": result.dropped,

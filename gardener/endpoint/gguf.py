@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gardener.errors import GardenerError
+
 MAGIC = b"GGUF"
 MAX_STRING = 1 << 24
 """Longest string read (16 MiB): a length beyond it means a damaged or foreign file."""
@@ -32,8 +34,10 @@ STRING, ARRAY = 8, 9
 Scalar = int | float | bool | str
 
 
-class GGUFError(ValueError):
+class GGUFError(GardenerError, ValueError):
     """The file is not a GGUF file, or its header is damaged; the message says which."""
+
+    exit_code = 2  # the model named for the pass cannot be used: set-up
 
 
 @dataclass(frozen=True)

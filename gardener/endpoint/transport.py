@@ -53,6 +53,7 @@ from tenacity import (
 )
 
 from gardener.endpoint.settings import LLMSettings
+from gardener.errors import GardenerError
 from gardener.text import redact_urls_in, url_secrets
 
 log = logging.getLogger("gardener.endpoint.client")
@@ -105,11 +106,13 @@ def usage_of(body: bytes) -> Usage:
     return Usage(count("prompt_tokens"), count("completion_tokens"), 1)
 
 
-class LLMError(Exception):
+class LLMError(GardenerError):
     """The endpoint could not be used: transport failure after retries, or a request it refused.
 
     The message says what failed and what to check; it never contains the API key.
     """
+
+    exit_code = 1  # the pattern asked about was not answered
 
     def __init__(self, message: str, *, status: int | None = None, tag: str = "",
                  attempts: int = 0, usage: Usage | None = None, transient: bool = False,
@@ -138,8 +141,10 @@ def _rebuild(cls: type[Exception], state: dict[str, Any]) -> Exception:
     return error
 
 
-class StructuredOutputError(Exception):
+class StructuredOutputError(GardenerError):
     """The model never produced a valid object after the re-asks."""
+
+    exit_code = 1  # the pattern asked about was not answered
 
     def __init__(self, message: str, *, last_json: str | None, usage: Usage, tag: str = "",
                  attempts: int = 0) -> None:

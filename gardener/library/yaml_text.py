@@ -20,6 +20,7 @@ from functools import lru_cache
 
 import yaml
 
+from gardener.errors import GardenerError
 from gardener.library.document import Document
 
 GARDEN_KEY = "graph_garden"
@@ -28,8 +29,10 @@ RELATIONSHIPS_KEY = "relationships"
 """The top-level key of the human relationships (group 5 of a pattern file)."""
 
 
-class SpliceError(Exception):
+class SpliceError(GardenerError):
     """The file's layout does not allow a safe splice; the message names the file."""
+
+    exit_code = 1  # a file could not be processed
 
     def __init__(self, doc: Document, message: str, offset: int | None = None) -> None:
         where = str(doc.path)

@@ -29,7 +29,7 @@ import httpx
 
 from gardener.endpoint.client import LLM, LLMError
 from gardener.endpoint.prices import PerMillion, Price, dollars, price_for
-from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.settings import LOCAL_MODEL, LLMSettings
 from gardener.endpoint.tokens import Counter, counter_for
 from gardener.local.server import (
     Endpoint,
@@ -169,18 +169,35 @@ def _quiet(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def planned(options: GardenOptions, environ: Mapping[str, str]) -> tuple[LLMSettings, Path | None]:
-    """The settings the pass would use, and the GGUF file of a local model it would serve,
-    decided as ``garden.model_client`` decides but without starting anything. Without the
-    ``local`` extra there is no file to read a tokenizer from: None, and an approximation."""
+@dataclass(frozen=True)
+class Planned:
+    """The model a pass would use, as ``garden.model_client`` decides it, nothing started."""
+
+    settings: LLMSettings
+    gguf: Path | None = None
+    """The GGUF file of the local model it would serve (its tokenizer counts exactly)."""
+    local: str | None = None
+    """How the local model server is shown, when the pass would start one."""
+
+
+def planned(options: GardenOptions, environ: Mapping[str, str]) -> Planned:
+    """What the pass would ask, decided as ``garden.model_client`` decides but without
+    starting anything. With no endpoint the pass serves the local model; without the
+    ``local`` extra there is no file to read a tokenizer from (an approximation counts), and
+    the pass itself would stop at once, which the estimate says."""
     if endpoint_configured(environ):
-        return model_settings(options, environ), None
+        return Planned(model_settings(options, environ))
     try:
         served = served_model(environ)
-    except LocalModelError:  # the local extra is missing: count its prompts approximately
-        return model_settings(options, environ), None
+    except LocalModelError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "not installed"
+        endpoint = Endpoint(PLACEHOLDER_URL, options.model or LOCAL_MODEL, "not-used", None)
+        return Planned(model_settings(options, environ, endpoint),
+                       local=f"the bundled local model server (not available: {first}; "
+                             "a run would stop with exit 2)")
     endpoint = Endpoint(PLACEHOLDER_URL, served.name, "not-used", served.context)
-    return model_settings(options, environ, endpoint), served.path
+    return Planned(model_settings(options, environ, endpoint), served.path,
+                   f"the local model server ({served.path.name})")
 
 
 def estimate(root: Path, options: GardenOptions, *,
@@ -197,7 +214,8 @@ def estimate(root: Path, options: GardenOptions, *,
     as the requests are counted.
     """
     env = os.environ if environ is None else environ
-    settings, gguf = planned(options, env)
+    plan = planned(options, env)
+    settings, gguf = plan.settings, plan.gguf
     count = counter or counter_for(settings.model, gguf)
     capture = Capture()
     calls: list[Call] = []
@@ -223,10 +241,10 @@ def estimate(root: Path, options: GardenOptions, *,
                if g.outcome.status is Status.FAILED]
     later = sum(1 for g in decided if g.outcome.detail.get("not_asked") == "batch")
     skipped = sum(1 for g in decided if g.outcome.status is Status.SKIPPED) - later
-    return Estimate(model=settings.model, endpoint=settings.endpoint if gguf is None else
-                    f"the local model server ({gguf.name})", mode=llm.mode,
+    return Estimate(model=settings.model, endpoint=plan.local or settings.endpoint,
+                    mode=llm.mode,
                     method=count.method, exact=count.exact, calls=calls, skipped=skipped,
                     later=later, failed=failed, max_tokens=settings.max_tokens,
                     max_retries=settings.max_retries,
                     price=price_for(settings.model, prices, overrides_from=prices_from,
-                                    local=gguf is not None or settings.loopback))
+                                    local=plan.local is not None or settings.loopback))

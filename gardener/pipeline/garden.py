@@ -28,6 +28,7 @@ from gardener.endpoint.client import LLMError, Usage
 from gardener.endpoint.prices import as_dict as cost_of
 from gardener.endpoint.prices import price_for
 from gardener.endpoint.settings import LLMSettings
+from gardener.errors import UsageError
 from gardener.graph.entities import load_aliases, resolve_library
 from gardener.library import decisions as decisions_mod
 from gardener.library import load as library_mod
@@ -89,7 +90,7 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
     if only:
         unknown = sorted(set(only) - lib.slugs)
         if unknown:
-            raise ValueError(f"--only names no pattern of {lib.root}: {', '.join(unknown)}")
+            raise UsageError(f"--only names no pattern of {lib.root}: {', '.join(unknown)}")
     first = lib.by_slug()
     chosen: list[Entry] = []
     clashes: list[Outcome] = []

@@ -110,12 +110,18 @@ def skipped(run: Run, i: int, reason: str) -> Gardened:
 
 def _not_asked(run: Run, i: int, halted: str, reason: str, *, used: Usage | None = None,
                what: str = "not asked") -> Gardened:
+    """A pattern the halted run did not garden: FAILED with why. One the deadline stopped is
+    marked (``not_asked: deadline``): the run was stopped as planned (exit 3), and the next
+    run gardens it."""
     p = run.entries[i].pattern
     used = usage_of(run, i, used or Usage())
+    detail: dict[str, object] = {"reason": str(reason)}
+    if run.fatal is None and run.stopped is None and run.past_deadline():
+        detail["not_asked"] = "deadline"
     return Gardened(Outcome(
         path=str(p.path), slug=p.slug, status=Status.FAILED,
         error=f"{p.path}: {what}: {halted}", warnings=list(p.warnings),
-        usage=tokens_of(used), requests=used.requests, detail={"reason": str(reason)}))
+        usage=tokens_of(used), requests=used.requests, detail=detail))
 
 
 def over_budget(run: Run, i: int, why: str, reason: str) -> Gardened:

@@ -110,6 +110,11 @@ class Run:
             self.writing -= 1
             self.idle.notify_all()
 
+    def past_deadline(self) -> bool:
+        """The run is older than ``options.deadline_s``."""
+        deadline = self.options.deadline_s
+        return deadline is not None and time.monotonic() - self.started >= deadline
+
     def halted(self) -> str | None:
         """Why no more model calls may start in this run, if none may."""
         if self.fatal is not None:

@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import yaml
 
+from gardener.errors import GardenerError
 from gardener.library.write import write_atomic
 from gardener.paths import state_folder
 from gardener.pipeline.prefect.reaper import children_running, end_with_this_process
@@ -54,6 +55,8 @@ from gardener.pipeline.prefect.reaper import children_running, end_with_this_pro
 LOG_CONFIG_FILE = "gardener-logging.yml"
 LOG_FILE = "logs/prefect.log"
 SERVER_LOG_FILE = "logs/server.log"
+SERVER_AUTH_FILE = "serve-auth-{port}.env"
+"""Under ``PREFECT_HOME``: how to reach ``serve``'s server, auth string included (`auth_file`)."""
 SERVER_PORT = 4200
 """Prefect's usual port for a local server; another free one is taken when it is in use."""
 
@@ -248,8 +251,11 @@ def _reapply_logging() -> None:
     setup_logging(incremental=False)
 
 
-class ServerError(RuntimeError):
-    """The local Prefect server for ``serve`` did not come up; the message says why."""
+class ServerError(GardenerError, RuntimeError):
+    """Prefect's server did not come up or answer (``serve``'s own, or the temporary one of
+    a run): nothing was gardened; the message says why."""
+
+    exit_code = 2
 
 
 def _free_port(preferred: int) -> int:
@@ -280,7 +286,7 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     for one-off runs) does not run: this is Prefect's own ``prefect server start`` on a free
     local port, stopped when the block ends (and when this process dies, however it dies).
     Yields the UI address, or None when the user points ``PREFECT_API_URL`` at a server of
-    their own (then nothing is started).
+    their own (then nothing is started). While it runs, `auth_file` says how to reach it.
     """
     if os.environ.get("PREFECT_API_URL", "").strip():
         yield None
@@ -296,6 +302,7 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     process = _start_server(command, log_path, env=server_environment(os.environ, auth, address))
     try:
         _wait_for(address, process, log_path, timeout_s, auth=auth)
+        write_auth_file(auth_file(address), address, auth)
         _default(os.environ, "PREFECT_API_AUTH_STRING", auth)  # this process is its client
         _default(os.environ, "PREFECT_API_URL", f"{address}/api")
         if "prefect" in sys.modules:
@@ -306,7 +313,30 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     finally:
         _drop(os.environ, "PREFECT_API_URL")
         _drop(os.environ, "PREFECT_API_AUTH_STRING")
+        auth_file(address).unlink(missing_ok=True)
         _stop(process, grace_s=10)
+
+
+def auth_file(address: str) -> Path:
+    """Where `api_server` keeps the settings of a client of its server at ``address`` while
+    it runs: ``PREFECT_HOME/serve-auth-PORT.env``."""
+    port = address.rstrip("/").rsplit(":", 1)[-1]
+    return ensure().home / SERVER_AUTH_FILE.format(port=port)
+
+
+def write_auth_file(path: Path, address: str, auth: str) -> None:
+    """``PREFECT_API_URL`` and ``PREFECT_API_AUTH_STRING`` of the server at ``address``, as
+    lines of a shell and ``.env`` file only this user can read (mode 600, made anew, never
+    through a link): Prefect's docs keep an auth string in "a private .env file", and the
+    UI asks for it. The auth string itself is never printed or logged; the path is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a link is removed, not followed
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(f"# gardener serve: Prefect's server at {address}, while it runs. The UI asks "
+                  "for the auth string;\n# prefect commands read both once this file is "
+                  "sourced: set -a; . THIS_FILE; set +a\n"
+                  f"PREFECT_API_URL='{address}/api'\nPREFECT_API_AUTH_STRING='{auth}'\n")
 
 
 def server_environment(environ: Mapping[str, str], auth: str, address: str) -> dict[str, str]:

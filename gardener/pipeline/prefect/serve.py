@@ -30,8 +30,10 @@ from gardener.pipeline.prune import PruneOptions
 from gardener.pipeline.served import SERVED, served
 
 
-class ScheduleError(ValueError):
+class ScheduleError(GardenerError, ValueError):
     """A cron expression or time zone that Prefect cannot schedule; the message says which."""
+
+    exit_code = 2
 
 
 class ReportsFolderError(GardenerError):

@@ -372,12 +372,11 @@ def estimate_lines(library: Path, config: Config, batch: int = FIRST_BATCH) -> l
     try:
         defaults = garden_defaults(config, library, model=None, mode=None, concurrency=None)
         prices = cost.cost_options(config, None)["prices"]
-        counted = [estimate(library, GardenOptions(**defaults, max_patterns=limit),
-                            prices=prices, prices_from=cost.prices_from(config))
-                   for limit in (None, batch)]
+        whole = estimate(library, GardenOptions(**defaults), prices=prices,
+                         prices_from=cost.prices_from(config))
     except GardenerError as exc:
         return [f"estimate: not made: {exc}"]
-    whole, first = counted
+    first = whole.first(batch)
     lines = [f"estimate for model '{whole.model}' at {whole.endpoint}, counted offline "
              f"({whole.method}); nothing was sent:",
              f"  whole library: {_cost(whole)}",

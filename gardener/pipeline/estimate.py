@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,12 @@ class Estimate:
     @property
     def prompt_tokens(self) -> int:
         return sum(c.prompt_tokens for c in self.calls)
+
+    def first(self, n: int) -> Estimate:
+        """The estimate of a run with ``--max-patterns n``: the calls come in batch order
+        (``garden.batch_order``), so its first ``n`` are the ones that run would make."""
+        return replace(self, calls=self.calls[:n],
+                       later=self.later + max(0, len(self.calls) - n))
 
     @property
     def completion_bound(self) -> int:

@@ -24,9 +24,9 @@ code)::
     │   └── ConflictError (1) .............. gardener.library.write
     │       └── LedgerConflict (1) ......... gardener.library.decisions
     ├── SpliceError (1) .................... gardener.library.yaml_text
-    ├── LLMError (1) ....................... gardener.endpoint.transport
+    ├── LLMError (1) ....................... gardener.endpoint.exchange
     │   └── FixtureMissing (1) ............. gardener.endpoint.fixtures
-    ├── StructuredOutputError (1) .......... gardener.endpoint.transport
+    ├── StructuredOutputError (1) .......... gardener.endpoint.exchange
     ├── GGUFError (2), ValueError .......... gardener.endpoint.gguf
     ├── LocalModelError (2), RuntimeError .. gardener.local.server
     ├── PromptError (2) .................... gardener.propose.prompts

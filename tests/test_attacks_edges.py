@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from gardener.cli.main import app
+from gardener.testing.fake_openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -211,7 +211,7 @@ def test_a_server_quoting_the_url_s_key_in_its_404_is_scrubbed() -> None:
 
 
 def test_url_credentials_in_free_text_are_masked() -> None:
-    from gardener.endpoint.transport import scrub
+    from gardener.endpoint.exchange import scrub
 
     assert scrub("Unknown path /v1?region=eu&api-key=k3y-0123/chat, see "
                  "https://bob:hunter2@llm.example/v1?token=abc&page=2") == (

@@ -40,19 +40,11 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from gardener.endpoint.grammar import grammar_schema
-from gardener.endpoint.settings import LLMSettings
-from gardener.endpoint.transport import (
-    ONCE_HEADER,
+from gardener.endpoint.exchange import (
     SCHEMA_REFUSAL,
-    TAG_EXTENSION,
-    TAG_HEADER,
-    EnvironmentTransport,
-    GuardedTransport,
     LLMError,
     StructuredOutputError,
     Usage,
-    counting,
     exception_chain,
     explain_status,
     explain_transport,
@@ -61,9 +53,19 @@ from gardener.endpoint.transport import (
     retry_after_s,
     scrub,
     server_message,
+    usage_of,
+)
+from gardener.endpoint.grammar import grammar_schema
+from gardener.endpoint.settings import LLMSettings
+from gardener.endpoint.transport import (
+    ONCE_HEADER,
+    TAG_EXTENSION,
+    TAG_HEADER,
+    EnvironmentTransport,
+    GuardedTransport,
+    counting,
     tag_of,
     take_tag,
-    usage_of,
 )
 
 if TYPE_CHECKING:

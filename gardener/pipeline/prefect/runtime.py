@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -49,6 +48,7 @@ import yaml
 
 from gardener.errors import GardenerError
 from gardener.library.write import write_atomic
+from gardener.local import process as supervisor
 from gardener.paths import state_folder
 from gardener.pipeline.prefect.reaper import children_running, end_with_this_process
 
@@ -258,26 +258,6 @@ class ServerError(GardenerError, RuntimeError):
     exit_code = 2
 
 
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            found: int = probe.getsockname()[1]
-            return found
-    raise ServerError("no free local port for the Prefect server")
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:]) or "(empty)"
-    except OSError as exc:
-        return f"(its log {path} could not be read: {exc})"
-
-
 @contextmanager
 def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
     """A local Prefect server with all its services, for as long as the block runs.
@@ -292,7 +272,10 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
         yield None
         return
     home = ensure().home
-    port = _free_port(SERVER_PORT)
+    try:
+        port = supervisor.free_port(preferred=SERVER_PORT)
+    except supervisor.NoFreePort:
+        raise ServerError("no free local port for the Prefect server") from None
     address = f"http://127.0.0.1:{port}"
     log_path = home / SERVER_LOG_FILE
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,7 +297,7 @@ def api_server(*, timeout_s: float = 120.0) -> Iterator[str | None]:
         _drop(os.environ, "PREFECT_API_URL")
         _drop(os.environ, "PREFECT_API_AUTH_STRING")
         auth_file(address).unlink(missing_ok=True)
-        _stop(process, grace_s=10)
+        supervisor.stop(process, grace_s=10)
 
 
 def auth_file(address: str) -> Path:
@@ -356,23 +339,9 @@ def _start_server(command: list[str], log_path: Path,
     In a session of its own: Ctrl-C in a terminal goes to our process group, and the served
     flow runs still report their end to the server while ``serve`` shuts down.
     """
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=dict(env) if env is not None else None)
+    process = supervisor.start(command, log_path, env)
     end_with_this_process(process.pid)
     return process
-
-
-def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
-    """Terminate a server, killing it if it has not ended after ``grace_s``."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def connect() -> str:
@@ -410,7 +379,7 @@ def _with_prefect_log(message: str) -> str:
     log_file = ensure().log_file
     if log_file is None or not log_file.is_file():
         return message
-    return f"{message}\nThe end of Prefect's log, {log_file}:\n{_tail(log_file)}"
+    return f"{message}\nThe end of Prefect's log, {log_file}:\n{supervisor.tail(log_file, 15)}"
 
 
 def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
@@ -423,7 +392,7 @@ def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
         code = process.poll()
         if code is not None:
             raise ServerError(f"{what} exited with code {code} before answering; the end "
-                              f"of its output, {log_path}:\n{_tail(log_path)}")
+                              f"of its output, {log_path}:\n{supervisor.tail(log_path, 15)}")
         try:
             if httpx.get(f"{address}/api/health", timeout=2.0,
                          auth=credentials).status_code == 200:
@@ -431,6 +400,7 @@ def _wait_for(address: str, process: subprocess.Popen[bytes], log_path: Path,
         except httpx.TransportError:
             pass
         if time.monotonic() >= deadline:
+            said = supervisor.tail(log_path, 15)
             raise ServerError(f"{what} at {address} did not answer within {timeout_s:g} s; "
-                              f"the end of its output, {log_path}:\n{_tail(log_path)}")
+                              f"the end of its output, {log_path}:\n{said}")
         time.sleep(interval_s)

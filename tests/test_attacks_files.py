@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
 from gardener.cli.main import app
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -198,3 +198,13 @@ def test_an_impossible_date_in_a_gardener_table_names_its_line(library: Path) ->
     assert result.exit_code in (1, 2)
     assert "communities.yaml:4:12: not valid YAML: '2025-13-45' cannot be read" in \
         result.stderr
+
+
+def test_a_flow_mapping_front_matter_is_read_and_named_not_fatal(library: Path) -> None:
+    (library / "flowy.md").write_text('---\n{slug: flowy, title: "Flowy"}\n---\nBody.\n',
+                                      encoding="utf-8")
+    result = runner.invoke(app, ["check", str(library)])
+    assert result.exit_code == 0, result.output
+    assert "flowy.md:2: the front matter is one flow mapping" in result.output
+    pruned = runner.invoke(app, ["prune", str(library)])
+    assert pruned.exit_code == 0, pruned.output

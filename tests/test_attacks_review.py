@@ -16,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, link_targets, use_as_endpoint
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
-from bench.concurrency import asked_slug, grounded_responder
 from gardener.cli.main import app
 from gardener.library import decisions
 from gardener.library.decisions import Decision, Ledger, LedgerConflict
 from gardener.model import Garden, Link, Outcome, Status
 from gardener.review.body import PassInfo, PatternChange, body
 from gardener.steps.outliers import outliers
+from gardener.testing.fake_answers import link_targets
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.responders import asked_slug, grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
@@ -153,10 +154,14 @@ def _outside_code(html: str) -> str:
     return re.sub(r"<code[^>]*>.*?</code>", "", html, flags=re.DOTALL)  # spans, blocks
 
 
+REPORT_LINK = re.compile(r'<a href="\.\./blob/[0-9a-f]{40}/lib/\.gardener/reports/pass\.md">')
+"""The one link of the body's own: to the full report in the branch's commit."""
+
+
 def assert_inert(markdown: str) -> None:
     """Rendered as CommonMark with tables: no link, image or HTML of the model's, and
     what GitHub would link or notify on only inside code spans."""
-    html = MarkdownIt("commonmark").enable("table").render(markdown)
+    html = REPORT_LINK.sub("", MarkdownIt("commonmark").enable("table").render(markdown))
     assert "evil.example" in html
     assert not re.search(r"<a |<img|<https://evil", html), html
     outside = _outside_code(html)
@@ -263,7 +268,7 @@ def normal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pass]:
 def test_an_injected_target_is_flagged_at_the_top_of_the_body(injected: Pass) -> None:
     text = injected.body
     gained = [line for line in text.splitlines()
-              if line.startswith(f"| `{INJECTED}` | requires | 1.00 |")]
+              if re.match(rf"\| `[^`]+` \| `{INJECTED}` \| requires \| 1\.00 \|", line)]
     assert len(gained) == 12  # the attack worked: every other pattern links it
     head = text.split("## Patterns", 1)[0]
     warning = head.index("> [!WARNING]")

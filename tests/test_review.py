@@ -8,27 +8,30 @@ all of that alone while it creates or replaces the gardener's one commit on its 
 from __future__ import annotations
 
 import hashlib
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
-from bench.concurrency import grounded_responder
 from gardener.cli.main import app
 from gardener.library import decisions
 from gardener.library.document import read_text
 from gardener.library.garden import read_garden
 from gardener.model import Garden
 from gardener.review import github
+from gardener.testing.fake_github import FakeGitHub
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"
 BRANCH = "gardener/garden"
 TODAY = "2026-03-01"
-GITHUB_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN")
+GITHUB_VARIABLES = ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL", "GITHUB_REPOSITORY",
+                    "GITHUB_SERVER_URL")
 
 runner = CliRunner()
 
@@ -233,18 +236,95 @@ def test_review_refuses_a_branch_people_committed_to(repo: Path, endpoint: FakeO
     assert len(over_main(repo)) == 1
 
 
-def test_open_says_what_it_would_do_without_gh_or_token(
+def errors(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def test_open_without_gh_or_token_fails_with_one_line_and_the_way_by_hand(
         repo: Path, endpoint: FakeOpenAI, monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
     monkeypatch.setattr(github, "gh_logged_in", lambda: False)
     git(repo, "remote", "add", "origin", "https://github.com/commons/library.git")
     body_file = tmp_path / "pr.md"
-    output = review(repo, "--open", "--body-file", str(body_file))
-    assert "cannot reach GitHub from here" in output
-    assert "GITHUB_TOKEN is not set" in output
-    assert f"pull request on commons/library from {BRANCH} into main" in output
-    assert str(body_file) in output
+    result = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY, "--open",
+                                 "--body-file", str(body_file)])
+    assert result.exit_code == 2, result.output
+    (line,) = errors(result.output)
+    assert line.startswith("error: --open: no pull request opened or updated: gh is not "
+                           "installed or not logged in")
+    assert "GITHUB_TOKEN is not set" in line
+    assert (f"by hand: git push --force-with-lease origin {BRANCH} && gh pr create --base main "
+            f"--head {BRANCH}") in result.output
+    assert f"--body-file {body_file}" in result.output
     assert git(repo, "ls-remote", "--heads", ".", BRANCH).strip()  # the local branch exists
+    assert body_file.is_file()
+
+
+def test_open_without_a_remote_fails(repo: Path, endpoint: FakeOpenAI,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "commons/library")
+    result = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY, "--open"])
+    assert result.exit_code == 2, result.output
+    assert errors(result.output) == [
+        "error: --open: no pull request opened or updated: the repository has no remote origin"]
+
+
+def test_an_unreachable_github_is_one_line_and_no_traceback(
+        repo: Path, endpoint: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    git(repo, "remote", "add", "origin", "https://github.com/commons/library.git")
+    monkeypatch.setenv("GITHUB_TOKEN", "secret-token")
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "commons/library")
+    asked = len(endpoint.chat_requests)
+    result = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY, "--open"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # the handler's exit, not an exception
+    assert "Traceback" not in result.output and "secret-token" not in result.output
+    (line,) = errors(result.output)
+    assert line.startswith(f"error: --open: cannot reach GitHub's API at http://127.0.0.1:{port}"
+                           " to list the closed pull requests: ")
+    assert len(endpoint.chat_requests) == asked  # it stopped before asking the model
+
+
+def test_a_push_that_fails_is_one_line_and_exit_1(
+        repo: Path, endpoint: FakeOpenAI, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    bare = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", str(tmp_path / "nowhere.git"))
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "commons/library")
+    with FakeGitHub(bare, token="t") as fake_github:
+        monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
+        result = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY, "--open"])
+        assert fake_github.pulls == {}
+    assert result.exit_code == 1, result.output
+    (line,) = errors(result.output)
+    assert line.startswith("error: --open: no pull request opened or updated: git ls-remote")
+    assert "nowhere.git" in line
+
+
+def test_a_failed_pattern_is_named_by_its_path_in_the_repository(
+        repo: Path, endpoint: FakeOpenAI, tmp_path: Path) -> None:
+    (repo / "lib" / "broken.md").write_text("---\ntitle: [unclosed\n---\nText.\n",
+                                            encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a broken pattern")
+    body_file = tmp_path / "body.md"
+    result = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY,
+                                 "--body-file", str(body_file)])
+    assert result.exit_code == 1, result.output  # a pattern failed; the review was made
+    body = body_file.read_text(encoding="utf-8")
+    assert "\n- lib/broken.md:3:1: invalid YAML" in body
+    assert "gardener-review-" not in body
+    assert "failed: lib/broken.md:3:1: invalid YAML" in result.output
+    report = git(repo, "show", f"{BRANCH}:lib/.gardener/reports/pass.md")
+    assert "\n- lib/broken.md:3:1: invalid YAML" in report
 
 
 def test_review_outside_git_is_a_clear_error(tmp_path: Path, endpoint: FakeOpenAI) -> None:

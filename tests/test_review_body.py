@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import pkgutil
 import re
 from pathlib import Path
 
 import httpx
 import pytest
 
+from gardener.errors import GardenerError
 from gardener.library.decisions import Decision
 from gardener.model import (
     Community,
@@ -24,13 +27,17 @@ from gardener.model import (
 )
 from gardener.review import github
 from gardener.review.body import (
+    MAX_BODY,
     PassInfo,
     PatternChange,
+    ReportLink,
     _mermaid_label,
     body,
     cell,
+    full_report,
     link_delta,
     neighbourhood,
+    report_url,
     totals,
 )
 
@@ -219,10 +226,74 @@ def test_push_env_keeps_the_token_off_the_command_line() -> None:
     assert "tok" not in json.dumps(env)  # base64 inside the header, not the raw token
 
 
-def test_would_do_is_exact_enough_to_do_by_hand() -> None:
-    said = github.would_do(pr(), Path("/x/pr body.md"), "origin", "no gh")
-    assert "from gardener/garden into main" in said
-    assert "--body-file '/x/pr body.md'" in said
+def test_by_hand_is_one_command_line() -> None:
+    said = github.by_hand(pr(), Path("/x/pr body.md"), "origin")
+    assert said == ("by hand: git push --force-with-lease origin gardener/garden && gh pr create "
+                    "--base main --head gardener/garden --title 'graph-gardener: 2 patterns' "
+                    "--body-file '/x/pr body.md'")
+
+
+@pytest.mark.parametrize("error", [
+    httpx.ConnectError("[Errno 111] Connection refused"),
+    httpx.ConnectTimeout("timed out"),
+    httpx.RemoteProtocolError("Server disconnected\nwithout sending a response."),
+])
+def test_network_errors_are_gardener_errors_of_one_line(error: httpx.HTTPError) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    transport = httpx.MockTransport(handler)
+    with pytest.raises(github.GitHubUnreachable) as info:
+        github.rest_open(pr(), "secret-token", transport=transport,
+                         api="https://user:pw@ghe.example/api/v3")
+    said = str(info.value)
+    assert isinstance(info.value, GardenerError) and info.value.exit_code == 1
+    assert said.startswith("cannot reach GitHub's API at https://***@ghe.example/api/v3 to "
+                           "open the pull request: ")
+    assert "\n" not in said and "secret-token" not in said and "pw" not in said
+    with pytest.raises(github.GitHubUnreachable, match="to list the closed pull requests"):
+        github.closed_unmerged("o", "r", "b", "t", transport=transport)
+
+
+def test_an_answer_that_is_not_json_is_a_gardener_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>proxy login</html>",
+                              headers={"content-type": "text/html"})
+
+    with pytest.raises(github.GitHubError, match=r"not JSON \(HTTP 200, text/html\)"):
+        github.rest_open(pr(), "t", transport=httpx.MockTransport(handler))
+
+
+def test_every_error_of_the_review_package_is_a_gardener_error() -> None:
+    import gardener.review as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"gardener.review.{info.name}")
+        found += [obj for obj in vars(module).values()
+                  if isinstance(obj, type) and issubclass(obj, BaseException)
+                  and obj.__module__ == module.__name__]
+    assert {c.__name__ for c in found} >= {"GitError", "GitHubError", "GitHubUnreachable",
+                                           "PromoteError", "ReviewError"}
+    assert all(issubclass(c, GardenerError) for c in found), found
+
+
+@pytest.mark.parametrize(("remote", "env", "expected"), [
+    ("git@github.com:commons/library.git", {}, "https://github.com/commons/library"),
+    ("/srv/origin.git", {"GITHUB_REPOSITORY": "o/r",
+                         "GITHUB_SERVER_URL": "https://ghe.example/"}, "https://ghe.example/o/r"),
+    ("/srv/origin.git", {}, None),
+    ("git@github.com:o/r.git", {"GITHUB_SERVER_URL": "javascript:alert(1)"}, None),
+])
+def test_web_url(remote: str, env: dict[str, str], expected: str | None) -> None:
+    assert github.web_url(remote, env) == expected
+
+
+def test_report_url_is_by_commit_and_quoted() -> None:
+    sha = "b" * 40
+    assert report_url("https://github.com/o/r", sha, "my lib/.gardener/reports/pass.md") == (
+        f"https://github.com/o/r/blob/{sha}/my%20lib/.gardener/reports/pass.md")
+    assert report_url(None, sha, "lib/x.md") == f"../blob/{sha}/lib/x.md"
 
 
 def test_body_names_each_removal_code_and_the_unchanged_count() -> None:
@@ -246,3 +317,63 @@ def test_body_names_each_removal_code_and_the_unchanged_count() -> None:
     assert "**Communities**: −`gone-c` (cap)" in text
     assert ("| `retyped` | enables | requires | 0.80 | retyped: was 'enables', now 'requires' "
             "with evidence: \"a quote\" |") in text
+
+
+# ---------------------------------------------------------------------------------------------
+# A body to a budget, and the full report
+
+
+def many(n: int) -> tuple[list[PatternChange], list[Outcome]]:
+    changes = [change(f"p{i:03}", diff="--- a/x\n+++ b/x\n" + "+line\n" * 200)
+               for i in range(n)]
+    failed = [Outcome(path=f"lib/f{i}.md", status=Status.FAILED, error=f"lib/f{i}.md: boom "
+                      + "x" * 300) for i in range(200)]
+    return changes, [*(c.outcome for c in changes), *failed]
+
+
+def test_a_large_pass_fits_the_budget_in_the_order_people_decide() -> None:
+    changes, outcomes = many(300)
+    learned = tuple(Decision(f"s{i}", f"t{i}", reason="deleted by hand", source="history")
+                    for i in range(400))
+    info = PassInfo(library="lib", base="main", branch="gardener/garden", model="m-1",
+                    prompt_version="v", today=dt.date(2026, 3, 1), learned=learned)
+    link = ReportLink("lib/.gardener/reports/pass.md", "https://github.com/o/r/blob/c/x.md")
+    where = ", in the [full report](https://github.com/o/r/blob/c/x.md)"
+    text = body(info, changes, outcomes, report=link)
+    assert len(text) <= MAX_BODY
+    assert "📄 **Full report**: [`lib/.gardener/reports/pass.md`](https://github.com/o/r/blob/" \
+           "c/x.md)" in text
+    order = [text.index(part) for part in (
+        "| patterns changed | 300 |", "📄 **Full report**", "**Rejections learned",
+        "**Failed or conflicting patterns**", "## To decide", "### New links (300)",
+        "### Conflicts with human relationships", "### Removed, by reason", "## Patterns",
+        "### Configuration")]
+    assert order == sorted(order)
+    # every cut list says how much it left out and where it is
+    for pattern in (r"^- and (\d+) more" + re.escape(where) + "$",
+                    r"^_(\d+) more new links" + re.escape(where) + r"\._$",
+                    r"^_The details of (\d+) of 300 changed patterns \(from `p\d+` on, by "
+                    r"file path\) are left out"):
+        assert re.search(pattern, text, re.MULTILINE), pattern
+    assert "| `weak` | 300 | 0 | 0 | `p000 → pruned`, `p001 → pruned`, `p002 → pruned` and " \
+           "297 more |" in text
+    # the report has it all, and no cut
+    report = full_report(info, changes, outcomes)
+    assert report.count("### The End (`p") == 300 and report.count("<summary>Diff</summary>") \
+        == 300
+    assert len(re.findall(r"^\| `p\d{3}` \| ", report, re.MULTILINE)) == 300
+    assert " more, in " not in report and "left out" not in report
+    assert not report.startswith("<!-- graph-gardener review -->")
+
+
+def test_a_body_whose_new_links_all_fit_lists_each_once() -> None:
+    changes, outcomes = many(3)
+    text = body(INFO, changes, outcomes[:3])
+    assert text.count('| `odd "slug" [x]` |') == 3  # in the New links table only
+    assert text.count("**Links added**: 1 (in *New links* above)") == 3
+
+
+@pytest.mark.parametrize("limit", [10_000, 20_000, 40_000, 65_536])
+def test_the_body_never_exceeds_its_budget(limit: int) -> None:
+    changes, outcomes = many(120)
+    assert len(body(INFO, changes, outcomes, limit=limit)) <= limit

@@ -21,16 +21,18 @@ from rich.console import Console
 
 from gardener.cli import cost as cli_cost
 from gardener.cli import flows as cli_flows
-from gardener.cli.errors import fail, plain, shown, write_out
+from gardener.cli.errors import EXIT_FAILED, EXIT_USAGE, fail, plain, shown, write_out
 from gardener.library import decisions
 from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
 from gardener.model import Status
 from gardener.review import branch as branch_mod
 from gardener.review import git, github, learned
+from gardener.review.body import GITHUB_LIMIT, MAX_BODY, MIN_BODY
 from gardener.review.branch import PassRun, ReviewError, ReviewResult, RunPass
 from gardener.steps.diff import unified_diff
 from gardener.steps.rejections import Rejections, without_rejected
+from gardener.text import one_line
 
 out = Console()
 err = Console(stderr=True)
@@ -40,8 +42,12 @@ LibraryOpt = Annotated[Path, typer.Option(
     "--library", "-l", help="The library folder holding the pattern.", file_okay=False)]
 TypeOpt = Annotated[str | None, typer.Option(
     "--type", help="Only the link of this type (default: any type).", show_default=False)]
-
-
+BodyBudgetOpt = Annotated[int, typer.Option(
+    "--body-budget", min=MIN_BODY, max=GITHUB_LIMIT,
+    help="Most characters of the pull-request body (GitHub refuses more than "
+    f"{GITHUB_LIMIT:,}): the summary and what to decide first, then each pattern's details "
+    "and diff while they fit; the full report, committed on the branch in "
+    "LIBRARY/.gardener/reports/pass.md, has everything, and the body links it.")]
 
 
 def _say(message: str) -> None:
@@ -49,15 +55,25 @@ def _say(message: str) -> None:
     err.print(plain(message), highlight=False, markup=False, soft_wrap=True)
 
 
-def _entry(library: Path, slug: str) -> tuple[Entry, frozenset[str]]:
-    from gardener.library import load as library_mod
+def _entry(library: Path, slug: str, target: str) -> tuple[Entry, bool]:
+    """The pattern of ``slug`` (parsed alone, `gardener.library.find`) and whether a pattern
+    of the library has slug ``target``; the library's scope is its gardener.toml's."""
+    from gardener.config import load_config
+    from gardener.library.find import find
 
-    cli_flows.library_folder(library)
-    lib = library_mod.load(library)
-    found = lib.by_slug().get(slug)
-    if found is None:
-        raise fail(f"{library}: no pattern has slug '{slug}'")
-    return found, lib.slugs
+    scope = load_config(library).scope(library)
+    paths = cli_flows.library_folder(library, scope)
+    found = find(library, {slug, target}, scope=scope, paths=paths)
+    entry = found.first(slug)
+    if entry is None:
+        unread = [e for path, e in found.errors if path.stem == slug]
+        why = f" ({one_line(str(unread[0]))})" if unread else ""
+        raise fail(f"{library}: no pattern has slug '{slug}'{why}")
+    others = found.entries[slug][1:]
+    if others:
+        _say(f"note: slug '{slug}' is also used by "
+             f"{', '.join(str(e.pattern.path) for e in others)}; using {entry.pattern.path}")
+    return entry, found.first(target) is not None
 
 
 def _link_type(value: str | None) -> str | None:
@@ -100,6 +116,7 @@ def review(
         "--only", help="Garden only this slug (repeatable).", show_default=False)] = None,
     budget_tokens: cli_cost.BudgetOpt = None,
     max_patterns: cli_cost.MaxPatternsOpt = None,
+    body_budget: BodyBudgetOpt = MAX_BODY,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the branch even when people added commits to it.")] = False,
     no_pass: Annotated[bool, typer.Option(
@@ -124,9 +141,15 @@ def review(
     The pass runs in a separate worktree at the base commit: the checked-out branch, the
     index and uncommitted edits are never touched. Links rejected with `gardener reject`,
     deleted by hand after the gardener's last commit, or added by a gardener pull request
-    closed without merging (with --open) are not proposed again. The body (summary,
-    per-pattern links with reasons, conflicts, vitality, a Mermaid graph, the diff, and a
-    footer on the schedule and how to say no) is printed and written to --body-file.
+    closed without merging (with --open) are not proposed again. The body (the summary;
+    the new links with reasons and evidence, conflicts and removals by reason; then per
+    pattern the details, a Mermaid graph and the diff while --body-budget lasts; a footer on
+    the schedule and how to say no) is printed and written to --body-file; the full report
+    is committed on the branch (LIBRARY/.gardener/reports/pass.md) and the body links it.
+    With --max-patterns, the stale patterns go in batches: never gardened first, then the
+    longest since gardened, then by slug; once a pull request is merged, the next review
+    takes the next batch. With --open, a pull request that cannot be opened or updated is
+    an error (exit 1; 2 when nothing here can reach GitHub).
     """
     from gardener.config import load_config
     from gardener.pipeline.prefect import runtime  # Prefect only for the commands that run it
@@ -157,10 +180,13 @@ def review(
     from gardener.review.branch import review as review_library
     from gardener.review.branch import working_tree_pass
 
+    repo, _ = git.open_repo(library)
+    web = github.web_url(repo.remote_url(REMOTE), os.environ)
+
     def go(run_pass: RunPass) -> ReviewResult:
         return review_library(library, run_pass, branch=publish.branch, base=base,
                               force=force, today=day, rejected=rejected,
-                              schedule=publish.schedule)
+                              schedule=publish.schedule, body_budget=body_budget, web=web)
 
     if no_pass:
         try:
@@ -234,7 +260,7 @@ def _closed_rejections(library: Path, publish: Publish, day: dt.date) -> list[de
         else:
             return []
     except github.GitHubError as exc:
-        raise fail(str(exc), 1) from None
+        raise fail(f"--open: {one_line(str(exc))}", EXIT_FAILED) from None
     known = learned.read_pull_requests(decisions.load(decisions.ledger_path(library)))
     auth = _auth(route)
     out: list[decisions.Decision] = []
@@ -298,8 +324,9 @@ def _open(repo: git.Repo, result: ReviewResult, body_file: Path,
     pr = github.PullRequest(owner=owner, repo=name, head=result.branch, base=result.base,
                             title=result.title, body=result.body)
     if route.kind == "none" or url is None:
-        _say(github.would_do(pr, body_file, REMOTE, route.why))
-        return
+        why = route.why if route.kind == "none" else f"the repository has no remote {REMOTE}"
+        _say(github.by_hand(pr, body_file, REMOTE))
+        raise fail(f"--open: no pull request opened or updated: {why}", EXIT_USAGE)
     auth = _auth(route)
     try:
         expected = branch_mod.remote_lease(repo, REMOTE, result, auth=auth)
@@ -310,8 +337,9 @@ def _open(repo: git.Repo, result: ReviewResult, body_file: Path,
             return
         assert route.token is not None
         done = github.rest_open(pr, route.token, labels=labels, api=route.api)
-    except (git.GitError, github.GitHubError) as exc:
-        raise fail(str(exc), 1) from None
+    except (git.GitError, github.GitHubError, OSError) as exc:  # OSError: gh went away
+        raise fail(f"--open: no pull request opened or updated: {one_line(str(exc))}",
+                   EXIT_FAILED) from None
     _say(f"pull request #{done.number} {'created' if done.created else 'updated'}: {done.url}"
          + (f" (labels: {', '.join(labels)})" if labels else ""))
 
@@ -336,7 +364,7 @@ def reject(
     out of the pattern's graph_garden when it is there now.
     """
     kind = _link_type(type_)
-    entry, slugs = _entry(library, slug)
+    entry, target_known = _entry(library, slug, target)
     path = decisions.ledger_path(library)
     read = decisions.read(path)
     decision = decisions.Decision(slug=slug, target=target, type=kind, reason=reason.strip(),
@@ -350,7 +378,7 @@ def reject(
         _say(f"rejected {decision.describe()}: recorded in {path} (commit it)")
     else:
         _say(f"{decision.describe()} was already rejected in {path}")
-    if target not in slugs:
+    if not target_known:
         _say(f"note: no pattern of {library} has slug '{target}'")
     _drop_from_garden(entry, decision)
 
@@ -394,7 +422,7 @@ def promote(
     from gardener.steps.verify import VerifyError
 
     kind = _link_type(type_)
-    entry, _ = _entry(library, slug)
+    entry, _ = _entry(library, slug, target)
     try:
         done = promote_link(entry.doc, entry.pattern, target, kind)
     except (PromoteError, SpliceError, VerifyError) as exc:

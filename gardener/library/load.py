@@ -17,6 +17,7 @@ from gardener.library import document, pattern
 from gardener.library.document import MAX_FILE_BYTES, Document, ReadError
 from gardener.library.garden import read_garden
 from gardener.library.scope import Scope
+from gardener.library.yaml_text import SpliceError
 from gardener.model import HumanLink, Pattern
 
 SKIP_DIRS = frozenset({".git", ".gardener", ".venv", "node_modules", "__pycache__"})
@@ -143,7 +144,10 @@ def read_entry(path: Path, *, root: Path | None = None, max_bytes: int = MAX_FIL
     doc = document.read(path, max_bytes)
     if doc is None:
         return None
-    garden, warnings = read_garden(doc)
+    try:
+        garden, warnings = read_garden(doc)
+    except SpliceError as exc:  # one flow mapping ({slug: x}): readable, not editable
+        garden, warnings = None, [f"{exc}; its garden is not read, and a pass cannot write one"]
     built = pattern.build(doc, garden, warnings, human_types=human_types)
     return Entry(doc.released(), built)
 

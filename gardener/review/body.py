@@ -1,291 +1,131 @@
-"""The pull-request body for a gardening pass: what changed, why, and how to say no.
+"""The pull-request body for a gardening pass, made to fit; and the pass's full report.
 
-Maintainers decide on the gardener's proposals in a pull request, so the body has to carry
-everything a decision needs without opening the files: a summary, then per pattern the links
-added (with type, confidence, the model's reason and its evidence, a quote of the
-pattern's own text), removed (with pruning's reason), retyped (``retyped``: a proposed type
-with evidence; else a vocabulary rename), the entities and communities added and removed
-(each removal with its reason code, ``stale``, ``cap``...), how many items the pass left
-unchanged, the clashes with human relationships, the proposed vitality reasoning beside the
-human score, a Mermaid picture of the neighbourhood and the diff. Pure: data in, Markdown out.
-
-Model text ends up here, so every model-written string goes through one helper, `cell`: one
-line, Markdown's link and HTML characters backslash-escaped, and whatever GitHub would turn
-into a link or a notification (URLs, ``www.``, e-mail addresses, ``@user`` and ``@org/team``,
-``#123`` and ``owner/repo#123``) shown in a code span: a reason must not ping anyone, nor
-carry a live link or a tracking image into the pull request.
+Maintainers decide on the gardener's proposals in a pull request, whose body GitHub refuses
+past 65,536 characters (code points: a body of 65,537 ASCII or emoji characters is refused
+alike, github-limits pull request 13). A first pass over a large library says far more than
+that, so the body is built to a budget (`MAX_BODY`, ``gardener review --body-budget``), in
+the order people need it: the summary; then what to decide (the prompt-injection warning,
+every new link with its reason and evidence, the clashes with human relationships, the
+removals grouped by reason code with counts); then, per pattern, the details
+(`gardener.review.sections.pattern_section`) and their diffs, while the budget lasts. Every
+list that is cut says how much was left out and where it is: the full report
+(`full_report`), the same Markdown with nothing left out, which the review commits on its
+branch as ``LIBRARY/.gardener/reports/pass.md`` (`REPORT_PATH`) and the body links.
+Pure: data in, Markdown out.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import quote
 
 from gardener.endpoint.prices import Price, dollars, price_for
-from gardener.library.decisions import Decision
-from gardener.model import Garden, HumanLink, Link, Outcome, Status
-from gardener.steps.outliers import Outlier, gained, outliers
+from gardener.model import Outcome, Status
+from gardener.review.changes import (
+    ItemDelta,
+    LinkDelta,
+    PassInfo,
+    PatternChange,
+    Totals,
+    existing_links,
+    item_delta,
+    link_delta,
+    totals,
+)
+from gardener.review.markdown import cell, code, mermaid_label, size
+from gardener.review.sections import (
+    NEW_LINKS_HEADER,
+    conflict_items,
+    neighbourhood,
+    new_link_rows,
+    pattern_section,
+    removal_table,
+    warning,
+)
+from gardener.steps.outliers import gained, outliers
 from gardener.text import one_line
 
+__all__ = ["MARKER", "MAX_BODY", "REPORT_PATH", "ItemDelta", "LinkDelta", "PassInfo",
+           "PatternChange", "ReportLink", "Totals", "body", "cell", "code", "configuration",
+           "existing_links", "full_report", "item_delta", "link_delta", "neighbourhood",
+           "report_url", "title", "totals"]
+
+GITHUB_LIMIT = 65_536
+"""The most characters GitHub takes in a pull-request body."""
 MAX_BODY = 60_000
-"""GitHub refuses bodies over 65,536 characters; diffs are left out past this budget."""
+"""The body's default budget: under `GITHUB_LIMIT`, with room to spare."""
+MIN_BODY = 10_000
+"""The smallest budget: the summary, the how-to and the footer always fit."""
+REPORT_PATH = PurePosixPath(".gardener/reports/pass.md")
+"""Where the full report lies in the library, on the gardener's branch."""
+REPORT_DIFFS = 1_000_000
+"""The full report takes diffs while it is under this many characters: GitHub renders
+Markdown files "generally less than 2 MB" (docs.github.com, Repository limits); past it,
+the diffs are in the commit."""
 
 MARKER = "<!-- graph-gardener review -->"
 """First line of every body: how a later run (or a person) knows who wrote it."""
+_mermaid_label = mermaid_label  # the name tests and older callers know
 
 
 @dataclass(frozen=True)
-class PatternChange:
-    """One pattern the pass looked at, with what a reviewer needs to judge it."""
+class ReportLink:
+    """Where the body's readers find the full report."""
 
-    slug: str
     path: str
-    """Relative to the repository, as GitHub shows it."""
-    title: str
-    outcome: Outcome
-    old: Garden | None
-    new: Garden | None
-    human: tuple[HumanLink, ...] = ()
-    vitality: float | None = None
-    """The human vitality score (``ontology.commons_assessment.vitality``)."""
-    human_reasoning: str | None = None
-    """The human vitality reasoning (``ontology.commons_assessment.vitality_reasoning``)."""
+    """Its path in the repository, as shown."""
+    url: str
+    """The link: ``https://github.com/OWNER/REPO/blob/COMMIT/PATH``, or relative to the
+    pull request's page (``../blob/COMMIT/PATH``) when the repository's address is unknown."""
 
 
-@dataclass(frozen=True)
-class PassInfo:
-    """What the whole pass was: where, on what, with which model and prompt."""
-
-    library: str
-    base: str
-    branch: str
-    model: str
-    prompt_version: str
-    today: dt.date
-    base_sha: str = ""
-    learned: tuple[Decision, ...] = ()
-    """Rejections learned in this run: links deleted by hand, links of closed pull requests."""
-    honoured: int = 0
-    """Rejections in force (ledger and history) during the pass."""
-    schedule: str = ""
-    """When the bot runs (a cron line, or words); empty: when someone runs it."""
-    price: Price | None = None
-    """What the model's tokens cost (``gardener.endpoint.prices``); None: the built-in table's."""
+def report_url(web: str | None, commit: str, path: str) -> str:
+    """The report's address at ``commit``, which stays when the branch moves or is deleted:
+    on ``web`` (the repository's page), else relative to the pull request's page
+    (``/OWNER/REPO/pull/N`` -> ``/OWNER/REPO/blob/...``)."""
+    where = f"blob/{quote(commit, safe='')}/{quote(path, safe='/')}"
+    return f"{web}/{where}" if web else f"../{where}"
 
 
-@dataclass(frozen=True)
-class LinkDelta:
-    added: tuple[Link, ...] = ()
-    removed: tuple[tuple[Link, str], ...] = ()
-    """Each removed link and why it went (pruning's reason code and detail)."""
-    retyped: tuple[tuple[Link, Link], ...] = ()
+class _Room:
+    """What is left of a budget, in characters; None: no limit."""
 
+    def __init__(self, left: int | None) -> None:
+        self.left = left
 
-@dataclass(frozen=True)
-class ItemDelta:
-    added: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
+    def fits(self, n: int) -> bool:
+        return self.left is None or n <= self.left
 
+    def take(self, lines: list[str]) -> list[str]:
+        if self.left is not None:
+            self.left -= size(lines)
+        return lines
 
-@dataclass(frozen=True)
-class Totals:
-    changed: int = 0
-    failed: int = 0
-    links_added: int = 0
-    links_removed: int = 0
-    links_retyped: int = 0
-    entities: ItemDelta = field(default_factory=ItemDelta)
-    communities: ItemDelta = field(default_factory=ItemDelta)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    requests: int = 0
-
-
-# ---------------------------------------------------------------------------------------------
-# What changed
-
-
-def link_delta(old: Garden | None, new: Garden | None, outcome: Outcome) -> LinkDelta:
-    """Links by target: added, removed (with the pass's reason), retyped."""
-    before = {lk.target: lk for lk in (old.inferred_links if old else ())}
-    after = {lk.target: lk for lk in (new.inferred_links if new else ())}
-    why = {r.item: f"{r.reason.value}" + (f": {r.detail}" if r.detail else "")
-           for r in outcome.removals if r.kind == "link"}
-    added = tuple(lk for t, lk in after.items() if t not in before)
-    removed = tuple((lk, why.get(t, "removed by the pass"))
-                    for t, lk in before.items() if t not in after)
-    retyped = tuple((before[t], lk) for t, lk in after.items()
-                    if t in before and before[t].type != lk.type)
-    return LinkDelta(added, removed, retyped)
-
-
-def item_delta(old: Iterable[str], new: Iterable[str]) -> ItemDelta:
-    a, b = list(dict.fromkeys(old)), list(dict.fromkeys(new))
-    return ItemDelta(tuple(x for x in b if x not in a), tuple(x for x in a if x not in b))
-
-
-def _entities(g: Garden | None) -> list[str]:
-    return [e.id for e in g.entities] if g else []
-
-
-def _communities(g: Garden | None) -> list[str]:
-    return [c.id for c in g.communities] if g else []
-
-
-def totals(changes: Sequence[PatternChange], outcomes: Sequence[Outcome]) -> Totals:
-    ents_added: list[str] = []
-    ents_removed: list[str] = []
-    coms_added: list[str] = []
-    coms_removed: list[str] = []
-    added = removed = retyped = 0
-    for c in changes:
-        if c.outcome.status is not Status.CHANGED:
-            continue
-        d = link_delta(c.old, c.new, c.outcome)
-        added, removed, retyped = (added + len(d.added), removed + len(d.removed),
-                                   retyped + len(d.retyped))
-        e = item_delta(_entities(c.old), _entities(c.new))
-        m = item_delta(_communities(c.old), _communities(c.new))
-        ents_added += e.added
-        ents_removed += e.removed
-        coms_added += m.added
-        coms_removed += m.removed
-    return Totals(
-        changed=sum(1 for o in outcomes if o.status is Status.CHANGED),
-        failed=sum(1 for o in outcomes if o.status is Status.FAILED),
-        links_added=added, links_removed=removed, links_retyped=retyped,
-        entities=ItemDelta(tuple(ents_added), tuple(ents_removed)),
-        communities=ItemDelta(tuple(coms_added), tuple(coms_removed)),
-        prompt_tokens=sum(o.usage.get("prompt_tokens", 0) for o in outcomes),
-        completion_tokens=sum(o.usage.get("completion_tokens", 0) for o in outcomes),
-        requests=sum(o.requests for o in outcomes))
-
-
-# ---------------------------------------------------------------------------------------------
-# Safe Markdown
-
-
-_LIVE = re.compile(
-    r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.|\b(?:mailto|xmpp):)"  # a URL, less its end's
-    r"(?:[^\s|`<>]*[^\s|`<>.,:;!?)\]'\"])?"  # punctuation (as GitHub's autolink)
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # an e-mail address: autolinked as mailto
-    r"|(?<![\w`])@[a-z0-9][\w-]*(?:/[\w.-]+)?"  # @user, @org/team
-    r"|(?<!\w)(?:[\w.-]+/[\w.-]+)?#\d+\b|\bgh-\d+\b",  # #123, owner/repo#123, GH-123
-    re.IGNORECASE)
-"""What GitHub links or notifies on in plain text. Its mentions, references and e-mail links
-are made after Markdown, from the rendered text, so ``\\@team`` still pings (github/cmark-gfm
-issues 181 and 389); only a code span is left alone."""
-_ESCAPES = str.maketrans({"\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "!": "\\!",
-                          "|": "\\|", "&": "&amp;", "<": "&lt;", ">": "&gt;"})
-"""Backslash escapes CommonMark honours (``[``, ``]``, ``!``: no link, no image; ``|``: no
-new table cell; ``\\`` and a backtick: no escape or code span of the model's), and entities
-for ``<``, ``>`` (no HTML, no ``<https://...>`` autolink) and ``&`` (no entity of its own)."""
-
-
-def cell(text: object, limit: int = 300) -> str:
-    """Model-written (or file) text as inert Markdown, one line: the one helper every such
-    string of the body goes through, in table cells and list items alike.
-
-    Cut to ``limit`` characters before escaping, so a cut never splits an escape or a code
-    span; what GitHub would link or notify on (`_LIVE`) becomes a code span, the rest is
-    escaped (`_ESCAPES`). ``[docs](https://evil.example) ![x](https://evil.example/p.png)
-    @org/team #1`` shows as that text, with no link, no image, no ping.
-    """
-    flat = one_line(str(text))
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    out: list[str] = []
-    at = 0
-    for live in _LIVE.finditer(flat):
-        out += [flat[at:live.start()].translate(_ESCAPES), code(live.group())]
-        at = live.end()
-    out.append(flat[at:].translate(_ESCAPES))
-    return "".join(out)
-
-
-def code(text: str) -> str:
-    """Inline code that survives backticks, newlines and controls in the text: a slug like
-    ``"x\n\n@org/team [x](https://evil)"`` stays inside its span, on one line."""
-    text = one_line(text)
-    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (run + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def fenced(text: str, lang: str) -> str:
-    run = max((len(m) for m in re.findall(r"`{3,}", text)), default=0)
-    fence = "`" * max(3, run + 1)
-    return f"{fence}{lang}\n{text.rstrip(chr(10))}\n{fence}"
-
-
-def _quote(evidence: str | None) -> str:
-    """A link's evidence as a quoted cell; a dash when the pass had none for it."""
-    return f"“{cell(evidence, 200)}”" if evidence else "–"
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Mermaid
-
-
-def _mermaid_label(text: str) -> str:
-    """A quoted Mermaid label: quotes and angle brackets as entities, one line."""
-    flat = " ".join(text.split())
-    return (flat.replace("#", "#35;").replace("&", "#amp;").replace('"', "#quot;")
-            .replace("<", "#lt;").replace(">", "#gt;"))
-
-
-def neighbourhood(change: PatternChange, delta: LinkDelta) -> str:
-    """The changed pattern, its human relationships (solid), inferred links kept (dotted),
-    added (thick, green) and removed (dashed, red), as a Mermaid flowchart.
-
-    Node ids are generated (``n0``, ``n1``...), never slugs: a slug like ``end`` or one with
-    odd characters would break the graph; slugs appear only inside quoted labels.
-    """
-    ids: dict[str, str] = {}
-
-    def node(slug: str) -> str:
-        if slug not in ids:
-            ids[slug] = f"n{len(ids)}"
-        return ids[slug]
-
-    center = node(change.slug)
-    edges: list[tuple[str, str]] = []  # (line, colour or "")
-    added = {lk.target for lk in delta.added}
-    retyped = {new.target for _, new in delta.retyped}
-    for h in change.human:
-        if h.resolved:
-            edges.append((f'{center} -- "{_mermaid_label(h.type)}" --> {node(h.target)}', ""))
-    for lk in (change.new.inferred_links if change.new else ()):
-        label = _mermaid_label(lk.type or "?")
-        if lk.target in added or lk.target in retyped:
-            colour = "stroke:#2da44e,stroke-width:3px"
-            edges.append((f'{center} == "{label} (new)" ==> {node(lk.target)}', colour))
-        else:
-            edges.append((f'{center} -. "{label}" .-> {node(lk.target)}', ""))
-    for lk, _why in delta.removed:
-        label = _mermaid_label(lk.type or "?")
-        edges.append((f'{center} -. "{label} (removed)" .-> {node(lk.target)}',
-                      "stroke:#cf222e,stroke-dasharray:4 4"))
-    lines = ["flowchart LR"]
-    for slug, nid in ids.items():
-        lines.append(f'  {nid}["{_mermaid_label(slug)}"]')
-    lines += [f"  {line}" for line, _ in edges]
-    lines += ["  classDef focus fill:#ddf4ff,stroke:#0969da,stroke-width:2px",
-              f"  class {center} focus"]
-    lines += [f"  linkStyle {i} {colour}" for i, (_, colour) in enumerate(edges) if colour]
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# The body
+    def bounded(self, head: list[str], items: Sequence[str], note: Callable[[int], str], *,
+                cap: int | None = None, tail: Sequence[str] = ("",)) -> list[str]:
+        """``head``, then as many ``items`` as fit (within ``cap`` characters too), then
+        ``note(n)`` for the ``n`` left out, then ``tail``; nothing when there are no items
+        or not even the head and the note fit."""
+        if not items:
+            return []
+        limit = self.left if cap is None else cap if self.left is None else min(cap,
+                                                                                 self.left)
+        reserve = len(note(len(items))) + 1
+        used = size([*head, *tail])
+        taken = 0
+        for i, item in enumerate(items):
+            last = i == len(items) - 1
+            if limit is not None and used + len(item) + 1 + (0 if last else reserve) > limit:
+                break
+            used += len(item) + 1
+            taken += 1
+        lines = [*head, *items[:taken]]
+        if taken < len(items):
+            lines.append(note(len(items) - taken))
+        lines += tail
+        return self.take(lines) if self.fits(size(lines)) else []
 
 
 def title(info: PassInfo, t: Totals) -> str:
@@ -299,6 +139,8 @@ def _summary(t: Totals, price: Price | None) -> list[str]:
         "| | |", "|---|---:|",
         f"| patterns changed | {t.changed} |",
         *([f"| patterns failed | {t.failed} |"] if t.failed else []),
+        *([f"| stale patterns left for the next runs (--max-patterns) | {t.later} |"]
+          if t.later else []),
         f"| links added | {t.links_added} |",
         f"| links removed | {t.links_removed} |",
         f"| links retyped | {t.links_retyped} |",
@@ -316,9 +158,9 @@ def _how(info: PassInfo) -> list[str]:
     lib = info.library
     return [
         "<details><summary>How to review this pull request</summary>", "",
-        "- **Accept**: merge it. Only `graph_garden` blocks change (and the gardener's state "
-        "and decisions files under `.gardener/`); every other byte of each file is verified "
-        "unchanged.",
+        "- **Accept**: merge it. Only `graph_garden` blocks change (and the gardener's state, "
+        "decisions and report files under `.gardener/`); every other byte of each file is "
+        "verified unchanged.",
         "- **Reject a link**: run "
         f"`gardener reject SLUG TARGET --library {lib} --reason \"...\"` and commit "
         f"`{lib}/.gardener/decisions.yaml`; or delete the link's lines, here or after merging. "
@@ -360,156 +202,164 @@ def configuration(info: PassInfo) -> list[str]:
     ]
 
 
-def _pattern_section(c: PatternChange) -> tuple[list[str], str | None]:
-    """A pattern's section, and its diff block (added later, while the budget allows)."""
-    o = c.outcome
-    d = link_delta(c.old, c.new, o)
-    lines = [f"### {cell(c.title, 120)} ({code(c.slug)})", "", f"{code(c.path)}", ""]
-    if o.unchanged:
-        u = o.unchanged
-        lines += [f"{sum(u.values())} unchanged: {u.get('links', 0)} links, "
-                  f"{u.get('entities', 0)} entities, {u.get('communities', 0)} communities", ""]
-    if d.added:
-        lines += ["**Links added**", "",
-                  "| target | type | confidence | reason | evidence (quoted from the pattern) |",
-                  "|---|---|---:|---|---|"]
-        lines += [f"| {code(lk.target)} | {cell(lk.type or '?')} | {_pct(lk.confidence)} "
-                  f"| {cell(lk.reason or '')} | {_quote(o.evidence.get(lk.target))} |"
-                  for lk in d.added]
-        lines.append("")
-    if d.removed:
-        lines += ["**Links removed**", "", "| target | type | why |", "|---|---|---|"]
-        lines += [f"| {code(lk.target)} | {cell(lk.type or '?')} | {cell(why)} |"
-                  for lk, why in d.removed]
-        lines.append("")
-    if d.retyped:
-        retyped = {r.item: r for r in o.removals if r.kind == "link" and r.reason == "retyped"}
-        lines += ["**Links retyped**", "", "| target | was | now | confidence | why |",
-                  "|---|---|---|---:|---|"]
-        lines += [f"| {code(new.target)} | {cell(old.type or '?')} | {cell(new.type or '?')} "
-                  f"| {_pct(new.confidence)} | "
-                  + (cell(f"retyped: {retyped[new.target].detail}") if new.target in retyped
-                     else "renamed to the vocabulary") + " |" for old, new in d.retyped]
-        lines.append("")
-    if o.conflicts:
-        lines += ["**Conflicts with human-curated relationships** (the human one wins)", ""]
-        lines += [f"- {cell(x)}" for x in o.conflicts]
-        lines.append("")
-    refused = o.detail.get("rejected") or []
-    if refused:
-        lines += ["**Not proposed again** (rejected earlier): "
-                  + ", ".join(code(str(t)) for t in refused), ""]
-    new_reasoning = c.new.vitality_reasoning if c.new else None
-    old_reasoning = c.old.vitality_reasoning if c.old else None
-    if new_reasoning and new_reasoning != old_reasoning:
-        score = "none" if c.vitality is None else f"{c.vitality:g}"
-        lines += ["**Vitality**", "", "| | |", "|---|---|",
-                  f"| human score | {score} |"]
-        if c.human_reasoning:
-            lines.append(f"| human reasoning | {cell(c.human_reasoning, 600)} |")
-        lines += [f"| proposed reasoning | {cell(new_reasoning, 600)} |", ""]
-    ents = item_delta(_entities(c.old), _entities(c.new))
-    coms = item_delta(_communities(c.old), _communities(c.new))
-    for name, kind, delta in (("Entities", "entity", ents), ("Communities", "community", coms)):
-        if delta.added or delta.removed:
-            why = {r.item: r.reason.value for r in o.removals if r.kind == kind}
-            parts = [*(f"+{code(x)}" for x in delta.added),
-                     *(f"−{code(x)} ({why.get(x, 'removed')})" for x in delta.removed)]
-            lines += [f"**{name}**: " + " ".join(parts), ""]
-    lines += [fenced(neighbourhood(c, d), "mermaid"), ""]
-    diff = o.diff or None
-    block = None
-    if diff:
-        block = "\n".join(["<details><summary>Diff</summary>", "", fenced(diff, "diff"), "",
-                           "</details>", ""])
-    return lines, block
-
-
-def existing_links(changes: Sequence[PatternChange]) -> dict[str, int]:
-    """How many of the changed patterns linked to each target before the pass (human and
-    inferred): the in-degrees an outlier is judged by when the caller gives none."""
-    counts: Counter[str] = Counter()
-    for c in changes:
-        targets = {h.target for h in c.human if h.resolved}
-        targets |= {lk.target for lk in (c.old.inferred_links if c.old else ())}
-        counts.update(targets - {c.slug})
-    return dict(counts)
-
-
-def warning(flagged: Sequence[Outlier]) -> list[str]:
-    """The alert at the top of the body: targets added to far more patterns than usual."""
-    if not flagged:
+def _comma(room: _Room, label: str, items: Sequence[str], cap: int | None,
+           where: str) -> list[str]:
+    """``label`` and ``items`` on one line, as many as fit in ``cap`` characters."""
+    if not items:
         return []
-    lines = ["> [!WARNING]",
-             "> **Link targets proposed for many patterns at once.** A pattern's own text "
-             "may be telling the model to link them (prompt injection); each link's evidence "
-             "can still be a real quote. Check these links before merging; reject the wrong "
-             "ones with `gardener reject`.", ">"]
-    for o in flagged:
-        shown = ", ".join(code(s) for s in o.patterns[:20])
-        more = f" and {len(o.patterns) - 20} more" if len(o.patterns) > 20 else ""
-        lines.append(f"> - {code(o.target)} {o.describe()}: {shown}{more}")
-    return [*lines, ""]
+    reserve = len(f" and {len(items)} more{where}")
+    line = label
+    for i, item in enumerate(items):
+        piece = (", " if i else "") + item
+        last = i == len(items) - 1
+        if cap is not None and len(line) + len(piece) + (0 if last else reserve) > cap:
+            line += f" and {len(items) - i} more{where}"
+            break
+        line += piece
+    return room.take([line, ""]) if room.fits(len(line) + 2) else []
+
+
+def _compose(info: PassInfo, changes: Sequence[PatternChange], outcomes: Sequence[Outcome],
+             existing: Mapping[str, int] | None, *, limit: int | None,
+             report: ReportLink | None) -> str:
+    """The body (``limit``: its budget) or the full report (``limit`` None)."""
+    full = limit is None
+    t = totals(changes, outcomes)
+    flagged = outliers(gained(outcomes), library=len(outcomes),
+                       existing=existing if existing is not None else existing_links(changes))
+    where = f", in the [full report]({report.url})" if report is not None else ""
+    foot = [*configuration(info), "---",
+            f"Made by graph-gardener with model {code(info.model)}, prompt version "
+            f"{code(info.prompt_version)}, on {info.today.isoformat()}."]
+    budget = None if limit is None else limit - size(foot)
+    room = _Room(budget)
+
+    def share(n: int) -> int | None:
+        return None if budget is None else budget // n
+
+    heading = (f"# Full report: {cell(title(info, t), 200)}" if full
+               else f"## {cell(title(info, t), 200)}")
+    out = room.take([*([] if full else [MARKER]), heading, ""])
+    w_head, w_items = warning(flagged)
+    out += room.bounded(w_head, w_items, lambda n: f"> - and {n} more targets{where}")
+    out += room.take([
+        "The gardener proposes, people decide. This branch holds one commit with a "
+        f"gardening pass over {code(info.library)}, made on {code(info.base)}"
+        + (f" ({code(info.base_sha[:12])})" if info.base_sha else "") + ". It never "
+        "pushes to the main line: nothing lands until someone merges this pull request.",
+        "", *_summary(t, info.price or price_for(info.model)), ""])
+    if full:
+        out += room.take(["This is the whole of the pass: the pull request's body shows what "
+                          "fits in GitHub's limit of 65,536 characters, and links here.", ""])
+    elif report is not None:
+        out += room.take([f"📄 **Full report**: [{code(report.path)}]({report.url}) on this "
+                          "branch: every new link, conflict and removal, and each pattern's "
+                          "details, graph and diff. This body shows what fits in GitHub's "
+                          "limit and says where it leaves something out.", ""])
+    learned = [f"- {code(d.describe())}" + (f": {cell(d.reason)}" if d.reason else "")
+               for d in info.learned]
+    out += room.bounded(
+        ["**Rejections learned from history** (links deleted by hand after the gardener's "
+         "last commit, and links of its pull requests closed without merging; now in "
+         "`.gardener/decisions.yaml`):", ""], learned,
+        lambda n: f"- and {n} more{where}", cap=share(10))
+    if info.honoured:
+        out += room.take([f"{info.honoured} rejection{'s' if info.honoured != 1 else ''} in "
+                          "force; rejected links are never proposed again.", ""])
+    dropped = sorted(f"{o.slug} -> {target}" for o in outcomes
+                     for target in o.detail.get("rejected") or ())
+    out += _comma(room, "**Proposed again and dropped** (rejected earlier): ",
+                  [code(x) for x in dropped], share(20), where)
+    failed = [o for o in outcomes if o.status in (Status.FAILED, Status.CONFLICT)]
+    out += room.bounded(["**Failed or conflicting patterns** (left as they were):", ""],
+                        [f"- {cell(o.error or o.path, 400)}" for o in failed],
+                        lambda n: f"- and {n} more{where}", cap=share(10))
+    out += room.take([*_how(info), ""])
+    changed = sorted((c for c in changes if c.outcome.status is Status.CHANGED),
+                     key=lambda c: c.path)
+    if not changed:
+        return "\n".join([*out, "No pattern changed.", "", *foot]) + "\n"
+    decide, listed = _decide(room, changed, where, share)
+    out += decide
+    diffs = room if not full else _Room(REPORT_DIFFS - size([*out, *foot]))
+    return "\n".join([*out, *_patterns(room, diffs, changed, report, listed=listed),
+                      *foot]) + "\n"
+
+
+NOTES = 1_000
+"""Room kept for the Patterns heading and the notes of what was left out."""
+
+
+def _decide(room: _Room, changed: Sequence[PatternChange], where: str,
+            share: Callable[[int], int | None]) -> tuple[list[str], bool]:
+    """What people need to decide: new links, conflicts, removals by reason code; and
+    whether the new links' table holds every one."""
+    removals = removal_table(changed)
+    removed = room.bounded(["### Removed, by reason", "", *removals[:2]], removals[2:],
+                           lambda n: f"\n_{n} more reasons{where}._")
+    conflicts = room.bounded(
+        ["### Conflicts with human relationships (the human one wins)", ""],
+        conflict_items(changed), lambda n: f"- and {n} more{where}", cap=share(6))
+    rows = new_link_rows(changed)
+    links = room.bounded(
+        [f"### New links ({len(rows)})", "", *NEW_LINKS_HEADER], [row for _, row in rows],
+        lambda n: f"\n_{n} more new links{where}._",
+        cap=None if room.left is None else max(room.left - NOTES, 0))
+    listed = len(links) == len(NEW_LINKS_HEADER) + 2 + len(rows) + 1  # heading, blank, tail
+    if not (removed or conflicts or links):
+        return [], listed
+    return ["## To decide", "", *links, *conflicts, *removed], listed
+
+
+def _patterns(room: _Room, diffs: _Room, changed: Sequence[PatternChange],
+              report: ReportLink | None, *, listed: bool) -> list[str]:
+    """Each changed pattern's details while they fit, then their diffs while those fit."""
+    link = f"the [full report]({report.url})" if report is not None else ""
+    sections = [pattern_section(c, listed=listed) for c in changed]
+    out = room.take(["## Patterns", ""])
+    shown = 0
+    for lines, _ in sections:
+        if not room.fits(size(lines) + NOTES):
+            break
+        room.take(lines)
+        shown += 1
+    omitted = 0
+    for lines, block in sections[:shown]:
+        out += lines
+        if block is not None:
+            if diffs.fits(len(block) + 1 + NOTES):
+                out += diffs.take([block])
+            else:
+                omitted += 1
+    if shown < len(changed):
+        out += [f"_The details of {len(changed) - shown} of {len(changed)} changed patterns "
+                f"(from {code(changed[shown].slug)} on, by file path) are left out to keep "
+                f"this body under GitHub's size limit" + (f"; they are in {link}" if link else "")
+                + "._", ""]
+    if omitted:
+        out += [f"_{omitted} diff{'s' if omitted != 1 else ''} left out to keep this "
+                + ("report readable on GitHub; see the commit._" if diffs is not room else
+                   "body under GitHub's size limit; they are in the commit"
+                   + (f" and {link}" if link else "") + "._"), ""]
+    return out
 
 
 def body(info: PassInfo, changes: Sequence[PatternChange],
          outcomes: Sequence[Outcome], *, limit: int = MAX_BODY,
-         existing: Mapping[str, int] | None = None) -> str:
-    """The whole pull-request body, in Markdown that reads well on GitHub.
+         existing: Mapping[str, int] | None = None, report: ReportLink | None = None) -> str:
+    """The pull-request body, in Markdown that reads well on GitHub, at most ``limit``
+    characters (from `MIN_BODY` up).
 
     ``existing``: the library's in-degrees before the pass
     (`gardener.steps.outliers.in_degrees`); without them, those of the changed patterns
-    judge the outliers listed first."""
-    t = totals(changes, outcomes)
-    flagged = outliers(gained(outcomes), library=len(outcomes),
-                       existing=existing if existing is not None else existing_links(changes))
-    head = [MARKER, f"## {cell(title(info, t), 200)}", "", *warning(flagged),
-            "The gardener proposes, people decide. This branch holds one commit with a "
-            f"gardening pass over {code(info.library)}, made on {code(info.base)}"
-            + (f" ({code(info.base_sha[:12])})" if info.base_sha else "") + ". It never "
-            "pushes to the main line: nothing lands until someone merges this pull request.",
-            "", *_summary(t, info.price or price_for(info.model)), ""]
-    if info.learned:
-        head += ["**Rejections learned from history** (links deleted by hand after the "
-                 "gardener's last commit, and links of its pull requests closed without "
-                 "merging; now in `.gardener/decisions.yaml`):", ""]
-        head += [f"- {code(d.describe())}" + (f": {cell(d.reason)}" if d.reason else "")
-                 for d in info.learned]
-        head.append("")
-    if info.honoured:
-        head += [f"{info.honoured} rejection{'s' if info.honoured != 1 else ''} in force; "
-                 "rejected links are never proposed again.", ""]
-    dropped = sorted(f"{o.slug} -> {target}" for o in outcomes
-                     for target in o.detail.get("rejected") or ())
-    if dropped:
-        head += ["**Proposed again and dropped** (rejected earlier): "
-                 + ", ".join(code(x) for x in dropped), ""]
-    failed = [o for o in outcomes if o.status in (Status.FAILED, Status.CONFLICT)]
-    if failed:
-        head += ["**Failed or conflicting patterns** (left as they were):", ""]
-        head += [f"- {cell(o.error or o.path, 400)}" for o in failed]
-        head.append("")
-    head += [*_how(info), ""]
-    foot = [*configuration(info), "---",
-            f"Made by graph-gardener with model {code(info.model)}, prompt version "
-            f"{code(info.prompt_version)}, on {info.today.isoformat()}."]
-    changed = sorted((c for c in changes if c.outcome.status is Status.CHANGED),
-                     key=lambda c: c.path)
-    sections = [_pattern_section(c) for c in changed]
-    parts = [*head, "## Patterns", ""] if changed else [*head, "No pattern changed.", ""]
-    text_without = "\n".join(parts + [x for lines, _ in sections for x in lines] + foot)
-    budget = limit - len(text_without)
-    omitted = 0
-    out = list(parts)
-    for lines, block in sections:
-        out += lines
-        if block is not None:
-            if len(block) + 1 <= budget:
-                out.append(block)
-                budget -= len(block) + 1
-            else:
-                omitted += 1
-    if omitted:
-        out += [f"_{omitted} diff{'s' if omitted != 1 else ''} left out to keep this body "
-                "under GitHub's size limit; see the commit._", ""]
-    return "\n".join(out + foot) + "\n"
+    judge the outliers listed first. ``report``: where the full report is, which every cut
+    points to (without it: the commit)."""
+    return _compose(info, changes, outcomes, existing, limit=max(limit, MIN_BODY),
+                    report=report)
+
+
+def full_report(info: PassInfo, changes: Sequence[PatternChange], outcomes: Sequence[Outcome],
+                *, existing: Mapping[str, int] | None = None) -> str:
+    """The whole pass in the body's Markdown with nothing left out (diffs while the report
+    stays under `REPORT_DIFFS`): the file the review commits at `REPORT_PATH`."""
+    return _compose(info, changes, outcomes, existing, limit=None, report=None)

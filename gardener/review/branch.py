@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,9 +35,21 @@ from gardener.library import pattern as pattern_mod
 from gardener.library.document import ReadError, decode, read_text
 from gardener.library.garden import read_garden
 from gardener.library.load import Entry
+from gardener.library.write import write_atomic
 from gardener.model import Outcome, Status
 from gardener.review import git, learned
-from gardener.review.body import PassInfo, PatternChange, body, title, totals
+from gardener.review.body import (
+    MAX_BODY,
+    REPORT_PATH,
+    PassInfo,
+    PatternChange,
+    ReportLink,
+    body,
+    full_report,
+    report_url,
+    title,
+    totals,
+)
 from gardener.steps.diff import unified_diff
 from gardener.steps.outliers import in_degrees
 from gardener.steps.rejections import Rejections, without_rejected
@@ -182,6 +194,15 @@ def remote_lease(repo: git.Repo, remote: str, result: ReviewResult, *,
     return there
 
 
+def _pattern_files(paths: Iterable[str], rel: PurePosixPath) -> list[str]:
+    """The Markdown files of library ``rel`` that may be patterns: none in a folder whose
+    name starts with a dot (``.gardener/reports/pass.md``, the pass report), as
+    `gardener.library.load.discover` skips them."""
+    depth = len(rel.parts)
+    return [p for p in paths if p.endswith(".md")
+            and not any(part.startswith(".") for part in PurePosixPath(p).parts[depth:-1])]
+
+
 def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, learned.Links]:
     out: dict[str, learned.Links] = {}
     for path, raw in blobs.items():
@@ -202,13 +223,13 @@ def _links_from_blobs(blobs: Mapping[str, bytes | None]) -> dict[str, learned.Li
 def learn_from_history(repo: git.Repo, rel: PurePosixPath, since: str, later: str,
                        today: dt.date) -> list[decisions.Decision]:
     """Links in gardener commit ``since`` that a person deleted by commit ``later``."""
-    paths = [p for p in repo.changed_paths(since, later, rel) if p.endswith(".md")]
+    paths = _pattern_files(repo.changed_paths(since, later, rel), rel)
     if not paths:
         return []
     before = _links_from_blobs(repo.read_blobs(since, paths))
     # whether a target still exists is a question about the whole library at ``later``
     listed = repo.files(later, rel)
-    everything = [p for p in listed if p.endswith(".md")]
+    everything = _pattern_files(listed, rel)
     after = _links_from_blobs(repo.read_blobs(later, everything, ids=listed))
     return learned.deleted_by_hand(before, after, set(after), commit=since, today=today)
 
@@ -231,7 +252,7 @@ def learn_from_closed(repo: git.Repo, rel: PurePosixPath, number: int, sha: str,
             or trailers(head.message).get(LIBRARY_TRAILER) != str(rel)):
         return []
     parent = f"{sha}^"
-    paths = [p for p in repo.changed_paths(parent, sha, rel) if p.endswith(".md")]
+    paths = _pattern_files(repo.changed_paths(parent, sha, rel), rel)
     if not paths:
         return []
     before = _links_from_blobs(repo.read_blobs(parent, paths))
@@ -313,6 +334,21 @@ def _changes(entries: Sequence[Entry], outcomes: Sequence[Outcome],
     return out
 
 
+def _in_repository(outcomes: Sequence[Outcome], worktree: Path) -> list[Outcome]:
+    """The outcomes with their errors naming files by their path in the repository, not in
+    the temporary worktree the pass ran in (which is gone when a reviewer reads them)."""
+    prefixes = sorted({f"{worktree}/", f"{worktree.resolve()}/"}, key=len, reverse=True)
+    out: list[Outcome] = []
+    for o in outcomes:
+        if o.error and any(p in o.error for p in prefixes):
+            error = o.error
+            for p in prefixes:
+                error = error.replace(p, "")
+            o = o.model_copy(update={"error": error})
+        out.append(o)
+    return out
+
+
 def commit_message(info: PassInfo, subject: str, summary: str) -> str:
     return (f"{subject}\n\n{summary}\n\n"
             f"{TRAILER}: {info.today.isoformat()} model={info.model} "
@@ -320,15 +356,34 @@ def commit_message(info: PassInfo, subject: str, summary: str) -> str:
             f"{LIBRARY_TRAILER}: {info.library}\n")
 
 
+def write_report(library: Path, text: str) -> Path:
+    """The full report at ``library``/`REPORT_PATH`, its folders made as real folders: a
+    committed link among them (``.gardener -> ~``) is refused, never followed."""
+    folder = library
+    for part in REPORT_PATH.parent.parts:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise ReviewError(f"{folder} is a link or a file; the gardener writes its report "
+                              "only into a real folder of the library (remove it)")
+        folder.mkdir(exist_ok=True)
+    target = library / REPORT_PATH
+    write_atomic(target, text, within=library)
+    return target
+
+
 def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
            base: str | None = None, force: bool = False,
            today: dt.date | None = None, rejected: Sequence[decisions.Decision] = (),
-           schedule: str = "") -> ReviewResult:
+           schedule: str = "", body_budget: int = MAX_BODY,
+           web: str | None = None) -> ReviewResult:
     """Garden ``library`` on a clean checkout of ``base`` and commit it as ``branch``.
 
     ``rejected``: decisions learned elsewhere (pull requests closed without merging), kept
     in the new commit's ledger like those learned from history. ``schedule``: when the bot
-    runs, for the body's footer."""
+    runs, for the body's footer. ``body_budget``: the most characters of the body; the full
+    report, committed at `REPORT_PATH` in the library, has everything. ``web``: the
+    repository's page on GitHub (`gardener.review.github.web_url`), for the body's link to
+    the report; None: a link relative to the pull request's page."""
     day = today or dt.date.today()
     repo, rel = git.open_repo(library)
     base_name, base_sha = _base(repo, base)
@@ -365,19 +420,25 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
         def repo_rel(path: Path) -> str:
             return path.resolve().relative_to(wt.resolve()).as_posix()
 
-        changes = _changes(entries, ran.outcomes, repo_rel)
-        t = totals(changes, ran.outcomes)
+        outcomes = _in_repository(ran.outcomes, wt)
+        changes = _changes(entries, outcomes, repo_rel)
+        t = totals(changes, outcomes)
         subject = title(info, t)
-        text = body(info, changes, ran.outcomes, existing=existing)
         commit = None
         if t.changed or added:
+            write_report(wt_lib, full_report(info, changes, outcomes, existing=existing))
             summary = (f"{t.changed} patterns changed: {t.links_added} links added, "
                        f"{t.links_removed} removed, {t.links_retyped} retyped; "
                        f"{len(added)} rejections learned from history and closed pull requests.")
             commit = repo.commit_all(wt, rel, commit_message(info, subject, summary),
                                      git.identity(repo))
+        report = None
         if commit is not None:
+            shown = (rel / REPORT_PATH).as_posix()
+            report = ReportLink(shown, report_url(web, commit, shown))
             repo.set_branch(branch, commit, old)
+        text = body(info, changes, outcomes, existing=existing, limit=body_budget,
+                    report=report)
     return ReviewResult(branch=branch, base=base_name, base_sha=base_sha, commit=commit,
-                        previous=old, title=subject, body=text, outcomes=ran.outcomes,
+                        previous=old, title=subject, body=text, outcomes=outcomes,
                         learned=added, library=rel)

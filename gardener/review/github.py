@@ -19,15 +19,18 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
 from gardener.errors import GardenerError
 from gardener.review import git
+from gardener.text import one_line, redact_url
 
 API = "https://api.github.com"
 _REMOTE = re.compile(
@@ -37,6 +40,13 @@ _REMOTE = re.compile(
 
 class GitHubError(GardenerError):
     """GitHub refused; the message says what GitHub said, never the token."""
+
+    exit_code = 1  # the review was made; publishing it failed
+
+
+class GitHubUnreachable(GitHubError):
+    """GitHub's API could not be reached (the network, DNS, TLS, a timeout, a bad
+    ``GITHUB_API_URL``): httpx's error, as one line naming the address."""
 
 
 @dataclass(frozen=True)
@@ -143,14 +153,47 @@ def push_env(token: str, server: str = "https://github.com") -> dict[str, str]:
             "GIT_CONFIG_VALUE_0": auth.header}
 
 
+def web_url(remote_url: str | None, env: Mapping[str, str]) -> str | None:
+    """The repository's page (``https://github.com/OWNER/REPO``; ``GITHUB_SERVER_URL``'s
+    server inside Actions), or None when the repository is not known to be on GitHub."""
+    found = repository(remote_url, env)
+    if found is None:
+        return None
+    server = (env.get("GITHUB_SERVER_URL") or "").strip().rstrip("/") or "https://github.com"
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(?::\d+)?(?:/[\w.~-]+)*", server):
+        return None
+    owner, name = found
+    return f"{server}/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+
 def _check(response: httpx.Response, what: str) -> Any:
     if response.status_code >= 400:
         try:
             said = response.json().get("message", "")
-        except ValueError:
+        except (ValueError, AttributeError):
             said = response.text[:200]
-        raise GitHubError(f"GitHub refused to {what}: HTTP {response.status_code} {said}")
-    return response.json()
+        raise GitHubError(f"GitHub refused to {what}: HTTP {response.status_code} "
+                          f"{one_line(str(said))}")
+    try:
+        return response.json()
+    except ValueError:
+        kind = one_line(response.headers.get("content-type", "no content type"))
+        raise GitHubError(f"GitHub's answer to {what} is not JSON (HTTP "
+                          f"{response.status_code}, {kind})") from None
+
+
+@contextmanager
+def _reaching(api: str, what: str) -> Iterator[None]:
+    """httpx's network errors as `GitHubUnreachable`, one line, without a traceback."""
+    try:
+        yield
+    except httpx.HTTPError as exc:
+        said = one_line(str(exc)) or type(exc).__name__
+        raise GitHubUnreachable(f"cannot reach GitHub's API at {redact_url(api)} to {what}: "
+                                f"{said}") from None
+    except httpx.InvalidURL as exc:
+        raise GitHubUnreachable(f"GitHub's API address {redact_url(api)!r} is not a URL "
+                                f"({one_line(str(exc))}); check GITHUB_API_URL") from None
 
 
 def _client(token: str, api: str, transport: httpx.BaseTransport | None) -> httpx.Client:
@@ -164,7 +207,7 @@ def rest_open(pr: PullRequest, token: str, *, labels: Sequence[str] = (),
     """Create the pull request, or update the open one from the same head; then add
     ``labels`` (adding is idempotent, and labels people put on it stay)."""
     base = f"/repos/{pr.owner}/{pr.repo}/pulls"
-    with _client(token, api, transport) as client:
+    with _reaching(api, "open the pull request"), _client(token, api, transport) as client:
         found = _check(client.get(base, params={"head": f"{pr.owner}:{pr.head}",
                                                 "base": pr.base, "state": "open"}),
                        "list pull requests")
@@ -197,7 +240,8 @@ def closed_unmerged(owner: str, repo: str, head: str, token: str, *,
                     api: str = API) -> list[ClosedPR]:
     """Pull requests from branch ``head`` closed without merging, newest first (one page
     of 100: older ones were read by earlier runs)."""
-    with _client(token, api, transport) as client:
+    with (_reaching(api, "list the closed pull requests"),
+          _client(token, api, transport) as client):
         found = _check(client.get(f"/repos/{owner}/{repo}/pulls", params={
             "head": f"{owner}:{head}", "state": "closed", "sort": "updated",
             "direction": "desc", "per_page": "100"}), "list closed pull requests")
@@ -226,7 +270,8 @@ def gh_closed_unmerged(head: str, cwd: Path,
                 "--json", "number,headRefOid,mergedAt,url,state,headRefName"], cwd=cwd,
                capture_output=True, check=False)
     if done.returncode != 0:
-        raise GitHubError("gh pr list failed: " + done.stderr.decode("utf-8", "replace").strip())
+        raise GitHubError("gh pr list failed: "
+                          + one_line(done.stderr.decode("utf-8", "replace")))
     try:
         items = json.loads(done.stdout.decode("utf-8", "replace") or "[]")
     except ValueError:
@@ -254,18 +299,13 @@ def gh_upsert(pr: PullRequest, body_file: Path, cwd: Path,
     done = run(args, cwd=cwd, capture_output=True, check=False)
     if done.returncode != 0:
         raise GitHubError(f"{' '.join(args[:3])} failed: "
-                          + done.stderr.decode("utf-8", "replace").strip())
+                          + one_line(done.stderr.decode("utf-8", "replace")))
     return url or done.stdout.decode().strip()
 
 
-def would_do(pr: PullRequest, body_file: Path, remote: str, why: str) -> str:
-    """What --open would have done, for a machine that cannot: exact enough to do by hand."""
-    where = f"{pr.owner}/{pr.repo}" if pr.owner else "the GitHub repository of origin"
-    return (f"--open: cannot reach GitHub from here ({why}).\n"
-            f"It would have: pushed branch {pr.head} to {remote} (replacing its commit), then "
-            f"opened or updated the pull request on {where} from {pr.head} into {pr.base}, "
-            f"titled {pr.title!r}, with the body in {body_file}.\n"
-            f"By hand: git push --force-with-lease {_shell(remote)} {_shell(pr.head)} && "
+def by_hand(pr: PullRequest, body_file: Path, remote: str) -> str:
+    """What --open would have done, as one command line to run by hand."""
+    return (f"by hand: git push --force-with-lease {_shell(remote)} {_shell(pr.head)} && "
             f"gh pr create --base {_shell(pr.base)} --head {_shell(pr.head)} "
             f"--title {_shell(pr.title)} --body-file {_shell(str(body_file))}")
 

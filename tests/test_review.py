@@ -318,13 +318,17 @@ def test_a_failed_pattern_is_named_by_its_path_in_the_repository(
     body_file = tmp_path / "body.md"
     result = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY,
                                  "--body-file", str(body_file)])
-    assert result.exit_code == 1, result.output  # a pattern failed; the review was made
+    # an unreadable file nobody asked for is listed, and the review is made: exit 0
+    assert result.exit_code == 0, result.output
     body = body_file.read_text(encoding="utf-8")
     assert "\n- lib/broken.md:3:1: invalid YAML" in body
     assert "gardener-review-" not in body
-    assert "failed: lib/broken.md:3:1: invalid YAML" in result.output
+    assert "unreadable: lib/broken.md:3:1: invalid YAML" in result.output
     report = git(repo, "show", f"{BRANCH}:lib/.gardener/reports/pass.md")
     assert "\n- lib/broken.md:3:1: invalid YAML" in report
+    strict = runner.invoke(app, ["review", str(repo / "lib"), "--today", TODAY, "--strict",
+                                 "--body-file", str(body_file)])
+    assert strict.exit_code == 1, strict.output  # --strict: an unreadable file fails it
 
 
 def test_review_outside_git_is_a_clear_error(tmp_path: Path, endpoint: FakeOpenAI) -> None:

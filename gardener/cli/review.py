@@ -21,11 +21,10 @@ from rich.console import Console
 
 from gardener.cli import cost as cli_cost
 from gardener.cli import flows as cli_flows
-from gardener.cli.errors import EXIT_FAILED, EXIT_USAGE, fail, plain, shown, write_out
+from gardener.cli.errors import EXIT_FAILED, EXIT_USAGE, conclude, fail, plain, write_out
 from gardener.library import decisions
 from gardener.library.load import Entry
 from gardener.library.write import WriteError, write_atomic
-from gardener.model import Status
 from gardener.review import branch as branch_mod
 from gardener.review import git, github, learned
 from gardener.review.body import GITHUB_LIMIT, MAX_BODY, MIN_BODY
@@ -134,6 +133,7 @@ def review(
         "--today", help="Date of this pass (YYYY-MM-DD); default: today.",
         show_default=False)] = None,
     vitality_target: cli_flows.VitalityOpt = "garden",
+    strict: cli_flows.StrictOpt = False,
     verbose: cli_flows.VerboseOpt = False,
 ) -> None:
     """Garden LIBRARY into one commit on the gardener's branch, ready for a pull request.
@@ -169,7 +169,7 @@ def review(
         labels=tuple(labels if labels is not None else config.review.labels),
         schedule=(schedule if schedule is not None
                   else config.schedule.garden if config.path is not None else ""),
-        body_file=body_file, open_pr=open_pr)
+        body_file=body_file, open_pr=open_pr, strict=strict)
     base = base or config.review.base
     rejected = _closed_rejections(library, publish, day) if open_pr else []
 
@@ -224,6 +224,8 @@ class Publish:
     schedule: str
     body_file: Path | None
     open_pr: bool
+    strict: bool = False
+    """Unreadable files fail the review (exit 1), as ``run --strict``."""
 
 
 def _route(repo: git.Repo) -> tuple[github.Route, str | None]:
@@ -296,8 +298,7 @@ def _publish(library: Path, result: ReviewResult, publish: Publish) -> None:
         _open(repo, result, target, publish.labels)
     elif publish.open_pr:
         _say("--open: nothing new to propose, so no pull request was opened or updated")
-    if any(o.status is Status.FAILED for o in result.outcomes):
-        raise typer.Exit(1)
+    conclude(result.outcomes, strict=publish.strict)
 
 
 def _report(result: ReviewResult, body_file: Path) -> None:
@@ -311,10 +312,6 @@ def _report(result: ReviewResult, body_file: Path) -> None:
     for d in result.learned:
         _say(f"rejected (deleted by hand): {d.describe()}")
     _say(f"pull-request body written to {body_file}")
-    for o in result.outcomes:
-        if o.status is Status.FAILED:
-            err.print(f"[red]failed:[/] {shown(o.error or '')}", highlight=False,
-                      soft_wrap=True)
 
 
 def _open(repo: git.Repo, result: ReviewResult, body_file: Path,

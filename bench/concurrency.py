@@ -1,7 +1,7 @@
 """Gardening pass throughput: N generated patterns against a model that answers after 1 s.
 
 Runs ``gardener run`` (the Prefect flow, end to end, in its own process) over libraries of
-generated patterns, against ``tests/fake_openai.py`` running in a separate process with a
+generated patterns, against ``gardener.testing.fake_openai`` running in a separate process with a
 fixed latency, and compares the wall time with the ideal ``N x latency / concurrency``. The
 fixed cost of a run (Python and Prefect start-up, Prefect's temporary server, reading the
 library) is measured separately as the wall time of the same command over an empty library
@@ -16,17 +16,17 @@ gardener's and Prefect's own CPU per pattern (reported in the second table) is n
 small beside the model's time. Without ``--no-write`` the table goes to docs/benchmarks.md
 under "## Gardening pass concurrency".
 
-The fake model's answers come from :func:`grounded_responder`: a deterministic proposal that
-links to the first candidates offered, so every pattern really changes and is written.
+The fake model's answers come from ``gardener.testing.responders.grounded_responder``: a
+deterministic proposal that links to the first candidates offered, so every pattern really
+changes and is written. The libraries are ``gardener.testing.libraries.generate``'s copies of
+the sample.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -37,135 +37,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import commit, machine
+from gardener.testing.libraries import generate
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the fake model server, tests/fake_openai.py
-from fake_openai import link_targets, request_schema  # noqa: E402
-
-SAMPLES = ROOT / "patterns"
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Gardening pass concurrency"
 TARGET = 1.3
 TARGET_LATENCY = 1.0
 """The target holds from this model latency up; below it the ratio is only shown."""
-
-_SLUG = re.compile(r"^slug: (\S+)$", re.MULTILINE)
-"""The pattern's slug, the first line inside the prompt's fence."""
-_TITLE = re.compile(r"^title: (.+)$", re.MULTILINE)
-_SUMMARY = re.compile(r"^summary: (.+)$", re.MULTILINE)
-LINK_TYPES = ("complementary", "enables", "requires")
-
-
-# ---------------------------------------------------------------------------------------------
-# The fake model's answers
-
-
-def _user_text(body: dict[str, Any]) -> str:
-    return "\n".join(str(m.get("content", "")) for m in body.get("messages", [])
-                     if m.get("role") == "user")
-
-
-def _evidence(text: str, title: str, most: int = 80) -> str:
-    """A quote of the pattern the prompt shows: the opening words of its summary (of its
-    body's first paragraph when it has none), at most ``most`` characters, as a link's
-    evidence must be."""
-    found = _SUMMARY.search(text)
-    summary = found.group(1).removesuffix(" […]").strip() if found else ""
-    if not summary or summary == "(none)":
-        after = text[found.end():] if found else text
-        summary = next((line for line in after.splitlines()
-                        if len(line.split()) >= 4 and line[:1] not in "#>[`"), title)
-    quote = ""
-    for word in summary.split()[:10]:
-        if len(quote) + len(word) + 1 > most:
-            break
-        quote = f"{quote} {word}".strip()
-    return quote
-
-
-def asked_slug(body: dict[str, Any]) -> str | None:
-    """The slug of the pattern a gardening request is about."""
-    found = _SLUG.search(_user_text(body))
-    return found.group(1) if found else None
-
-
-def grounded_responder(body: dict[str, Any]) -> dict[str, Any]:
-    """A valid, grounded proposal for whatever pattern the request is about.
-
-    Links go to the first three candidates the schema allows (its ``target`` enum), so they
-    are grounded by construction, each quoting the opening words of the pattern's summary as
-    its evidence; the band is the one the schema fixes, if it fixes one; the
-    rest is derived from the pattern's slug and title, so the same request always gets the
-    same answer (what recorded fixtures need).
-    """
-    schema = request_schema(body) or {}
-    text = _user_text(body)
-    slug = asked_slug(body) or "pattern"
-    title_match = _TITLE.search(text)
-    title = (title_match.group(1).strip().strip('"') if title_match else slug)[:80]
-    targets = link_targets(body)
-    band_schema = schema.get("properties", {}).get("vitality_band", {})
-    band = band_schema.get("const") or (band_schema.get("enum") or ["functional"])[0]
-    digest = int(hashlib.sha256(slug.encode()).hexdigest()[:8], 16)
-    head = re.sub(r"[^a-z0-9]+", "-", slug.split("-")[0].lower()).strip("-") or "core"
-    evidence = _evidence(text, title)
-    # The second entity pairs the slug's head with a word of the summary, so both its words
-    # are in the pattern's text (gardener.propose.grounding refuses it otherwise).
-    word = next((w for w in re.findall(r"[a-z]{4,}", evidence.lower()) if w != head),
-                "practice")
-    links = [
-        {"target": target, "type": LINK_TYPES[(digest + n) % len(LINK_TYPES)],
-         "confidence_pct": 85 - 10 * n, "evidence": evidence,
-         "reason": f"Both patterns address {head} practice in overlapping situations"}
-        for n, target in enumerate(targets[:3])
-    ]
-    return {
-        "entities": [
-            {"id": slug[:64].strip("-"), "type": "practice", "label": title,
-             "relevance_pct": 90},
-            {"id": f"{head}-{word}", "type": "concept", "label": f"{head.title()} {word}",
-             "relevance_pct": 60 + digest % 30},
-        ],
-        "communities": [
-            {"id": f"{head}-patterns", "label": f"{head.title()} patterns",
-             "confidence_pct": 70},
-        ],
-        "inferred_links": links,
-        "vitality_band": band,
-        "vitality_reasoning": (f"The Vitality section of '{title}' describes how the practice "
-                               "is kept alive and where it tends to decay when neglected."),
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Generated libraries
-
-
-def generate(folder: Path, n: int, samples: Path = SAMPLES) -> list[Path]:
-    """``n`` pattern files made from the sample library, copy ``k`` of each with slugs ``-k``.
-
-    Every sample slug in a copy's text (its own, and its human relationships) gets the same
-    suffix, so each copy of the sample library is a closed, fully resolved graph.
-    """
-    sources = sorted(p for p in samples.glob("*.md") if p.name != "README.md")
-    slugs = [p.stem for p in sources]
-    pattern = re.compile(r"(?<![a-z0-9-])(" + "|".join(
-        re.escape(s) for s in sorted(slugs, key=len, reverse=True)) + r")(?![a-z0-9-])")
-    texts = [p.read_bytes().decode("utf-8") for p in sources]
-    folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for i in range(n):
-        k, s = divmod(i, len(sources))
-        text = pattern.sub(lambda m, k=k: f"{m.group(1)}-{k}", texts[s])  # type: ignore[misc]
-        path = folder / f"{slugs[s]}-{k}.md"
-        path.write_bytes(text.encode("utf-8"))
-        written.append(path)
-    return written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,13 +91,14 @@ class Measure:
 
 
 class FakeServer:
-    """tests/fake_openai.py in its own process: its CPU time is not the gardener's."""
+    """``gardener.testing.fake_openai`` in its own process: its CPU time is not the gardener's."""
 
     def __init__(self, latency: float) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "fake_openai.py"), "--port", "0",
-             "--latency", str(latency), "--responder", "bench.concurrency:grounded_responder"],
+            [sys.executable, "-m", "gardener.testing.fake_openai", "--port", "0",
+             "--latency", str(latency), "--responder",
+             "gardener.testing.responders:grounded_responder"],
             stdout=subprocess.PIPE, text=True, env=env)
         assert self.process.stdout is not None
         self.url = self.process.stdout.readline().strip()

@@ -25,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import commit, machine, replace_section  # noqa: E402
-from bench.recall import hidden_targets  # noqa: E402
 from gardener.endpoint.settings import LLMSettings  # noqa: E402
 from gardener.endpoint.tokens import ApproximateCounter, Counter, gguf_counter  # noqa: E402
 from gardener.library import load as library  # noqa: E402
@@ -34,6 +33,7 @@ from gardener.propose.profiles import DEFAULT  # noqa: E402
 from gardener.propose.prompts import default_prompts  # noqa: E402
 from gardener.propose.propose import fitted_profile, request_tokens  # noqa: E402
 from gardener.shortlist.candidates import CandidateIndex  # noqa: E402
+from gardener.testing.recall import hidden_targets  # noqa: E402
 
 CONTEXTS = (4096, 8192, 16384, 131072)
 MODES = ("json_object_schema", "tools")

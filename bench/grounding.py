@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,93 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import between_markers, writable_copy  # noqa: E402
 from gardener.library import load as library  # noqa: E402
-from gardener.model import Garden, Pattern  # noqa: E402
-from gardener.propose.grounding import PatternText, pattern_text  # noqa: E402
+from gardener.testing.grounding_check import Tally, check, existing  # noqa: E402
 
 BEGIN = "<!-- grounding:{name}:begin -->"
 END = "<!-- grounding:{name}:end -->"
 """Markers around one library's table: each library keeps its own."""
-
-
-def own_text(pattern: Pattern) -> PatternText:
-    """The pattern's title, summary and body (domain and keywords as words), nothing else."""
-    return pattern_text((pattern.title, pattern.summary,
-                         *(f"{s.heading}\n{s.text}" for s in pattern.sections)),
-                        terms=(pattern.domain or "", *pattern.keywords))
-
-
-def label_grounded(text: PatternText, ident: str, label: str) -> bool:
-    """The acceptance's wording: the label occurs in the text, or all of its id's words do."""
-    return bool(label and text.has_phrase(label)) or text.share(ident) == 1.0
-
-
-@dataclass
-class Tally:
-    patterns: int = 0
-    failed: int = 0
-    entities: int = 0
-    communities: int = 0
-    links: int = 0
-    bad: list[str] = field(default_factory=list)
-    bad_entities: int = 0
-    bad_communities: int = 0
-    links_without_evidence: int = 0
-    evidence_not_found: int = 0
-
-
-def check(before: Pattern, after: Pattern, outcome: dict[str, object], tally: Tally) -> None:
-    """Count what this pass added to one pattern's garden, and what of it is not grounded."""
-    text = own_text(before)
-    old, new = before.garden or Garden(), after.garden or Garden()
-    old_entities = {e.id for e in old.entities}
-    old_communities = {c.id for c in old.communities}
-    for e in new.entities:
-        if e.id in old_entities:
-            continue
-        tally.entities += 1
-        if not label_grounded(text, e.id, e.label or ""):
-            tally.bad_entities += 1
-            tally.bad.append(f"{after.slug}: entity {e.id!r} ({e.label!r})")
-    for c in new.communities:
-        if c.id in old_communities:
-            continue
-        tally.communities += 1
-        if not label_grounded(text, c.id, c.label or ""):
-            tally.bad_communities += 1
-            tally.bad.append(f"{after.slug}: community {c.id!r} ({c.label!r})")
-    added = outcome.get("added") or []
-    evidence = outcome.get("evidence") or {}
-    assert isinstance(added, list) and isinstance(evidence, dict)
-    for target in added:
-        tally.links += 1
-        quote = evidence.get(target)
-        if not quote:
-            tally.links_without_evidence += 1
-            tally.bad.append(f"{after.slug}: link to {target!r} without evidence")
-        elif text.evidence_problem(str(quote)) is not None:
-            tally.evidence_not_found += 1
-            tally.bad.append(f"{after.slug}: link to {target!r}: evidence {quote!r} not found")
-
-
-def existing(patterns: Sequence[Pattern]) -> Tally:
-    """Apply the check to every entity and community the gardens hold now (its ``bad``
-    lists the communities that fail)."""
-    seen = Tally()
-    for p in patterns:
-        if p.garden is None:
-            continue
-        seen.patterns += 1
-        text = own_text(p)
-        for e in p.garden.entities:
-            seen.entities += 1
-            if not label_grounded(text, e.id, e.label or ""):
-                seen.bad_entities += 1
-        for c in p.garden.communities:
-            seen.communities += 1
-            if not label_grounded(text, c.id, c.label or ""):
-                seen.bad_communities += 1
-                seen.bad.append(f"{p.slug}: community {c.id!r} ({c.label!r})")
-    return seen
 
 
 def existing_table(seen: Tally, args: argparse.Namespace) -> str:

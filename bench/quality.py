@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,13 @@ from bench.common import (
     replace_section,
     writable_copy,
 )
-from bench.holdout import (
+from gardener.endpoint.settings import LOCAL_MODE
+from gardener.library import load as library
+from gardener.local.server import start_local_model
+from gardener.model import Pattern
+from gardener.propose.profiles import profile_for
+from gardener.shortlist.candidates import CandidateIndex
+from gardener.testing.holdout import (
     Gold,
     Totals,
     check_hidden,
@@ -55,18 +60,13 @@ from bench.holdout import (
     dropped_targets,
     gold_of,
     hide,
+    merged,
     most_common_type,
     score,
     total,
     unique_slugs,
     written_links,
 )
-from gardener.endpoint.settings import LOCAL_MODE
-from gardener.library import load as library
-from gardener.local.server import start_local_model
-from gardener.model import Pattern
-from gardener.propose.profiles import profile_for
-from gardener.shortlist.candidates import CandidateIndex
 
 DOC = ROOT / "docs" / "quality.md"
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")
@@ -96,17 +96,6 @@ def garden_copy(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | 
         raise SystemExit(f"the run wrote no report (exit {done.returncode}):\n{done.stderr}")
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     return data
-
-
-def merged(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One report from per-pattern runs: their patterns, and seconds and usage summed."""
-    usage: Counter[str] = Counter()
-    for r in reports:
-        usage.update(r.get("totals", {}).get("usage", {}))
-    return {"model": reports[0].get("model") if reports else None,
-            "seconds": round(sum(float(r.get("seconds") or 0.0) for r in reports), 2),
-            "totals": {"usage": dict(usage)},
-            "patterns": [p for r in reports for p in r.get("patterns", [])]}
 
 
 def garden_one_by_one(copy: Path, slugs: Sequence[str], folder: Path, endpoint: str | None,

@@ -29,6 +29,7 @@ code)::
     ├── StructuredOutputError (1) .......... gardener.endpoint.exchange
     ├── GGUFError (2), ValueError .......... gardener.endpoint.gguf
     ├── LocalModelError (2), RuntimeError .. gardener.local.server
+    ├── NoFreePort (2) ..................... gardener.local.process
     ├── PromptError (2) .................... gardener.propose.prompts
     ├── VerifyError (1) .................... gardener.steps.verify
     ├── UnservedError (2) .................. gardener.pipeline.served

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 # --- limits: the one place each is defined ------------------------------------------------
 MIN_CONFIDENCE = 0.5
@@ -237,6 +237,33 @@ class Status(StrEnum):
     """The file changed on disk while the pass worked on it; left as the person made it."""
 
 
+NotAsked = Literal["budget", "deadline", "batch"]
+"""Why a stale pattern was not asked: the token budget was spent, the deadline passed (both
+stop a run: exit 3), or ``--max-patterns`` left it for a later batch (a planned bite)."""
+
+
+class Detail(BaseModel):
+    """What else a pass knows of one pattern, for the report, the review and the exit code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = None
+    """Why the pattern was gardened or skipped (a ``StaleReason``, or why it was not asked)."""
+    not_asked: NotAsked | None = None
+    stale: str | None = None
+    """The stale reason of a pattern that was not asked."""
+    salvaged: bool | None = None
+    """The answer was kept item by item after its re-asks ran out."""
+    dropped: list[str] = Field(default_factory=list)
+    """Items of the answer refused, each with its reason."""
+    rejected: list[str] = Field(default_factory=list)
+    """Proposed link targets people had rejected (``gardener.steps.rejections``)."""
+    new_communities: list[dict[str, str | None]] = Field(default_factory=list)
+    """Communities the model proposed beyond the registry, with their justification."""
+    fitted: dict[str, Any] | None = None
+    """How the request was cut to the model's context (``gardener.propose.fit``)."""
+
+
 class Outcome(BaseModel):
     """What one pass did to one pattern file; errors are values here, never exceptions."""
 
@@ -258,4 +285,9 @@ class Outcome(BaseModel):
     diff: str | None = Field(default=None, exclude=True)
     usage: dict[str, int] = Field(default_factory=dict)
     requests: int = 0
-    detail: dict[str, Any] = Field(default_factory=dict)
+    detail: Detail = Field(default_factory=Detail)
+
+    @field_serializer("detail")
+    def _detail(self, detail: Detail) -> dict[str, Any]:
+        """Only what is known: the report stays as short as a pattern's story."""
+        return detail.model_dump(mode="json", exclude_defaults=True)

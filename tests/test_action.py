@@ -3,11 +3,18 @@
 The repository is a clone of a local bare repository (its ``origin``, as after
 actions/checkout with fetch-depth 0), GitHub's REST API is ``tests/fake_github.py`` on
 127.0.0.1 (``GITHUB_API_URL``, as Actions sets it) and the model is ``tests/fake_openai.py``.
-The ``uses:`` steps (setup-python, the answers cache) are GitHub's own actions: checked to be
-the expected ones and stood in for (the interpreter is this .venv's, the cache folder simply
-stays between runs). The install step is not run with them: it would build and install
-this checkout into the interpreter on PATH, which the shared .venv must not get; its own test
-runs it in a throwaway venv when GARDENER_TEST_INSTALL=1, and says it skipped otherwise.
+The ``uses:`` steps (setup-python, pip's and the answers' caches) are GitHub's own actions:
+checked to be the expected ones and stood in for (the interpreter is this .venv's, the cache
+folder simply stays between runs). The install step is not run with them: it would build and
+install this checkout into the interpreter on PATH, which the shared .venv must not get; its
+own test checks that its pins are the versions this .venv runs (examples/github/
+constraints.txt) and installs it in a throwaway venv when GARDENER_TEST_INSTALL=1, saying it
+skipped otherwise.
+
+The example workflow (examples/github/gardener.yml) is run as written: its ``uses:`` is
+resolved to this checkout (the ref is this version's tag), its ``with:`` evaluated as a
+scheduled run evaluates it (no dispatch inputs), its library folder and concurrency group
+used as they are; the job summary it writes is read back.
 
 Each run is a fresh clone, as each workflow run is: the first opens one pull request with
 the configured labels and the footer; after another change on main the second updates that
@@ -22,26 +29,33 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI
 from graph_library import Spec
 from graph_library import write as write_library
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-from bench.concurrency import asked_slug, grounded_responder
 from gardener.library import decisions
 from gardener.library.document import read_text
 from gardener.library.garden import read_garden
 from gardener.review import learned
+from gardener.testing.fake_github import FakeGitHub
+from gardener.testing.fake_openai import FakeOpenAI
+from gardener.testing.responders import asked_slug, grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
 WORKFLOW = ROOT / "examples" / "github" / "gardener.yml"
+CONSTRAINTS = ROOT / "examples" / "github" / "constraints.txt"
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+    "version"]
 SPECS = (
     Spec("shared-meals", summary="Commons stewards share meals so that practice of care "
          "in the commons becomes a weekly habit"),
@@ -112,11 +126,20 @@ def steps() -> list[dict[str, Any]]:
     return [s for s in found if "run" in s]
 
 
+def outputs(path: Path) -> dict[str, str]:
+    """A step's ``$GITHUB_OUTPUT`` file (``name=value`` lines) as a mapping."""
+    if not path.exists():
+        return {}
+    return dict(line.split("=", 1) for line in path.read_text(encoding="utf-8").splitlines()
+                if "=" in line)
+
+
 def run_steps(workdir: Path, env: Mapping[str, str], inputs: Mapping[str, str],
               temp: Path) -> subprocess.CompletedProcess[str]:
     """Every ``run:`` step of the action, as the runner runs them (``bash -e -o pipefail``),
-    in ``workdir``; the install step is skipped (see the module's docstring). The last
-    result, or the first that failed."""
+    in ``workdir``, each step's outputs readable by the next as ``steps.ID.outputs.NAME``;
+    the install step is skipped (see the module's docstring). The last result, or the
+    first that failed."""
     values = contexts(inputs, temp)
     done: subprocess.CompletedProcess[str] | None = None
     for step in steps():
@@ -124,8 +147,10 @@ def run_steps(workdir: Path, env: Mapping[str, str], inputs: Mapping[str, str],
         if step.get("id") == "install":  # the gardener under test is this .venv's
             continue
         assert "if" not in step, "a run step's condition would need evaluating here"
-        step_env = {**env, **{k: substitute(str(v), values)
-                              for k, v in (step.get("env") or {}).items()}}
+        output = temp / f"output-{step.get('id')}"
+        output.unlink(missing_ok=True)
+        step_env = {**env, "GITHUB_OUTPUT": str(output),
+                    **{k: substitute(str(v), values) for k, v in (step.get("env") or {}).items()}}
         script = temp / f"step-{step.get('id')}.sh"
         script.write_text(substitute(step["run"], values), encoding="utf-8")
         done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail",
@@ -133,6 +158,8 @@ def run_steps(workdir: Path, env: Mapping[str, str], inputs: Mapping[str, str],
                               text=True, timeout=600, check=False)
         if done.returncode != 0:
             return done
+        values.update({f"steps.{step.get('id')}.outputs.{k}": v
+                       for k, v in outputs(output).items()})
     assert done is not None
     return done
 
@@ -142,10 +169,16 @@ def run_steps(workdir: Path, env: Mapping[str, str], inputs: Mapping[str, str],
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Path:
-    """A bare repository holding a small library under ``lib/`` with a gardener.toml."""
+def library_dir() -> str:
+    """The library's folder in the repository (the example workflow's test says its own)."""
+    return "lib"
+
+
+@pytest.fixture
+def origin(tmp_path: Path, library_dir: str) -> Path:
+    """A bare repository holding a small library (under ``lib/``) with a gardener.toml."""
     seed = tmp_path / "seed"
-    write_library(seed / "lib", SPECS)
+    write_library(seed / library_dir, SPECS)
     (seed / "gardener.toml").write_text(CONFIG, encoding="utf-8")
     git(seed, "init", "-q", "-b", "main")
     git(seed, "-c", "user.name=A Person", "-c", "user.email=person@example.org", "add", "-A")
@@ -180,8 +213,10 @@ def github(origin: Path) -> Iterator[FakeGitHub]:
 class Runner:
     """Workflow runs: a fresh clone of origin each time, the action's steps in it."""
 
-    def __init__(self, tmp: Path, origin: Path, model: FakeOpenAI, github: FakeGitHub) -> None:
-        self.tmp, self.origin, self.runs = tmp, origin, 0
+    def __init__(self, tmp: Path, origin: Path, model: FakeOpenAI, github: FakeGitHub,
+                 library: str = "lib") -> None:
+        self.tmp, self.origin, self.runs, self.library = tmp, origin, 0, library
+        self.summary = tmp / "summary-0.md"
         self.temp = tmp / "runner-temp"  # survives between runs, as the restored cache does
         self.temp.mkdir()
         home = tmp / "home"
@@ -207,14 +242,20 @@ class Runner:
         return work
 
     def __call__(self, **inputs: str) -> subprocess.CompletedProcess[str]:
+        return self.run({"library": self.library, **inputs})
+
+    def run(self, inputs: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+        """One workflow run of the action with these inputs; its job summary is kept in
+        ``self.summary``."""
         work = self.clone()
-        done = run_steps(work, self.env, {"library": "lib", **inputs}, self.temp)
-        return done
+        self.summary = self.tmp / f"summary-{self.runs}.md"
+        return run_steps(work, {**self.env, "GITHUB_STEP_SUMMARY": str(self.summary)}, inputs,
+                         self.temp)
 
     def push_change(self) -> None:
         """A person's commit on main: one pattern gains a paragraph."""
         work = self.clone()
-        path = work / "lib" / NAMES[0]
+        path = work / self.library / NAMES[0]
         path.write_text(path.read_text(encoding="utf-8") + "\nA later thought.\n",
                         encoding="utf-8")
         git(work, "-c", "user.name=A Person", "-c", "user.email=person@example.org",
@@ -223,8 +264,9 @@ class Runner:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, origin: Path, model: FakeOpenAI, github: FakeGitHub) -> Runner:
-    return Runner(tmp_path, origin, model, github)
+def runner(tmp_path: Path, origin: Path, model: FakeOpenAI, github: FakeGitHub,
+           library_dir: str) -> Runner:
+    return Runner(tmp_path, origin, model, github, library_dir)
 
 
 def links_at(bare: Path, rev: str) -> set[tuple[str, str]]:
@@ -324,14 +366,74 @@ def test_only_and_labels_inputs_reach_the_gardener(runner: Runner, github: FakeG
     (pr,) = github.pulls.values()
     assert pr.labels == ["graph", "weekly"]
     changed = git(origin, "diff", "--name-only", "main", BRANCH).split()
-    assert [p for p in changed if p.endswith(".md")] == [f"lib/{NAMES[1]}"]
+    # the one pattern asked (the pass's report travels beside it, under .gardener/)
+    assert [p for p in changed if p.endswith(".md") and "/.gardener/" not in p] == [
+        f"lib/{NAMES[1]}"]
     assert not (runner.temp / "graph-gardener" / "answers").exists()
 
 
-def test_the_install_step_installs_the_actions_own_checkout(tmp_path: Path) -> None:
+def runtime_pins() -> dict[str, str]:
+    """graph-gardener's runtime dependencies, all the way down, at the versions installed
+    here (markers evaluated for this interpreter, extras followed): what constraints.txt
+    pins. The gardener itself is left out: the action installs it from its own checkout."""
+    root = canonicalize_name("graph-gardener")
+    pins: dict[str, str] = {}
+    extras_seen: dict[str, set[str]] = {}
+    todo: list[tuple[str, frozenset[str]]] = [("graph-gardener", frozenset())]
+    while todo:
+        name, extras = todo.pop()
+        key = canonicalize_name(name)
+        known = extras_seen.get(key)
+        if known is not None and extras <= known:
+            continue
+        extras_seen[key] = (known or set()) | extras
+        dist = metadata.distribution(name)
+        if key != root:
+            pins[key] = dist.version
+        wanted = [{"extra": e} for e in sorted(extras_seen[key])] or [{"extra": ""}]
+        for raw in dist.requires or []:
+            req = Requirement(raw)
+            if req.marker is None or any(req.marker.evaluate(env) for env in wanted):
+                todo.append((req.name, frozenset(req.extras)))
+    return dict(sorted(pins.items()))
+
+
+CONSTRAINTS_HEADER = """\
+# The dependency versions the GitHub Action (action.yml) installs graph-gardener with
+# (pip --constraint): its runtime dependencies as this checkout tests them, Python 3.11 on
+# Linux. tests/test_action.py checks them against the virtualenv; after a dependency change,
+# rewrite this file with: PYTHONPATH=. .venv/bin/python tests/test_action.py
+"""
+
+
+def constraints_text() -> str:
+    return CONSTRAINTS_HEADER + "".join(f"{k}=={v}\n" for k, v in runtime_pins().items())
+
+
+def test_the_install_step_installs_the_actions_own_checkout_with_pinned_dependencies(
+        tmp_path: Path) -> None:
     (install,) = [s for s in steps() if s.get("id") == "install"]
     assert install["env"] == {"GARDENER_ACTION_PATH": "${{ github.action_path }}"}
-    assert "pip install" in install["run"] and '"$GARDENER_ACTION_PATH"' in install["run"]
+    run = " ".join(install["run"].replace("\\\n", " ").split())
+    assert ('pip install --disable-pip-version-check --quiet --constraint '
+            '"$GARDENER_ACTION_PATH/examples/github/constraints.txt" "$GARDENER_ACTION_PATH"'
+            in run)
+    # every runtime dependency pinned, at the version these tests ran with
+    assert CONSTRAINTS.read_text(encoding="utf-8") == constraints_text()
+    pinned = [line for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines()
+              if line and not line.startswith("#")]
+    assert pinned and all(re.fullmatch(r"[a-z0-9-]+==[^=\s]+", line) for line in pinned)
+    assert {"prefect", "openai", "instructor", "pydantic"} <= {p.split("==")[0] for p in pinned}
+    # pip's cache: restored under a key made from the files that fix the install, saved on a
+    # miss (setup-python's own cache cannot hash the action's files)
+    found = action()["runs"]["steps"]
+    ids = [s.get("id") or s.get("uses") for s in found]
+    assert ids.index("pip") < ids.index("pip-cache") < ids.index("install")
+    (pip,) = [s for s in found if s.get("id") == "pip"]
+    assert "pyproject.toml" in pip["run"] and "constraints.txt" in pip["run"]
+    (save,) = [s for s in found if s.get("uses") == "actions/cache/save@v4"
+               and "steps.pip.outputs.dir" in str(s["with"]["path"])]
+    assert save["with"]["key"] == "${{ steps.pip.outputs.key }}"
     if os.environ.get("GARDENER_TEST_INSTALL") != "1":
         pytest.skip("the install step builds and installs this checkout with its "
                     "dependencies (network, minutes); the other tests use the .venv's "
@@ -341,11 +443,15 @@ def test_the_install_step_installs_the_actions_own_checkout(tmp_path: Path) -> N
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
            "GARDENER_ACTION_PATH": str(ROOT)}
     env.pop("VIRTUAL_ENV", None)
-    subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                    substitute(install["run"], {})], env=env, check=True, timeout=1200)
-    done = subprocess.run([str(venv / "bin" / "gardener"), "review", "--help"],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0 and "--open" in done.stdout
+    done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                           substitute(install["run"], {})], env=env, check=True,
+                          timeout=1200, capture_output=True, text=True)
+    assert done.stdout.strip().endswith(f"gardener {VERSION}")
+    frozen = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "freeze"],
+                            capture_output=True, text=True, check=True).stdout
+    got = {str(canonicalize_name(n)): v for n, v in
+           (line.split("==", 1) for line in frozen.splitlines() if "==" in line)}
+    assert {k: got.get(k) for k in runtime_pins()} == runtime_pins()
 
 
 def test_an_unknown_expression_fails_the_substitution() -> None:
@@ -357,21 +463,106 @@ def test_an_unknown_expression_fails_the_substitution() -> None:
 # The example workflow
 
 
-def test_the_example_workflow_has_what_the_action_needs() -> None:
+def workflow() -> dict[Any, Any]:
     flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    on = flow[True] if True in flow else flow["on"]  # PyYAML reads a bare `on` as True
-    assert on["schedule"][0]["cron"]
-    assert set(on["workflow_dispatch"]["inputs"]) >= {"only", "max-patterns", "budget-tokens"}
-    assert flow["permissions"] == {"contents": "write", "pull-requests": "write"}
-    assert flow["concurrency"]["group"]
-    (job,) = flow["jobs"].values()
-    assert "OPENAI_API_KEY" in job["env"]
+    assert isinstance(flow, dict)
+    return flow
+
+
+OPERAND = re.compile(r"'(?P<text>[^']*)'|(?P<name>[a-z]+(?:\.[A-Za-z0-9_-]+)+)")
+
+
+def evaluate(text: str, known: Mapping[str, str]) -> str:
+    """A workflow value with its ``${{ ... }}`` expressions evaluated as Actions does for
+    what this workflow uses: context values (absent ones are empty), quoted strings and
+    ``||`` (the first non-empty operand). Any other expression fails the test."""
+    def one(m: re.Match[str]) -> str:
+        for operand in m.group(1).split("||"):
+            found = OPERAND.fullmatch(operand.strip())
+            if found is None:
+                pytest.fail(f"the workflow uses ${{{{ {m.group(1)} }}}}, unknown to this test")
+            name = found.group("name")
+            if name is not None and name.split(".")[0] not in {"inputs", "vars", "secrets"}:
+                pytest.fail(f"the workflow reads {name}, unknown to this test")
+            value = known.get(name, "") if name is not None else found.group("text")
+            if value:
+                return value
+        return ""
+    return EXPRESSION.sub(one, text)
+
+
+def the_gardener_step() -> dict[str, Any]:
+    (job,) = workflow()["jobs"].values()
     checkout, gardener = job["steps"]
     assert checkout["uses"].startswith("actions/checkout@")
+    return dict(gardener)
+
+
+def test_the_example_workflow_has_what_the_action_needs() -> None:
+    flow = workflow()
+    on = flow[True] if True in flow else flow["on"]  # PyYAML reads a bare `on` as True
+    assert on["schedule"][0]["cron"]
+    dispatch = on["workflow_dispatch"]["inputs"]
+    assert set(dispatch) >= {"only", "max-patterns", "budget-tokens"}
+    declared = action()["inputs"]
+    # a run by hand starts with the action's own bounds
+    for name in ("max-patterns", "budget-tokens"):
+        assert dispatch[name]["default"] == declared[name]["default"] != ""
+    assert flow["permissions"] == {"contents": "write", "pull-requests": "write"}
+    (job,) = flow["jobs"].values()
+    assert "OPENAI_API_KEY" in job["env"]
+    checkout = job["steps"][0]
     assert checkout["with"]["fetch-depth"] == 0
     assert checkout["with"]["persist-credentials"] is False
-    declared = set(action()["inputs"])
-    assert set(gardener["with"]) <= declared
+    gardener = the_gardener_step()
+    assert set(gardener["with"]) <= set(declared)
+    # one pass per library, whatever started it: not keyed on the branch it started from
+    group = flow["concurrency"]["group"]
+    assert group == f"graph-gardener-{gardener['with']['library']}"
+    assert "github.ref" not in group and flow["concurrency"]["cancel-in-progress"] is False
+    # the gardener's own repository at this version's release tag (or a commit SHA)
+    repo, _, ref = gardener["uses"].partition("@")
+    assert re.fullmatch(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", repo)
+    assert ref == f"v{VERSION}" or re.fullmatch(r"[0-9a-f]{40}", ref)
+
+
+@pytest.mark.parametrize("library_dir", ["_patterns"])
+def test_the_example_workflow_runs_bounded_on_its_schedule(
+        runner: Runner, github: FakeGitHub, library_dir: str) -> None:
+    gardener = the_gardener_step()
+    # `uses:` resolved to this checkout: its ref is this version's tag
+    assert gardener["uses"].endswith(f"@v{VERSION}")
+    # a scheduled run: no dispatch inputs, no repository variables
+    inputs = {k: evaluate(str(v), {}) for k, v in gardener["with"].items()}
+    assert inputs["library"] == library_dir
+    assert inputs["max-patterns"] == inputs["budget-tokens"] == ""  # the action's defaults
+    said = ok(runner.run(inputs))
+    assert "--max-patterns 50" in said and "--budget-tokens 400000" in said
+    assert "pull request #1 created" in said
+    summary = runner.summary.read_text(encoding="utf-8")
+    estimate, spent = summary.split("### graph-gardener: what this run spent")
+    assert "### graph-gardener: the estimate for this run" in estimate
+    assert "at most 50 stale patterns asked" in estimate
+    assert "no model call started once 400000 tokens are spent" in estimate
+    calls = re.search(r"model calls:\s+(\d+)", estimate)
+    assert calls is not None and int(calls.group(1)) == len(SPECS)
+    assert re.search(r"prompt tokens:\s+[\d,]+", estimate)
+    tokens = re.search(r"\| tokens used \(prompt \+ completion\) \| ([\d,]+) ", spent)
+    assert tokens is not None and int(tokens.group(1).replace(",", "")) > 0
+    assert f"| patterns changed | {len(SPECS)} |" in spent
+    assert "`gardener review` exited with status 0." in spent
+    # a run by hand with its own bound: it asks that many, the rest wait
+    runner.push_change()
+    by_hand = {k: evaluate(str(v), {"inputs.max-patterns": "1", "inputs.budget-tokens": "0"})
+               for k, v in gardener["with"].items()}
+    done = runner.run(by_hand)
+    said = done.stdout + done.stderr
+    assert done.returncode in (0, 3), said
+    (command,) = [line for line in said.splitlines() if line.startswith("gardener review ")]
+    assert "--max-patterns 1" in command and "--budget-tokens" not in command
+    summary = runner.summary.read_text(encoding="utf-8")
+    assert re.search(r"model calls:\s+1\b", summary)
+    assert "no token budget but gardener.toml's" in summary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,3 +627,8 @@ def test_a_closed_prs_added_and_retyped_links_are_rejected_kept_ones_are_not() -
     text = decisions.render(decisions.Ledger(tuple(found)))
     assert decisions.parse(text, "d.yaml").decisions == tuple(
         sorted(found, key=lambda d: (d.slug, d.target, d.type or "")))
+
+
+if __name__ == "__main__":  # rewrite examples/github/constraints.txt from this virtualenv
+    CONSTRAINTS.write_text(constraints_text(), encoding="utf-8")
+    print(f"{CONSTRAINTS}: {len(runtime_pins())} pins")

@@ -278,6 +278,7 @@ def test_a_served_run_is_refused_for_another_library_or_report(tmp_path: Path) -
     refuse_unserved("/anywhere", "/any/file", {})  # not served: a run by hand goes anywhere
 
 
+@pytest.mark.usefixtures("prefect_port_4200")
 def test_serve_s_server_wants_its_auth_string_and_closes_cors(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os

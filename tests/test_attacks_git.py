@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from fake_github import FakeGitHub
-from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
-from bench.concurrency import grounded_responder
 from gardener.cli.main import app
 from gardener.review import git as gitmod
+from gardener.testing.fake_github import FakeGitHub
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
 
 from gardener.library.state import load_state
 from gardener.model import Status
@@ -17,6 +16,7 @@ from gardener.pipeline.client import model_client
 from gardener.pipeline.estimate import estimate
 from gardener.pipeline.garden import garden_library
 from gardener.pipeline.options import GardenOptions
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +35,8 @@ def _pass(library: Path, fake: FakeOpenAI, day: dt.date, n: int | None) -> list[
     options = GardenOptions(max_patterns=n, today=day, concurrency=2)
     with model_client(options) as llm:
         done = garden_library(library, options, llm, llm.settings.model)
-    return sorted((o.slug or "", o.status.value if not o.detail.get("not_asked")
-                   else f"later:{o.detail['not_asked']}") for o in done.outcomes)
+    return sorted((o.slug or "", o.status.value if not o.detail.not_asked
+                   else f"later:{o.detail.not_asked}") for o in done.outcomes)
 
 
 def test_successive_runs_take_consecutive_batches_in_a_stable_order(
@@ -94,6 +94,16 @@ def test_a_batch_leftover_is_not_a_failure(library: Path,
             done = garden_library(library, options, llm, llm.settings.model)
     statuses = {o.status for o in done.outcomes}
     assert Status.FAILED not in statuses
-    left = [o for o in done.outcomes if o.detail.get("not_asked") == "batch"]
+    left = [o for o in done.outcomes if o.detail.not_asked == "batch"]
     assert len(left) == len(done.outcomes) - 1
-    assert all("left for a later batch (--max-patterns 1)" in o.detail["reason"] for o in left)
+    assert all("left for a later batch (--max-patterns 1)" in o.detail.reason for o in left)
+
+
+def test_an_estimate_s_first_calls_are_the_batch_s(library: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeOpenAI() as fake:
+        use_as_endpoint(monkeypatch, fake)
+        whole = estimate(library, GardenOptions())
+        batch = estimate(library, GardenOptions(max_patterns=5))
+    assert whole.first(5).calls == batch.calls
+    assert whole.first(5).later == batch.later

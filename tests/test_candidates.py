@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -235,12 +234,8 @@ def test_recall_on_commons_engineering_beats_baselines() -> None:
     folder = CORPUS / "commons-engineering"
     if not folder.is_dir():
         pytest.skip(f"../shared/corpus not found: {folder} is absent")
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import recall as bench
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
     from gardener.library import load as library
+    from gardener.testing import recall as bench
 
     patterns = library.load(folder).patterns
     results = {name: bench.recall(patterns, build(patterns), (10, 40))
@@ -292,12 +287,8 @@ def test_array_ranking_equals_reference_on_a_generated_library(weights: Weights)
 
 
 def test_array_ranking_equals_reference_on_the_sample_and_its_copies(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        from concurrency import generate
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
     from gardener.library import load as library
+    from gardener.testing.libraries import generate
 
     sample = library.load(ROOT / "patterns").patterns
     assert len(sample) >= 10

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import networkx as nx
 import pytest
 from graph_library import Spec, load, write
 from typer.testing import CliRunner
 
 from gardener.graph import communities as cm
+from gardener.graph import naming
 from gardener.library import registry as rg
 from gardener.library.block import locate
 from gardener.library.document import read_text
@@ -191,6 +193,52 @@ def test_small_communities_join_the_one_they_are_tied_to(tmp_path: Path) -> None
     # code (5) is tied to water by one link and joins it; care (5) is tied to nothing
     sizes = sorted(len(c.members) for c in big.registry.communities)
     assert sizes == [5, 11]
+
+
+def test_a_community_is_named_by_what_most_members_share_not_by_one_members_id(
+        tmp_path: Path) -> None:
+    """The shape `communities build` met on the 3,600-pattern library: a large community
+    whose members mostly carry no community id, a minority of them an id whose users mostly
+    sit in another community, one pattern an id nobody else uses (the old rule, which
+    preferred an id "at home" in the community whatever its support, named the large
+    community after that one pattern's id); and a fragmented vocabulary whose ids share one
+    word ("water-rights", "water-commons", ...)."""
+    specs: list[Spec] = []
+    large = [f"practice-{i:02d}" for i in range(40)]
+    for i, slug in enumerate(large):
+        ids = ([("systems-thinking", "Systems Thinking", 0.8)] if i < 15 else
+               [("odd-one-out", "Odd One Out", 0.9)] if i == 15 else [])
+        specs.append(Spec(slug, title=f"Practice pattern {i}", communities=ids,
+                          domain="practice-design" if i % 8 < 5 else None))
+    systems = [f"systems-{i:02d}" for i in range(22)]
+    specs += [Spec(s, title=f"Feedback loops {i}",
+                   communities=[("systems-thinking", "Systems Thinking", 0.9)] if i < 20 else [])
+              for i, s in enumerate(systems)]
+    water = [f"water-{i:02d}" for i in range(30)]
+    spellings = ["water-rights", "water-commons", "clean-water", "water-law", "water-sharing",
+                 "river-water"]
+    specs += [Spec(s, title=f"River basin {i}",
+                   communities=[(spellings[i % 6] if i < 12 else "odd-two", "W", 0.8)]
+                   if i < 13 else [])
+              for i, s in enumerate(water)]
+    lib = load(tmp_path / "lib", specs)
+    chosen = {p.slug: p for p in lib.patterns}
+    groups = cm.consolidate(cm.memberships(chosen.values()))
+    g: nx.Graph[str] = nx.Graph()
+    g.add_nodes_from(chosen)
+    # the old rule, for the record: the large community took "odd-one-out", at home there
+    home_of_odd = [grp for grp in groups if grp.ids == ("odd-one-out",)]
+    assert len(home_of_odd) == 1 and home_of_odd[0].members == ("practice-15",)
+    drafts = naming.name_drafts([large, water, systems], groups, chosen, g)
+    by_size = {len(d.members): d for d in drafts}
+    assert by_size[40].id == "practice-design"
+    assert by_size[40].basis == "domain 'practice-design': 25 of 40 members"
+    assert by_size[22].id == "systems-thinking"  # 20 of its 22 members, against 15 of 40
+    assert by_size[22].basis == "id 'systems-thinking': 20 of 22 members"
+    assert by_size[30].id == "water"  # 12 members' ids share it; no one id has 3 users
+    assert by_size[30].basis == "id word 'water': 12 of 30 members"
+    assert all(d.id not in {"odd-one-out", "odd-two"} for d in drafts)
+    assert naming.needed(40) == 4 and naming.needed(3) == 2 and naming.needed(1) == 1
 
 
 def test_retarget_puts_the_registry_community_first_and_keeps_known_ones() -> None:

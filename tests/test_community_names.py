@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, answer
 from graph_library import write
 from test_communities import clusters
 from typer.testing import CliRunner
 
 from gardener.endpoint.client import LLM
 from gardener.endpoint.settings import LLMSettings
-from gardener.graph.communities import Draft
 from gardener.graph.community_names import name_communities
+from gardener.graph.naming import Draft
 from gardener.library.registry import load_registry
+from gardener.testing.fake_openai import FakeOpenAI, answer
 
 runner = CliRunner()
 
@@ -110,8 +110,9 @@ def test_build_records_then_replays_the_same_registry(tmp_path: Path,
     assert reg is not None
     assert sorted(reg.ids) == ["care-commons", "software-commons", "water-commons"]
     assert "names: model fake-model, prompt name_communities@" in first
+    # the drafts' names (the tags of the recorded answers): the word each theme's ids share
     assert sorted(p.name for p in tape.iterdir()) == [
-        "community.care-practice-0", "community.code-practice-0", "community.water-practice-0"]
+        "community.care", "community.code", "community.water"]
     replayed = runner.invoke(app, ["communities", "build", str(root), "--seed", "3",
                                    "--fixtures", str(tape), "--replay"])
     # the gardens are unchanged (no --apply), so the same drafts ask the same questions

@@ -119,7 +119,7 @@ def test_the_gardening_step_drops_rejected_links_proposed_or_existing() -> None:
                           rejections=rejections)
     assert change.new_text is not None
     outcome = change.outcome
-    assert outcome.detail["rejected"] == ["adaptive-facilitation"]
+    assert outcome.detail.rejected == ["adaptive-facilitation"]
     assert [(r.item, r.reason) for r in outcome.removals] == [(existing, Reason.REJECTED)]
     assert outcome.added == ["commons-resource-ledger"]
     assert existing not in change.new_text.split("graph_garden:")[1]

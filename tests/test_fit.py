@@ -10,10 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
-from bench.concurrency import grounded_responder
 from gardener.cli.main import app
 from gardener.endpoint.client import LLM
 from gardener.endpoint.settings import LLMSettings
@@ -33,6 +31,8 @@ from gardener.propose.profiles import DEFAULT, SMALL
 from gardener.propose.prompts import default_prompts
 from gardener.propose.propose import fitted_profile, request_tokens
 from gardener.shortlist.candidates import CandidateIndex
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.responders import grounded_responder
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "patterns"

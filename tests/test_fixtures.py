@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, answer, rate_limited, server_error
 from pydantic import BaseModel
 
 from gardener.endpoint.client import LLM, LLMError, Usage
@@ -23,6 +22,7 @@ from gardener.endpoint.fixtures import (
     tag_folder,
 )
 from gardener.endpoint.settings import LLMSettings
+from gardener.testing.fake_openai import FakeOpenAI, answer, rate_limited, server_error
 
 
 class Pet(BaseModel):

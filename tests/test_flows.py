@@ -2,7 +2,7 @@
 
 Every flow call in this module shares the one temporary Prefect server the first call starts
 (Prefect keeps it for the life of the process), so only the first test pays its start-up.
-The model is either replayed from ``fixtures/`` or ``tests/fake_openai.py`` on loopback.
+The model is either replayed from ``fixtures/`` or ``gardener.testing.fake_openai`` on loopback.
 
 The fixtures of the sample library are the bundled model's real answers (SmolLM2-135M through
 llama.cpp, recorded with no endpoint configured, as a newcomer's run), and the golden files
@@ -27,13 +27,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import fake_openai
 import httpx
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
 from typer.testing import CliRunner
 
-from bench.concurrency import grounded_responder
 from gardener.cli.main import app
 from gardener.endpoint.client import LLM, tag_of
 from gardener.endpoint.settings import ENDPOINT_VARIABLES, LLMSettings
@@ -45,6 +42,9 @@ from gardener.pipeline.prefect import runtime
 from gardener.pipeline.prefect.flows import run_garden, run_prune
 from gardener.pipeline.prefect.serve import ScheduleError, deployments
 from gardener.pipeline.prune import PruneOptions
+from gardener.testing import fake_openai
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "patterns"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, answer, status
 
 from gardener.endpoint.client import LLM
 from gardener.endpoint.settings import LLMSettings
@@ -32,6 +31,7 @@ from gardener.propose.grounding import (
 from gardener.propose.prompts import default_prompts, render_messages
 from gardener.propose.propose import grounding_text, propose
 from gardener.propose.response import ResponseModel, build_response_model, salvage
+from gardener.testing.fake_openai import FakeOpenAI, answer, status
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = "distributed-leadership-design.md"

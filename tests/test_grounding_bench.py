@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.grounding import Tally, check, existing, label_grounded, own_text
 from gardener.model import Community, Entity, Garden, Pattern, Section
+from gardener.testing.grounding_check import Tally, check, existing, label_grounded, own_text
 
 EMPTY = Garden()
 

@@ -11,11 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai import FakeOpenAI
-from processes import descendants, running
 from shell_env import newcomer_env
 
-from bench.concurrency import generate, grounded_responder
+from gardener.testing.fake_openai import FakeOpenAI
+from gardener.testing.libraries import generate
+from gardener.testing.processes import descendants, running
+from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline.prefect",),
     ("review",),
     ("config",),
-    ("cli", "__main__", "__init__"),
+    ("cli", "testing", "__main__", "__init__"),
 )
 """Lowest first: a module may import its own layer's and lower layers' modules only."""
 
@@ -106,6 +106,16 @@ def _violations() -> list[str]:
 
 def test_imports_run_from_the_command_line_towards_the_domain() -> None:
     assert _violations() == []
+
+
+def test_the_product_never_imports_the_test_doubles() -> None:
+    """``gardener.testing`` (the fakes the suite and the benchmarks share) is not in the
+    wheel: nothing else in the package may import it."""
+    found = [f"{path}:{line}: {module} imports {name}"
+             for module, path in _modules().items() if _stage(module) != "testing"
+             for line, name in _imports(path, module)
+             if name == "gardener.testing" or name.startswith("gardener.testing.")]
+    assert found == []
 
 
 def test_every_stage_has_a_docstring_saying_what_it_takes_and_gives() -> None:

@@ -18,18 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_openai import (
-    Behaviour,
-    FakeOpenAI,
-    answer,
-    drop,
-    rate_limited,
-    raw,
-    server_error,
-    stall,
-    status,
-    truncated,
-)
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from gardener.endpoint.client import (
@@ -52,6 +40,18 @@ from gardener.endpoint.settings import (
     LLMSettings,
     default_mode,
     is_loopback,
+)
+from gardener.testing.fake_openai import (
+    Behaviour,
+    FakeOpenAI,
+    answer,
+    drop,
+    rate_limited,
+    raw,
+    server_error,
+    stall,
+    status,
+    truncated,
 )
 
 
@@ -515,9 +515,8 @@ def test_a_server_on_this_machine_gets_a_patient_timeout() -> None:
 
 
 def test_fake_server_runs_as_a_subprocess_for_benchmarks() -> None:
-    script = Path(__file__).with_name("fake_openai.py")
-    process = subprocess.Popen([sys.executable, str(script), "--port", "0", "--latency", "0.2"],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "gardener.testing.fake_openai", "--port",
+                                "0", "--latency", "0.2"], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, ReceivedRequest, answer, raw, server_error
 
 from gardener.endpoint.client import LLM, LLMError
 from gardener.endpoint.settings import LLMSettings
 from gardener.model import HumanLink, Pattern, Section
 from gardener.propose.prompts import default_prompts, render_messages
 from gardener.propose.propose import propose
+from gardener.testing.fake_openai import FakeOpenAI, ReceivedRequest, answer, raw, server_error
 
 SLUG = "distributed-leadership-design"
 MAX_RETRIES = 2

@@ -16,12 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from fake_openai import FakeOpenAI, answer
 from pydantic import BaseModel
 
 from gardener.endpoint.client import LLM
 from gardener.endpoint.fixtures import FixtureTransport
 from gardener.endpoint.settings import LLMSettings
+from gardener.testing.fake_openai import FakeOpenAI, answer
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "proxy-authorization",

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import pytest
 
-from bench.holdout import (
+from gardener.library import load as library
+from gardener.model import HumanLink, Pattern
+from gardener.testing.holdout import (
     Score,
     check_hidden,
     choose,
     dropped_targets,
     hide,
+    merged,
     most_common_type,
     score,
     total,
     vocabulary_type,
 )
-from bench.quality import merged
-from gardener.library import load as library
-from gardener.model import HumanLink, Pattern
 
 GOLD = {"a": frozenset({"enables"}), "b": frozenset({"requires", "related"}),
         "c": frozenset({"governed_by"}), "d": frozenset({"complements"})}

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, answer, minimal_instance, request_schema
 from graph_library import Spec, write
 from test_propose import CANDIDATES, PATTERN, good_answer, schema_sent
 
@@ -19,6 +18,7 @@ from gardener.library.registry import Registry, RegistryCommunity
 from gardener.model import Status
 from gardener.propose.prompts import render_messages
 from gardener.propose.propose import propose
+from gardener.testing.fake_openai import FakeOpenAI, answer, minimal_instance, request_schema
 
 REGISTRY = Registry((
     RegistryCommunity("commons-governance", "Commons Governance",
@@ -137,7 +137,7 @@ def test_the_flow_flags_new_communities_and_writes_sources(tmp_path: Path) -> No
             outcomes = run_garden(root, GardenOptions(concurrency=1), llm=client)
     assert {o.status for o in outcomes} == {Status.CHANGED}
     for o in outcomes:
-        assert o.detail["new_communities"] == [
+        assert o.detail.new_communities == [
             {"id": "care-work", "label": "Care Work", "justification": NEW["justification"]}]
     text = (root / "alpha.md").read_text()
     assert "- id: commons-governance\n      label: \"Commons Governance\"\n" \
@@ -167,4 +167,4 @@ def test_a_changed_registry_makes_patterns_stale(tmp_path: Path) -> None:
                                 + "  - id: water-care\n    label: Water Care\n")
             changed = run_garden(root, GardenOptions(concurrency=1), llm=client)
     assert {o.status for o in changed} != {Status.SKIPPED}
-    assert all("candidate" in str(o.detail.get("reason")) for o in changed), changed
+    assert all("candidate" in str(o.detail.reason) for o in changed), changed

@@ -20,11 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_openai import FAULT_KINDS, FakeOpenAI, Faults, invented_links, raw
 from typer.testing import CliRunner
 
-from bench import reliability as rel
-from bench.concurrency import generate, grounded_responder
 from gardener.cli.main import app
 from gardener.endpoint.client import LLM, scrub
 from gardener.endpoint.settings import LLMSettings
@@ -37,6 +34,10 @@ from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prefect import runtime
 from gardener.pipeline.prefect.flows import run_garden
 from gardener.steps.passes import Change, apply, garden_entry
+from gardener.testing import reliability as rel
+from gardener.testing.fake_openai import FAULT_KINDS, FakeOpenAI, Faults, invented_links, raw
+from gardener.testing.libraries import generate
+from gardener.testing.responders import grounded_responder
 
 runner = CliRunner()
 
@@ -163,8 +164,8 @@ def test_an_answer_whose_every_item_is_refused_is_an_answer_not_a_failure(work: 
         with LLM(settings) as llm:
             outcomes = sorted(run_garden(library, options, llm=llm), key=lambda o: o.path)
     assert [o.status for o in outcomes if o.status is Status.FAILED] == []
-    refused = next(o for o in outcomes if o.detail.get("salvaged"))
-    assert refused.added == [] and any("kebab-case" in d for d in refused.detail["dropped"])
+    refused = next(o for o in outcomes if o.detail.salvaged)
+    assert refused.added == [] and any("kebab-case" in d for d in refused.detail.dropped)
     assert len(load_state(library)) == 2
 
 

@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAI, use_as_endpoint
-from processes import command_line, descendants, running
 from shell_env import newcomer_env
 
-from bench.concurrency import generate, grounded_responder
 from gardener.endpoint.client import LLM
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prefect import flows as garden_flow
 from gardener.pipeline.prefect import runtime
 from gardener.pipeline.prefect.flows import run_garden
+from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.libraries import generate
+from gardener.testing.processes import command_line, descendants, running
+from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,6 +153,7 @@ SERVE_SERVER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.usefixtures("prefect_port_4200")
 @linux_only
 def test_serve_gets_prefects_own_server_for_as_long_as_it_serves(tmp_path: Path) -> None:
     env = newcomer_env(tmp_path)

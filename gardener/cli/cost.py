@@ -111,7 +111,7 @@ def run_price(settings: LLMSettings, options: GardenOptions, config: Config) -> 
 def not_asked(outcomes: list[Outcome]) -> int:
     """Patterns the token budget left for the next run (a deadline's are failed outcomes, and
     ``--max-patterns``' a planned batch: ``cli.flows.status_rows`` counts those)."""
-    return sum(1 for o in outcomes if o.detail.get("not_asked") == "budget")
+    return sum(1 for o in outcomes if o.detail.not_asked == "budget")
 
 
 def cost_rows(outcomes: list[Outcome], price: Price | None) -> list[tuple[str, object]]:

@@ -52,7 +52,7 @@ HELP_OPTIONS = ["-h", "--help"]
 """Every command's help options (click's context setting, inherited by the subcommands)."""
 
 STOPPING = ("budget", "deadline")
-"""``Outcome.detail["not_asked"]`` of a pattern a token budget or deadline left unasked: the
+"""``Outcome.detail.not_asked`` of a pattern a token budget or deadline left unasked: the
 pass was stopped (exit 3). ``"batch"``, left by ``--max-patterns``, is a planned batch."""
 
 
@@ -111,9 +111,9 @@ def verdict(outcomes: Sequence[Outcome], *, strict: bool = False) -> GardenerErr
     either way. Otherwise `Stopped` (exit 3) when a token budget or a deadline left patterns
     unasked. Patterns ``--max-patterns`` left for a later batch are neither: a planned batch.
     """
-    stopped = [o for o in outcomes if o.detail.get("not_asked") in STOPPING]
+    stopped = [o for o in outcomes if o.detail.not_asked in STOPPING]
     failed = [o for o in outcomes if o.status is Status.FAILED
-              and o.detail.get("not_asked") not in STOPPING and (strict or not unreadable(o))]
+              and o.detail.not_asked not in STOPPING and (strict or not unreadable(o))]
     if failed:
         files = sum(1 for o in failed if unreadable(o))
         patterns = len(failed) - files
@@ -123,7 +123,7 @@ def verdict(outcomes: Sequence[Outcome], *, strict: bool = False) -> GardenerErr
         return Failed(" and ".join(said) + "; each is listed above")
     if stopped:
         why = []
-        budget = sum(1 for o in stopped if o.detail.get("not_asked") == "budget")
+        budget = sum(1 for o in stopped if o.detail.not_asked == "budget")
         if budget:
             why.append(f"the token budget was spent: {_count(budget, 'pattern')} not asked")
         late = len(stopped) - budget
@@ -136,7 +136,7 @@ def verdict(outcomes: Sequence[Outcome], *, strict: bool = False) -> GardenerErr
 def settle(outcomes: Sequence[Outcome], *, strict: bool = False) -> None:
     """A pass's last words: a batch ``--max-patterns`` left said as such (no error), then
     `verdict`'s error raised for the handler; exit 0 when there is none."""
-    later = sum(1 for o in outcomes if o.detail.get("not_asked") == "batch")
+    later = sum(1 for o in outcomes if o.detail.not_asked == "batch")
     if later:
         err.print(f"pattern limit reached: {_count(later, 'stale pattern')} left for a later "
                   "batch (--max-patterns); run again to garden them", markup=False,

@@ -190,7 +190,7 @@ def status_rows(outcomes: list[Outcome]) -> list[tuple[str, object]]:
     patterns, and the patterns ``--max-patterns`` left for a later batch (when any)."""
     totals = report.totals(outcomes)
     files = sum(1 for o in outcomes if unreadable(o))
-    later = sum(1 for o in outcomes if o.detail.get("not_asked") == "batch")
+    later = sum(1 for o in outcomes if o.detail.not_asked == "batch")
     rows: list[tuple[str, object]] = [("patterns", totals["patterns"])]
     for s in Status:
         rows.append((s.value, totals[s.value] - (files if s is Status.FAILED else 0)))
@@ -206,7 +206,7 @@ def summary_table(outcomes: list[Outcome], title: str, price: Price | None = Non
     totals = report.totals(outcomes)
     usage = totals["usage"]
     # A batch left for later is not the budget's "not asked" (cost_rows counts those).
-    asked = [o for o in outcomes if o.detail.get("not_asked") != "batch"]
+    asked = [o for o in outcomes if o.detail.not_asked != "batch"]
     rows = [*status_rows(outcomes),
             ("links added", totals["added_links"]),
             ("items removed", totals["removals"]),

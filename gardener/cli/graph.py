@@ -19,6 +19,7 @@ from rich.text import Text
 
 from gardener.cli import flows as cli_flows
 from gardener.cli.errors import cell, fail, plain, shown, write_out
+from gardener.errors import Failed
 from gardener.graph import communities as communities_mod
 from gardener.graph import entities as entities_mod
 from gardener.graph import health as health_mod
@@ -175,7 +176,8 @@ def health(
     for path in written:
         err.print(f"written: {plain(path)}", markup=False, highlight=False)
     if strict and h.flags:
-        raise typer.Exit(1)
+        raise Failed(f"{len(h.flags)} problem{'s' if len(h.flags) != 1 else ''} flagged "
+                     "(--strict)")
 
 
 # --- gardener communities ---------------------------------------------------------------------
@@ -202,7 +204,7 @@ def communities_check(library: LibraryArg) -> None:
     out.print(f"{len(registry.communities)} registry communities; {outside} garden "
               f"communities outside the registry", highlight=False)
     if problems:
-        raise typer.Exit(1)
+        raise Failed(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} found")
 
 
 @communities_app.command("build")
@@ -263,10 +265,12 @@ def communities_build(
               "Proposals draw their communities from here; edit labels and descriptions "
               "freely, a rebuild replaces the file.")
     text = registry_mod.dump_registry(result.registry, header)
-    table = Table("id", "label", "patterns", "former ids", title="community registry",
-                  title_justify="left")
+    basis = {d.id: d.basis for d in result.drafts}
+    table = Table("id", "label", "patterns", "former ids", "deterministic name from",
+                  title="community registry", title_justify="left")
     for c in result.registry.communities:
-        table.add_row(cell(c.id), cell(c.label), str(len(c.members)), str(len(c.aliases)))
+        table.add_row(cell(c.id), cell(c.label), str(len(c.members)), str(len(c.aliases)),
+                      cell(basis.get(c.id, "")))
     err.print(table)
     for problem in kept:
         err.print(f"[yellow]kept the deterministic name:[/] {shown(problem)}",
@@ -292,10 +296,12 @@ def communities_build(
             "detected": result.detected, "communities": len(result.registry.communities),
             "patterns": result.patterns, "assigned": result.assigned,
             "merges": {c.id: list(c.aliases) for c in result.registry.communities},
+            "named_from": basis,
         }
         write_atomic(report_path, json.dumps(report, indent=2) + "\n")
     if failed:
-        raise typer.Exit(1)
+        raise Failed(f"{failed} garden{'s' if failed != 1 else ''} could not be rewritten; "
+                     "each is listed above")
 
 
 def _named(result: communities_mod.BuildResult, model: str | None, mode: str | None,

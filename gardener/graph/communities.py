@@ -12,8 +12,9 @@ what the library already says:
    patterns: their links, the merged id groups and domains as hubs, and their nearest
    neighbours by words, so that patterns with no link at all still find a home;
 3. communities smaller than ``min_size`` join the one they are most connected to, and each
-   is named from the labels its members already carry (or by the model, see
-   ``community_names``). Every pattern ends up in exactly one registry community.
+   is named after what enough of its members share (``naming``: the id or domain the most
+   members carry, never one member's id), or by the model (``community_names``). Every
+   pattern ends up in exactly one registry community.
 
 ``retarget`` then rewrites a pattern's garden onto the registry's communities.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from gardener.folding import FILLER, STOPWORDS, kebab
+from gardener.graph.naming import Draft, name_drafts
 from gardener.library.registry import Registry, RegistryCommunity, normalise_id
-from gardener.model import MAX_COMMUNITIES, MAX_LABEL, Community, Garden, Pattern
+from gardener.model import MAX_COMMUNITIES, Community, Garden, Pattern
 from gardener.shortlist.candidates import CandidateIndex
 
 TAXONOMY = "taxonomy"
@@ -52,8 +52,6 @@ LEXICAL_WEIGHT = 0.5
 """Ties to the few patterns sharing the most distinctive words (times the scaled BM25)."""
 LEXICAL_FLOOR = 0.2
 """Scaled BM25 below this is no neighbour."""
-DOMAIN_SHARE = 0.25
-"""A community with no existing label takes its members' domain when this many share it."""
 DEFAULT_SEED = 7
 DEFAULT_RESOLUTION = 1.0
 
@@ -270,22 +268,6 @@ def detect(g: nx.Graph[str], *, seed: int = DEFAULT_SEED, resolution: float = DE
 
 
 @dataclass(frozen=True)
-class Draft:
-    """A detected community before it has its final name: what naming looks at."""
-
-    id: str
-    label: str
-    description: str
-    members: tuple[str, ...]
-    """Slugs, most central first."""
-    titles: tuple[str, ...]
-    labels: tuple[str, ...]
-    """Existing labels among its members, most used first."""
-    former: tuple[str, ...]
-    """Existing ids whose patterns mostly landed here."""
-
-
-@dataclass(frozen=True)
 class BuildResult:
     registry: Registry
     drafts: tuple[Draft, ...]
@@ -301,26 +283,6 @@ class BuildResult:
     """How much of each pattern's ties stay inside its community (0..1)."""
 
 
-def humanised(label: str) -> str:
-    """A label that is only an id ("governance-and-trust") as words ("Governance and Trust")."""
-    if label != kebab(label):
-        return label
-    return " ".join(w if w in FILLER else w.capitalize() for w in label.split("-"))
-
-
-def _words(titles: Iterable[str]) -> list[str]:
-    words = Counter(w for t in titles for w in re.findall(r"[a-z]+", t.lower())
-                    if len(w) > 3 and w not in STOPWORDS)
-    return sorted(words, key=lambda w: (-words[w], w))
-
-
-def _centrality(g: nx.Graph[str], members: Sequence[str]) -> list[str]:
-    inside = set(members)
-    degree = {n: sum(float(a.get("weight", 1.0)) for o, a in g[n].items() if o in inside)
-              for n in members}
-    return sorted(members, key=lambda n: (-degree[n], n))
-
-
 def _strength(g: nx.Graph[str], slug: str, label: Mapping[str, int]) -> float:
     """The share of a pattern's ties (links, hubs, word neighbours) inside its community."""
     total = inside = 0.0
@@ -330,66 +292,6 @@ def _strength(g: nx.Graph[str], slug: str, label: Mapping[str, int]) -> float:
         if label.get(other) == label[slug]:
             inside += w
     return round(inside / total, 2) if total else 0.0
-
-
-def name_drafts(detected: Sequence[Sequence[str]], groups: Sequence[Group],
-                patterns: Mapping[str, Pattern], g: nx.Graph[str]) -> list[Draft]:
-    """Deterministic names: each community takes the label its members use most (a group
-    named by no other community first), else their common domain, else words from their
-    titles."""
-    group_of_slug: dict[str, list[Group]] = {}
-    for grp in groups:
-        for s in grp.members:
-            group_of_slug.setdefault(s, []).append(grp)
-    where: dict[str, int] = {}
-    for i, members in enumerate(detected):
-        for s in members:
-            where[s] = i
-    home: dict[str, int] = {}
-    for grp in groups:
-        seats = Counter(where[s] for s in grp.members if s in where)
-        if seats:
-            home[grp.key] = min(seats, key=lambda c: (-seats[c], c))
-    taken: set[str] = set()
-    drafts: list[Draft] = []
-    by_key = {grp.key: grp for grp in groups}
-    for i, members in enumerate(detected):
-        ordered = _centrality(g, members)
-        votes: Counter[str] = Counter(grp.key for s in members
-                                      for grp in group_of_slug.get(s, []))
-        ranked = sorted(votes, key=lambda k: (home.get(k) != i, -votes[k], k))
-        cid = label = ""
-        for key in ranked:
-            grp = by_key[key]
-            candidate = kebab(grp.ids[0])
-            if candidate and candidate not in taken:
-                cid, label = candidate, humanised(grp.labels[0] if grp.labels else grp.ids[0])
-                break
-        titles = tuple(patterns[s].title for s in ordered)
-        domains = Counter(kebab(patterns[s].domain or "") for s in members)
-        domains.pop("", None)
-        top_domain = min(domains, key=lambda d: (-domains[d], d), default="")
-        if not cid and top_domain and top_domain not in taken and (
-                domains[top_domain] >= DOMAIN_SHARE * len(members)):
-            cid, label = top_domain, humanised(top_domain)
-        if not cid:
-            words = [w for w in _words(titles) if w not in taken][:2] or ["community"]
-            cid = "-".join(words)
-            label = " ".join(w.capitalize() for w in words)
-        base, n = cid, 2
-        while cid in taken:
-            cid, n = f"{base}-{n}", n + 1
-        taken.add(cid)
-        labels = _most_common(lb for k in ranked for lb in by_key[k].labels)
-        former = tuple(sorted({raw for grp in groups if home.get(grp.key) == i
-                               for raw in grp.ids}))
-        shown = ", ".join(titles[:3])
-        description = (f"{len(members)} pattern{'s' if len(members) != 1 else ''}, such as "
-                       f"{shown}.")
-        drafts.append(Draft(id=cid, label=label[:MAX_LABEL], description=description,
-                            members=tuple(ordered), titles=titles, labels=labels[:8],
-                            former=former))
-    return drafts
 
 
 def registry_of(drafts: Sequence[Draft], path: Path | None = None) -> Registry:

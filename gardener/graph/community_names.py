@@ -1,10 +1,11 @@
 """The model names the communities that detection found: one structured call per community.
 
 Detection knows who belongs together but not what to call it; the deterministic names
-(``communities.name_drafts``) take the label members use most, which is often narrower than
-the group. The model sees the members' titles and their existing labels and returns an id,
-a label and a description, validated (kebab-case id, not taken by another community) and
-re-asked on a problem, through the same client, fixtures and prompt versioning as proposals.
+(``naming.name_drafts``) take the id or domain the most members carry, which is often
+narrower than the group. The model sees the members' titles and their existing labels and
+returns an id, a label and a description, validated (kebab-case id, not taken by another
+community) and re-asked on a problem, through the same client, fixtures and prompt
+versioning as proposals.
 A community whose answer never validates keeps its deterministic name, and says so.
 """
 
@@ -19,7 +20,7 @@ from instructor import OpenAISchema
 from pydantic import Field, ValidationInfo, field_validator
 
 from gardener.endpoint.client import StructuredOutputError, Usage
-from gardener.graph.communities import Draft
+from gardener.graph.naming import Draft
 from gardener.model import MAX_ID, MAX_LABEL
 from gardener.propose.prompts import PromptSet, clip, fence_for, load_prompts, render_pair
 from gardener.propose.propose import StructuredLLM

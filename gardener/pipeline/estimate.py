@@ -245,7 +245,7 @@ def estimate(root: Path, options: GardenOptions, *,
                 progress(n + 1, len(asked))
     failed += [g.outcome.error or g.outcome.path for g in decided
                if g.outcome.status is Status.FAILED]
-    later = sum(1 for g in decided if g.outcome.detail.get("not_asked") == "batch")
+    later = sum(1 for g in decided if g.outcome.detail.not_asked == "batch")
     skipped = sum(1 for g in decided if g.outcome.status is Status.SKIPPED) - later
     return Estimate(model=settings.model, endpoint=plan.local or settings.endpoint,
                     mode=llm.mode,

@@ -37,7 +37,7 @@ from gardener.library.lock import holding
 from gardener.library.registry import load_registry
 from gardener.library.state import load_state, save_state
 from gardener.library.write import remove_leftovers
-from gardener.model import Outcome, Status
+from gardener.model import Detail, Outcome, Status
 from gardener.pipeline import DEFAULT_CONCURRENCY, report
 from gardener.pipeline.client import within_endpoint
 from gardener.pipeline.options import GardenOptions
@@ -163,8 +163,8 @@ def later(run: Run, i: int, limit: int, reason: str) -> Gardened:
     p = run.entries[i].pattern
     return Gardened(Outcome(
         path=str(p.path), slug=p.slug, status=Status.SKIPPED, warnings=list(p.warnings),
-        detail={"reason": f"{NOT_ASKED}: left for a later batch (--max-patterns {limit})",
-                "not_asked": "batch", "stale": reason}))
+        detail=Detail(reason=f"{NOT_ASKED}: left for a later batch (--max-patterns {limit})",
+                      not_asked="batch", stale=reason)))
 
 
 def decide(run: Run, on_result: OnResult) -> list[int]:

@@ -20,7 +20,7 @@ from gardener.library.state import (
     content_fingerprint,
     needs_gardening,
 )
-from gardener.model import Garden, Outcome, Status
+from gardener.model import Detail, Garden, Outcome, Status
 from gardener.pipeline.client import is_transient
 from gardener.pipeline.run import NOT_ASKED, Check, InFlight, NotAsked, Run, is_fatal
 from gardener.propose.propose import ProposalResult, StructuredLLM, fitted_profile, propose
@@ -105,7 +105,7 @@ def _ranked(run: Run, i: int, c: Check, *, decide: bool) -> Check:
 def skipped(run: Run, i: int, reason: str) -> Gardened:
     p = run.entries[i].pattern
     return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
-                            warnings=list(p.warnings), detail={"reason": reason}))
+                            warnings=list(p.warnings), detail=Detail(reason=reason)))
 
 
 def _not_asked(run: Run, i: int, halted: str, reason: str, *, used: Usage | None = None,
@@ -115,9 +115,8 @@ def _not_asked(run: Run, i: int, halted: str, reason: str, *, used: Usage | None
     run gardens it."""
     p = run.entries[i].pattern
     used = usage_of(run, i, used or Usage())
-    detail: dict[str, object] = {"reason": str(reason)}
-    if run.fatal is None and run.stopped is None and run.past_deadline():
-        detail["not_asked"] = "deadline"
+    late = run.fatal is None and run.stopped is None and run.past_deadline()
+    detail = Detail(reason=str(reason), not_asked="deadline" if late else None)
     return Gardened(Outcome(
         path=str(p.path), slug=p.slug, status=Status.FAILED,
         error=f"{p.path}: {what}: {halted}", warnings=list(p.warnings),
@@ -132,8 +131,8 @@ def over_budget(run: Run, i: int, why: str, reason: str) -> Gardened:
     return Gardened(Outcome(path=str(p.path), slug=p.slug, status=Status.SKIPPED,
                             warnings=list(p.warnings), usage=tokens_of(used),
                             requests=used.requests,
-                            detail={"reason": f"{NOT_ASKED}: {why}", "not_asked": "budget",
-                                    "stale": str(reason)}))
+                            detail=Detail(reason=f"{NOT_ASKED}: {why}", not_asked="budget",
+                                    stale=str(reason))))
 
 
 def ask(run: Run, i: int, shortlist: list[CandidateInfo], llm: StructuredLLM, *,
@@ -201,7 +200,7 @@ def garden_one(run: Run, i: int) -> Gardened:
                     path=str(p.path), slug=p.slug, status=Status.FAILED,
                     error=f"{p.path}: {exc.message} ({stop})", warnings=list(p.warnings),
                     usage=tokens_of(used), requests=used.requests,
-                    detail={"reason": str(reason)}))
+                    detail=Detail(reason=str(reason))))
             if is_fatal(exc):
                 with run.lock:
                     run.fatal = run.fatal or exc.message
@@ -210,7 +209,7 @@ def garden_one(run: Run, i: int) -> Gardened:
                 path=str(p.path), slug=p.slug, status=Status.FAILED,
                 error=f"{p.path}: {exc.message}",
                 warnings=list(p.warnings), usage=tokens_of(used), requests=used.requests,
-                detail={"reason": str(reason)}))
+                detail=Detail(reason=str(reason))))
         with run.lock:
             run.failing = 0
         if result.salvaged and not result.answered:
@@ -220,8 +219,8 @@ def garden_one(run: Run, i: int) -> Gardened:
                 error=f"{p.path}: the model gave no usable answer, even after re-asking "
                       f"({'; '.join(result.dropped[:3])}); not written, the next run asks "
                       "again", warnings=list(p.warnings), usage=tokens_of(used),
-                requests=used.requests, detail={"reason": str(reason), "salvaged": True,
-                                                "dropped": result.dropped}))
+                requests=used.requests, detail=Detail(reason=str(reason), salvaged=True,
+                                                dropped=result.dropped)))
         if not run.writes():
             return _not_asked(run, i, f"{run.stopped}", reason, used=result.usage,
                               what="answered but not written")
@@ -235,10 +234,9 @@ def garden_one(run: Run, i: int) -> Gardened:
         outcome.requests = used.requests
         new = [{"id": c.id, "label": c.label, "justification": c.justification}
                for c in result.proposal.communities if c.justification]
-        outcome.detail = {**outcome.detail, "reason": str(reason), "salvaged": result.salvaged,
-                          **({"dropped": result.dropped} if result.dropped else {}),
-                          **({"new_communities": new} if new else {}),
-                          **({"fitted": result.asked_with} if result.asked_with else {})}
+        outcome.detail = outcome.detail.model_copy(update={
+            "reason": str(reason), "salvaged": result.salvaged, "dropped": list(result.dropped),
+            "new_communities": new, "fitted": result.asked_with or None})
         outcome.evidence = {t: result.evidence[t] for t in outcome.added if t in result.evidence}
         if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
             return Gardened(outcome)

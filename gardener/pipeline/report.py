@@ -53,7 +53,7 @@ def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         "usage": dict(sorted(usage.items())),
         # Skipped because the token budget was spent (``GardenOptions.budget_tokens``): the
         # next run asks them; counted apart from the patterns skipped as up to date.
-        "not_asked": sum(1 for o in outcomes if o.detail.get("not_asked")),
+        "not_asked": sum(1 for o in outcomes if o.detail.not_asked),
     }
 
 

@@ -176,7 +176,7 @@ class NotAsked(Exception):
 
 
 NOT_ASKED = "not asked"
-"""``Outcome.detail["not_asked"]`` of a pattern the token budget left for the next run."""
+"""``Outcome.detail.not_asked`` of a pattern the token budget left for the next run."""
 
 
 @dataclass(frozen=True)

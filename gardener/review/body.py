@@ -267,7 +267,7 @@ def _compose(info: PassInfo, changes: Sequence[PatternChange], outcomes: Sequenc
         out += room.take([f"{info.honoured} rejection{'s' if info.honoured != 1 else ''} in "
                           "force; rejected links are never proposed again.", ""])
     dropped = sorted(f"{o.slug} -> {target}" for o in outcomes
-                     for target in o.detail.get("rejected") or ())
+                     for target in o.detail.rejected or ())
     out += _comma(room, "**Proposed again and dropped** (rejected earlier): ",
                   [code(x) for x in dropped], share(20), where)
     failed = [o for o in outcomes if o.status in (Status.FAILED, Status.CONFLICT)]

@@ -154,7 +154,7 @@ def totals(changes: Sequence[PatternChange], outcomes: Sequence[Outcome]) -> Tot
         prompt_tokens=sum(o.usage.get("prompt_tokens", 0) for o in outcomes),
         completion_tokens=sum(o.usage.get("completion_tokens", 0) for o in outcomes),
         requests=sum(o.requests for o in outcomes),
-        later=sum(1 for o in outcomes if o.detail.get("not_asked") == "batch"))
+        later=sum(1 for o in outcomes if o.detail.not_asked == "batch"))
 
 
 def existing_links(changes: Sequence[PatternChange]) -> dict[str, int]:

@@ -195,7 +195,7 @@ def pattern_section(c: PatternChange, *, listed: bool = False) -> tuple[list[str
         lines += ["**Conflicts with human-curated relationships** (the human one wins)", ""]
         lines += [f"- {cell(x)}" for x in o.conflicts]
         lines.append("")
-    refused = o.detail.get("rejected") or []
+    refused = o.detail.rejected or []
     if refused:
         lines += ["**Not proposed again** (rejected earlier): "
                   + ", ".join(code(str(t)) for t in refused), ""]

@@ -156,7 +156,8 @@ def garden_entry(entry: Entry, proposed: Garden, *, slugs: Collection[str], toda
         outcome = _outcome(entry, result, Status.UNCHANGED)
         outcome.unchanged = unchanged(p.garden, garden)
         if refused:
-            outcome.detail["rejected"] = [r.item for r in refused]
+            outcome.detail = outcome.detail.model_copy(
+                update={"rejected": [r.item for r in refused]})
         known = {x.target for x in p.garden.inferred_links} if p.garden else set()
         outcome.added = [link.target for link in garden.inferred_links
                          if link.target not in known]

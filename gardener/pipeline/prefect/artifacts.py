@@ -64,7 +64,7 @@ def describe(o: Outcome) -> str:
         parts.append(f"{len(o.renames)} renamed")
     if o.conflicts:
         parts.append(f"{len(o.conflicts)} conflicts")
-    reason = o.detail.get("reason")
+    reason = o.detail.reason
     if o.status is Status.SKIPPED and reason:
         parts.append(str(reason))
     return "; ".join(parts) or o.status.value

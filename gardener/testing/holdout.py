@@ -1,8 +1,9 @@
-"""Held-out patterns for bench/quality.py, and how links score against them: pure parts.
+"""Held-out patterns for ``bench/quality.py``, and how links score against them: pure parts.
 
 Why apart: the choice of patterns, the hiding of their human links in a copy, and precision,
 recall and type agreement are what the benchmark's numbers rest on, so they are small
-functions on plain data, tested on their own (tests/test_quality_bench.py).
+functions on plain data, tested on their own (tests/test_quality_bench.py); so is `merged`,
+which makes one report of the benchmark's per-pattern runs.
 """
 
 from __future__ import annotations
@@ -191,3 +192,14 @@ def dropped_targets(detail: Mapping[str, Any]) -> list[str]:
     """Targets of the links the validators dropped from a pattern's answer (report detail)."""
     found = (DROPPED_LINK.match(str(line)) for line in detail.get("dropped") or ())
     return [m.group(1) for m in found if m]
+
+
+def merged(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One report from per-pattern runs: their patterns, and seconds and usage summed."""
+    usage: Counter[str] = Counter()
+    for r in reports:
+        usage.update(r.get("totals", {}).get("usage", {}))
+    return {"model": reports[0].get("model") if reports else None,
+            "seconds": round(sum(float(r.get("seconds") or 0.0) for r in reports), 2),
+            "totals": {"usage": dict(usage)},
+            "patterns": [p for r in reports for p in r.get("patterns", [])]}

@@ -50,23 +50,21 @@ from gardener.endpoint.settings import LOCAL_MODE
 from gardener.library import load as library
 from gardener.local.server import start_local_model
 from gardener.model import Pattern
-from gardener.propose.profiles import profile_for
-from gardener.shortlist.candidates import CandidateIndex
-from gardener.testing.holdout import (
+from gardener.pipeline.holdout import (
     Gold,
     Totals,
-    check_hidden,
     choose,
     dropped_targets,
     gold_of,
-    hide,
-    merged,
     most_common_type,
     score,
     total,
     unique_slugs,
     written_links,
 )
+from gardener.propose.profiles import profile_for
+from gardener.shortlist.candidates import CandidateIndex
+from gardener.testing.holdout import check_hidden, hide, merged
 
 DOC = ROOT / "docs" / "quality.md"
 ENDPOINT_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "GARDENER_MODEL", "GARDENER_MODE")

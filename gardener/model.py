@@ -242,6 +242,10 @@ NotAsked = Literal["budget", "deadline", "batch"]
 stop a run: exit 3), or ``--max-patterns`` left it for a later batch (a planned bite)."""
 
 
+FileProblem = Literal["unreadable", "duplicate_slug"]
+"""A file that is no pattern of the pass: it could not be read, or its slug is another's."""
+
+
 class Detail(BaseModel):
     """What else a pass knows of one pattern, for the report, the review and the exit code."""
 
@@ -262,6 +266,9 @@ class Detail(BaseModel):
     """Communities the model proposed beyond the registry, with their justification."""
     fitted: dict[str, Any] | None = None
     """How the request was cut to the model's context (``gardener.propose.fit``)."""
+    problem: FileProblem | None = None
+    """A file the pass could not take as a pattern at all: no pattern in it was asked for,
+    so it is listed, and fails a pass only with ``--strict``."""
 
 
 class Outcome(BaseModel):

@@ -102,3 +102,23 @@ def test_a_usage_error_is_exit_2_and_one_line(library: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.endswith("error: --vitality-target must be 'garden' or "
                                   "'assessment', not 'nowhere'\n")
+
+
+def test_two_files_sharing_a_slug_are_listed_not_failed(library: Path) -> None:
+    """Real libraries hold files that share a slug (Commons Engineering: the same pattern in
+    two folders): the second is no pattern of the pass, so a weekly run stays green."""
+    from gardener.cli.errors import verdict
+    from gardener.library import load
+    from gardener.pipeline.garden import select
+
+    original = (library / f"{ASKED}.md").read_text(encoding="utf-8")
+    (library / "sub").mkdir()
+    (library / "sub" / f"{ASKED}.md").write_text(original, encoding="utf-8")
+    chosen, clashes = select(load.load(library), ())
+    (clash,) = clashes
+    assert clash.path == str(library / "sub" / f"{ASKED}.md")
+    assert clash.detail.problem == "duplicate_slug" and clash.status.value == "failed"
+    assert ASKED in {e.pattern.slug for e in chosen}
+    assert verdict([clash]) is None
+    failed = verdict([clash], strict=True)
+    assert failed is not None and failed.exit_code == 1

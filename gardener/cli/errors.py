@@ -84,9 +84,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def unreadable(outcome: Outcome) -> bool:
-    """A file the pass could not read at all (``gardener.pipeline.report.unreadable``: failed,
-    and no slug was read): no pattern was asked for in it."""
-    return outcome.status is Status.FAILED and outcome.slug is None
+    """A file the pass could not take as a pattern (``Detail.problem``: unreadable, or its
+    slug another file's): no pattern was asked for in it."""
+    return outcome.status is Status.FAILED and (outcome.detail.problem is not None
+                                                or outcome.slug is None)
 
 
 def print_outcomes(outcomes: Iterable[Outcome]) -> None:
@@ -95,7 +96,8 @@ def print_outcomes(outcomes: Iterable[Outcome]) -> None:
         if o.status is Status.CONFLICT:
             label = "[yellow]conflict:[/]"
         elif unreadable(o):
-            label = "[yellow]unreadable:[/]"
+            label = ("[yellow]slug clash:[/]" if o.detail.problem == "duplicate_slug"
+                     else "[yellow]unreadable:[/]")
         elif o.status is Status.FAILED:
             label = "[red]failed:[/]"
         else:

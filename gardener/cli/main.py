@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gardener import __version__
+from gardener.cli import evaluate as cli_evaluate
 from gardener.cli import flows as cli_flows
 from gardener.cli import graph as cli_graph
 from gardener.cli import init as cli_init
@@ -357,6 +358,7 @@ app.command("review")(cli_review.review)
 app.command("reject")(cli_review.reject)
 app.command("promote")(cli_review.promote)
 app.command("health")(cli_graph.health)
+app.command("evaluate")(cli_evaluate.evaluate)
 app.add_typer(cli_graph.communities_app, name="communities")
 
 

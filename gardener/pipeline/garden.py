@@ -102,7 +102,7 @@ def select(lib: Library, only: tuple[str, ...]) -> tuple[list[Entry], list[Outco
             clashes.append(Outcome(
                 path=str(p.path), slug=p.slug, status=Status.FAILED,
                 error=f"{p.path}: slug '{p.slug}' is also used by {first[p.slug].pattern.path}; "
-                      "give one of them another slug"))
+                      "give one of them another slug", detail=Detail(problem="duplicate_slug")))
             continue
         chosen.append(e)
     return chosen, clashes

@@ -20,13 +20,14 @@ from typing import Any
 
 from gardener.library.document import ReadError
 from gardener.library.write import write_atomic
-from gardener.model import Outcome, Status
+from gardener.model import Detail, Outcome, Status
 from gardener.steps.outliers import gained, outliers
 
 
 def unreadable(errors: Iterable[ReadError]) -> list[Outcome]:
     """Files that could not be read count as failed patterns of the pass."""
-    return [Outcome(path=str(e.path), status=Status.FAILED, error=str(e)) for e in errors]
+    return [Outcome(path=str(e.path), status=Status.FAILED, error=str(e),
+                    detail=Detail(problem="unreadable")) for e in errors]
 
 
 def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:

@@ -767,8 +767,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"children (Prefect's temporary server), sampled every {SAMPLE_S} s; largest process: "
         "`/usr/bin/time`'s maximum resident size. CPU per pattern beyond start-up: "
         "(CPU - CPU of the same command over a 1-pattern library) / library patterns, "
-        "except where the notes say otherwise. Exit 1: the two unparsed files; exit 3: "
-        "--max-patterns left patterns unasked. The very first `gardener run` (1 pattern, "
+        "except where the notes say otherwise. Exit codes as the README's \"Exit codes\" "
+        "says (`check` exits 1 on the two unparsed files). The very first `gardener run` "
+        "(1 pattern, "
         f"Prefect's database made) took {first.wall_s:.1f} s wall, {first.cpu_s:.1f} s CPU; "
         "the start-up figure of run is a second run over it (nothing stale, no model call).")
     print(header + "\n\n" + rendered)

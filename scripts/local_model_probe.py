@@ -16,7 +16,8 @@ import sys
 import httpx
 
 from gardener.endpoint.grammar import grammar_schema
-from gardener.local.server import LocalModelError, log_tail, start_local_model
+from gardener.local.process import tail as log_tail
+from gardener.local.server import LocalModelError, start_local_model
 
 SCHEMA = {
     "type": "object",

@@ -5,10 +5,11 @@ process of its own that runs whole test files (a module's fixtures are made once
 starts its own Prefect temporary server for the flows it runs in-process. Two servers on one
 SQLite database lock each other out, so every worker gets its own ``PREFECT_HOME`` beside the
 configured one (or beside a folder in the temporary folder): ``<home>-gw0``, ``<home>-gw1``.
-The commands the tests start inherit it. A worker also starts with ``COLUMNS=80`` and
-``LINES=24`` in its environment, which the process running pytest may not have had (rich then
-wraps the command line's output at 80 columns): each worker gets the controller's values.
-A run without xdist keeps the environment as it is.
+The commands the tests start inherit it. A worker also starts with variables the process
+running pytest may not have had: ``COLUMNS=80`` and ``LINES=24`` (rich then wraps the command
+line's output at 80 columns) and the checkout prepended to ``PYTHONPATH`` (which every
+command a test starts would inherit): each worker gets the controller's values back. A run
+without xdist keeps the environment as it is.
 """
 
 from __future__ import annotations
@@ -29,18 +30,19 @@ if _worker:
     os.environ["PREFECT_HOME"] = f"{_base.rstrip('/')}-{_worker}"
 
 
-TERMINAL = ("COLUMNS", "LINES")
+RESTORED = ("COLUMNS", "LINES", "PYTHONPATH")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist, in the controller, for each worker: this process's terminal size."""
-    node.workerinput["gardener_terminal"] = {name: os.environ.get(name) for name in TERMINAL}
+    """pytest-xdist, in the controller, for each worker: this process's values."""
+    node.workerinput["gardener_environ"] = {name: os.environ.get(name) for name in RESTORED}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """In a worker: the controller's terminal size, before any test module is imported."""
-    given = getattr(config, "workerinput", {}).get("gardener_terminal")
+    """In a worker: the controller's values, before any test module is imported (the
+    worker's own ``sys.path`` is set already)."""
+    given = getattr(config, "workerinput", {}).get("gardener_environ")
     for name, value in (given or {}).items():
         if value is None:
             os.environ.pop(name, None)

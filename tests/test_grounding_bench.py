@@ -1,4 +1,5 @@
-"""bench/grounding.py's check: what a pass added, judged against the pattern's own text."""
+"""bench/grounding.py's check (``gardener.testing.grounding_check``): what a pass added,
+judged against the pattern's own text."""
 
 from __future__ import annotations
 

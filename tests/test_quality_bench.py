@@ -1,4 +1,5 @@
-"""bench/quality.py's pure parts (bench/holdout.py): held-out patterns, hiding, scores."""
+"""bench/quality.py's pure parts (``gardener.testing.holdout``): held-out patterns, hiding,
+scores."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The GitHub Action, run without GitHub: ``action.yml``'s own steps, in order, with bash.
 
 The repository is a clone of a local bare repository (its ``origin``, as after
-actions/checkout with fetch-depth 0), GitHub's REST API is ``tests/fake_github.py`` on
-127.0.0.1 (``GITHUB_API_URL``, as Actions sets it) and the model is ``tests/fake_openai.py``.
+actions/checkout with fetch-depth 0), GitHub's REST API is
+``gardener/testing/fake_github.py`` on 127.0.0.1 (``GITHUB_API_URL``, as Actions sets it) and
+the model is ``gardener/testing/fake_openai.py``.
 The ``uses:`` steps (setup-python, pip's and the answers' caches) are GitHub's own actions:
 checked to be the expected ones and stood in for (the interpreter is this .venv's, the cache
 folder simply stays between runs). The install step is not run with them: it would build and

@@ -26,7 +26,7 @@ shared corpus, treating each library's inferred links (to its own patterns) as o
 the most linked target of ``commons-os-patterns`` (84 of 617 links) is 1.7 times its
 expected count, by its human in-degree or by the other targets' mean; no target of
 ``commons-engineering`` or ``patterns/`` reaches 5 links. Real hubs stay under 2. A first
-pass of the fake model (``bench.concurrency.grounded_responder``: the top three
+pass of the fake model (``gardener.testing.responders.grounded_responder``: the top three
 candidates) over ``patterns/`` links a pattern linked once before from 5 patterns: 7 times
 its library share, 2.1 times the pass's mean, so not flagged; the injection of
 ``tests/test_attacks_review.py`` (12 patterns) is 6 times the larger."""

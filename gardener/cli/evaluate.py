@@ -162,7 +162,7 @@ def evaluate(
     defaults = cli_flows.garden_defaults(config, library, model=model, mode=mode,
                                          concurrency=concurrency)
     cli_flows.library_folder(library, defaults["scope"])
-    fixture_mode = cli_flows._fixture_mode(fixtures, replay, record, auto)
+    fixture_mode = cli_flows.parse_fixture_mode(fixtures, replay, record, auto)
     options = GardenOptions(**defaults, fixtures=str(fixtures) if fixtures else None,
                             fixture_mode=fixture_mode,
                             **cost.cost_options(config, budget_tokens))

@@ -127,7 +127,8 @@ def garden_defaults(config: Config, library: Path, *, model: str | None, mode: s
             "prune": config.prune_settings()}
 
 
-def _today(value: str | None) -> dt.date | None:
+def parse_today(value: str | None) -> dt.date | None:
+    """``--today``: a date like 2026-02-19, or None (today, decided where it is used)."""
     if value is None:
         return None
     try:
@@ -136,7 +137,9 @@ def _today(value: str | None) -> dt.date | None:
         raise UsageError(f"--today {value!r} is not a date like 2026-02-19") from None
 
 
-def _fixture_mode(directory: Path | None, replay: bool, record: bool, auto: bool) -> str | None:
+def parse_fixture_mode(directory: Path | None, replay: bool, record: bool,
+                       auto: bool) -> str | None:
+    """``--fixtures`` with ``--replay``/``--record``/``--auto``: the one mode, or a usage error."""
     chosen = [name for name, on in (("replay", replay), ("record", record), ("auto", auto)) if on]
     if len(chosen) > 1:
         raise UsageError(f"choose one of --replay, --record, --auto (got {', '.join(chosen)})")
@@ -150,7 +153,8 @@ def _fixture_mode(directory: Path | None, replay: bool, record: bool, auto: bool
     return mode
 
 
-def _vitality(value: str) -> str:
+def parse_vitality_target(value: str) -> str:
+    """``--vitality-target``: where the vitality reasoning is written."""
     if value not in ("garden", "assessment"):
         raise UsageError(f"--vitality-target must be 'garden' or 'assessment', not {value!r}")
     return value
@@ -274,7 +278,7 @@ def run(
     config = load_config(library)
     defaults = garden_defaults(config, library, model=model, mode=mode, concurrency=concurrency)
     library_folder(library, defaults["scope"])
-    fixture_mode = _fixture_mode(fixtures, replay, record, auto)
+    fixture_mode = parse_fixture_mode(fixtures, replay, record, auto)
 
     from gardener.pipeline.client import model_client
     from gardener.pipeline.options import GardenOptions
@@ -283,8 +287,8 @@ def run(
     options = GardenOptions(
         dry_run=dry_run, only=tuple(only or ()), **defaults,
         fixtures=str(fixtures) if fixtures else None,
-        fixture_mode=fixture_mode, today=_today(today),
-        vitality_target=_vitality(vitality_target),
+        fixture_mode=fixture_mode, today=parse_today(today),
+        vitality_target=parse_vitality_target(vitality_target),
         retries=retries, give_up_after=give_up_after, deadline_s=deadline,
         report=str(report_path) if report_path else None,
         **cost.cost_options(config, budget_tokens, max_patterns))
@@ -420,7 +424,7 @@ def serve(
         garden_cron=garden_cron or config.schedule.garden,
         timezone=timezone, reports=reports.resolve(),
         garden_options=GardenOptions(**defaults, **cost.cost_options(config, None),
-                                     vitality_target=_vitality(vitality_target)),
+                                     vitality_target=parse_vitality_target(vitality_target)),
         prune_options=PruneOptions(**config.prune.model_dump(), renames=config.renames,
                                    untyped=config.relationships.untyped,
                                    scope=defaults["scope"]))

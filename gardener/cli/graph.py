@@ -249,10 +249,10 @@ def communities_build(
     Normalises and merges the existing community ids, detects communities on the link graph
     (seeded Louvain), assigns every pattern to one and names each (the model, or --no-llm).
     """
-    from gardener.cli.flows import _fixture_mode
+    from gardener.cli.flows import parse_fixture_mode
 
     lib = _load(library)
-    fixture_mode = None if no_llm else _fixture_mode(fixtures, replay, record, auto)
+    fixture_mode = None if no_llm else parse_fixture_mode(fixtures, replay, record, auto)
     result = communities_mod.build(lib.patterns, seed=seed, resolution=resolution,
                                    min_size=min_size)
     naming = "deterministic (--no-llm)"

@@ -104,17 +104,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _today(value: str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--today {value!r} is not a date like 2026-02-19") from None
-
-
-def summary_table(outcomes: list[Outcome], title: str) -> Table:
-    """Totals of a pruning pass, one per row so that no narrow terminal cuts a name."""
+def prune_table(outcomes: list[Outcome], title: str) -> Table:
+    """Totals of a pruning pass, one per row so that no narrow terminal cuts a name (a
+    gardening pass's are ``cli.flows.summary_table``)."""
     totals = report.totals(outcomes)
     rows = [*cli_flows.status_rows(outcomes),
             ("removed", totals["removals"]), ("renamed", totals["renames"]),
@@ -195,7 +187,7 @@ def prune_cmd(
     """
     from gardener.pipeline.prune import PruneOptions, prune_library
 
-    day = _today(today)
+    day = cli_flows.parse_today(today) or dt.date.today()
     config = load_config(library)
     own = config.prune_settings()  # the options beat gardener.toml
     settings = dataclasses.replace(
@@ -224,7 +216,7 @@ def finish(outcomes: list[Outcome], command: str, library: Path, report_path: Pa
     if report_path is not None:
         report.write(report_path, report.build(outcomes, command=command, library=library,
                                                meta={"dry_run": dry_run, **meta}))
-    err.print(summary_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
+    err.print(prune_table(outcomes, f"gardener {command}" + (" (dry run)" if dry_run else "")))
     if report_path is not None:
         err.print(f"report written to {plain(report_path)}", markup=False, highlight=False)
     conclude(outcomes, strict=strict)
@@ -274,7 +266,8 @@ def propose(
     options = GardenOptions(model=given["model"], mode=given["mode"],
                             timeout_s=given["timeout_s"], context=given["context"],
                             fixtures=str(fixtures) if fixtures else None,
-                            fixture_mode=cli_flows._fixture_mode(fixtures, replay, record, auto))
+                            fixture_mode=cli_flows.parse_fixture_mode(fixtures, replay, record,
+                                                                      auto))
     # A refused request (LLMError, exit 1) or no model to serve (LocalModelError, exit 2)
     # goes to the handler.
     with model_client(options, announce=cli_flows.announce) as llm:

@@ -159,11 +159,11 @@ def review(
     defaults = cli_flows.garden_defaults(config, library, model=model, mode=mode,
                                          concurrency=concurrency)
     cli_flows.library_folder(library, defaults["scope"])
-    fixture_mode = cli_flows._fixture_mode(fixtures, replay, record, auto)
+    fixture_mode = cli_flows.parse_fixture_mode(fixtures, replay, record, auto)
     fixtures_dir = fixtures.resolve() if fixtures else None
     if fixture_mode is not None and fixtures_dir is None:
         fixtures_dir = Path("fixtures").resolve()
-    day = cli_flows._today(today) or dt.date.today()
+    day = cli_flows.parse_today(today) or dt.date.today()
     publish = Publish(
         branch=branch or config.review.branch,
         labels=tuple(labels if labels is not None else config.review.labels),
@@ -199,7 +199,7 @@ def review(
         **defaults, only=tuple(only or ()),
         **cli_cost.cost_options(config, budget_tokens, max_patterns),
         fixtures=str(fixtures_dir) if fixtures_dir else None, fixture_mode=fixture_mode,
-        today=day, vitality_target=cli_flows._vitality(vitality_target))
+        today=day, vitality_target=cli_flows.parse_vitality_target(vitality_target))
     try:
         with model_client(options, announce=cli_flows.announce) as llm:
             def run_pass(folder: Path, ledger: Path | None) -> PassRun:
@@ -365,7 +365,7 @@ def reject(
     path = decisions.ledger_path(library)
     read = decisions.read(path)
     decision = decisions.Decision(slug=slug, target=target, type=kind, reason=reason.strip(),
-                                  date=cli_flows._today(today) or dt.date.today())
+                                  date=cli_flows.parse_today(today) or dt.date.today())
     ledger, added = read.ledger.add([decision])
     if added:
         try:

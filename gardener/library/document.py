@@ -264,6 +264,24 @@ def guard(node: yaml.Node, path: Path | str, line_offset: int) -> None:
             line_offset + foreign.start_mark.line + 1, foreign.start_mark.column + 1)
 
 
+def yaml_error(path: Path | str, exc: yaml.YAMLError, said: str,
+               line_offset: int = 0) -> ReadError:
+    """PyYAML's error as one line naming the file, line and column (and where the construct
+    it was in began); never the offending value whole."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return ReadError(path, f"{said}: {brief(str(exc))}")
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid"
+    if exc.context:
+        problem = f"{problem} ({exc.context}"
+        if exc.context_mark is not None and exc.context_mark is not mark:
+            problem += f" started on line {line_offset + exc.context_mark.line + 1}"
+        problem += ")"
+    return ReadError(path, f"{said}: {problem}",
+                     line_offset + mark.line + 1 if mark else None,
+                     mark.column + 1 if mark else None)
+
+
 def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 0, *,
                        guarded: bool = True) -> tuple[dict[str, Any], yaml.MappingNode | None]:
     """Parse front-matter text into a mapping and its node tree, or raise ReadError.
@@ -286,20 +304,8 @@ def parse_front_matter(fm: str, path: Path | str = "<text>", line_offset: int = 
                             line_offset + node.start_mark.line + 1,
                             node.start_mark.column + 1)
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        if exc.context:
-            problem = f"{problem} ({exc.context}"
-            if exc.context_mark is not None and exc.context_mark is not mark:
-                problem += f" started on line {line_offset + exc.context_mark.line + 1}"
-            problem += ")"
-        raise ReadError(
-            path, f"invalid YAML: {problem}",
-            line_offset + mark.line + 1 if mark else None,
-            mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise ReadError(path, f"invalid YAML: {exc}") from None
+        raise yaml_error(path, exc, "invalid YAML", line_offset) from None
     except RecursionError:
         raise ReadError(path, "front matter is nested too deeply to be a pattern") from None
     finally:
@@ -326,13 +332,8 @@ def load_plain(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
             return None, None
         guard(node, path, 0)
         return loader.construct_document(node), node
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise ReadError(path, f"not valid YAML: {exc.problem or exc.context or 'invalid'}",
-                        mark.line + 1 if mark else None,
-                        mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise ReadError(path, f"not valid YAML: {brief(str(exc))}") from None
+        raise yaml_error(path, exc, "not valid YAML") from None
     except RecursionError:
         raise ReadError(path, "nested too deeply to be read") from None
     finally:

@@ -36,7 +36,7 @@ from gardener.library.document import ReadError, decode, read_text
 from gardener.library.garden import read_garden
 from gardener.library.load import Entry
 from gardener.library.write import write_atomic
-from gardener.model import Outcome, Status
+from gardener.model import HumanLink, Outcome, Status
 from gardener.review import git, learned
 from gardener.review.body import (
     MAX_BODY,
@@ -309,27 +309,51 @@ def worktree(repo: git.Repo, commit: str) -> Iterator[Path]:
         shutil.rmtree(holder, ignore_errors=True)
 
 
-def _changes(entries: Sequence[Entry], outcomes: Sequence[Outcome],
-             repo_rel: Callable[[Path], str]) -> list[PatternChange]:
-    by_path = {str(e.pattern.path): e for e in entries}
+@dataclass(frozen=True)
+class _Before:
+    """What a review keeps of a pattern from before its pass: the little its section shows.
+    Not the whole entry: the pass reads the library again, and two whole libraries held at
+    once were most of a 3,600-pattern review's memory; the old text comes back from git."""
+
+    slug: str
+    title: str
+    human: tuple[HumanLink, ...]
+    vitality: float | None
+
+
+def _before(entries: Sequence[Entry]) -> dict[str, _Before]:
+    return {str(e.pattern.path): _Before(e.pattern.slug, e.pattern.title,
+                                         tuple(e.pattern.relationships), e.pattern.vitality)
+            for e in entries}
+
+
+def _changes(before: Mapping[str, _Before], outcomes: Sequence[Outcome],
+             repo_rel: Callable[[Path], str],
+             old_bytes: Callable[[Sequence[str]], Mapping[str, bytes | None]],
+             ) -> list[PatternChange]:
+    """Each changed pattern as the body shows it: its garden before (from ``old_bytes``, the
+    base commit's blobs, read in one git process) and after (the file the pass wrote)."""
+    changed = [o for o in outcomes if o.status is Status.CHANGED and o.path in before]
+    olds = old_bytes([repo_rel(Path(o.path)) for o in changed])
     out: list[PatternChange] = []
-    for o in outcomes:
-        entry = by_path.get(o.path)
-        if entry is None or o.status is not Status.CHANGED:
-            continue
-        p = entry.pattern
+    for o in changed:
+        p = before[o.path]
         rel = repo_rel(Path(o.path))
+        raw = olds.get(rel)
+        old_doc = read_text(decode(raw, o.path), o.path) if raw is not None else None
+        if old_doc is None:
+            continue
         new_text = decode(Path(o.path).read_bytes(), o.path)
         new_doc = read_text(new_text, o.path)
         # the pass's own diff names the temporary worktree; reviewers want the repository path
-        o = o.model_copy(update={"diff": unified_diff(rel, entry.doc.text, new_text)})
+        o = o.model_copy(update={"diff": unified_diff(rel, old_doc.text, new_text)})
         new_garden = read_garden(new_doc)[0] if new_doc is not None else None
-        assessment = entry.doc.data.get("ontology")
+        assessment = old_doc.data.get("ontology")
         assessment = assessment.get("commons_assessment") if isinstance(assessment, dict) else None
         reasoning = assessment.get("vitality_reasoning") if isinstance(assessment, dict) else None
         out.append(PatternChange(
-            slug=p.slug, path=rel, title=p.title, outcome=o, old=p.garden,
-            new=new_garden, human=p.relationships, vitality=p.vitality,
+            slug=p.slug, path=rel, title=p.title, outcome=o, old=read_garden(old_doc)[0],
+            new=new_garden, human=p.human, vitality=p.vitality,
             human_reasoning=reasoning if isinstance(reasoning, str) else None))
     return out
 
@@ -411,6 +435,8 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
             decisions.save(ledger_file, ledger, since=read)
         entries = library_mod.load(wt_lib).entries
         existing = in_degrees(e.pattern for e in entries)  # before the pass writes
+        before = _before(entries)
+        del entries  # the pass reads the library itself
         ran = run_pass(wt_lib, user_ledger if user_ledger.is_file() else None)
         info = PassInfo(library=str(rel), base=base_name, branch=branch, model=ran.model,
                         prompt_version=ran.prompt_version, today=day, base_sha=base_sha,
@@ -421,7 +447,8 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
             return path.resolve().relative_to(wt.resolve()).as_posix()
 
         outcomes = _in_repository(ran.outcomes, wt)
-        changes = _changes(entries, outcomes, repo_rel)
+        changes = _changes(before, outcomes, repo_rel,
+                           lambda rels: repo.read_blobs(base_sha, list(rels)))
         t = totals(changes, outcomes)
         subject = title(info, t)
         commit = None

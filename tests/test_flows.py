@@ -541,13 +541,17 @@ def test_a_cli_run_prints_no_prefect_noise(tmp_path: Path) -> None:
     assert "gardener run" in done.stderr and "changed" in done.stderr  # the summary table
     log = tmp_path / "prefect-home" / runtime.LOG_FILE
     assert log.is_file()  # Prefect's own log went here instead
-    # Prefect's temporary server recorded every task run, in its final state, before it
-    # stopped.
+    # Prefect's temporary server recorded every task run before it stopped, none failed or
+    # crashed. The last one's COMPLETED may still be in flight when the server stops with
+    # the process (seen once in ten full runs on two loaded cores): RUNNING is tolerated,
+    # and at most one.
     with closing(sqlite3.connect(tmp_path / "prefect-home" / "prefect.db")) as db:
         runs = db.execute("SELECT t.name, t.state_type FROM task_run t JOIN flow_run f "
                           "ON t.flow_run_id = f.id WHERE f.name LIKE 'garden %'").fetchall()
     patterns = sorted(p.stem for p in library.glob("*.md") if p.name != "README.md")
-    assert sorted(runs) == [(f"garden-{slug}", "COMPLETED") for slug in patterns]
+    assert sorted(name for name, _ in runs) == [f"garden-{slug}" for slug in patterns]
+    states = [state for _, state in runs]
+    assert set(states) <= {"COMPLETED", "RUNNING"} and states.count("RUNNING") <= 1, runs
 
 
 # ---------------------------------------------------------------------------------------------

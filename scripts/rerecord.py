@@ -24,23 +24,15 @@ from typer.testing import CliRunner
 from gardener.cli.main import app
 from gardener.endpoint.settings import ENDPOINT_VARIABLES
 from gardener.local.server import missing_modules
+from gardener.testing.libraries import copy_samples
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "patterns"
 FIXTURES = ROOT / "fixtures"
 GOLDEN = ROOT / "tests" / "golden"
 TODAY = "2026-02-19"
 """The date the golden files' ``last_pruned`` says (``tests/test_flows.py`` replays with it)."""
 
 
-def copy_samples(folder: Path) -> Path:
-    """The sample library's pattern files in ``folder``, writable whatever their mode here."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(SAMPLES.glob("*.md")):
-        if path.name != "README.md":
-            (folder / path.name).write_bytes(path.read_bytes())
-            (folder / path.name).chmod(0o644)
-    return folder
 
 
 def _run(*args: str) -> None:

@@ -35,9 +35,9 @@ from gardener.endpoint.settings import ENDPOINT_VARIABLES
 from gardener.model import Status
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.prefect.flows import Outcomes, garden, in_process_run, pattern_threads
+from gardener.testing.libraries import copy_samples
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "patterns"
 FIXTURES = ROOT / "fixtures"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TODAY = dt.date(2026, 2, 19)
@@ -47,13 +47,6 @@ needs_dask = pytest.mark.skipif(
     reason="prefect-dask is not installed (pip install -e '.[dask]')")
 
 
-def copy_samples(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(SAMPLES.glob("*.md")):
-        if path.name != "README.md":
-            (folder / path.name).write_bytes(path.read_bytes())
-            (folder / path.name).chmod(0o644)
-    return folder
 
 
 def files(folder: Path) -> dict[str, bytes]:

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,19 +32,13 @@ from gardener.local.server import missing_modules
 from gardener.model import Outcome, Status
 from gardener.review.body import PassInfo, body
 from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.libraries import copy_samples
 from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "patterns"
 runner = CliRunner()
 
 
-def copy_samples(folder: Path, names: tuple[str, ...] = ()) -> Path:
-    folder.mkdir(parents=True)
-    for path in sorted(SAMPLES.glob("*.md")):
-        if path.name != "README.md" and (not names or path.stem in names):
-            shutil.copy(path, folder / path.name)
-    return folder
 
 
 @pytest.fixture

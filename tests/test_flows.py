@@ -44,6 +44,7 @@ from gardener.pipeline.prefect.serve import ScheduleError, deployments
 from gardener.pipeline.prune import PruneOptions
 from gardener.testing import fake_openai
 from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.libraries import copy_samples
 from gardener.testing.responders import grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,16 +57,6 @@ REPLAY_MODEL = "SmolLM2-135M-Instruct"
 runner = CliRunner()
 
 
-def copy_samples(folder: Path) -> Path:
-    """The sample library's pattern files in ``folder``, writable whatever their mode here."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted(SAMPLES.glob("*.md")):
-        if path.name == "README.md":
-            continue
-        target = folder / path.name
-        target.write_bytes(path.read_bytes())
-        target.chmod(0o644)
-    return folder
 
 
 def report_of(path: Path) -> dict[str, Any]:

@@ -16,6 +16,17 @@ SAMPLES = CHECKOUT / "patterns"
 """The sample library."""
 
 
+def copy_samples(folder: Path, names: tuple[str, ...] = (), samples: Path = SAMPLES) -> Path:
+    """The sample library's pattern files (those named by ``names``, else all) in
+    ``folder``, writable whatever their mode in the checkout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(samples.glob("*.md")):
+        if path.name != "README.md" and (not names or path.stem in names):
+            (folder / path.name).write_bytes(path.read_bytes())
+            (folder / path.name).chmod(0o644)
+    return folder
+
+
 def generate(folder: Path, n: int, samples: Path = SAMPLES) -> list[Path]:
     """``n`` pattern files made from the sample library, copy ``k`` of each with slugs ``-k``.
 

@@ -262,6 +262,12 @@ class Detail(BaseModel):
     """Items of the answer refused, each with its reason."""
     rejected: list[str] = Field(default_factory=list)
     """Proposed link targets people had rejected (``gardener.steps.rejections``)."""
+    refused: list[str] = Field(default_factory=list)
+    """Links the model proposed that the calibration did not write, each with why
+    (``gardener.steps.link``)."""
+    proposed: dict[str, float] = Field(default_factory=dict)
+    """The links the model proposed and the checks kept, with its stated confidence, before
+    the calibration weighed them: what ``gardener evaluate --calibrate`` fits on."""
     new_communities: list[dict[str, str | None]] = Field(default_factory=list)
     """Communities the model proposed beyond the registry, with their justification."""
     fitted: dict[str, Any] | None = None

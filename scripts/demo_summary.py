@@ -51,7 +51,17 @@ def summary(report: dict[str, Any], root: Path) -> list[str]:
         lines.append(f"    entities: {_items([e.id for e in garden.entities])}; "
                      f"communities: {_items([c.id for c in garden.communities])}")
         lines.append(f"    new links: {_items(new)}; links kept: {_items(kept, 2)}")
-        lines.append(f"    removed: {_removed(row)}")
+        evidence = row.get("evidence") or {}
+        for lk in garden.inferred_links:
+            if lk.target in added and evidence.get(lk.target):
+                quote = " ".join(str(evidence[lk.target]).split())
+                cut = "..." if len(quote) > 110 else ""
+                lines.append(f"      {lk.target}: \"{quote[:110]}{cut}\"")
+        detail = row.get("detail") or {}
+        refused = len(detail.get("dropped", [])) + len(detail.get("refused", []))
+        lines.append(f"    removed: {_removed(row)}"
+                     + (f"; model's items refused: {refused} (listed in the report)"
+                        if refused else ""))
     return lines
 
 

@@ -10,10 +10,7 @@ and a Markdown report. ``gardener.cli.main`` registers it.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +22,7 @@ from gardener.cli import cost
 from gardener.cli import flows as cli_flows
 from gardener.cli.errors import cell, conclude, fail, plain, shown
 from gardener.config import load_config
+from gardener.library.calibration import Calibration, save_calibration
 from gardener.library.write import write_atomic
 from gardener.pipeline.holdout import DEFAULT_N, DEFAULT_SEED
 
@@ -46,27 +44,6 @@ BudgetOpt = Annotated[int | None, typer.Option(
 MarkdownOpt = Annotated[Path | None, typer.Option(
     "--markdown", help="Write the evaluation as a Markdown report here.", dir_okay=False,
     show_default=False)]
-
-
-QUIET = {"instructor": logging.CRITICAL + 1, "gardener": logging.ERROR}
-"""Loggers the evaluation keeps off the screen unless --verbose, and from which level on they
-still speak: instructor logs every answer that failed validation as an error, and the
-gardener each item salvage dropped as a warning; the JSON report keeps the drops per pattern
-and a pattern that failed is listed at the end."""
-
-
-@contextmanager
-def _quiet(verbose: bool) -> Iterator[None]:
-    loggers = [logging.getLogger(name) for name in QUIET]
-    levels = [logger.level for logger in loggers]
-    if not verbose:
-        for logger in loggers:
-            logger.setLevel(QUIET[logger.name])
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 def _say(text: str) -> None:
@@ -137,6 +114,11 @@ def evaluate(
     estimate: Annotated[bool, typer.Option(
         "--estimate", help="Print the calls, tokens (counted offline) and estimated price "
         "the evaluation would spend, then stop: no model call.")] = False,
+    calibrate: Annotated[bool, typer.Option(
+        "--calibrate", help="Fit the chance that a link is one people made from this "
+        "evaluation (the ranker's signals and the model's picks, measured on patterns held "
+        "out of the fit) and write it to LIBRARY/.gardener/calibration.json, which every "
+        "later pass with this model uses for its links' confidence.")] = False,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Show the model's refused answers and the items dropped "
         "from them as they come (the JSON report keeps them either way).")] = False,
@@ -190,21 +172,47 @@ def evaluate(
                      "chosen": list(held.chosen), **found.as_dict()}, indent=2,
                     ensure_ascii=False) + "\n", "estimate")
             return
-        with model_client(options, announce=cli_flows.announce) as llm, _quiet(verbose), \
+        with model_client(options, announce=cli_flows.announce) as llm, \
+                cli_flows.quiet_refusals(verbose), \
                 cli_flows.pass_progress(True, "evaluating") as (start, advance):
             ev = garden_heldout(copy, held, copied, asked, llm, llm.settings.model,
                                 on_start=start, on_outcome=advance,
                                 estimate=found.as_dict())
     out.print(totals_table(ev))
     out.print(patterns_table(ev))
+    used = ev.meta.get("calibration") or {}
+    if used.get("line"):
+        _say(f"the pass's links: {used['line']}")
+    fitted = _calibrate(library, ev) if calibrate else None
     if report_path is not None:
-        _write(report_path, json.dumps(ev.as_dict(), indent=2, ensure_ascii=False) + "\n",
+        result = ev.as_dict()
+        if fitted is not None:
+            result["fitted"] = fitted.model_dump(mode="json")
+        _write(report_path, json.dumps(result, indent=2, ensure_ascii=False) + "\n",
                "JSON report")
     if markdown_path is not None:
         _write(markdown_path, markdown(ev, command=_command(library, n, seed, only or [],
-                                                             budget_tokens, model)),
+                                                             budget_tokens, model),
+                                       fitted=fitted),
                "Markdown report")
     conclude(ev.outcomes)
+
+
+def _calibrate(library: Path, ev: Evaluation) -> Calibration:
+    """Fit the library's calibration from ``ev`` and write it; say what it measured."""
+    from gardener.pipeline.calibrate import fingerprint, fit
+
+    fitted = fit(ev.samples, library=library.resolve().name,
+                 fingerprint=fingerprint(ev.held.golds), model=ev.model,
+                 prompt_version=ev.meta.get("prompt_version"))
+    path = save_calibration(library, fitted)
+    m = fitted.measured
+    weighed = ("the ranker's signals and the model's picks" if fitted.uses_model else
+               "the ranker's signals alone (the model's picks lowered no held-out loss)")
+    _say(f"calibration written to {path}: fitted on {weighed}, {fitted.samples} candidates "
+         f"of {fitted.patterns} patterns; on patterns held out of the fit: expected "
+         f"calibration error {m.ece:.3f}, Brier score {m.brier:.3f}; {fitted.line()}")
+    return fitted
 
 
 def _write(path: Path, text: str, what: str) -> None:

@@ -9,6 +9,7 @@ stay fast.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -205,6 +206,28 @@ def status_rows(outcomes: list[Outcome]) -> list[tuple[str, object]]:
     return rows
 
 
+QUIET = {"instructor": logging.CRITICAL + 1, "gardener.propose": logging.ERROR}
+"""Loggers kept off the screen unless --verbose, and from which level on they still speak:
+instructor logs every answer that failed validation as an error, and the proposal each item
+it dropped as a warning. The report keeps every refusal per pattern (``detail.dropped``,
+``detail.refused``), the summary counts them, and a pattern that failed is listed."""
+
+
+@contextmanager
+def quiet_refusals(verbose: bool) -> Iterator[None]:
+    """The model's refused items off the screen for the block, unless ``verbose``."""
+    loggers = [logging.getLogger(name) for name in QUIET]
+    levels = [logger.level for logger in loggers]
+    if not verbose:
+        for logger in loggers:
+            logger.setLevel(QUIET[logger.name])
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def summary_table(outcomes: list[Outcome], title: str, price: Price | None = None) -> Table:
     """Totals of a gardening pass, one per row so that no narrow terminal cuts a name."""
     totals = report.totals(outcomes)
@@ -214,6 +237,8 @@ def summary_table(outcomes: list[Outcome], title: str, price: Price | None = Non
     rows = [*status_rows(outcomes),
             ("links added", totals["added_links"]),
             ("items removed", totals["removals"]),
+            *([("model's items refused (see the report)", totals["refused"])]
+              if totals["refused"] else []),
             ("model requests", totals["requests"]),
             ("prompt tokens", usage.get("prompt_tokens", 0)),
             ("completion tokens", usage.get("completion_tokens", 0)),
@@ -302,7 +327,8 @@ def run(
                 err.print(plain(f"gardening {library} with model '{llm.settings.model}' "
                                 f"{_where(options, llm.settings.endpoint)}"), highlight=False,
                           markup=False, soft_wrap=True)
-            outcomes = _run_flow(library, options, llm, run_garden, verbose)
+            with quiet_refusals(verbose):
+                outcomes = _run_flow(library, options, llm, run_garden, verbose)
             price = cost.run_price(llm.settings, options, config)
     except KeyboardInterrupt:
         what = ("nothing was written" if options.dry_run else

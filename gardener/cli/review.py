@@ -206,7 +206,8 @@ def review(
                 opts = options.model_copy(update={"decisions": str(ledger) if ledger else None})
                 _say(f"gardening {folder} (a clean checkout of {library}) with model "
                      f"'{llm.settings.model}'")
-                outcomes = run_garden(folder, opts, llm=llm)
+                with cli_flows.quiet_refusals(verbose):
+                    outcomes = run_garden(folder, opts, llm=llm)
                 return PassRun(outcomes, llm.settings.model, default_prompts().version)
 
             result = go(run_pass)

@@ -30,9 +30,11 @@ from typing import Any
 from gardener.endpoint.prices import dollars
 from gardener.errors import UsageError
 from gardener.library import load as library_mod
+from gardener.library.calibration import Calibration
 from gardener.library.scope import Scope
 from gardener.library.state import STATE_DIR, STATE_FILE
 from gardener.model import Outcome, Pattern, Status
+from gardener.pipeline.calibrate import FIT_CANDIDATES, Sample
 from gardener.pipeline.garden import garden_library
 from gardener.pipeline.holdout import (
     DEFAULT_N,
@@ -58,6 +60,7 @@ from gardener.pipeline.options import GardenOptions
 from gardener.propose.profiles import profile_for
 from gardener.propose.propose import StructuredLLM
 from gardener.shortlist.candidates import CandidateIndex
+from gardener.shortlist.signals import signals
 from gardener.text import one_line
 
 NOT_COPIED = (".git",)
@@ -171,7 +174,10 @@ class Row:
     requests: int = 0
     evidence: dict[str, str] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
-    """What the grounding checks refused in the answer, each with its reason."""
+    """What the grounding checks and the calibration refused in the answer, each with why."""
+    samples: list[Sample] = field(default_factory=list)
+    """The ranker's top candidates and the model's picks, each with what the pass knew of it
+    and whether people had linked it: what ``--calibrate`` fits on."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -216,8 +222,10 @@ def measure(held: Heldout, copied: Sequence[Pattern], gardened: Sequence[Pattern
         fitted = (outcome.detail.fitted or {}) if outcome is not None else {}
         size = int(fitted.get("candidates", shown))
         offered = index.ranked(before[slug], size)
-        refused = outcome.detail.dropped if answered and outcome is not None else []
+        refused = ([*outcome.detail.dropped, *outcome.detail.refused]
+                   if answered and outcome is not None else [])
         dropped = dropped_targets({"dropped": refused})
+        said = outcome.detail.proposed if answered and outcome is not None else {}
         picks = score([(t, None) for t in [*(t for t, _ in links), *dropped]], gold)
         rows.append(Row(
             slug=slug, status=outcome.status.value if outcome is not None else "missing",
@@ -230,8 +238,26 @@ def measure(held: Heldout, copied: Sequence[Pattern], gardened: Sequence[Pattern
             usage=dict(outcome.usage) if outcome is not None else {},
             requests=outcome.requests if outcome is not None else 0,
             evidence=dict(outcome.evidence) if outcome is not None else {},
-            dropped=list(refused)))
+            dropped=list(refused),
+            samples=samples(index, before[slug], gold, said, size) if answered else []))
     return rows
+
+
+def samples(index: CandidateIndex, pattern: Pattern, gold: Gold,
+            said: Mapping[str, float], shown: int) -> list[Sample]:
+    """The calibration's samples of one held-out pattern: the ranker's top
+    ``FIT_CANDIDATES`` and every link the model proposed (``said``: target -> its stated
+    confidence; ``shown``: the candidates it was offered), each labelled by whether people
+    had made it."""
+    out = []
+    for s in signals(index, pattern, max(FIT_CANDIDATES, shown)):
+        if s.rank > FIT_CANDIDATES and s.slug not in said:
+            continue
+        values = s.features()
+        values["model_link"] = 1.0 if s.slug in said else 0.0
+        values["model_confidence"] = said.get(s.slug, 0.0)
+        out.append(Sample(pattern.slug, s.slug, values, s.slug in gold))
+    return out
 
 
 def _in_library(text: str | None, copy: Path | None, root: Path) -> str | None:
@@ -280,6 +306,10 @@ class Evaluation:
                       sum(len(r.gold) for r in rows), 0, 0)
 
     @property
+    def samples(self) -> list[Sample]:
+        return [x for r in self.scored for x in r.samples]
+
+    @property
     def usage(self) -> dict[str, int]:
         used: dict[str, int] = {}
         for r in self.rows:
@@ -303,6 +333,7 @@ class Evaluation:
             "usage": self.usage, "requests": sum(r.requests for r in self.rows),
             "seconds": self.meta.get("seconds"), "cost": self.meta.get("cost"),
             "prompt_version": self.meta.get("prompt_version"),
+            "calibration": self.meta.get("calibration"),
             "estimate": self.estimate,
             "patterns": [r.as_dict() for r in self.rows]}
 
@@ -340,8 +371,10 @@ def _cell(text: object) -> str:
     return one_line(str(text)).replace("|", "\\|").replace("`", "'")
 
 
-def markdown(ev: Evaluation, *, command: str | None = None) -> str:
-    """The Markdown report: what was run, the totals beside the ranker, each pattern."""
+def markdown(ev: Evaluation, *, command: str | None = None,
+             fitted: Calibration | None = None) -> str:
+    """The Markdown report: what was run, the totals beside the ranker, each pattern, and
+    the calibration ``fitted`` from it when there is one."""
     t, r, s = ev.model_totals, ev.ranker_totals, ev.shortlist_totals
     k, b = ev.picks_totals, ev.ranker_picks_totals
     h = ev.held
@@ -397,6 +430,21 @@ def markdown(ev: Evaluation, *, command: str | None = None) -> str:
     errors = [f"- {_cell(row.slug)}: {_cell(row.error)[:300]}" for row in ev.rows if row.error]
     if errors:
         lines += ["", "Failures:", "", *errors]
+    used = ev.meta.get("calibration") or {}
+    if used.get("line"):
+        lines += ["", f"The pass's links: {_cell(used['line'])}"]
+    if fitted is not None:
+        lines += ["", "## Calibration fitted from this evaluation", "",
+                  _cell(fitted.line()), "",
+                  f"Features: {', '.join(fitted.features)}; {fitted.samples} candidates; "
+                  f"expected calibration error {fitted.measured.ece:.3f}, Brier score "
+                  f"{fitted.measured.brier:.3f}, log loss {fitted.measured.log_loss:.3f} on "
+                  "patterns held out of the fit.", "",
+                  "| predicted | links | mean predicted | share people made |",
+                  "|---|---:|---:|---:|",
+                  *(f"| {b.low:.1f}-{b.high:.1f} | {b.n} | "
+                    + (f"{b.predicted:.3f} | {b.observed:.3f} |" if b.n else "- | - |")
+                    for b in fitted.measured.bins)]
     return "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,7 @@ from gardener.errors import UsageError
 from gardener.graph.entities import load_aliases, resolve_library
 from gardener.library import decisions as decisions_mod
 from gardener.library import load as library_mod
+from gardener.library.calibration import calibration_for
 from gardener.library.load import Entry, Library
 from gardener.library.lock import holding
 from gardener.library.registry import load_registry
@@ -54,6 +55,7 @@ from gardener.propose.profiles import profile_for
 from gardener.propose.prompts import default_prompts
 from gardener.propose.propose import StructuredLLM
 from gardener.shortlist.candidates import CandidateIndex
+from gardener.steps.link import usual_type
 from gardener.steps.outliers import in_degrees
 from gardener.steps.rejections import Rejections
 
@@ -117,10 +119,12 @@ def open_run(root: Path, options: GardenOptions, llm: StructuredLLM,
     if options.decisions:
         ledger = ledger.union(decisions_mod.load(Path(options.decisions)))
     prompts = default_prompts()
+    calibration, note = calibration_for(root, model)
     run = Run(root=root, entries=entries, index=CandidateIndex(lib.patterns),
               slugs=lib.slugs, state=load_state(root), llm=llm, model=model, prompts=prompts,
               prompt_version=prompts.version, today=options.today or dt.date.today(),
-              options=options, rejections=Rejections.of(ledger),
+              options=options, calibration=calibration, calibration_note=note,
+              usual_type=usual_type(lib.patterns), rejections=Rejections.of(ledger),
               registry=load_registry(root),
               entities=resolve_library(lib.patterns, load_aliases(root)),
               profile=profile_for(model))
@@ -293,6 +297,7 @@ def _garden_library(root: Path, options: GardenOptions, llm: StructuredLLM, mode
         "vitality_target": options.vitality_target,
         "only": list(options.only), "seconds": round(time.monotonic() - started, 2),
         "cost": pass_cost(outcomes, model, options, llm),
+        "calibration": calibration_meta(run),
     }
     if options.budget_tokens is not None:
         meta["budget_tokens"] = options.budget_tokens
@@ -307,6 +312,14 @@ def _garden_library(root: Path, options: GardenOptions, llm: StructuredLLM, mode
     return Passed(outcomes, meta)
 
 
+
+
+def calibration_meta(run: Run) -> dict[str, Any]:
+    """What the report, the review and health say of the links' confidence."""
+    cal = run.calibration
+    return {"line": cal.line(), "shipped": cal.shipped, "model": cal.model,
+            "date": cal.date, "note": run.calibration_note,
+            "min_confidence": run.options.prune.min_confidence}
 
 
 def pass_cost(outcomes: list[Outcome], model: str, options: GardenOptions,

@@ -208,8 +208,9 @@ def written_links(pattern: Pattern) -> Proposed:
     return [(link.target, link.type) for link in garden.inferred_links] if garden else []
 
 
-DROPPED_LINK = re.compile(r"^inferred_links\[\d+\] '([^']+)'")
-"""How salvage names a link it dropped (``gardener.propose.response``): its index and target."""
+DROPPED_LINK = re.compile(r"^inferred_links(?:\[\d+\])? '([^']+)'")
+"""How salvage names a link it dropped (``gardener.propose.response``: its index and target),
+and the calibration one it did not write (``gardener.steps.link``: its target)."""
 
 
 def dropped_targets(detail: Mapping[str, Any]) -> list[str]:

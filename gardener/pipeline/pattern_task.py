@@ -25,7 +25,9 @@ from gardener.pipeline.client import is_transient
 from gardener.pipeline.run import NOT_ASKED, Check, InFlight, NotAsked, Run, is_fatal
 from gardener.propose.propose import ProposalResult, StructuredLLM, fitted_profile, propose
 from gardener.shortlist.candidates import CandidateInfo
-from gardener.steps.passes import apply, garden_entry
+from gardener.shortlist.signals import signals
+from gardener.steps.link import Linked, decide
+from gardener.steps.passes import apply, garden_entry, own_text
 
 log = logging.getLogger("gardener.flows")
 
@@ -221,11 +223,12 @@ def garden_one(run: Run, i: int) -> Gardened:
                       "again", warnings=list(p.warnings), usage=tokens_of(used),
                 requests=used.requests, detail=Detail(reason=str(reason), salvaged=True,
                                                 dropped=result.dropped)))
+        linked = weigh(run, i, result, len(shortlist))
         if not run.writes():
             return _not_asked(run, i, f"{run.stopped}", reason, used=result.usage,
                               what="answered but not written")
         try:
-            outcome, new_garden = settle(run, i, result.garden, result.evidence,
+            outcome, new_garden = settle(run, i, linked.garden, linked.evidence,
                                          edited=reason == StaleReason.CONTENT)
         finally:
             run.wrote()
@@ -236,8 +239,11 @@ def garden_one(run: Run, i: int) -> Gardened:
                for c in result.proposal.communities if c.justification]
         outcome.detail = outcome.detail.model_copy(update={
             "reason": str(reason), "salvaged": result.salvaged, "dropped": list(result.dropped),
-            "new_communities": new, "fitted": result.asked_with or None})
-        outcome.evidence = {t: result.evidence[t] for t in outcome.added if t in result.evidence}
+            "new_communities": new, "fitted": result.asked_with or None,
+            "refused": linked.refused,
+            "proposed": {lk.target: lk.confidence or 0.0
+                         for lk in result.garden.inferred_links}})
+        outcome.evidence = {t: linked.evidence[t] for t in outcome.added if t in linked.evidence}
         if outcome.status in (Status.FAILED, Status.CONFLICT) or options.dry_run:
             return Gardened(outcome)
         written = new_garden if outcome.status is Status.CHANGED else p.garden
@@ -252,6 +258,18 @@ def garden_one(run: Run, i: int) -> Gardened:
             path=str(p.path), slug=p.slug, status=Status.FAILED,
             error=f"{p.path}: unexpected error: {type(exc).__name__}: {exc}",
             warnings=list(p.warnings)))
+
+
+def weigh(run: Run, i: int, result: ProposalResult, shown: int) -> Linked:
+    """Pattern ``i``'s proposal with its links decided by the run's calibration: the ranker's
+    candidates within its reach and the model's picks, each written when its calibrated
+    chance reaches ``min_confidence`` (``gardener.steps.link``)."""
+    p = run.entries[i].pattern
+    cal = run.calibration
+    found = signals(run.index, p, max(cal.candidates, shown))
+    return decide(p, result.garden, result.evidence, found, cal,
+                  threshold=run.options.prune.min_confidence, default_type=run.usual_type,
+                  text=own_text(p))
 
 
 def settle(run: Run, i: int, proposed: Garden, evidence: Mapping[str, str] | None = None,

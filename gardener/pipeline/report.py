@@ -50,6 +50,9 @@ def totals(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         # Items the pass left exactly as they were, per kind (issue 19: "N unchanged").
         "items_unchanged": {kind: sum(o.unchanged.get(kind, 0) for o in outcomes)
                             for kind in ("links", "entities", "communities")},
+        # What the model proposed that the checks or the calibration did not let through: the
+        # report keeps each with why (``detail.dropped``, ``detail.refused``).
+        "refused": sum(len(o.detail.dropped) + len(o.detail.refused) for o in outcomes),
         "requests": sum(o.requests for o in outcomes),
         "usage": dict(sorted(usage.items())),
         # Skipped because the token budget was spent (``GardenOptions.budget_tokens``): the

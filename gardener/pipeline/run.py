@@ -22,6 +22,7 @@ from gardener.endpoint.client import LLMError, StructuredOutputError, Usage
 from gardener.endpoint.fixtures import FixtureMissing
 from gardener.endpoint.settings import LLMSettings
 from gardener.graph.entities import Resolution
+from gardener.library.calibration import Calibration
 from gardener.library.load import Entry
 from gardener.library.registry import Registry
 from gardener.library.state import State, save_state
@@ -50,6 +51,13 @@ class Run:
     prompt_version: str
     today: dt.date
     options: GardenOptions
+    calibration: Calibration
+    """What a link's confidence means: the library's own fit, else the shipped default
+    (``gardener.library.calibration``); every link is written by it (``steps.link``)."""
+    usual_type: str = "complementary"
+    """The library's most common human link type: a link the ranker found and no model typed."""
+    calibration_note: str | None = None
+    """Why the library's own calibration is not used, when it is not."""
     rejections: Rejections = field(default_factory=Rejections)
     """Links people rejected: never proposed again."""
     spent: dict[int, Usage] = field(default_factory=dict)

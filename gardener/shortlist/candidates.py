@@ -251,6 +251,10 @@ class CandidateIndex:
         p = self._patterns[slug]
         return CandidateInfo(slug=p.slug, title=p.title, summary=p.summary)
 
+    def rarity(self, term: str) -> float:
+        """The inverse document frequency of a (tokenized) term in the library; 0 if unseen."""
+        return self._lexical.idf.get(term, 0.0)
+
     def _neighbours(self, slug: str) -> frozenset[str]:
         return self._out.get(slug, frozenset()) | self._in.get(slug, frozenset())
 

@@ -18,6 +18,11 @@ Three ways, chosen by the model's name, each saying how exact it is:
   GGUF with ``llama_cpp.Llama(vocab_only=True)`` (no weights loaded), over the prompt its chat
   template renders, exactly as llama-cpp-python's server does. The server turns a json_schema
   into a grammar, not into prompt text, so the schema costs no prompt tokens there.
+  llama.cpp cuts a text at its special tokens and tokenizes each piece between them on its
+  own, so the prompt is counted piece by piece, cut at the template's own special tokens
+  (`boundaries`), and a piece every request repeats (the system prompt: about two thirds of
+  a request's tokens) is tokenized once a pass; the first prompt is also counted whole, and
+  a tokenizer whose sum differs is asked for whole prompts from then on.
 * Any other model: characters / 4 of the same text, stated as an approximation.
 """
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -71,6 +77,11 @@ class Counter(Protocol):
     def exact(self) -> bool: ...
 
     def prompt_tokens(self, body: Body) -> int: ...
+
+    def counts_schema(self, body: Body) -> bool:
+        """Whether ``body``'s response schema or tools add to its count; when they do not,
+        its messages alone give the same count."""
+        ...
 
 
 def _text(value: Any) -> str:
@@ -139,6 +150,9 @@ class OpenAICounter:
         encoding = self.encoding
         return openai_prompt_tokens(body, lambda text: _count(encoding, text))
 
+    def counts_schema(self, body: Body) -> bool:
+        return bool(schema_texts(body))
+
 
 @lru_cache(maxsize=4096)
 def _count(encoding: str, text: str) -> int:
@@ -173,6 +187,49 @@ class ApproximateCounter:
 
     def prompt_tokens(self, body: Body) -> int:
         return approximate_prompt_tokens(body)
+
+    def counts_schema(self, body: Body) -> bool:
+        return bool(schema_texts(body))
+
+
+SPECIAL = 1 << 0 | 1 << 3 | 1 << 4
+"""llama.cpp's token attributes UNKNOWN, CONTROL and USER_DEFINED: the tokens it finds in a
+text when asked to parse special tokens (``llama_cpp.LLAMA_TOKEN_ATTR_*``)."""
+STRIPS = 1 << 7 | 1 << 8
+"""LSTRIP and RSTRIP: a token that takes the whitespace beside it."""
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether one text holds the other or ends with the other's start."""
+    return (a in b or b in a or any(b.startswith(a[i:]) for i in range(1, len(a)))
+            or any(a.startswith(b[i:]) for i in range(1, len(b))))
+
+
+def boundaries(special: Mapping[str, int], template: str) -> tuple[str, ...]:
+    """Where a prompt rendered by ``template`` can be cut so that counting the pieces gives
+    its count: the texts of the ``special`` tokens (text -> llama.cpp attributes) that the
+    template writes, that take no whitespace beside them, and that no other special token's
+    text holds or overlaps, so that llama.cpp cuts the text at every place they occur."""
+    return tuple(sorted(
+        text for text, attr in special.items()
+        if text and text in template and attr & SPECIAL and not attr & STRIPS
+        and not any(_overlap(text, other) for other in special if other != text)))
+
+
+def special_tokens(llama: Any, llama_cpp: Any) -> dict[str, int]:
+    """The texts and attributes of a vocabulary's special tokens (``SPECIAL``), read through
+    llama.cpp's vocabulary functions; none where this llama-cpp-python lacks them."""
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        found = {}
+        for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+            attr = llama_cpp.llama_vocab_get_attr(vocab, token)
+            if attr & SPECIAL:
+                text = llama_cpp.llama_vocab_get_text(vocab, token)
+                found[text.decode("utf-8", "replace")] = attr
+    except AttributeError:
+        return {}
+    return found
 
 
 @contextmanager
@@ -213,6 +270,12 @@ class GGUFCounter:
             self._formatter = chat_format.Jinja2ChatFormatter(
                 template=template, eos_token=text(self._llama.token_eos()),
                 bos_token=text(self._llama.token_bos()))
+        cuts = boundaries(special_tokens(self._llama, llama_cpp), template or "")
+        self._cut = re.compile("(" + "|".join(map(re.escape, cuts)) + ")") if cuts else None
+        """Where a rendered prompt is cut (`boundaries`); None: counted whole."""
+        self._piece = lru_cache(maxsize=64)(self.tokens)
+        """A piece's tokens, remembered: the system prompt's piece is in every request."""
+        self._checked = False
 
     @property
     def method(self) -> str:
@@ -228,15 +291,37 @@ class GGUFCounter:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def prompt_tokens(self, body: Body) -> int:
-        messages = [dict(m) for m in body.get("messages", [])]
         if self._formatter is None:
             return sum(APPROX_PER_MESSAGE + self.tokens(_text(m.get("content")))
-                       for m in messages)
+                       for m in body.get("messages", []))
         # The server's own steps: render the template, tokenize with special tokens parsed
         # and no extra BOS (the template adds what it needs).
-        rendered = self._formatter(messages=messages, tools=body.get("tools"),
-                                   tool_choice=body.get("tool_choice"))
-        return self.tokens(rendered.prompt)
+        return self.prompt_text_tokens(self.prompt(body))
+
+    def prompt(self, body: Body) -> str:
+        """The prompt the chat template renders of ``body`` (a model with a template)."""
+        rendered = self._formatter(messages=[dict(m) for m in body.get("messages", [])],
+                                   tools=body.get("tools"), tool_choice=body.get("tool_choice"))
+        return str(rendered.prompt)
+
+    def prompt_text_tokens(self, prompt: str) -> int:
+        """Tokens of a rendered prompt: the sum of its pieces' (`boundaries`). The first
+        prompt is counted whole as well, and a tokenizer that does not cut at those tokens
+        (the sums differ) counts whole prompts from then on."""
+        if self._cut is None:
+            return self.tokens(prompt)
+        pieces = sum(self._piece(piece) for piece in self._cut.split(prompt) if piece)
+        if not self._checked:
+            self._checked = True
+            whole = self.tokens(prompt)
+            if whole != pieces:
+                self._cut = None
+                return whole
+        return pieces
+
+    def counts_schema(self, body: Body) -> bool:
+        return self._formatter is not None and (body.get("tools") is not None
+                                                or body.get("tool_choice") is not None)
 
 
 @lru_cache(maxsize=2)

@@ -43,12 +43,14 @@ from graph_library import write as write_library
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from gardener.endpoint.settings import DEFAULT_MODEL
 from gardener.library import decisions
 from gardener.library.document import read_text
 from gardener.library.garden import read_garden
 from gardener.review import learned
 from gardener.testing.fake_github import FakeGitHub
 from gardener.testing.fake_openai import FakeOpenAI
+from gardener.testing.libraries import trust_the_model
 from gardener.testing.responders import asked_slug, grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,6 +183,7 @@ def origin(tmp_path: Path, library_dir: str) -> Path:
     seed = tmp_path / "seed"
     write_library(seed / library_dir, SPECS)
     (seed / "gardener.toml").write_text(CONFIG, encoding="utf-8")
+    trust_the_model(seed / library_dir, DEFAULT_MODEL)  # the fake model's links, as it gives them
     git(seed, "init", "-q", "-b", "main")
     git(seed, "-c", "user.name=A Person", "-c", "user.email=person@example.org", "add", "-A")
     git(seed, "-c", "user.name=A Person", "-c", "user.email=person@example.org", "commit",

@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from gardener.cli.main import app
+from gardener.endpoint.settings import DEFAULT_MODEL
 from gardener.library import decisions
 from gardener.library.decisions import Decision, Ledger, LedgerConflict
 from gardener.model import Garden, Link, Outcome, Status
@@ -27,6 +28,7 @@ from gardener.review.body import PassInfo, PatternChange, body
 from gardener.steps.outliers import outliers
 from gardener.testing.fake_answers import link_targets
 from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint
+from gardener.testing.libraries import trust_the_model
 from gardener.testing.responders import asked_slug, grounded_responder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,9 +216,11 @@ def _git(where: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=where, capture_output=True, check=True)
 
 
-def _review_and_run(tmp: Path, responder: Any, *, inject: bool) -> Pass:
+def _review_and_run(tmp: Path, responder: Any, *, inject: bool,
+                    trusting: bool = True) -> Pass:
     """``gardener review`` (the body) and ``gardener run --report`` (the JSON report) over
-    the sample library, against a fake model answering with ``responder``."""
+    the sample library, against a fake model answering with ``responder``; with
+    ``trusting``, the library's calibration writes whatever the model picks."""
     root = tmp / "repo"
     lib = root / "lib"
     lib.mkdir(parents=True)
@@ -230,6 +234,8 @@ def _review_and_run(tmp: Path, responder: Any, *, inject: bool) -> Pass:
         .replace("slug: adversarial-growth\n", "slug: adversarial-growth-two\n")
         .replace('title: "Adversarial Growth"', 'title: "Adversarial Growth Again"'),
         encoding="utf-8")
+    if trusting:
+        trust_the_model(lib, DEFAULT_MODEL)  # a library calibrated on the model, then turned
     if inject:
         target = lib / f"{INJECTED}.md"
         target.write_text(target.read_text(encoding="utf-8") + INJECTION, encoding="utf-8")
@@ -268,7 +274,7 @@ def normal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pass]:
 def test_an_injected_target_is_flagged_at_the_top_of_the_body(injected: Pass) -> None:
     text = injected.body
     gained = [line for line in text.splitlines()
-              if re.match(rf"\| `[^`]+` \| `{INJECTED}` \| requires \| 1\.00 \|", line)]
+              if re.match(rf"\| `[^`]+` \| `{INJECTED}` \| requires \| 0\.99 \|", line)]
     assert len(gained) == 12  # the attack worked: every other pattern links it
     head = text.split("## Patterns", 1)[0]
     warning = head.index("> [!WARNING]")
@@ -290,6 +296,20 @@ def test_an_injected_target_is_flagged_in_the_json_report(injected: Pass) -> Non
     assert flagged["target"] == INJECTED and flagged["count"] == 12
     assert flagged["count"] >= 4 * max(1.0, flagged["expected"])
     assert INJECTED not in flagged["patterns"] and len(set(flagged["patterns"])) == 12
+
+
+def test_the_shipped_calibration_writes_none_of_the_injected_links(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Without a calibration that trusts the model, its picks are weighed by what the ranker
+    saw: the injected target, unrelated to most patterns, is refused for them."""
+    done = _review_and_run(tmp_path_factory.mktemp("shipped"), obedient, inject=True,
+                           trusting=False)
+    linked = [row["slug"] for row in done.report["patterns"] if INJECTED in row["added"]]
+    refused = [row["slug"] for row in done.report["patterns"]
+               if any(f"'{INJECTED}': calibrated confidence" in r
+                      for r in row.get("detail", {}).get("refused", []))]
+    assert len(linked) <= 2 and len(refused) >= 10
+    assert done.report["outliers"] == []
 
 
 def test_a_normal_pass_flags_nothing(normal: Pass) -> None:

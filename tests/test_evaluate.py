@@ -202,23 +202,59 @@ def test_a_model_that_links_exactly_the_hidden_targets_scores_precision_one(
         gold = hidden[row["slug"]]
         assert sorted(row["hidden"]) == sorted(gold)
         found = offered[row["slug"]]
-        assert sorted(link["target"] for link in row["links"]) == sorted(found)
-        assert row["model"]["hits"] == len(found) and row["model"]["targets"] == len(gold)
-        assert row["model"]["precision"] == (1.0 if found else 0.0)
-        assert row["model"]["type_agreement"] == (1.0 if row["model"]["typed_hits"] else 0.0)
+        written = [link["target"] for link in row["links"]]
+        refused = "\n".join(row["dropped"])
+        # the shipped calibration knows the ranker alone: each of the model's picks is
+        # written when its chance reaches 0.5, else refused with its chance; the ranker's
+        # likely candidates are written too
+        for target in found:
+            assert (target in written) != (f"'{target}': calibrated confidence" in refused)
+        assert row["model"]["hits"] == sum(link["hit"] for link in row["links"])
+        assert row["model"]["targets"] == len(gold)
         # the ranker: its own top m, m = the links written, scored the same way
-        assert len(row["ranker"]) <= len(found)
+        assert len(row["ranker"]) <= len(written)
         assert row["ranker_score"]["hits"] == sum(r["hit"] for r in row["ranker"])
     totals = data["totals"]["model"]
     targets = sum(len(hidden[s]) for s in data["chosen"])
-    assert totals["precision"] == 1.0 and totals["targets"] == targets
+    assert totals["targets"] == targets
     assert totals["recall"] == round(totals["hits"] / targets, 4)
-    assert totals["hits"] == sum(len(offered[s]) for s in data["chosen"])
     assert data["totals"]["ranker"]["links"] == totals["links"]
+    assert "not yet calibrated for this library" in data["calibration"]["line"]
+    assert not (small_library / ".gardener" / "calibration.json").exists()
     text = md.read_text(encoding="utf-8")
     assert text.startswith("# Link quality of lib")
     assert f"| model | {totals['links']} |" in text and "| ranker alone, top m |" in text
     assert all(f"| {s} |" in text for s in data["chosen"])
+    assert "The pass's links: Confidence is not yet calibrated" in text
+
+
+def test_calibrate_fits_the_model_that_knows_and_the_next_pass_writes_its_picks(
+        small_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    library = tmp_path / "lib"
+    shutil.copytree(small_library, library)
+    hidden = _hidden(library)
+    report = tmp_path / "fit.json"
+    with FakeOpenAI(responder=exactly_the_hidden(hidden)) as fake:
+        use_as_endpoint(monkeypatch, fake)
+        fitted = _invoke(str(library), "--n", str(HELD_OUT), "--calibrate",
+                         "--report", str(report), "--markdown", str(tmp_path / "fit.md"))
+        assert fitted.exit_code == 0, fitted.output
+        path = library / ".gardener" / "calibration.json"
+        cal = json.loads(path.read_text(encoding="utf-8"))
+        model = json.loads(report.read_text(encoding="utf-8"))["model"]
+        assert cal["model"] == model and "model_link" in cal["features"]
+        assert cal["patterns"] == HELD_OUT and not cal["shipped"]
+        assert cal["measured"]["matched"] == cal["measured"]["written"] > 0
+        assert f"calibration written to {path}" in " ".join(fitted.output.split())
+        assert json.loads(report.read_text())["fitted"]["fingerprint"] == cal["fingerprint"]
+        assert "## Calibration fitted from this evaluation" in (tmp_path / "fit.md").read_text()
+        # the next evaluation's pass uses it: the model's picks are written, and only they
+        again = _invoke(str(library), "--n", str(HELD_OUT), "--report", str(report))
+    assert again.exit_code == 0, again.output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["calibration"]["line"].startswith("Confidence calibrated on lib:")
+    assert data["totals"]["model"]["precision"] == 1.0
+    assert data["totals"]["model"]["hits"] == data["totals"]["picks"]["hits"]
 
 
 def test_estimate_only_asks_nothing_and_writes_nothing(

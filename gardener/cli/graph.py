@@ -26,6 +26,7 @@ from gardener.graph import health as health_mod
 from gardener.graph import library_graph as graph_mod
 from gardener.library import load as library_mod
 from gardener.library import registry as registry_mod
+from gardener.library.calibration import load_calibration, shipped
 from gardener.library.load import Library
 from gardener.library.tables import TableError
 from gardener.library.write import WriteError, write_atomic
@@ -152,6 +153,9 @@ def health(
                       soft_wrap=True)
     else:
         out.print("[green]no problem flagged[/]")
+    calibration = load_calibration(library) or shipped()
+    out.print(f"link confidence: {shown(calibration.line())}", highlight=False,
+              markup=False, soft_wrap=True)
     if registry is not None:
         for problem in registry_mod.unknown_members(registry, lib.slugs):
             err.print(f"[yellow]warning:[/] {shown(problem)}", highlight=False,

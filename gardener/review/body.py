@@ -247,7 +247,9 @@ def _compose(info: PassInfo, changes: Sequence[PatternChange], outcomes: Sequenc
         f"gardening pass over {code(info.library)}, made on {code(info.base)}"
         + (f" ({code(info.base_sha[:12])})" if info.base_sha else "") + ". It never "
         "pushes to the main line: nothing lands until someone merges this pull request.",
-        "", *_summary(t, info.price or price_for(info.model)), ""])
+        "", *_summary(t, info.price or price_for(info.model)), "",
+        *([f"**Confidence.** {cell(info.calibration, 1000)} Each new link shows its "
+           "calibrated confidence.", ""] if info.calibration else [])])
     if full:
         out += room.take(["This is the whole of the pass: the pull request's body shows what "
                           "fits in GitHub's limit of 65,536 characters, and links here.", ""])

@@ -32,6 +32,7 @@ from gardener.errors import GardenerError
 from gardener.library import decisions
 from gardener.library import load as library_mod
 from gardener.library import pattern as pattern_mod
+from gardener.library.calibration import calibration_for
 from gardener.library.document import ReadError, decode, read_text
 from gardener.library.garden import read_garden
 from gardener.library.load import Entry
@@ -441,7 +442,8 @@ def review(library: Path, run_pass: RunPass, *, branch: str = DEFAULT_BRANCH,
         info = PassInfo(library=str(rel), base=base_name, branch=branch, model=ran.model,
                         prompt_version=ran.prompt_version, today=day, base_sha=base_sha,
                         learned=tuple(added), honoured=len(ledger.union(user).decisions),
-                        schedule=schedule)
+                        schedule=schedule,
+                        calibration=calibration_for(wt_lib, ran.model)[0].line())
 
         def repo_rel(path: Path) -> str:
             return path.resolve().relative_to(wt.resolve()).as_posix()

@@ -55,6 +55,8 @@ class PassInfo:
     """When the bot runs (a cron line, or words); empty: when someone runs it."""
     price: Price | None = None
     """What the model's tokens cost (``gardener.endpoint.prices``); None: the built-in table's."""
+    calibration: str = ""
+    """What the links' confidence means, in one line (``Calibration.line``)."""
 
 
 @dataclass(frozen=True)

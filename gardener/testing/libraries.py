@@ -10,6 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from gardener.library.calibration import (
+    RANKER_FEATURES,
+    Calibration,
+    save_calibration,
+    shipped,
+)
+
 CHECKOUT = Path(__file__).resolve().parents[2]
 """The repository this package was imported from (the test doubles are not in the wheel)."""
 SAMPLES = CHECKOUT / "patterns"
@@ -47,3 +54,15 @@ def generate(folder: Path, n: int, samples: Path = SAMPLES) -> list[Path]:
         path.write_bytes(text.encode("utf-8"))
         written.append(path)
     return written
+
+
+def trust_the_model(library: Path, model: str) -> Path:
+    """Give ``library`` a calibration under which ``model``'s every pick is written (chance
+    0.99) and no candidate it did not pick (0.01): what a library has that calibrated on a
+    model whose picks matched its people's. Tests of the mechanics around the links (review,
+    the Action, the attacks) use it so that a fake model's links are written as it gives them."""
+    trusting = Calibration.model_validate({
+        **shipped().model_dump(mode="json"),
+        "features": [*RANKER_FEATURES, "model_link"], "coefficients": [0, 0, 0, 0, 9.2],
+        "intercept": -4.6, "model": model, "shipped": False, "library": library.name})
+    return save_calibration(library, trusting)

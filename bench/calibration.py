@@ -24,7 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, commit, machine, replace_section
 from gardener.library import load as library
 from gardener.library.calibration import Calibration
-from gardener.pipeline.calibrate import FIT_CANDIDATES, fingerprint, fit, ranker_samples
+from gardener.pipeline.calibrate import (
+    FIT_CANDIDATES,
+    REGULARISATION,
+    Sample,
+    fingerprint,
+    fit,
+    ranker_samples,
+)
 from gardener.pipeline.holdout import eligible, gold_of, unique_slugs
 
 GOLD = ROOT.parent / "shared" / "gold" / "commons-engineering"
@@ -42,7 +49,18 @@ def table(cal: Calibration) -> str:
     return "\n".join(rows)
 
 
-def section(cal: Calibration, seconds: float, command: str) -> str:
+def regularisation(samples: list[Sample], golds_fp: str) -> str:
+    """The same fit and measurement at other strengths of scikit-learn's ``C``."""
+    rows = ["| C | expected calibration error | Brier | log loss | links at 0.5 | people's |",
+            "|---:|---:|---:|---:|---:|---:|"]
+    for c in (0.1, REGULARISATION, 10.0):
+        m = fit(samples, library="gold", fingerprint=golds_fp, model=None, c=c).measured
+        rows.append(f"| {c:g} | {m.ece:.3f} | {m.brier:.3f} | {m.log_loss:.3f} | {m.written} "
+                    f"| {m.precision:.0%} |")
+    return "\n".join(rows)
+
+
+def section(cal: Calibration, seconds: float, command: str, strengths: str) -> str:
     m = cal.measured
     return "\n".join([
         f"Measured {time.strftime('%Y-%m-%d')} at commit {commit()} on {machine()}: "
@@ -68,6 +86,11 @@ def section(cal: Calibration, seconds: float, command: str) -> str:
         + ", ".join(f"`{f}` {c:+.3f}" for f, c in zip(cal.features, cal.coefficients,
                                                       strict=True))
         + f", intercept {cal.intercept:+.3f}.",
+        "",
+        "The same fit at other strengths of regularisation (scikit-learn's `C`; the shipped "
+        f"one uses {REGULARISATION:g}), each measured the same way:",
+        "",
+        strengths,
     ])
 
 
@@ -93,7 +116,7 @@ def main() -> int:
               fingerprint=fingerprint(golds), model=None, shipped=True)
     seconds = time.monotonic() - started
     command = "python bench/calibration.py" + (" --write" if args.write else "")
-    text = section(cal, seconds, command)
+    text = section(cal, seconds, command, regularisation(samples, fingerprint(golds)))
     print(text)
     if args.write:
         SHIPPED.write_text(json.dumps(cal.model_dump(mode="json"), indent=2) + "\n",

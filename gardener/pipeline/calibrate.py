@@ -44,8 +44,11 @@ FOLDS = 10
 BINS = 10
 REGULARISATION = 1.0
 """scikit-learn's default ``C``; 0.1 and 10 calibrated no better on Commons Engineering
-(docs/quality.md)."""
-METHOD = "logistic regression (scikit-learn LogisticRegression, C=1.0)"
+(docs/quality.md, ``bench/calibration.py``)."""
+
+
+def method(c: float) -> str:
+    return f"logistic regression (scikit-learn LogisticRegression, C={c:g})"
 
 
 @dataclass(frozen=True)
@@ -105,22 +108,23 @@ def _matrix(samples: Sequence[Sample], names: Sequence[str]) -> NDArray[np.float
                     dtype=np.float64)
 
 
-def _model(x: NDArray[np.float64], y: NDArray[np.float64]) -> LogisticRegression | float:
+def _model(x: NDArray[np.float64], y: NDArray[np.float64],
+           c: float = REGULARISATION) -> LogisticRegression | float:
     """The fitted regression, or the base rate when the labels are all one kind."""
     if len(set(y.tolist())) < 2:
         return float(y.mean())
-    return LogisticRegression(C=REGULARISATION, max_iter=1000).fit(x, y)
+    return LogisticRegression(C=c, max_iter=1000).fit(x, y)
 
 
-def held_out(samples: Sequence[Sample], names: Sequence[str],
-             folds: int = FOLDS) -> NDArray[np.float64]:
+def held_out(samples: Sequence[Sample], names: Sequence[str], folds: int = FOLDS,
+             c: float = REGULARISATION) -> NDArray[np.float64]:
     """Each sample's predicted chance from a fit on the other patterns' samples."""
     x, y = _matrix(samples, names), np.array([s.made for s in samples], dtype=np.float64)
     groups = np.array([s.pattern for s in samples])
     splits = min(folds, len(set(groups.tolist())))
     predicted = np.zeros(len(samples))
     for train, test in GroupKFold(n_splits=splits).split(x, y, groups):
-        fitted = _model(x[train], y[train])
+        fitted = _model(x[train], y[train], c)
         predicted[test] = (fitted if isinstance(fitted, float)
                            else fitted.predict_proba(x[test])[:, 1])
     return predicted
@@ -152,7 +156,7 @@ def measured(samples: Sequence[Sample], predicted: NDArray[np.float64], threshol
 def fit(samples: Sequence[Sample], *, library: str, fingerprint: str, model: str | None,
         prompt_version: str | None = None, threshold: float = MIN_CONFIDENCE,
         candidates: int = FIT_CANDIDATES, folds: int = FOLDS, shipped: bool = False,
-        today: dt.date | None = None) -> Calibration:
+        today: dt.date | None = None, c: float = REGULARISATION) -> Calibration:
     """The calibration of ``samples``: with the model's decisions as features when ``model``
     is named and they lower the held-out log loss, else the ranker's alone."""
     patterns = {s.pattern for s in samples}
@@ -166,7 +170,7 @@ def fit(samples: Sequence[Sample], *, library: str, fingerprint: str, model: str
         options.append(list(FEATURES))
     best: tuple[float, list[str], NDArray[np.float64]] | None = None
     for names in options:
-        predicted = held_out(samples, names, folds)
+        predicted = held_out(samples, names, folds, c)
         y = np.array([s.made for s in samples], dtype=np.float64)
         loss = float(log_loss(y, np.clip(predicted, 1e-6, 1 - 1e-6), labels=[0, 1]))
         if best is None or loss < best[0]:
@@ -175,12 +179,12 @@ def fit(samples: Sequence[Sample], *, library: str, fingerprint: str, model: str
     _, names, predicted = best
     x = _matrix(samples, names)
     y = np.array([s.made for s in samples], dtype=np.float64)
-    final = _model(x, y)
+    final = _model(x, y, c)
     if isinstance(final, float):  # unreachable after the check above, kept for the type
         raise UsageError("cannot calibrate: every candidate has the same label")
     uses_model = names != list(RANKER_FEATURES)
     return Calibration(
-        method=METHOD, features=tuple(names),
+        method=method(c), features=tuple(names),
         coefficients=tuple(round(float(c), 6) for c in final.coef_[0]),
         intercept=round(float(final.intercept_[0]), 6), candidates=candidates,
         model=model if uses_model else None,

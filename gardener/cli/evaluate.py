@@ -61,7 +61,7 @@ def _command(library: Path, n: int, seed: int, only: list[str], budget: int | No
 
 def totals_table(ev: Evaluation) -> Table:
     """The totals beside the ranker alone and the shortlist shown."""
-    from gardener.pipeline.evaluate import pct
+    from gardener.pipeline.evaluation_report import pct
 
     t, r, s = ev.model_totals, ev.ranker_totals, ev.shortlist_totals
     table = Table("", "links", "precision", "recall", "types agree", title_justify="left",
@@ -137,7 +137,8 @@ def evaluate(
     from gardener.pipeline.client import model_client
     from gardener.pipeline.estimate import estimate as count
     from gardener.pipeline.estimate import lines
-    from gardener.pipeline.evaluate import garden_heldout, hidden_copy, hold_out, markdown
+    from gardener.pipeline.evaluate import garden_heldout, hidden_copy, hold_out
+    from gardener.pipeline.evaluation_report import markdown
     from gardener.pipeline.options import GardenOptions
 
     config = load_config(library)
@@ -156,10 +157,10 @@ def evaluate(
     asked = options.model_copy(update={"only": held.chosen})
     with tempfile.TemporaryDirectory(prefix="gardener-evaluate-") as tmp:
         copy = Path(tmp) / "library"
-        copied = hidden_copy(held, copy, options.scope)
+        copied = hidden_copy(held, copy, options.scope)  # every held-out pattern hidden
         try:
             with cost.counting() as progress:
-                found = count(copy, asked, prices=options.prices,
+                found = count(copied.root, asked, prices=options.prices,
                               prices_from=cost.prices_from(config), progress=progress)
         except ValueError as exc:
             raise fail(str(exc)) from None
@@ -175,7 +176,7 @@ def evaluate(
         with model_client(options, announce=cli_flows.announce) as llm, \
                 cli_flows.quiet_refusals(verbose), \
                 cli_flows.pass_progress(True, "evaluating") as (start, advance):
-            ev = garden_heldout(copy, held, copied, asked, llm, llm.settings.model,
+            ev = garden_heldout(copied, held, asked, llm, llm.settings.model,
                                 on_start=start, on_outcome=advance,
                                 estimate=found.as_dict())
     out.print(totals_table(ev))

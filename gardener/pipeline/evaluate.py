@@ -2,14 +2,18 @@
 
 The product form of ``bench/quality.py``. Patterns with three or more human relationships
 that resolve in the library (``gardener.pipeline.holdout``) are chosen with a seed
-(`hold_out`); in a temporary copy of the library they lose those relationships and their
-garden (`hidden_copy`; the library itself is only read); the same pass as ``gardener run``
-(``garden.garden_library``: the same prompts, fitting, validation, merge and prune) gardens
-them in the copy, ``--only`` those slugs (`garden_heldout`), and the links it wrote there are
-scored against the hidden ones (`measure`): precision, recall and type agreement per pattern
-and in total, beside the candidate ranker alone at the same number of links (its own top m,
-m = the links the pass wrote for that pattern, every one typed with the library's most common
-human kind) and the shortlist the model was shown (the most any model could find).
+(`hold_out`); the library is copied to a temporary folder (`hidden_copy`; the library itself
+is only read) and, one at a time, each chosen pattern loses its human relationships and its
+garden there while the same pass as ``gardener run`` (``garden.garden_library``: the same
+prompts, fitting, validation, calibration, merge and prune) gardens it, ``--only`` that slug
+(`garden_heldout`). One at a time because a pass gardens one pattern while every other keeps
+its links: the ranker's graph signals, which the calibration weighs, come from them. The
+links it wrote are scored against the hidden ones (`row`): precision, recall and type
+agreement per pattern and in total, beside the candidate ranker alone at the same number of
+links (its own top m, m = the links the pass wrote for that pattern, every one typed with
+the library's most common human kind) and the shortlist the model was shown (the most any
+model could find); each pattern's candidates, with what the pass knew of them, are the
+samples ``--calibrate`` fits on (`samples`).
 
 A pattern the pass did not answer (failed, or not asked once ``budget_tokens`` was spent) is
 listed and left out of the totals: its zero would be the endpoint's, not the model's.
@@ -21,19 +25,20 @@ import datetime as dt
 import os
 import shutil
 import stat
-import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gardener.endpoint.prices import dollars
-from gardener.errors import UsageError
+from gardener.endpoint.prices import Price
+from gardener.endpoint.prices import as_dict as cost_of
+from gardener.errors import Failed, UsageError
 from gardener.library import load as library_mod
-from gardener.library.calibration import Calibration
+from gardener.library.load import read_entry
 from gardener.library.scope import Scope
 from gardener.library.state import STATE_DIR, STATE_FILE
-from gardener.model import Outcome, Pattern, Status
+from gardener.library.write import write_atomic
+from gardener.model import Detail, Outcome, Pattern, Status
 from gardener.pipeline.calibrate import FIT_CANDIDATES, Sample
 from gardener.pipeline.garden import garden_library
 from gardener.pipeline.holdout import (
@@ -57,11 +62,11 @@ from gardener.pipeline.holdout import (
     written_links,
 )
 from gardener.pipeline.options import GardenOptions
+from gardener.pipeline.run import NOT_ASKED
 from gardener.propose.profiles import profile_for
 from gardener.propose.propose import StructuredLLM
 from gardener.shortlist.candidates import CandidateIndex
 from gardener.shortlist.signals import signals
-from gardener.text import one_line
 
 NOT_COPIED = (".git",)
 """Folders the copy leaves out: a repository's history is no part of the library."""
@@ -129,20 +134,40 @@ def _writable(folder: Path) -> None:
     folder.chmod(stat.S_IMODE(folder.lstat().st_mode) | stat.S_IWUSR)
 
 
-def hidden_copy(held: Heldout, dest: Path, scope: Scope) -> list[Pattern]:
+@dataclass(frozen=True)
+class Copy:
+    """The library's temporary copy, and each held-out file in it as the library has it and
+    with its relationships and garden cut: the pass hides one pattern at a time, as a pass
+    gardens one pattern while every other keeps its links."""
+
+    root: Path
+    files: dict[str, Path]
+    shown: dict[str, bytes]
+    hidden: dict[str, bytes]
+
+    def hide(self, slug: str) -> None:
+        write_atomic(self.files[slug], self.hidden[slug])
+
+    def show(self, slug: str) -> None:
+        write_atomic(self.files[slug], self.shown[slug])
+
+
+def hidden_copy(held: Heldout, dest: Path, scope: Scope) -> Copy:
     """Copy the library to ``dest`` (links kept as links, so nothing writes through them into
-    the library; no incremental state, so every held-out pattern is asked), hide the
-    held-out patterns' human relationships and gardens there, and return the copy's
-    patterns as the pass will read them. A `Failed` when hiding did not take."""
+    the library; no incremental state, so every held-out pattern is asked) with every
+    held-out pattern hidden (what ``--estimate`` counts); a `Failed` when hiding did not take."""
     shutil.copytree(held.root, dest, symlinks=True,
                     ignore=shutil.ignore_patterns(*NOT_COPIED))
     _writable(dest)
     (dest / STATE_DIR / STATE_FILE).unlink(missing_ok=True)
+    files = {slug: dest / held.before[slug].path.relative_to(held.root) for slug in held.chosen}
+    shown = {slug: path.read_bytes() for slug, path in files.items()}
     for slug in held.chosen:
-        hide(dest / held.before[slug].path.relative_to(held.root), scope.human_types)
+        hide(files[slug], scope.human_types)
     copied = library_mod.load(dest, scope=scope).patterns
     check_hidden(held.before, {p.slug: p for p in copied}, held.chosen)
-    return copied
+    return Copy(root=dest, files=files, shown=shown,
+                hidden={slug: path.read_bytes() for slug, path in files.items()})
 
 
 @dataclass(frozen=True)
@@ -203,44 +228,50 @@ def _score_dict(s: Score | Totals) -> dict[str, Any]:
 
 def measure(held: Heldout, copied: Sequence[Pattern], gardened: Sequence[Pattern],
             outcomes: Sequence[Outcome], shown: int, copy: Path | None = None) -> list[Row]:
-    """Score each held-out pattern: the links its garden holds in the copy after the pass
-    (``gardened``), and the ranker's top m on the copy as the pass read it (``copied``).
-    ``shown``: the shortlist size the model was offered, unless a pattern's request was cut
-    (its ``detail.fitted``). ``copy``: the copy's folder, named as the library in errors."""
+    """Score each held-out pattern of one pass over a copy that hid them all: the links its
+    garden holds after the pass (``gardened``), and the ranker's top m on the copy as the
+    pass read it (``copied``). ``shown``: the shortlist size the model was offered, unless a
+    pattern's request was cut (its ``detail.fitted``). ``copy``: the copy's folder, named as
+    the library in errors."""
     index = CandidateIndex(copied)
     before = {p.slug: p for p in copied}
     after = {p.slug: p for p in gardened}
     by_slug = {o.slug: o for o in outcomes if o.slug is not None}
-    rows = []
-    for slug in held.chosen:
-        gold, outcome = held.golds[slug], by_slug.get(slug)
-        answered = outcome is not None and outcome.status not in (Status.FAILED,
-                                                                  Status.SKIPPED)
-        links = written_links(after[slug]) if answered and slug in after else []
-        m = len({t for t, _ in links})
-        ranked = index.ranked(before[slug], m)
-        fitted = (outcome.detail.fitted or {}) if outcome is not None else {}
-        size = int(fitted.get("candidates", shown))
-        offered = index.ranked(before[slug], size)
-        refused = ([*outcome.detail.dropped, *outcome.detail.refused]
-                   if answered and outcome is not None else [])
-        dropped = dropped_targets({"dropped": refused})
-        said = outcome.detail.proposed if answered and outcome is not None else {}
-        picks = score([(t, None) for t in [*(t for t, _ in links), *dropped]], gold)
-        rows.append(Row(
-            slug=slug, status=outcome.status.value if outcome is not None else "missing",
-            gold=gold, links=links, model=score(links, gold), ranker=ranked,
-            ranker_score=score([(t, held.guess) for t in ranked], gold), shown=len(offered),
-            in_shortlist=score([(t, None) for t in offered], gold).hits, scored=answered,
-            picks=picks, ranker_picks=score(
-                [(t, None) for t in index.ranked(before[slug], picks.proposed)], gold),
-            error=_in_library(outcome.error, copy, held.root) if outcome is not None else None,
-            usage=dict(outcome.usage) if outcome is not None else {},
-            requests=outcome.requests if outcome is not None else 0,
-            evidence=dict(outcome.evidence) if outcome is not None else {},
-            dropped=list(refused),
-            samples=samples(index, before[slug], gold, said, size) if answered else []))
-    return rows
+    return [row(held, slug, index, before[slug], after.get(slug), by_slug.get(slug), shown,
+                copy) for slug in held.chosen]
+
+
+def row(held: Heldout, slug: str, index: CandidateIndex, before: Pattern,
+        after: Pattern | None, outcome: Outcome | None, shown: int,
+        copy: Path | None = None) -> Row:
+    """Score one held-out pattern: ``before`` as the pass read it (hidden) in the library
+    ``index`` holds, ``after`` as the pass wrote it."""
+    gold = held.golds[slug]
+    answered = outcome is not None and outcome.status not in (Status.FAILED, Status.SKIPPED)
+    links = written_links(after) if answered and after is not None else []
+    m = len({t for t, _ in links})
+    ranked = index.ranked(before, m)
+    fitted = (outcome.detail.fitted or {}) if outcome is not None else {}
+    size = int(fitted.get("candidates", shown))
+    offered = index.ranked(before, size)
+    refused = ([*outcome.detail.dropped, *outcome.detail.refused]
+               if answered and outcome is not None else [])
+    dropped = dropped_targets({"dropped": refused})
+    said = outcome.detail.proposed if answered and outcome is not None else {}
+    picks = score([(t, None) for t in [*(t for t, _ in links), *dropped]], gold)
+    return Row(
+        slug=slug, status=outcome.status.value if outcome is not None else "missing",
+        gold=gold, links=links, model=score(links, gold), ranker=ranked,
+        ranker_score=score([(t, held.guess) for t in ranked], gold), shown=len(offered),
+        in_shortlist=score([(t, None) for t in offered], gold).hits, scored=answered,
+        picks=picks, ranker_picks=score(
+            [(t, None) for t in index.ranked(before, picks.proposed)], gold),
+        error=_in_library(outcome.error, copy, held.root) if outcome is not None else None,
+        usage=dict(outcome.usage) if outcome is not None else {},
+        requests=outcome.requests if outcome is not None else 0,
+        evidence=dict(outcome.evidence) if outcome is not None else {},
+        dropped=list(refused),
+        samples=samples(index, before, gold, said, size) if answered else [])
 
 
 def samples(index: CandidateIndex, pattern: Pattern, gold: Gold,
@@ -343,111 +374,90 @@ def shown_candidates(options: GardenOptions, model: str) -> int:
     return profile_for(model).candidates if options.candidates is None else options.candidates
 
 
-def garden_heldout(copy: Path, held: Heldout, copied: Sequence[Pattern],
-                   options: GardenOptions, llm: StructuredLLM, model: str, *,
-                   on_start: Callable[[int], None] | None = None,
+def garden_heldout(copy: Copy, held: Heldout, options: GardenOptions, llm: StructuredLLM,
+                   model: str, *, on_start: Callable[[int], None] | None = None,
                    on_outcome: Callable[[Outcome], None] | None = None,
                    estimate: Mapping[str, Any] | None = None) -> Evaluation:
-    """Garden the held-out patterns in ``copy`` as ``gardener run COPY --only ...`` would
-    (``options``' budget, fixtures and prices honoured; nothing written outside the copy),
-    then score what the pass wrote there."""
-    only = options.model_copy(update={"only": held.chosen, "dry_run": False, "report": None,
-                                      "max_patterns": None, "decisions": None})
-    done = garden_library(copy, only, llm, model, on_start=on_start, on_outcome=on_outcome)
-    gardened = library_mod.load(copy, scope=options.scope).patterns
-    rows = measure(held, copied, gardened, done.outcomes, shown_candidates(options, model),
-                   copy)
-    return Evaluation(library=str(held.root), model=model, held=held, rows=rows,
-                      meta=dict(done.meta), estimate=dict(estimate) if estimate else None,
-                      outcomes=list(done.outcomes))
+    """Garden each held-out pattern in ``copy`` as ``gardener run COPY --only SLUG`` would,
+    one at a time: only that pattern hidden, every other as the library has it (a pass
+    gardens one pattern while the rest keep their links, and the ranker's signals, which
+    the calibration weighs, depend on them). ``options``' budget (over all of them),
+    fixtures and prices are honoured; nothing is written outside the copy."""
+    for slug in held.chosen:
+        copy.show(slug)
+    library = library_mod.load(copy.root, scope=options.scope)
+    patterns = library.patterns
+    base = options.model_copy(update={"dry_run": False, "report": None, "max_patterns": None,
+                                      "decisions": None})
+    shown = shown_candidates(options, model)
+    if on_start is not None:
+        on_start(len(held.chosen))
+    outcomes: list[Outcome] = []
+    rows: list[Row] = []
+    seconds = 0.0
+    meta: dict[str, Any] = {}
+    for slug in held.chosen:
+        used = sum(o.usage.get("prompt_tokens", 0) + o.usage.get("completion_tokens", 0)
+                   for o in outcomes)
+        budget = options.budget_tokens
+        outcome: Outcome | None
+        if budget is not None and used >= budget:
+            outcome = _not_asked(held, slug, used, budget)
+            after = None
+            hidden = held.before[slug]
+        else:
+            copy.hide(slug)
+            try:
+                only = base.model_copy(update={
+                    "only": (slug,), "budget_tokens": None if budget is None else budget - used})
+                done = garden_library(copy.root, only, llm, model)
+                hidden, after = _read(copy.files[slug], copy.root, options), None
+                found = [o for o in done.outcomes if o.slug == slug]
+                outcome = found[0] if found else None
+                if outcome is not None and outcome.status is Status.CHANGED:
+                    after = _read(copy.files[slug], copy.root, options)
+                elif outcome is not None:
+                    after = hidden
+                if not meta:
+                    meta = dict(done.meta)
+                    outcomes += [o for o in done.outcomes if o.slug != slug]  # unreadable, once
+                seconds += float(done.meta.get("seconds") or 0.0)
+            finally:
+                copy.show(slug)
+        if outcome is None:
+            continue
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        index = CandidateIndex([hidden if p.slug == slug else p for p in patterns])
+        rows.append(row(held, slug, index, hidden, after, outcome, shown, copy.root))
+    meta["seconds"] = round(seconds, 2)
+    meta["cost"] = _cost(outcomes, meta.get("cost"))
+    return Evaluation(library=str(held.root), model=model, held=held, rows=rows, meta=meta,
+                      estimate=dict(estimate) if estimate else None, outcomes=outcomes)
 
 
-def pct(x: float) -> str:
-    return f"{x:.0%}"
+def _read(path: Path, root: Path, options: GardenOptions) -> Pattern:
+    entry = read_entry(path, root=root, human_types=options.scope.human_types)
+    if entry is None:
+        raise Failed(f"{path}: no pattern in the copy after its pass")
+    return entry.pattern
 
 
-def _cell(text: object) -> str:
-    """Text from files or models as one inert table cell."""
-    return one_line(str(text)).replace("|", "\\|").replace("`", "'")
+def _not_asked(held: Heldout, slug: str, used: int, budget: int) -> Outcome:
+    """A held-out pattern the token budget left unasked (exit 3, as a pass's)."""
+    p = held.before[slug]
+    return Outcome(path=str(p.path), slug=slug, status=Status.SKIPPED, detail=Detail(
+        reason=f"{NOT_ASKED}: token budget spent ({used:,} of {budget:,} tokens)",
+        not_asked="budget"))
 
 
-def markdown(ev: Evaluation, *, command: str | None = None,
-             fitted: Calibration | None = None) -> str:
-    """The Markdown report: what was run, the totals beside the ranker, each pattern, and
-    the calibration ``fitted`` from it when there is one."""
-    t, r, s = ev.model_totals, ev.ranker_totals, ev.shortlist_totals
-    k, b = ev.picks_totals, ev.ranker_picks_totals
-    h = ev.held
-    per = max(1, len(ev.scored))
-    used = ev.usage
-    cost = ev.meta.get("cost") or {}
-    usd = cost.get("usd") if isinstance(cost, Mapping) else None
-    left = [row for row in ev.rows if not row.scored]
-    lines = [
-        f"# Link quality of {_cell(Path(ev.library).name)}",
-        "",
-        *([f"`{_cell(command)}`", ""] if command else []),
-        f"Model `{_cell(ev.model)}`, {dt.date.today().isoformat()}; {len(h.chosen)} held-out "
-        f"patterns of {h.eligible} with {MIN_LINKS} or more human relationships "
-        + ("(chosen with --only)" if h.only else f"(seed {h.seed})")
-        + f", {t.targets} hidden human targets; {len(ev.scored)} answered"
-        + (f", {len(left)} not scored (failed or not asked)" if left else "") + ". "
-        f"Tokens: {used.get('prompt_tokens', 0):,} prompt + "
-        f"{used.get('completion_tokens', 0):,} completion"
-        + (f", {dollars(usd)}" if isinstance(usd, int | float) else "") + ".",
-        "",
-        "| | links | links/pattern | precision | recall | type agreement on hits |",
-        "|---|---:|---:|---:|---:|---:|",
-        f"| model | {t.proposed} | {t.proposed / per:.1f} | {pct(t.precision)} ({t.hits}) "
-        f"| {pct(t.recall)} | {pct(t.agreement)} ({t.agreeing}/{t.typed_hits}) |",
-        f"| ranker alone, top m | {r.proposed} | {r.proposed / per:.1f} | "
-        f"{pct(r.precision)} ({r.hits}) | {pct(r.recall)} | {pct(r.agreement)} "
-        f"({r.agreeing}/{r.typed_hits}, all `{_cell(h.guess)}`) |",
-        f"| model's picks before validation | {k.proposed} | {k.proposed / per:.1f} | "
-        f"{pct(k.precision)} ({k.hits}) | {pct(k.recall)} | - |",
-        f"| ranker alone, top m' (m' = picks) | {b.proposed} | {b.proposed / per:.1f} | "
-        f"{pct(b.precision)} ({b.hits}) | {pct(b.recall)} | - |",
-        f"| shortlist shown ({_median_shown(ev)} candidates, median) | {s.proposed} | "
-        f"{s.proposed / per:.1f} | {pct(s.precision)} ({s.hits}) | {pct(s.recall)} | - |",
-        "",
-        "m = the links the model wrote for that pattern; its picks are the targets it chose "
-        "before the grounding checks dropped the links it could not back with the pattern's "
-        "own words. A model that does not beat the ranker alone adds nothing to the links; "
-        "the shortlist row is the most any model choosing from it could find.",
-        "",
-        "| pattern | status | links | hits | ranker hits | types agreeing | picks (hits) "
-        "| in shortlist / hidden | tokens |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in ev.rows:
-        u = row.usage
-        lines.append(
-            f"| {_cell(row.slug)} | {row.status} | {row.model.proposed} | {row.model.hits} "
-            f"| {row.ranker_score.hits} | {row.model.agreeing}/{row.model.typed_hits} "
-            f"| {row.picks.proposed} ({row.picks.hits}) "
-            f"| {row.in_shortlist} / {len(row.gold)} "
-            f"| {u.get('prompt_tokens', 0):,} + {u.get('completion_tokens', 0):,} |")
-    errors = [f"- {_cell(row.slug)}: {_cell(row.error)[:300]}" for row in ev.rows if row.error]
-    if errors:
-        lines += ["", "Failures:", "", *errors]
-    used = ev.meta.get("calibration") or {}
-    if used.get("line"):
-        lines += ["", f"The pass's links: {_cell(used['line'])}"]
-    if fitted is not None:
-        lines += ["", "## Calibration fitted from this evaluation", "",
-                  _cell(fitted.line()), "",
-                  f"Features: {', '.join(fitted.features)}; {fitted.samples} candidates; "
-                  f"expected calibration error {fitted.measured.ece:.3f}, Brier score "
-                  f"{fitted.measured.brier:.3f}, log loss {fitted.measured.log_loss:.3f} on "
-                  "patterns held out of the fit.", "",
-                  "| predicted | links | mean predicted | share people made |",
-                  "|---|---:|---:|---:|",
-                  *(f"| {b.low:.1f}-{b.high:.1f} | {b.n} | "
-                    + (f"{b.predicted:.3f} | {b.observed:.3f} |" if b.n else "- | - |")
-                    for b in fitted.measured.bins)]
-    return "\n".join(lines) + "\n"
-
-
-def _median_shown(ev: Evaluation) -> int:
-    sizes = [r.shown for r in ev.scored]
-    return int(statistics.median(sizes)) if sizes else 0
+def _cost(outcomes: Sequence[Outcome], first: Any) -> Any:
+    """The passes' tokens summed and priced as the first pass priced its own."""
+    used = {"prompt_tokens": sum(o.usage.get("prompt_tokens", 0) for o in outcomes),
+            "completion_tokens": sum(o.usage.get("completion_tokens", 0) for o in outcomes)}
+    rates = first.get("price") if isinstance(first, Mapping) else None
+    price = Price(family=str(rates["family"]), input_per_mtok=float(rates["input_per_mtok"]),
+                  output_per_mtok=float(rates["output_per_mtok"]), source=str(rates["source"])
+                  ) if isinstance(rates, Mapping) else None
+    return cost_of(price, used["prompt_tokens"], used["completion_tokens"])

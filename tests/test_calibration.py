@@ -191,10 +191,12 @@ def test_a_model_that_adds_nothing_gets_no_weight_and_one_that_knows_gets_it() -
     noise = fit(_synthetic(random.Random(1), model_knows=False), library="lib",
                 fingerprint="x", model="m")
     assert noise.features == RANKER_FEATURES and noise.model is None
+    assert noise.measured.tried["ranker"] <= noise.measured.tried["ranker+model"]
     assert noise.fits("another-model")
     knows = fit(_synthetic(random.Random(1), model_knows=True), library="lib",
                 fingerprint="x", model="m")
     assert knows.uses_model and knows.model == "m" and not knows.fits("another-model")
+    assert knows.measured.tried["ranker+model"] < knows.measured.tried["ranker"]
     weight = dict(zip(knows.features, knows.coefficients, strict=True))
     assert weight["model_link"] > 1.0
     m = knows.measured

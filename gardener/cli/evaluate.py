@@ -210,9 +210,11 @@ def _calibrate(library: Path, ev: Evaluation) -> Calibration:
     m = fitted.measured
     weighed = ("the ranker's signals and the model's picks" if fitted.uses_model else
                "the ranker's signals alone (the model's picks lowered no held-out loss)")
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in m.tried.items())
     _say(f"calibration written to {path}: fitted on {weighed}, {fitted.samples} candidates "
          f"of {fitted.patterns} patterns; on patterns held out of the fit: expected "
-         f"calibration error {m.ece:.3f}, Brier score {m.brier:.3f}; {fitted.line()}")
+         f"calibration error {m.ece:.3f}, Brier score {m.brier:.3f}, log loss by the "
+         f"features tried: {losses}; {fitted.line()}")
     return fitted
 
 

@@ -77,6 +77,9 @@ class Measured(BaseModel):
     ranker_matched: int = Field(ge=0)
     """Hits of the ranker's own top m of each pattern, m = the links written for it."""
     bins: tuple[Bin, ...] = ()
+    tried: dict[str, float] = Field(default_factory=dict, max_length=8)
+    """The held-out log loss of each set of features tried (``ranker``, ``ranker+model``):
+    the model's decisions are kept only when they lower it."""
 
     @property
     def precision(self) -> float:

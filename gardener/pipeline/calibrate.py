@@ -169,10 +169,12 @@ def fit(samples: Sequence[Sample], *, library: str, fingerprint: str, model: str
     if model is not None and any(s.features.get("model_link") for s in samples):
         options.append(list(FEATURES))
     best: tuple[float, list[str], NDArray[np.float64]] | None = None
+    tried: dict[str, float] = {}
     for names in options:
         predicted = held_out(samples, names, folds, c)
         y = np.array([s.made for s in samples], dtype=np.float64)
         loss = float(log_loss(y, np.clip(predicted, 1e-6, 1 - 1e-6), labels=[0, 1]))
+        tried["ranker" if names == list(RANKER_FEATURES) else "ranker+model"] = round(loss, 4)
         if best is None or loss < best[0]:
             best = (loss, names, predicted)
     assert best is not None
@@ -191,5 +193,6 @@ def fit(samples: Sequence[Sample], *, library: str, fingerprint: str, model: str
         prompt_version=prompt_version if uses_model else None, library=library,
         fingerprint=fingerprint, patterns=len(patterns), samples=len(samples),
         date=(today or dt.date.today()).isoformat(),
-        measured=measured(samples, predicted, threshold, min(folds, len(patterns))),
+        measured=measured(samples, predicted, threshold, min(folds, len(patterns))
+                          ).model_copy(update={"tried": tried}),
         shipped=shipped)

@@ -215,7 +215,9 @@ class Row:
             "picks": _score_dict(self.picks), "ranker_picks": _score_dict(self.ranker_picks),
             "shown": self.shown, "in_shortlist": self.in_shortlist,
             "usage": dict(self.usage), "requests": self.requests, "error": self.error,
-            "dropped": list(self.dropped)}
+            "dropped": list(self.dropped),
+            "candidates": [{"target": x.target, "made": x.made, **x.features}
+                           for x in self.samples]}
 
 
 def _score_dict(s: Score | Totals) -> dict[str, Any]:

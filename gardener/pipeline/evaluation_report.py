@@ -92,7 +92,9 @@ def markdown(ev: Evaluation, *, command: str | None = None,
                   f"Features: {', '.join(fitted.features)}; {fitted.samples} candidates; "
                   f"expected calibration error {fitted.measured.ece:.3f}, Brier score "
                   f"{fitted.measured.brier:.3f}, log loss {fitted.measured.log_loss:.3f} on "
-                  "patterns held out of the fit.", "",
+                  "patterns held out of the fit; held-out log loss by the features tried: "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in fitted.measured.tried.items())
+                  + ".", "",
                   "| predicted | links | mean predicted | share people made |",
                   "|---|---:|---:|---:|",
                   *(f"| {b.low:.1f}-{b.high:.1f} | {b.n} | "

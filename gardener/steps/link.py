@@ -139,7 +139,8 @@ def decide(pattern: Pattern, proposed: Garden, evidence: Mapping[str, str],
         values["model_confidence"] = (model_link.confidence or 0.0) if model_link else 0.0
         chance = calibration.probability(values)
         quote = evidence.get(signal.slug) if model_link is not None else None
-        quote = quote or supporting_sentence(signal, pattern, text)
+        if quote is None and chance >= threshold:  # a sentence only for a link to write
+            quote = supporting_sentence(signal, pattern, text)
         written = chance >= threshold and quote is not None
         weighed.append(Weighed(signal.slug, values, chance, model_link is not None, written))
         if written and quote is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from gardener.library.document import MAX_FILE_BYTES, Document, ReadError
 from gardener.library.garden import read_garden
 from gardener.library.scope import Scope
 from gardener.library.yaml_text import SpliceError
-from gardener.model import HumanLink, Pattern
+from gardener.model import Garden, HumanLink, Pattern
 
 SKIP_DIRS = frozenset({".git", ".gardener", ".venv", "node_modules", "__pycache__"})
 MAX_FILE_BYTES_VARIABLE = "GARDENER_MAX_FILE_BYTES"
@@ -154,11 +154,17 @@ def read_entry(path: Path, *, root: Path | None = None, max_bytes: int = MAX_FIL
 
 def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
     """Point human references at slugs (they may name a slug or a ``pat_`` id)."""
+    patterns, problems = resolve_patterns([e.pattern for e in entries])
+    return [Entry(e.doc, p) for e, p in zip(entries, patterns, strict=True)], problems
+
+
+def resolve_patterns(patterns: Sequence[Pattern]) -> tuple[list[Pattern], list[str]]:
+    """`resolve` for typed views alone: each pattern with its human references pointed at
+    slugs, and the duplicate slugs as messages naming the files."""
     slugs: dict[str, Path] = {}
     ids: dict[str, str] = {}
     problems: list[str] = []
-    for e in entries:
-        p = e.pattern
+    for p in patterns:
         if p.slug in slugs:
             problems.append(f"{p.path}: slug '{p.slug}' is also used by {slugs[p.slug]}")
         else:
@@ -174,11 +180,8 @@ def resolve(entries: list[Entry]) -> tuple[list[Entry], list[str]]:
             return link.model_copy(update={"target": ids[ref], "resolved": True})
         return link
 
-    out = [
-        Entry(e.doc, e.pattern.model_copy(
-            update={"relationships": tuple(fix(r) for r in e.pattern.relationships)}))
-        for e in entries
-    ]
+    out = [p.model_copy(update={"relationships": tuple(fix(r) for r in p.relationships)})
+           for p in patterns]
     return out, problems
 
 
@@ -218,3 +221,28 @@ def load(root: Path, on_file: Callable[[Path], None] | None = None,
             on_file(path)
     lib.entries, lib.problems = resolve(entries)
     return lib
+
+
+def outline(root: Path, max_bytes: int | None = None,
+            scope: Scope | None = None) -> list[Pattern]:
+    """Every readable pattern of ``root`` as `load` reads it, keeping only what names and
+    links it: path, slug, id, title, vitality, the human relationships (resolved as `load`
+    resolves them) and, of its garden, the inferred links; no text, sections or other
+    garden items. Unreadable files and files without front matter are left out.
+
+    One file is read at a time and let go, so the library is never held whole: a
+    3,600-pattern library read whole is about 310 MB of objects (its text, its sections),
+    which the process keeps from the system after they are freed, beside whatever reads the
+    library next."""
+    limit = max_file_bytes() if max_bytes is None else max_bytes
+    extra = scope.human_types if scope is not None else ()
+    kept: list[Pattern] = []
+    for _, result in iter_read(discover(root, scope), root, limit, extra):
+        if isinstance(result, Entry):
+            p = result.pattern
+            garden = (Garden(inferred_links=p.garden.inferred_links)
+                      if p.garden is not None else None)
+            kept.append(Pattern(path=p.path, slug=p.slug, id=p.id, title=p.title,
+                                vitality=p.vitality, relationships=p.relationships,
+                                garden=garden))
+    return resolve_patterns(kept)[0]

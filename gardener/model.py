@@ -70,6 +70,13 @@ HUMAN_ONLY_TYPES: tuple[str, ...] = ("related", "manifests_as", "governed_by")
 """Human relationship kinds found in real libraries that are not in the link vocabulary."""
 
 
+
+def vocabulary_type(kind: str) -> str | None:
+    """A human relationship key in the link vocabulary (renames applied), or None for the
+    human-only kinds (related, manifests_as, governed_by) no link type stands for."""
+    kind = TYPE_RENAMES.get(kind, kind)
+    return kind if kind in LINK_TYPES else None
+
 class _Item(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -20,10 +20,19 @@ from typer.testing import CliRunner
 
 from gardener.cli.main import app
 from gardener.library import load as library_mod
-from gardener.model import Detail, Garden, HumanLink, Link, Outcome, Pattern, Status
+from gardener.model import (
+    Detail,
+    Garden,
+    HumanLink,
+    Link,
+    Outcome,
+    Pattern,
+    Status,
+    vocabulary_type,
+)
 from gardener.pipeline.evaluate import Evaluation, Heldout, measure
 from gardener.pipeline.evaluation_report import markdown
-from gardener.pipeline.holdout import eligible, gold_of, unique_slugs, vocabulary_type
+from gardener.pipeline.holdout import eligible, gold_of, unique_slugs
 from gardener.shortlist.candidates import CandidateIndex
 from gardener.testing.fake_answers import link_targets, request_schema
 from gardener.testing.fake_openai import FakeOpenAI, use_as_endpoint

@@ -29,7 +29,8 @@ from gardener.errors import Failed
 from gardener.library.document import read as read_document
 from gardener.library.pattern import HUMAN_KEYS
 from gardener.library.write import write_atomic
-from gardener.model import LINK_TYPES, TYPE_RENAMES, Pattern
+from gardener.model import LINK_TYPES, Pattern, vocabulary_type
+from gardener.steps.link import usual_type
 
 HIDDEN_KEYS = frozenset(("relationships", "graph_garden", *HUMAN_KEYS))
 """Top-level keys a held-out pattern loses in the copy: its human links and its garden."""
@@ -71,13 +72,6 @@ def choose(counts: Mapping[str, int], n: int, seed: int, least: int = MIN_LINKS)
     seed and library."""
     pool = eligible(counts, least)
     return sorted(random.Random(seed).sample(pool, min(n, len(pool))))
-
-
-def vocabulary_type(kind: str) -> str | None:
-    """A human relationship key in the link vocabulary (renames applied), or None for the
-    human-only kinds (related, manifests_as, governed_by) no link type stands for."""
-    kind = TYPE_RENAMES.get(kind, kind)
-    return kind if kind in LINK_TYPES else None
 
 
 @dataclass(frozen=True)
@@ -143,9 +137,7 @@ def total(scores: Iterable[Score]) -> Totals:
 def most_common_type(patterns: Sequence[Pattern]) -> str:
     """The link type human relationships use most across the library: the typing a baseline
     with no model can guess for every link."""
-    kinds = Counter(t for p in patterns for r in p.relationships
-                    if (t := vocabulary_type(r.type)) is not None)
-    return kinds.most_common(1)[0][0] if kinds else LINK_TYPES[0]
+    return usual_type(patterns, default=LINK_TYPES[0])
 
 
 def without_keys(text: str, fm_start: int, spans: Sequence[tuple[int, int]]) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from gardener.folding import STOPWORDS, stem
 from gardener.library.calibration import Calibration
-from gardener.model import LINK_TYPES, TYPE_RENAMES, Garden, Link, Pattern
+from gardener.model import Garden, Link, Pattern, vocabulary_type
 from gardener.propose.grounding import MIN_EVIDENCE_WORDS, PatternText
 from gardener.shortlist.signals import Signal
 
@@ -60,12 +60,12 @@ class Linked:
     weighed: list[Weighed] = field(default_factory=list)
 
 
-def usual_type(patterns: Sequence[Pattern]) -> str:
+def usual_type(patterns: Sequence[Pattern], default: str = "complementary") -> str:
     """The link type human relationships use most across the library (renames applied):
-    the type of a link the ranker found and no model typed."""
+    the type of a link the ranker found and no model typed; ``default`` when none has one."""
     kinds = Counter(t for p in patterns for r in p.relationships
-                    if (t := TYPE_RENAMES.get(r.type, r.type)) in LINK_TYPES)
-    return kinds.most_common(1)[0][0] if kinds else "complementary"
+                    if (t := vocabulary_type(r.type)) is not None)
+    return kinds.most_common(1)[0][0] if kinds else default
 
 
 def sentences(pattern: Pattern) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gardener.errors import Failed
-from gardener.model import Pattern
+from gardener.model import Pattern, vocabulary_type
 from gardener.pipeline import holdout as _holdout
 from gardener.pipeline.holdout import (
     DROPPED_LINK,
@@ -33,7 +33,6 @@ from gardener.pipeline.holdout import (
     score,
     total,
     unique_slugs,
-    vocabulary_type,
     without_keys,
     written_links,
 )

@@ -25,28 +25,18 @@ from bench.common import ROOT, commit, machine, replace_section
 from gardener.library import load as library
 from gardener.library.calibration import Calibration
 from gardener.pipeline.calibrate import (
-    FIT_CANDIDATES,
     REGULARISATION,
     Sample,
     fingerprint,
     fit,
     ranker_samples,
 )
+from gardener.pipeline.evaluation_report import reliability_table
 from gardener.pipeline.holdout import eligible, gold_of, unique_slugs
 
 GOLD = ROOT.parent / "shared" / "gold" / "commons-engineering"
 SHIPPED = ROOT / "gardener" / "library" / "calibration.json"
 HEADING = "## Calibration: the shipped default (ranker signals, ../shared/gold)"
-
-
-def table(cal: Calibration) -> str:
-    m = cal.measured
-    rows = ["| predicted | links | mean predicted | share people made |",
-            "|---|---:|---:|---:|"]
-    for b in m.bins:
-        rows.append(f"| {b.low:.1f}-{b.high:.1f} | {b.n} | "
-                    + (f"{b.predicted:.3f} | {b.observed:.3f} |" if b.n else "- | - |"))
-    return "\n".join(rows)
 
 
 def regularisation(samples: list[Sample], golds_fp: str) -> str:
@@ -82,7 +72,7 @@ def section(cal: Calibration, seconds: float, command: str, strengths: str,
         f"{m.ranker_matched / m.written:.0%} ({m.ranker_matched})" if m.written else
         f"- at confidence {m.threshold:g} or more: no link",
         "",
-        table(cal),
+        "\n".join(reliability_table(cal.measured)),
         "",
         "Coefficients (a logistic regression; `log_rank` is the log of the ranker's rank): "
         + ", ".join(f"`{f}` {c:+.3f}" for f, c in zip(cal.features, cal.coefficients,
@@ -118,7 +108,7 @@ def main() -> int:
     counted = (f"of the {many} patterns with three or more relationships, {resolving} have three "
                f"that resolve to another pattern of the library, and {len(chosen)} of those a "
                "slug no other file uses; the gold README's 'about 71' counts more loosely")
-    samples = ranker_samples(patterns, golds, FIT_CANDIDATES)
+    samples = ranker_samples(patterns, golds)
     cal = fit(samples, library="Commons Engineering (../shared/gold)",
               fingerprint=fingerprint(golds), model=None, shipped=True)
     seconds = time.monotonic() - started

@@ -69,18 +69,34 @@ def fingerprint(golds: Mapping[str, Gold]) -> str:
     return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
-def ranker_samples(patterns: Sequence[Pattern], golds: Mapping[str, Gold],
-                   k: int = FIT_CANDIDATES) -> list[Sample]:
+def samples(index: CandidateIndex, pattern: Pattern, gold: Gold,
+            said: Mapping[str, float], shown: int) -> list[Sample]:
+    """The calibration's samples of one held-out pattern: the ranker's top
+    ``FIT_CANDIDATES`` and every link the model proposed (``said``: target -> its stated
+    confidence; ``shown``: the candidates it was offered), each labelled by whether people
+    had made it."""
+    out = []
+    for s in signals(index, pattern, max(FIT_CANDIDATES, shown)):
+        if s.rank > FIT_CANDIDATES and s.slug not in said:
+            continue
+        values = s.features()
+        values["model_link"] = 1.0 if s.slug in said else 0.0
+        values["model_confidence"] = said.get(s.slug, 0.0)
+        out.append(Sample(pattern.slug, s.slug, values, s.slug in gold))
+    return out
+
+
+def ranker_samples(patterns: Sequence[Pattern], golds: Mapping[str, Gold]) -> list[Sample]:
     """Samples from the ranker alone: each pattern of ``golds`` loses its own relationships
-    (one at a time, in an index of the rest as they are) and its top ``k`` are labelled."""
+    (one at a time, in an index of the rest as they are) and its top ``FIT_CANDIDATES`` are
+    labelled."""
     out = []
     for slug in sorted(golds):
         hidden = [p.model_copy(update={"relationships": (), "garden": None})
                   if p.slug == slug else p for p in patterns]
         me = next(p for p in hidden if p.slug == slug)
         index = CandidateIndex(hidden)
-        out += [Sample(slug, s.slug, s.features(), s.slug in golds[slug])
-                for s in signals(index, me, k)]
+        out += samples(index, me, golds[slug], {}, FIT_CANDIDATES)
     return out
 
 

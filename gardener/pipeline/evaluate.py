@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gardener.endpoint.prices import Price
-from gardener.endpoint.prices import as_dict as cost_of
 from gardener.errors import Failed, UsageError
 from gardener.library import load as library_mod
 from gardener.library.load import read_entry
@@ -39,8 +37,8 @@ from gardener.library.scope import Scope
 from gardener.library.state import STATE_DIR, STATE_FILE
 from gardener.library.write import write_atomic
 from gardener.model import Detail, Outcome, Pattern, Status
-from gardener.pipeline.calibrate import FIT_CANDIDATES, Sample
-from gardener.pipeline.garden import garden_library
+from gardener.pipeline.calibrate import Sample, samples
+from gardener.pipeline.garden import garden_library, pass_cost
 from gardener.pipeline.holdout import (
     DEFAULT_N,
     DEFAULT_SEED,
@@ -66,7 +64,6 @@ from gardener.pipeline.run import NOT_ASKED
 from gardener.propose.profiles import profile_for
 from gardener.propose.propose import StructuredLLM
 from gardener.shortlist.candidates import CandidateIndex
-from gardener.shortlist.signals import signals
 
 NOT_COPIED = (".git",)
 """Folders the copy leaves out: a repository's history is no part of the library."""
@@ -276,23 +273,6 @@ def row(held: Heldout, slug: str, index: CandidateIndex, before: Pattern,
         samples=samples(index, before, gold, said, size) if answered else [])
 
 
-def samples(index: CandidateIndex, pattern: Pattern, gold: Gold,
-            said: Mapping[str, float], shown: int) -> list[Sample]:
-    """The calibration's samples of one held-out pattern: the ranker's top
-    ``FIT_CANDIDATES`` and every link the model proposed (``said``: target -> its stated
-    confidence; ``shown``: the candidates it was offered), each labelled by whether people
-    had made it."""
-    out = []
-    for s in signals(index, pattern, max(FIT_CANDIDATES, shown)):
-        if s.rank > FIT_CANDIDATES and s.slug not in said:
-            continue
-        values = s.features()
-        values["model_link"] = 1.0 if s.slug in said else 0.0
-        values["model_confidence"] = said.get(s.slug, 0.0)
-        out.append(Sample(pattern.slug, s.slug, values, s.slug in gold))
-    return out
-
-
 def _in_library(text: str | None, copy: Path | None, root: Path) -> str | None:
     """A message about the copy, naming the library's files instead (which the user has)."""
     return text if text is None or copy is None else text.replace(str(copy), str(root))
@@ -402,20 +382,20 @@ def garden_heldout(copy: Copy, held: Heldout, options: GardenOptions, llm: Struc
         used = sum(o.usage.get("prompt_tokens", 0) + o.usage.get("completion_tokens", 0)
                    for o in outcomes)
         budget = options.budget_tokens
+        # as the copy holds it while hidden (`check_hidden` compared them): only its human
+        # relationships and garden are gone, which is all the ranker sees differently
+        hidden = held.before[slug].model_copy(update={"relationships": (), "garden": None})
         outcome: Outcome | None
+        after: Pattern | None = None
         if budget is not None and used >= budget:
             outcome = _not_asked(held, slug, used, budget)
-            after = None
-            hidden = held.before[slug]
         else:
             copy.hide(slug)
             try:
                 only = base.model_copy(update={
                     "only": (slug,), "budget_tokens": None if budget is None else budget - used})
                 done = garden_library(copy.root, only, llm, model)
-                hidden, after = _read(copy.files[slug], copy.root, options), None
-                found = [o for o in done.outcomes if o.slug == slug]
-                outcome = found[0] if found else None
+                outcome = next((o for o in done.outcomes if o.slug == slug), None)
                 if outcome is not None and outcome.status is Status.CHANGED:
                     after = _read(copy.files[slug], copy.root, options)
                 elif outcome is not None:
@@ -434,7 +414,7 @@ def garden_heldout(copy: Copy, held: Heldout, options: GardenOptions, llm: Struc
         index = CandidateIndex([hidden if p.slug == slug else p for p in patterns])
         rows.append(row(held, slug, index, hidden, after, outcome, shown, copy.root))
     meta["seconds"] = round(seconds, 2)
-    meta["cost"] = _cost(outcomes, meta.get("cost"))
+    meta["cost"] = pass_cost(outcomes, model, base, llm)
     return Evaluation(library=str(held.root), model=model, held=held, rows=rows, meta=meta,
                       estimate=dict(estimate) if estimate else None, outcomes=outcomes)
 
@@ -452,14 +432,3 @@ def _not_asked(held: Heldout, slug: str, used: int, budget: int) -> Outcome:
     return Outcome(path=str(p.path), slug=slug, status=Status.SKIPPED, detail=Detail(
         reason=f"{NOT_ASKED}: token budget spent ({used:,} of {budget:,} tokens)",
         not_asked="budget"))
-
-
-def _cost(outcomes: Sequence[Outcome], first: Any) -> Any:
-    """The passes' tokens summed and priced as the first pass priced its own."""
-    used = {"prompt_tokens": sum(o.usage.get("prompt_tokens", 0) for o in outcomes),
-            "completion_tokens": sum(o.usage.get("completion_tokens", 0) for o in outcomes)}
-    rates = first.get("price") if isinstance(first, Mapping) else None
-    price = Price(family=str(rates["family"]), input_per_mtok=float(rates["input_per_mtok"]),
-                  output_per_mtok=float(rates["output_per_mtok"]), source=str(rates["source"])
-                  ) if isinstance(rates, Mapping) else None
-    return cost_of(price, used["prompt_tokens"], used["completion_tokens"])

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gardener.endpoint.prices import dollars
-from gardener.library.calibration import Calibration
+from gardener.library.calibration import Calibration, Measured
 from gardener.pipeline.evaluate import Evaluation
 from gardener.pipeline.holdout import MIN_LINKS
 from gardener.text import one_line
@@ -95,14 +95,19 @@ def markdown(ev: Evaluation, *, command: str | None = None,
                   "patterns held out of the fit; held-out log loss by the features tried: "
                   + ", ".join(f"{k} {v:.4f}" for k, v in fitted.measured.tried.items())
                   + ".", "",
-                  "| predicted | links | mean predicted | share people made |",
-                  "|---|---:|---:|---:|",
-                  *(f"| {b.low:.1f}-{b.high:.1f} | {b.n} | "
-                    + (f"{b.predicted:.3f} | {b.observed:.3f} |" if b.n else "- | - |")
-                    for b in fitted.measured.bins)]
+                  *reliability_table(fitted.measured)]
     return "\n".join(lines) + "\n"
 
 
 def _median_shown(ev: Evaluation) -> int:
     sizes = [r.shown for r in ev.scored]
     return int(statistics.median(sizes)) if sizes else 0
+
+
+def reliability_table(m: Measured) -> list[str]:
+    """A calibration's reliability table as Markdown lines: per bin of predicted chance, the
+    links in it, their mean predicted chance and the share people made."""
+    return ["| predicted | links | mean predicted | share people made |", "|---|---:|---:|---:|",
+            *(f"| {b.low:.1f}-{b.high:.1f} | {b.n} | "
+              + (f"{b.predicted:.3f} | {b.observed:.3f} |" if b.n else "- | - |")
+              for b in m.bins)]

@@ -268,12 +268,14 @@ class CandidateIndex:
 
     def lexical_scores(self, pattern: Pattern) -> dict[str, float]:
         """BM25 of every pattern sharing a distinctive term, scaled so the best one is 1."""
-        bag = self._bag(pattern)
-        acc = bm25_scores(query_terms(bag, self._lexical, self._max_query_terms), self._lexical)
-        raw = {self._slugs[i]: s for i, s in enumerate(acc) if s > 0.0}
-        raw.pop(pattern.slug, None)
-        top = max(raw.values(), default=0.0)
-        return {slug: s / top for slug, s in raw.items()}
+        acc = self._dense.scores(query_terms(self._bag(pattern), self._lexical,
+                                             self._max_query_terms))
+        me = self._position.get(pattern.slug)
+        if me is not None:
+            acc[me] = 0.0
+        top = float(acc.max(initial=0.0))
+        return {self._slugs[i]: float(acc[i]) / top
+                for i in np.flatnonzero(acc > 0.0).tolist()}
 
     def graph_scores(self, pattern: Pattern, *, hide_relationships: bool = False
                      ) -> tuple[dict[str, float], dict[str, float]]:
